@@ -1,0 +1,108 @@
+// Affine uint8 / uint16 quantization as TF.js dequantizes it (value = q * scale + min),
+// with the range nudged so that zero is exactly representable, and an optional range
+// search that clips outliers where that lowers the mean squared quantization error.
+
+export interface AffineParams {
+  scale: number;
+  min: number;
+  /** True when the chosen range is narrower than the weight's own [min, max]. */
+  clipped: boolean;
+}
+
+const HISTOGRAM_BINS = 2048;
+const CANDIDATES_PER_SIDE = 48;
+
+export function minMax(values: Float32Array): [number, number] {
+  let lo = Infinity;
+  let hi = -Infinity;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (v < lo) lo = v;
+    if (v > hi) hi = v;
+  }
+  if (!Number.isFinite(lo) || !Number.isFinite(hi)) return [0, 0];
+  return [lo, hi];
+}
+
+/** scale and nudged min for [lo, hi]: zero lands exactly on a level when the range holds it. */
+export function affineParams(lo: number, hi: number, levels: number, clipped = false): AffineParams {
+  if (hi <= lo) return { scale: 1, min: lo, clipped };
+  const scale = (hi - lo) / levels;
+  if (lo <= 0 && hi >= 0) {
+    const zeroPoint = Math.round(-lo / scale);
+    return { scale, min: -zeroPoint * scale, clipped };
+  }
+  return { scale, min: lo, clipped };
+}
+
+/**
+ * Chooses [lo, hi] by minimal expected squared error, from a histogram of the values:
+ * inside the range each value costs scale²/12 (rounding), outside it costs its distance
+ * to the range (clipping). Prefix sums make each candidate range O(1).
+ */
+export function searchRange(values: Float32Array, levels: number, lo: number, hi: number): AffineParams {
+  if (hi <= lo || values.length < 256) return affineParams(lo, hi, levels);
+  const width = (hi - lo) / HISTOGRAM_BINS;
+  const counts = new Float64Array(HISTOGRAM_BINS);
+  const inv = 1 / width;
+  for (let i = 0; i < values.length; i++) {
+    let bin = ((values[i]! - lo) * inv) | 0;
+    if (bin >= HISTOGRAM_BINS) bin = HISTOGRAM_BINS - 1;
+    counts[bin]!++;
+  }
+  // Prefix sums of n, n·c, n·c² over bin centres.
+  const n = new Float64Array(HISTOGRAM_BINS + 1);
+  const s1 = new Float64Array(HISTOGRAM_BINS + 1);
+  const s2 = new Float64Array(HISTOGRAM_BINS + 1);
+  for (let b = 0; b < HISTOGRAM_BINS; b++) {
+    const c = lo + (b + 0.5) * width;
+    n[b + 1] = n[b]! + counts[b]!;
+    s1[b + 1] = s1[b]! + counts[b]! * c;
+    s2[b + 1] = s2[b]! + counts[b]! * c * c;
+  }
+  const total = n[HISTOGRAM_BINS]!;
+  // Σ over bins [from, to) of n·(c - a)².
+  const spread = (from: number, to: number, a: number) => s2[to]! - s2[from]! - 2 * a * (s1[to]! - s1[from]!) + a * a * (n[to]! - n[from]!);
+  // Candidate cut bins: geometric steps inward from each end (outliers sit in the tails).
+  const cuts: number[] = [0];
+  for (let k = 0; k < CANDIDATES_PER_SIDE; k++) {
+    const cut = Math.round(HISTOGRAM_BINS * 0.45 * Math.pow(2, -k / 4));
+    if (cut > 0 && cut !== cuts[cuts.length - 1]) cuts.push(cut);
+  }
+  let best = { error: Infinity, a: lo, b: hi, clipped: false };
+  for (const left of cuts) {
+    const a = lo + left * width;
+    const leftError = left > 0 ? spread(0, left, a) : 0;
+    for (const right of cuts) {
+      const b = hi - right * width;
+      if (b <= a) continue;
+      const rightBin = HISTOGRAM_BINS - right;
+      const rightError = right > 0 ? spread(rightBin, HISTOGRAM_BINS, b) : 0;
+      const step = (b - a) / levels;
+      const error = leftError + rightError + ((n[rightBin]! - n[left]!) * step * step) / 12;
+      if (error < best.error) best = { error, a, b, clipped: left > 0 || right > 0 };
+    }
+  }
+  // Only keep a clipped range when it beats the plain min/max range clearly.
+  const plainStep = (hi - lo) / levels;
+  const plainError = (total * plainStep * plainStep) / 12;
+  if (!best.clipped || best.error >= plainError * 0.98) return affineParams(lo, hi, levels);
+  return affineParams(best.a, best.b, levels, true);
+}
+
+/** Quantizes into target (Uint8Array or Uint16Array); returns the largest absolute error. */
+export function quantizeAffine(values: Float32Array, params: AffineParams, target: Uint8Array | Uint16Array, levels: number): number {
+  const { scale, min } = params;
+  const inv = 1 / scale;
+  let maxError = 0;
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    let q = Math.floor((v - min) * inv + 0.5);
+    if (q < 0) q = 0;
+    else if (q > levels) q = levels;
+    target[i] = q;
+    const error = Math.abs(q * scale + min - v);
+    if (error > maxError) maxError = error;
+  }
+  return maxError;
+}

@@ -1,0 +1,35 @@
+// The --quantize spec: `none`, `float16`, `uint16`, `uint8`, `auto`, or per-weight rules
+// `uint8=conv*/kernel,float16=*` (first matching rule wins; unmatched weights stay float32).
+import { ConversionError } from '../model.ts';
+
+export const STORAGE_DTYPES = ['float32', 'float16', 'uint16', 'uint8'] as const;
+export type StorageDtype = (typeof STORAGE_DTYPES)[number];
+
+export type QuantizeSpec = { kind: 'auto' } | { kind: 'rules'; rules: { dtype: StorageDtype; pattern: RegExp; source: string }[] };
+
+const ALIASES: Record<string, StorageDtype> = { none: 'float32', float32: 'float32', float16: 'float16', uint16: 'uint16', uint8: 'uint8' };
+
+function globToRegExp(glob: string): RegExp {
+  const escaped = glob.replace(/[.+?^${}()|[\]\\]/g, '\\$&').replace(/\*/g, '.*');
+  return new RegExp(`^${escaped}$`);
+}
+
+export function parseQuantizeSpec(text: string): QuantizeSpec {
+  const spec = text.trim();
+  if (spec === 'auto') return { kind: 'auto' };
+  if (spec in ALIASES) return { kind: 'rules', rules: [{ dtype: ALIASES[spec]!, pattern: /^/, source: '*' }] };
+  const rules = spec.split(',').map((part) => {
+    const [dtypeText, glob, extra] = part.split('=').map((s) => s.trim());
+    const dtype = ALIASES[dtypeText ?? ''];
+    if (!dtype || !glob || extra !== undefined) {
+      throw new ConversionError(`bad --quantize rule ${JSON.stringify(part)}: expected none|float16|uint16|uint8|auto, or rules like uint8=conv*/kernel,float16=*`);
+    }
+    return { dtype, pattern: globToRegExp(glob), source: glob };
+  });
+  return { kind: 'rules', rules };
+}
+
+/** The storage dtype a rules spec gives a float32 weight. */
+export function dtypeForWeight(spec: Extract<QuantizeSpec, { kind: 'rules' }>, name: string): StorageDtype {
+  return spec.rules.find((rule) => rule.pattern.test(name))?.dtype ?? 'float32';
+}

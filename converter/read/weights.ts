@@ -1,0 +1,70 @@
+// Decodes a TF.js weights manifest and its concatenated shard bytes into typed arrays,
+// dequantizing uint8 / uint16 / float16 weights. Sizes are checked before anything is allocated.
+import { MAX_WEIGHT_ELEMENTS, type WeightGroup, type WeightSpec } from '../../shared/schemas/model-json.ts';
+import { ConversionError, elementCount, type DecodedWeight } from '../model.ts';
+import { float16ToFloat32 } from '../quantize/float16.ts';
+
+const BYTES_PER_DTYPE: Record<string, number> = { float32: 4, int32: 4, bool: 1, uint8: 1, uint16: 2, float16: 2 };
+
+/** Bytes a weight occupies in the shards, refusing unknown dtypes and absurd shapes. */
+export function storedByteLength(spec: WeightSpec): number {
+  const count = elementCount(spec.shape);
+  if (!Number.isSafeInteger(count) || count > MAX_WEIGHT_ELEMENTS) {
+    throw new ConversionError(`weight ${spec.name} has shape [${spec.shape.join(', ')}]: ${count} elements is more than the ${MAX_WEIGHT_ELEMENTS} allowed`);
+  }
+  if (spec.dtype === 'string' || spec.dtype === 'complex64') {
+    throw new ConversionError(`weight ${spec.name} has dtype ${spec.dtype}, which edgeflow does not convert`);
+  }
+  const stored = spec.quantization?.dtype ?? spec.dtype;
+  const bytes = BYTES_PER_DTYPE[stored];
+  if (!bytes) throw new ConversionError(`weight ${spec.name} has unknown dtype ${stored}`);
+  return count * bytes;
+}
+
+function decodeOne(spec: WeightSpec, bytes: Uint8Array): DecodedWeight {
+  const count = elementCount(spec.shape);
+  const q = spec.quantization;
+  const dtype = spec.dtype as DecodedWeight['dtype'];
+  const aligned = bytes.byteOffset % 4 === 0 ? bytes : bytes.slice();
+  if (!q) {
+    if (dtype === 'float32') return { name: spec.name, shape: spec.shape, dtype, values: new Float32Array(aligned.buffer, aligned.byteOffset, count).slice() };
+    if (dtype === 'int32') return { name: spec.name, shape: spec.shape, dtype, values: new Int32Array(aligned.buffer, aligned.byteOffset, count).slice() };
+    return { name: spec.name, shape: spec.shape, dtype, values: bytes.slice(0, count) };
+  }
+  const floats = new Float32Array(count);
+  if (q.dtype === 'float16') {
+    float16ToFloat32(new Uint16Array(aligned.buffer, aligned.byteOffset, count), floats);
+  } else {
+    if (q.scale === undefined || q.min === undefined) throw new ConversionError(`weight ${spec.name}: ${q.dtype} quantization needs scale and min`);
+    const source = q.dtype === 'uint8' ? bytes.subarray(0, count) : new Uint16Array(aligned.buffer, aligned.byteOffset, count);
+    const { scale, min } = q;
+    for (let i = 0; i < count; i++) floats[i] = source[i]! * scale + min;
+  }
+  if (dtype === 'int32') return { name: spec.name, shape: spec.shape, dtype, values: Int32Array.from(floats, Math.round) };
+  if (dtype === 'bool') return { name: spec.name, shape: spec.shape, dtype, values: Uint8Array.from(floats, (v) => (v ? 1 : 0)) };
+  return { name: spec.name, shape: spec.shape, dtype: 'float32', values: floats };
+}
+
+/**
+ * groups[i]'s weights are read from shardBytes[i] (its shard files concatenated).
+ * The byte count must match the manifest exactly.
+ */
+export function decodeWeights(groups: WeightGroup[], shardBytes: Uint8Array[]): DecodedWeight[] {
+  const decoded: DecodedWeight[] = [];
+  groups.forEach((group, g) => {
+    const bytes = shardBytes[g]!;
+    const expected = group.weights.reduce((sum, spec) => sum + storedByteLength(spec), 0);
+    if (expected !== bytes.byteLength) {
+      throw new ConversionError(
+        `weight group ${g + 1} (${group.paths.join(', ')}) holds ${bytes.byteLength} bytes but its manifest's shapes and dtypes need ${expected}`,
+      );
+    }
+    let offset = 0;
+    for (const spec of group.weights) {
+      const length = storedByteLength(spec);
+      decoded.push(decodeOne(spec, bytes.subarray(offset, offset + length)));
+      offset += length;
+    }
+  });
+  return decoded;
+}

@@ -1,0 +1,23 @@
+// Model names and storage keys of the published layout (one layout for R2, S3 and folders).
+
+export const MODEL_NAME_PATTERN = /^[a-z0-9][a-z0-9._-]{0,63}$/;
+
+export class InvalidNameError extends Error {
+  constructor(name: string) {
+    super(`invalid model name ${JSON.stringify(name)}: use 1-64 characters of a-z, 0-9, '.', '_' or '-', starting with a letter or digit`);
+    this.name = 'InvalidNameError';
+  }
+}
+
+export function checkModelName(name: string): string {
+  if (!MODEL_NAME_PATTERN.test(name) || name.includes('..')) throw new InvalidNameError(name);
+  return name;
+}
+
+export const keys = {
+  index: (name: string) => `models/${checkModelName(name)}/index.json`,
+  versionPrefix: (name: string, version: number) => `models/${checkModelName(name)}/${version}/`,
+  versionFile: (name: string, version: number, file: string) => `models/${checkModelName(name)}/${version}/${file}`,
+  claim: (name: string, version: number) => `models/${checkModelName(name)}/${version}/.claim`,
+  uploadPrefix: (name: string, uploadId: string) => `uploads/${checkModelName(name)}/${uploadId}/`,
+};

@@ -1,0 +1,61 @@
+// zod schema of models/<name>/<version>/edgeflow.json: our metadata for one published version.
+import { z } from 'zod';
+import { QuantizationDtype } from './model-json.ts';
+
+export const TensorSignature = z.object({
+  name: z.string(),
+  dtype: z.string(),
+  /** -1 for an unknown dimension (the batch, usually). */
+  shape: z.array(z.number().int()),
+});
+export type TensorSignature = z.infer<typeof TensorSignature>;
+
+export const FileEntry = z.object({ size: z.number().int().nonnegative(), sha256: z.string().regex(/^[0-9a-f]{64}$/) });
+export type FileEntry = z.infer<typeof FileEntry>;
+
+export const WeightQuantization = z.object({
+  dtype: z.union([QuantizationDtype, z.literal('float32'), z.literal('none')]),
+  /** Values outside [min, max] were clipped to lower the quantization error. */
+  clipped: z.boolean().optional(),
+  /** Largest absolute difference between a weight and its dequantized value. */
+  maxError: z.number().optional(),
+  /** For `auto`: output drift with only this weight quantized at the chosen dtype. */
+  drift: z.number().optional(),
+});
+export type WeightQuantization = z.infer<typeof WeightQuantization>;
+
+export const AccuracyReport = z.object({
+  samples: z.number().int().nonnegative(),
+  calibration: z.string(),
+  tolerance: z.number(),
+  maxAbsError: z.number(),
+  meanAbsError: z.number(),
+  /** maxAbsError divided by the largest absolute reference output (scale-free). */
+  relativeError: z.number(),
+  top1Agreement: z.number().nullable(),
+  passed: z.boolean(),
+});
+export type AccuracyReport = z.infer<typeof AccuracyReport>;
+
+export const EdgeflowJson = z.object({
+  edgeflow: z.literal(1),
+  name: z.string(),
+  version: z.number().int().positive(),
+  created: z.string(),
+  format: z.enum(['layers-model', 'graph-model']),
+  source: z.object({
+    format: z.string(),
+    files: z.array(z.string()),
+    bytes: z.number().int().nonnegative(),
+    uploadId: z.string().optional(),
+    generatedBy: z.string().optional(),
+  }),
+  signature: z.object({ inputs: z.array(TensorSignature), outputs: z.array(TensorSignature) }),
+  quantization: z.object({ spec: z.string(), weights: z.record(z.string(), WeightQuantization) }),
+  sizes: z.object({ float32: z.number().int().nonnegative(), converted: z.number().int().nonnegative(), source: z.number().int().nonnegative() }),
+  files: z.record(z.string(), FileEntry),
+  report: AccuracyReport,
+  /** Metrics of the training run that produced the model, when it came from `edgeflow train`. */
+  training: z.record(z.string(), z.unknown()).optional(),
+});
+export type EdgeflowJson = z.infer<typeof EdgeflowJson>;

@@ -1,0 +1,21 @@
+// zod schema of models/<name>/index.json: the published versions and the labels pointing at them.
+import { z } from 'zod';
+
+export const VersionEntry = z.object({
+  version: z.number().int().positive(),
+  created: z.string(),
+  format: z.enum(['layers-model', 'graph-model']),
+  bytes: z.number().int().nonnegative(),
+  /** Upload or source identity, so a redelivered conversion publishes nothing twice. */
+  sourceId: z.string().optional(),
+});
+export type VersionEntry = z.infer<typeof VersionEntry>;
+
+export const LABEL_PATTERN = /^[a-z][a-z0-9_-]{0,63}$/;
+
+export const IndexJson = z.object({
+  name: z.string(),
+  versions: z.array(VersionEntry),
+  labels: z.record(z.string().regex(LABEL_PATTERN), z.number().int().positive()),
+});
+export type IndexJson = z.infer<typeof IndexJson>;

@@ -1,0 +1,62 @@
+// zod schema of a TF.js model.json (layers or graph), as stock tf.loadLayersModel /
+// tf.loadGraphModel read it. Unknown fields pass through untouched.
+import { z } from 'zod';
+
+/** Cap on a single weight's element count: refuse absurd shapes before allocating. */
+export const MAX_WEIGHT_ELEMENTS = 1 << 28;
+
+export const WeightDtype = z.enum(['float32', 'int32', 'bool', 'string', 'complex64']);
+export type WeightDtype = z.infer<typeof WeightDtype>;
+
+export const QuantizationDtype = z.enum(['uint8', 'uint16', 'float16']);
+export type QuantizationDtype = z.infer<typeof QuantizationDtype>;
+
+export const Quantization = z.object({
+  dtype: QuantizationDtype,
+  scale: z.number().finite().optional(),
+  min: z.number().finite().optional(),
+  original_dtype: z.string().optional(),
+});
+
+const Dimension = z.number().int().nonnegative().max(MAX_WEIGHT_ELEMENTS);
+
+export const WeightSpec = z
+  .object({
+    name: z.string().min(1),
+    shape: z.array(Dimension).max(8),
+    dtype: WeightDtype,
+    quantization: Quantization.optional(),
+  })
+  .loose();
+export type WeightSpec = z.infer<typeof WeightSpec>;
+
+export const WeightGroup = z.object({
+  paths: z.array(z.string().min(1)),
+  weights: z.array(WeightSpec),
+});
+export type WeightGroup = z.infer<typeof WeightGroup>;
+
+export const ModelJson = z
+  .object({
+    format: z.string().optional(),
+    generatedBy: z.string().optional(),
+    convertedBy: z.string().nullable().optional(),
+    modelTopology: z.record(z.string(), z.unknown()),
+    weightsManifest: z.array(WeightGroup),
+    signature: z.record(z.string(), z.unknown()).optional(),
+    userDefinedMetadata: z.record(z.string(), z.unknown()).optional(),
+    modelInitializer: z.record(z.string(), z.unknown()).optional(),
+    trainingConfig: z.record(z.string(), z.unknown()).optional(),
+  })
+  .loose();
+export type ModelJson = z.infer<typeof ModelJson>;
+
+/** Layers models carry a Keras config (class_name + config); graph models a GraphDef (node). */
+export function modelKind(modelJson: ModelJson): 'layers-model' | 'graph-model' {
+  if (modelJson.format === 'graph-model' || Array.isArray((modelJson.modelTopology as { node?: unknown }).node)) return 'graph-model';
+  return 'layers-model';
+}
+
+/** model.json without its weightsManifest: what a converted model keeps of its source. */
+export const ModelJsonBody = ModelJson.omit({ weightsManifest: true });
+export type ModelJsonBody = z.infer<typeof ModelJsonBody>;
