@@ -46,14 +46,18 @@ function encodeWeight(weight: DecodedWeight, dtype: StorageDtype, target: Uint8A
     return { spec: { ...base, quantization: { dtype: 'float16' } }, quantization: { dtype: 'float16', maxError } };
   }
   const levels = LEVELS[dtype];
-  const [lo, hi] = minMax(values);
-  const params = options.clipOutliers ? searchRange(values, levels, lo, hi) : affineParams(lo, hi, levels);
+  const params = weight.sourceGrid?.dtype === dtype ? { ...weight.sourceGrid, clipped: false } : chooseRange(values, levels, options);
   const quantized = dtype === 'uint8' ? target : new Uint16Array(target.buffer, target.byteOffset, values.length);
   const maxError = quantizeAffine(values, params, quantized, levels);
   return {
     spec: { ...base, quantization: { dtype, scale: params.scale, min: params.min } },
     quantization: { dtype, maxError, ...(params.clipped ? { clipped: true } : {}) },
   };
+}
+
+function chooseRange(values: Float32Array, levels: number, options: EncodeOptions) {
+  const [lo, hi] = minMax(values);
+  return options.clipOutliers ? searchRange(values, levels, lo, hi) : affineParams(lo, hi, levels);
 }
 
 export function encodeWeights(weights: DecodedWeight[], dtypeOf: (weight: DecodedWeight) => StorageDtype, options: EncodeOptions = {}): EncodedWeights {

@@ -14,6 +14,8 @@ export interface DecodedWeight {
   dtype: 'float32' | 'int32' | 'bool';
   /** float32 → Float32Array, int32 → Int32Array, bool → Uint8Array (0/1). */
   values: Float32Array | Int32Array | Uint8Array;
+  /** The affine grid a uint8 / uint16 source stored this weight on; re-quantizing to it is lossless. */
+  sourceGrid?: { dtype: 'uint8' | 'uint16'; scale: number; min: number };
 }
 
 export interface DecodedModel {

@@ -42,7 +42,8 @@ function decodeOne(spec: WeightSpec, bytes: Uint8Array): DecodedWeight {
   }
   if (dtype === 'int32') return { name: spec.name, shape: spec.shape, dtype, values: Int32Array.from(floats, Math.round) };
   if (dtype === 'bool') return { name: spec.name, shape: spec.shape, dtype, values: Uint8Array.from(floats, (v) => (v ? 1 : 0)) };
-  return { name: spec.name, shape: spec.shape, dtype: 'float32', values: floats };
+  const sourceGrid = q.dtype === 'float16' ? undefined : { dtype: q.dtype, scale: q.scale!, min: q.min! };
+  return { name: spec.name, shape: spec.shape, dtype: 'float32', values: floats, ...(sourceGrid ? { sourceGrid } : {}) };
 }
 
 /**

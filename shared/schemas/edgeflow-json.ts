@@ -30,7 +30,7 @@ export const AccuracyReport = z.object({
   tolerance: z.number(),
   maxAbsError: z.number(),
   meanAbsError: z.number(),
-  /** maxAbsError divided by the largest absolute reference output (scale-free). */
+  /** maxAbsError divided by max(1, largest absolute reference output): absolute for outputs in [-1, 1], relative beyond. */
   relativeError: z.number(),
   top1Agreement: z.number().nullable(),
   passed: z.boolean(),

@@ -1,0 +1,35 @@
+// Node only: reads a CLI input (a folder, a model.json, or one .zip / .h5 / .keras file) into a FileSet.
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { ConversionError, type FileSet } from '../model.ts';
+import { parseModelJson } from '../read/tfjs.ts';
+
+async function readFolder(root: string, files: FileSet, prefix = ''): Promise<void> {
+  for (const entry of await fs.readdir(path.join(root, prefix), { withFileTypes: true })) {
+    const relative = prefix ? `${prefix}/${entry.name}` : entry.name;
+    if (entry.isDirectory()) await readFolder(root, files, relative);
+    else if (entry.isFile()) files.set(relative, await fs.readFile(path.join(root, relative)));
+  }
+}
+
+export async function readInput(input: string): Promise<FileSet> {
+  const stat = await fs.stat(input).catch(() => null);
+  if (!stat) throw new ConversionError(`${input}: no such file or folder`);
+  const files: FileSet = new Map();
+  if (stat.isDirectory()) {
+    await readFolder(input, files);
+    return files;
+  }
+  const bytes = await fs.readFile(input);
+  if (!input.endsWith('.json')) return files.set(path.basename(input), bytes);
+  // A model.json: take it and the shard files its manifest names, from its folder.
+  const name = path.basename(input);
+  files.set(name, bytes);
+  const modelJson = parseModelJson(bytes, name);
+  for (const shard of modelJson.weightsManifest.flatMap((group) => group.paths)) {
+    const shardPath = path.join(path.dirname(input), shard);
+    const shardBytes = await fs.readFile(shardPath).catch(() => null);
+    if (shardBytes) files.set(shard, shardBytes);
+  }
+  return files;
+}

@@ -1,0 +1,187 @@
+// The conversion pipeline: read → float32 reference → choose dtypes (rules or auto) →
+// encode + shard → verify with stock TF.js → (publish). Runtime-neutral: web-standard APIs
+// and TF.js only, so the Node CLI and the Worker's queue consumer run the same code.
+// The caller must have a TF.js backend ready (wasm in Node and in Workers).
+import * as tf from '@tensorflow/tfjs-core';
+import { loadModel, type LoadedModel } from '../shared/model-loader.ts';
+import type { AccuracyReport, TensorSignature, WeightQuantization } from '../shared/schemas/edgeflow-json.ts';
+import { checkModelName } from '../shared/names.ts';
+import type { ObjectStore } from '../shared/store/types.ts';
+import { DEFAULT_SAMPLES, generateCalibration, type Calibration } from './calibration.ts';
+import { encodeWeights } from './encode.ts';
+import { ConversionError, type DecodedModel, type FileSet } from './model.ts';
+import { publishVersion, type VersionMetadata } from './publish.ts';
+import { chooseDtypes } from './quantize/auto.ts';
+import { dtypeForWeight, parseQuantizeSpec, type StorageDtype } from './quantize/spec.ts';
+import { readModel } from './read/index.ts';
+import { DEFAULT_SHARD_BYTES, shardModel, type ModelFiles } from './shard.ts';
+import { measureDrift, runCalibration, accuracyReport, type ModelOutputs } from './verify.ts';
+
+export const DEFAULT_QUANTIZE = 'float16';
+/** Largest output difference allowed, divided by max(1, largest reference output). */
+export const DEFAULT_TOLERANCE = 0.05;
+
+export type ConvertStage = 'read' | 'reference' | 'quantize' | 'verify' | 'publish';
+
+export interface ConvertProgress {
+  stage: ConvertStage;
+  detail: string;
+}
+
+export interface ConvertOptions {
+  name: string;
+  // none, float16, uint16, uint8, auto, or rules such as uint8=conv*/kernel,float16=*
+  quantize?: string;
+  shardBytes?: number;
+  tolerance?: number;
+  /** Calibration inputs, or a function that builds them from the model's input signature. */
+  calibration?: (inputs: TensorSignature[]) => Calibration;
+  samples?: number;
+  /** Clip weight outliers where that lowers the uint8 / uint16 error (default true). */
+  clipOutliers?: boolean;
+  maxUnzippedBytes?: number;
+  onProgress?: (progress: ConvertProgress) => void;
+}
+
+export interface ConvertResult {
+  modelFiles: ModelFiles;
+  metadata: VersionMetadata;
+  report: AccuracyReport;
+  /** Milliseconds per stage. */
+  timings: Record<ConvertStage, number>;
+}
+
+/** A conversion that ran but missed its tolerance; carries the report. */
+export class ToleranceError extends ConversionError {
+  constructor(readonly report: AccuracyReport, quantize: string) {
+    super(
+      `converted model drifts too far from the float32 model: relative error ${report.relativeError.toPrecision(3)} > tolerance ${report.tolerance} ` +
+        `(max abs error ${report.maxAbsError.toPrecision(3)}${report.top1Agreement === null ? '' : `, top-1 agreement ${(report.top1Agreement * 100).toFixed(1)}%`}) ` +
+        `with --quantize ${quantize}; nothing was published. Use a wider dtype (float16, or auto) or raise --tolerance.`,
+    );
+    this.name = 'ToleranceError';
+  }
+}
+
+/** The vocabulary size of the model's first Embedding layer, to draw valid token ids. */
+function embeddingVocabulary(topology: unknown): number | undefined {
+  let found: number | undefined;
+  const visit = (node: unknown): void => {
+    if (!node || typeof node !== 'object') return;
+    const record = node as Record<string, unknown>;
+    const config = record.config as Record<string, unknown> | undefined;
+    if (record.class_name === 'Embedding' && typeof config?.input_dim === 'number') {
+      found = Math.min(found ?? Infinity, config.input_dim);
+    }
+    Object.values(record).forEach(visit);
+  };
+  visit(topology);
+  return found;
+}
+
+function encodeAndShard(model: DecodedModel, dtypeOf: (name: string) => StorageDtype, options: ConvertOptions) {
+  const encoded = encodeWeights(model.weights, (w) => dtypeOf(w.name), { clipOutliers: options.clipOutliers ?? true });
+  return { encoded, files: shardModel(model, encoded, options.shardBytes ?? DEFAULT_SHARD_BYTES) };
+}
+
+async function withLoaded<T>(files: ModelFiles, work: (model: LoadedModel) => Promise<T>): Promise<T> {
+  const model = await loadModel(files.modelJson, (path) => {
+    const bytes = files.files.get(path);
+    if (!bytes) throw new Error(`converted model lacks ${path}`);
+    return bytes;
+  });
+  try {
+    return await work(model);
+  } finally {
+    model.dispose();
+  }
+}
+
+/** Converts without publishing. Throws ConversionError (or ToleranceError) naming the problem. */
+export async function convertModel(input: FileSet | DecodedModel, options: ConvertOptions): Promise<ConvertResult> {
+  checkModelName(options.name);
+  const quantize = options.quantize ?? DEFAULT_QUANTIZE;
+  const spec = parseQuantizeSpec(quantize);
+  const tolerance = options.tolerance ?? DEFAULT_TOLERANCE;
+  const progress = options.onProgress ?? (() => {});
+  const timings = { read: 0, reference: 0, quantize: 0, verify: 0, publish: 0 };
+  let clock = performance.now();
+  const lap = (stage: ConvertStage) => {
+    const now = performance.now();
+    timings[stage] += now - clock;
+    clock = now;
+  };
+  await tf.ready();
+
+  progress({ stage: 'read', detail: 'reading the model' });
+  const model = input instanceof Map ? await readModel(input, { maxUnzippedBytes: options.maxUnzippedBytes }) : input;
+  const floatBytes = model.weights.reduce((sum, w) => sum + w.values.length * (w.dtype === 'bool' ? 1 : 4), 0);
+  progress({ stage: 'read', detail: `${model.source.format}: ${model.weights.length} weights, ${(floatBytes / 2 ** 20).toFixed(2)} MiB as float32` });
+  lap('read');
+
+  progress({ stage: 'reference', detail: 'running the float32 model on calibration inputs' });
+  const { signature, calibration, reference } = await withLoaded(encodeAndShard(model, () => 'float32', options).files, async (loaded) => {
+    const signature = { inputs: loaded.inputs, outputs: loaded.outputs };
+    const calibration = options.calibration
+      ? options.calibration(loaded.inputs)
+      : generateCalibration(loaded.inputs, options.samples ?? DEFAULT_SAMPLES, embeddingVocabulary(model.modelJson.modelTopology) ?? 10);
+    return { signature, calibration, reference: await runCalibration(loaded, calibration) };
+  });
+  lap('reference');
+
+  const driftOf = async (files: ModelFiles, outputs: ModelOutputs = reference) =>
+    measureDrift(outputs, await withLoaded(files, (loaded) => runCalibration(loaded, calibration)));
+
+  let choice: Map<string, StorageDtype>;
+  const autoDrift = new Map<string, number>();
+  if (spec.kind === 'auto') {
+    progress({ stage: 'quantize', detail: `auto: searching per-weight dtypes within tolerance ${tolerance}` });
+    const result = await chooseDtypes(model.weights, tolerance, async (candidate) => (await driftOf(encodeAndShard(model, (name) => candidate.get(name) ?? 'float32', options).files)).relativeError, {
+      clipOutliers: options.clipOutliers ?? true,
+      onTrial: (trial, drift) => progress({ stage: 'quantize', detail: `auto trial ${trial}: relative drift ${drift.toPrecision(3)}` }),
+    });
+    choice = result.choice;
+    for (const name of choice.keys()) autoDrift.set(name, result.drift);
+  } else {
+    choice = new Map(model.weights.filter((w) => w.dtype === 'float32').map((w) => [w.name, dtypeForWeight(spec, w.name)]));
+  }
+  const { encoded, files } = encodeAndShard(model, (name) => choice.get(name) ?? 'float32', options);
+  progress({ stage: 'quantize', detail: `${encoded.data.byteLength} bytes of weights in ${files.files.size - 1} shard(s)` });
+  lap('quantize');
+
+  progress({ stage: 'verify', detail: 'loading the converted files with stock TF.js and comparing outputs' });
+  const report = accuracyReport(await driftOf(files), calibration, tolerance);
+  lap('verify');
+  if (!report.passed) throw new ToleranceError(report, quantize);
+
+  const weights: Record<string, WeightQuantization> = {};
+  for (const [name, q] of Object.entries(encoded.quantization)) weights[name] = spec.kind === 'auto' ? { ...q, drift: autoDrift.get(name) } : q;
+  const training = (model.modelJson.userDefinedMetadata as { training?: Record<string, unknown> } | undefined)?.training;
+  const metadata: VersionMetadata = {
+    format: model.format,
+    source: { format: model.source.format, files: model.source.files, bytes: model.source.bytes, ...(model.source.generatedBy ? { generatedBy: model.source.generatedBy } : {}) },
+    signature,
+    quantization: { spec: quantize, weights },
+    sizes: { float32: floatBytes, converted: [...files.files.values()].reduce((sum, b) => sum + b.byteLength, 0), source: model.source.bytes },
+    report,
+    ...(training ? { training } : {}),
+  };
+  return { modelFiles: files, metadata, report, timings };
+}
+
+export interface PublishedConversion extends ConvertResult {
+  name: string;
+  version: number;
+  /** True when this source was already published (idempotent retry). */
+  existing: boolean;
+}
+
+/** Converts, verifies and publishes a new version. sourceId makes a retried publish idempotent. */
+export async function convertAndPublish(store: ObjectStore, input: FileSet | DecodedModel, options: ConvertOptions & { sourceId?: string }): Promise<PublishedConversion> {
+  const result = await convertModel(input, options);
+  const started = performance.now();
+  options.onProgress?.({ stage: 'publish', detail: `writing ${result.modelFiles.files.size} files to ${store.description}` });
+  const published = await publishVersion(store, { name: options.name, files: result.modelFiles.files, metadata: result.metadata, sourceId: options.sourceId });
+  result.timings.publish = performance.now() - started;
+  return { ...result, name: options.name, ...published };
+}
