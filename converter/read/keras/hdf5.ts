@@ -1,0 +1,79 @@
+// A small typed seam over jsfive (pure-JS HDF5 reader that runs in Node and workerd without
+// wasm): open a file, walk groups, read string attributes and numeric datasets as typed arrays.
+import { Dataset, File, Group } from 'jsfive';
+import { ConversionError } from '../../model.ts';
+
+export { Group, Dataset };
+
+const describe = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
+/** Opens an HDF5 file; a truncated or corrupt file becomes a ConversionError. */
+export function openHdf5(bytes: Uint8Array, name: string): File {
+  const buffer = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes.buffer : bytes.slice().buffer;
+  try {
+    const file = new File(buffer as ArrayBuffer, name);
+    void file.keys; // forces the root group's links to be read
+    return file;
+  } catch (error) {
+    throw new ConversionError(`${name}: not a readable HDF5 file (${describe(error)}); is it truncated?`);
+  }
+}
+
+/** Runs a jsfive read, turning its errors (often thrown strings or RangeErrors) into a ConversionError. */
+export function guarded<T>(what: string, read: () => T): T {
+  try {
+    return read();
+  } catch (error) {
+    if (error instanceof ConversionError) throw error;
+    throw new ConversionError(`could not read ${what} from the HDF5 file (${describe(error)}); is the file truncated or corrupt?`);
+  }
+}
+
+/** HDF5 fixed-length strings come back padded with NULs. */
+const clean = (text: string): string => text.replace(/\0+$/, '');
+
+export function attrString(node: Group | Dataset, key: string): string | undefined {
+  const value = guarded(`attribute ${key} of ${node.name}`, () => node.attrs[key]);
+  if (value === undefined || value === null) return undefined;
+  if (typeof value === 'string') return clean(value);
+  if (Array.isArray(value) && value.length === 1 && typeof value[0] === 'string') return clean(value[0]);
+  return String(value);
+}
+
+export function attrStrings(node: Group | Dataset, key: string): string[] | undefined {
+  const value = guarded(`attribute ${key} of ${node.name}`, () => node.attrs[key]);
+  if (value === undefined || value === null) return undefined;
+  if (Array.isArray(value)) return value.map((item) => clean(String(item)));
+  if (typeof value === 'string') return value === '' ? [] : [clean(value)];
+  return [String(value)];
+}
+
+export function child(group: Group, key: string): Group | Dataset | undefined {
+  if (!group.keys.includes(key)) return undefined;
+  return guarded(`${group.name}/${key}`, () => group.get(key)) ?? undefined;
+}
+
+export function childGroup(group: Group, key: string): Group | undefined {
+  const node = child(group, key);
+  return node instanceof Group ? node : undefined;
+}
+
+export interface NumericArray {
+  shape: number[];
+  dtype: 'float32' | 'int32';
+  values: Float32Array | Int32Array;
+}
+
+/** A dataset's values: floats become float32 (float64/float16 are converted), integers int32. */
+export function readDataset(dataset: Dataset): NumericArray {
+  const dtype = dataset.dtype;
+  if (typeof dtype !== 'string' || !/^[<>|=]?[fiub]\d$/.test(dtype)) {
+    throw new ConversionError(`${dataset.name} has HDF5 type ${JSON.stringify(dtype)}, not a numeric array`);
+  }
+  const shape = [...dataset.shape];
+  const raw = guarded(dataset.name, () => dataset.value);
+  const expected = shape.reduce((a, b) => a * b, 1);
+  if (raw.length !== expected) throw new ConversionError(`${dataset.name} holds ${raw.length} values but its shape [${shape.join(', ')}] needs ${expected}`);
+  if (dtype.includes('f')) return { shape, dtype: 'float32', values: Float32Array.from(raw as ArrayLike<number>) };
+  return { shape, dtype: 'int32', values: Int32Array.from(raw as ArrayLike<number>, Number) };
+}

@@ -1,0 +1,148 @@
+// Collects a translated Keras model's weights from the file, layer by layer, and names them the
+// way TF.js names the variables it builds for the same config, so stock tf.loadLayersModel finds
+// every one. Two file layouts: the HDF5 `model_weights/<layer>` groups with `weight_names`
+// (Keras 2 model.save and Keras 3 legacy .h5), and the `.keras` `layers/<layer>/.../vars/<i>` tree.
+import { ConversionError, type DecodedWeight } from '../../model.ts';
+import type { KerasLayer } from './config-types.ts';
+import { attrStrings, child, childGroup, Dataset, Group, readDataset, type NumericArray } from './hdf5.ts';
+import { isModel, tfjsWeightNames } from './layers.ts';
+
+/** Where the weights of one model's layers live. */
+export interface WeightScope {
+  /** Arrays of one non-model layer, in Keras order (which is TF.js order for every class converted). */
+  weightsOf(layer: KerasLayer, expected: number): NumericArray[];
+  /** Scope of a model nested as a layer. */
+  nested(model: KerasLayer): WeightScope;
+  /** Called when the model is done: throws if the file holds weights no layer took. */
+  finish(): void;
+}
+
+const layerName = (layer: KerasLayer): string => String(layer.name ?? layer.config.name);
+
+/** A flat list consumed in order: the weights of a nested model in a legacy HDF5 file. */
+class ListScope implements WeightScope {
+  private next = 0;
+  constructor(private readonly arrays: NumericArray[], private readonly where: string) {}
+  weightsOf(_layer: KerasLayer, expected: number): NumericArray[] {
+    const taken = this.arrays.slice(this.next, this.next + expected);
+    this.next += expected;
+    return taken;
+  }
+  nested(): WeightScope {
+    return this;
+  }
+  finish(): void {
+    if (this.next !== this.arrays.length) {
+      throw new ConversionError(`${this.where} holds ${this.arrays.length} weights but the model's layers take ${this.next}`);
+    }
+  }
+}
+
+function readNamed(group: Group, names: string[]): NumericArray[] {
+  return names.map((name) => {
+    const node = group.get(name);
+    if (!(node instanceof Dataset)) throw new ConversionError(`weight ${name} listed in ${group.name} is missing from the file`);
+    return readDataset(node);
+  });
+}
+
+/** HDF5 `model_weights`: one group per top-level layer whose `weight_names` attribute lists its weights in order. */
+export class H5Scope implements WeightScope {
+  constructor(private readonly root: Group) {}
+  private group(layer: KerasLayer): Group | undefined {
+    return childGroup(this.root, layerName(layer));
+  }
+  weightsOf(layer: KerasLayer, expected: number): NumericArray[] {
+    const group = this.group(layer);
+    if (!group) {
+      if (expected === 0) return [];
+      throw new ConversionError(`layer ${layerName(layer)} has no weights group in the file's model_weights`);
+    }
+    return readNamed(group, attrStrings(group, 'weight_names') ?? []);
+  }
+  nested(model: KerasLayer): WeightScope {
+    const group = this.group(model);
+    const arrays = group ? readNamed(group, attrStrings(group, 'weight_names') ?? []) : [];
+    return new ListScope(arrays, `model_weights/${layerName(model)}`);
+  }
+  finish(): void {}
+}
+
+/** `vars/0..n-1` of a `.keras` group, in index order. */
+function ownVars(group: Group): NumericArray[] {
+  const vars = childGroup(group, 'vars');
+  if (!vars) return [];
+  const indices = vars.keys.map(Number).filter(Number.isInteger).sort((a, b) => a - b);
+  return indices.map((i) => {
+    const node = child(vars, String(i));
+    if (!(node instanceof Dataset)) throw new ConversionError(`${vars.name}/${i} is not a dataset`);
+    return readDataset(node);
+  });
+}
+
+/**
+ * A `.keras` layer's variables: its own, then those of the objects it tracks (an RNN's `cell`,
+ * TimeDistributed's `layer`). Random-seed state (`seed_generator*`) is not a weight.
+ */
+function treeVars(group: Group, className: string): NumericArray[] {
+  if (className === 'Bidirectional') {
+    const part = (key: string): NumericArray[] => {
+      const sub = childGroup(group, key);
+      return sub ? treeVars(sub, '') : [];
+    };
+    return [...part('forward_layer'), ...part('backward_layer')];
+  }
+  const children = group.keys.filter((key) => key !== 'vars' && !key.startsWith('seed_generator')).sort();
+  return [...ownVars(group), ...children.flatMap((key) => {
+    const sub = childGroup(group, key);
+    return sub ? treeVars(sub, '') : [];
+  })];
+}
+
+/** `.keras` weights: `<root>/<layer name>/...` (root is `layers`, or `_layer_checkpoint_dependencies` from Keras 2.13+). */
+export class V3Scope implements WeightScope {
+  constructor(private readonly root: Group) {}
+  weightsOf(layer: KerasLayer, expected: number): NumericArray[] {
+    const group = childGroup(this.root, layerName(layer));
+    if (!group) {
+      if (expected === 0) return [];
+      throw new ConversionError(`layer ${layerName(layer)} has no weights in model.weights.h5 (looked for ${this.root.name}/${layerName(layer)})`);
+    }
+    return treeVars(group, layer.class_name);
+  }
+  nested(model: KerasLayer): WeightScope {
+    const group = childGroup(this.root, layerName(model));
+    const inner = group && (childGroup(group, 'layers') ?? childGroup(group, '_layer_checkpoint_dependencies'));
+    if (!inner) throw new ConversionError(`nested model ${layerName(model)} has no layers group in model.weights.h5`);
+    return new V3Scope(inner);
+  }
+  finish(): void {}
+}
+
+const describeShape = (shape: number[]): string => `[${shape.join(', ')}]`;
+
+/** Every weight of the model, TF.js-named, in layer order. */
+export function collectWeights(model: KerasLayer, scope: WeightScope): DecodedWeight[] {
+  const out: DecodedWeight[] = [];
+  const layers = (model.config.layers ?? []) as KerasLayer[];
+  for (const layer of layers) {
+    if (isModel(layer.class_name)) {
+      out.push(...collectWeights(layer, scope.nested(layer)));
+      continue;
+    }
+    const names = tfjsWeightNames(layer);
+    const arrays = scope.weightsOf(layer, names.length);
+    if (arrays.length !== names.length) {
+      throw new ConversionError(
+        `layer ${layerName(layer)} (${layer.class_name}) has ${arrays.length} weights in the file ` +
+          `(${arrays.map((a) => describeShape(a.shape)).join(', ') || 'none'}) but TF.js expects ${names.length} (${names.join(', ') || 'none'})`,
+      );
+    }
+    if (layer.class_name === 'GRU' && arrays[2] && arrays[2].shape.length === 2) {
+      throw new ConversionError(`layer ${layerName(layer)} (GRU) has a ${describeShape(arrays[2].shape)} bias: it was trained with reset_after=True, which TF.js 4.22 GRU does not implement; retrain with reset_after=False`);
+    }
+    arrays.forEach((array, i) => out.push({ name: names[i]!, shape: array.shape, dtype: array.dtype, values: array.values }));
+  }
+  scope.finish();
+  return out;
+}
