@@ -29,12 +29,9 @@ export class R2Store implements ObjectStore {
     const bytes = toBytes(body);
     const putOptions: R2PutOptions = {};
     if (options.contentType) putOptions.httpMetadata = { contentType: options.contentType };
-    if (options.ifMatch !== undefined || options.ifNoneMatch) {
-      const headers = new Headers();
-      if (options.ifMatch !== undefined) headers.set('If-Match', `"${options.ifMatch}"`);
-      if (options.ifNoneMatch) headers.set('If-None-Match', '*');
-      putOptions.onlyIf = headers as unknown as R2PutOptions['onlyIf'];
-    }
+    // A plain R2Conditional (not Headers), so it also crosses Miniflare's Node proxy.
+    if (options.ifMatch !== undefined) putOptions.onlyIf = { etagMatches: options.ifMatch };
+    else if (options.ifNoneMatch) putOptions.onlyIf = { etagDoesNotMatch: '*' };
     // R2 (and Miniflare's proxy) want an ArrayBuffer holding exactly the bytes.
     const buffer = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes.buffer : bytes.slice().buffer;
     const written = await this.bucket.put(checkKey(key), buffer as ArrayBuffer, putOptions);

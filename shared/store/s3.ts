@@ -91,7 +91,14 @@ export class S3Store implements ObjectStore {
 
   async list(prefix: string, options: ListOptions = {}): Promise<ListPage> {
     const result = await this.client.send(
-      new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix + prefix, ContinuationToken: options.cursor, MaxKeys: options.limit ?? 1000 }),
+      // The cursor is the last key returned, resumed with StartAfter (plain S3, and it spares
+      // s3rver's continuation tokens, which need a cipher Node 20's OpenSSL no longer has).
+      new ListObjectsV2Command({
+        Bucket: this.bucket,
+        Prefix: this.prefix + prefix,
+        StartAfter: options.cursor === undefined ? undefined : this.prefix + options.cursor,
+        MaxKeys: options.limit ?? 1000,
+      }),
     );
     const objects = (result.Contents ?? []).map((item) => ({
       key: item.Key!.slice(this.prefix.length),
@@ -99,7 +106,7 @@ export class S3Store implements ObjectStore {
       etag: unquote(item.ETag),
       uploaded: item.LastModified?.getTime(),
     }));
-    return { objects, cursor: result.IsTruncated ? result.NextContinuationToken : undefined };
+    return { objects, cursor: result.IsTruncated && objects.length > 0 ? objects[objects.length - 1]!.key : undefined };
   }
 
   async delete(key: string): Promise<void> {
