@@ -48,10 +48,37 @@ function graphSignature(model: GraphModel): { inputs: TensorSignature[]; outputs
   };
 }
 
-function layersSignature(model: LayersModel): { inputs: TensorSignature[]; outputs: TensorSignature[] } {
+/**
+ * Stable tensor names of a layers model, from its topology. The loaded model's own names
+ * get a per-process uniquifier (`dense_input_3`, `out/out_2`) that changes with every load
+ * of the same model, so they cannot be an API: Sequential models take `<first layer>_input`
+ * (Keras's convention) and give the last layer's name; functional models use their
+ * input_layers / output_layers.
+ */
+function topologyNames(modelJson: ModelJson): { inputs: string[]; outputs: string[] } | null {
+  const topology = modelJson.modelTopology as { model_config?: unknown; class_name?: unknown; config?: unknown };
+  const root = (topology.model_config ?? topology) as { class_name?: string; config?: { layers?: { config?: { name?: string } }[]; input_layers?: unknown[][]; output_layers?: unknown[][] } | { config?: { name?: string } }[] };
+  const config = root.config;
+  if (!config) return null;
+  if (root.class_name === 'Sequential') {
+    const layers = Array.isArray(config) ? config : config.layers;
+    const first = layers?.[0]?.config?.name;
+    const last = layers?.[layers.length - 1]?.config?.name;
+    if (!first || !last) return null;
+    return { inputs: [(layers?.[0] as { class_name?: string }).class_name === 'InputLayer' ? first : `${first}_input`], outputs: [last] };
+  }
+  if (Array.isArray(config)) return null;
+  const names = (list: unknown[][] | undefined) => (list ?? []).map((entry) => (Array.isArray(entry) ? entry[0] : undefined)).filter((n): n is string => typeof n === 'string');
+  return { inputs: names(config.input_layers), outputs: names(config.output_layers) };
+}
+
+function layersSignature(model: LayersModel, modelJson: ModelJson): { inputs: TensorSignature[]; outputs: TensorSignature[] } {
+  const stable = topologyNames(modelJson);
+  const inputNames = stable?.inputs.length === model.inputs.length ? stable.inputs : model.inputNames;
+  const outputNames = stable?.outputs.length === model.outputs.length && new Set(stable.outputs).size === stable.outputs.length ? stable.outputs : model.outputNames;
   return {
-    inputs: model.inputs.map((t, i) => ({ name: model.inputNames[i] ?? t.name, dtype: t.dtype, shape: dims(t.shape) })),
-    outputs: model.outputs.map((t, i) => ({ name: model.outputNames[i] ?? t.name, dtype: t.dtype, shape: dims(t.shape) })),
+    inputs: model.inputs.map((t, i) => ({ name: inputNames[i] ?? t.name, dtype: t.dtype, shape: dims(t.shape) })),
+    outputs: model.outputs.map((t, i) => ({ name: outputNames[i] ?? t.name, dtype: t.dtype, shape: dims(t.shape) })),
   };
 }
 
@@ -64,7 +91,7 @@ export async function loadModel(modelJson: ModelJson, shard: (path: string) => U
     const model = await loadLayersModel(handler);
     return {
       kind: 'layers-model',
-      ...layersSignature(model),
+      ...layersSignature(model, modelJson),
       predict: async (inputs) => asList(model.predict(inputs.length === 1 ? inputs[0]! : inputs) as tf.Tensor | tf.Tensor[]),
       dispose: () => model.dispose(),
     };

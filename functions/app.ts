@@ -1,0 +1,56 @@
+// The Hono app factory: one app, the same routes on Workers and on Node. The entries
+// (worker.ts, node.ts) differ only in how they build the store and the runtime.
+import { Hono } from 'hono';
+import { CodecError } from '../shared/codecs.ts';
+import type { Limits } from './limits.ts';
+import { resolveLimits } from './limits.ts';
+import { tfServingRoutes } from './routes/tfserving.ts';
+import { v2Routes } from './routes/v2.ts';
+import { HttpError } from './runtime/errors.ts';
+import type { ModelRuntime } from './runtime/runtime.ts';
+import { SERVER_NAME, SERVER_VERSION } from './version.ts';
+
+export interface AppOptions {
+  runtime: ModelRuntime;
+  limits?: Partial<Limits>;
+  /** 'workerd' or 'node': reported by /v2 and /. */
+  platform: string;
+}
+
+export type AppEnv = { Variables: { runtime: ModelRuntime; limits: Limits; platform: string } };
+
+export function createApp(options: AppOptions): Hono<AppEnv> {
+  const limits = resolveLimits(options.limits);
+  const app = new Hono<AppEnv>();
+
+  app.use('*', async (c, next) => {
+    c.set('runtime', options.runtime);
+    c.set('limits', limits);
+    c.set('platform', options.platform);
+    await next();
+  });
+
+  app.get('/', (c) =>
+    c.json({
+      name: SERVER_NAME,
+      version: SERVER_VERSION,
+      platform: options.platform,
+      backend: options.runtime.backendStatus(),
+      models: options.runtime.stats(),
+      limits,
+      apis: ['GET /v1/models/{name}[/versions/{v}|/labels/{l}][/metadata]', 'POST /v1/models/{name}[/versions/{v}|/labels/{l}]:predict', 'GET /v2/health/live|ready', 'GET /v2', 'GET /v2/models/{name}[/versions/{v}][/ready]', 'POST /v2/models/{name}[/versions/{v}]/infer'],
+    }),
+  );
+
+  app.route('/', tfServingRoutes());
+  app.route('/', v2Routes());
+
+  app.notFound((c) => c.json({ error: `no route ${c.req.method} ${c.req.path}` }, 404));
+  app.onError((error, c) => {
+    if (error instanceof HttpError) return c.json({ error: error.message, ...error.extra }, error.status);
+    if (error instanceof CodecError) return c.json({ error: error.message }, 400);
+    console.error(`edgeflow: ${c.req.method} ${c.req.path} failed:`, error);
+    return c.json({ error: `internal error: ${error.message}` }, 500);
+  });
+  return app;
+}

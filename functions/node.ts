@@ -1,0 +1,46 @@
+// Node entry: the same app on @hono/node-server, the store from openStore (folder or
+// s3://), the stock wasm backend. Used by `edgeflow serve` and the benchmarks.
+import { serve, type ServerType } from '@hono/node-server';
+import type { ObjectStore } from '../shared/store/types.ts';
+import { createApp } from './app.ts';
+import type { Limits } from './limits.ts';
+import { startNodeBackend } from './runtime/backend-node.ts';
+import { ModelRuntime } from './runtime/runtime.ts';
+
+export interface NodeServerOptions {
+  store: ObjectStore;
+  port?: number;
+  hostname?: string;
+  memoryBudgetBytes?: number;
+  indexTtlMs?: number;
+  limits?: Partial<Limits>;
+}
+
+export interface NodeServer {
+  url: string;
+  port: number;
+  runtime: ModelRuntime;
+  close(): Promise<void>;
+}
+
+export function createNodeApp(options: NodeServerOptions) {
+  const runtime = new ModelRuntime({ store: options.store, backend: startNodeBackend, memoryBudgetBytes: options.memoryBudgetBytes, indexTtlMs: options.indexTtlMs });
+  return { app: createApp({ runtime, platform: 'node', limits: options.limits }), runtime };
+}
+
+export async function startNodeServer(options: NodeServerOptions): Promise<NodeServer> {
+  const { app, runtime } = createNodeApp(options);
+  const hostname = options.hostname ?? '127.0.0.1';
+  const server = await new Promise<ServerType>((resolve, reject) => {
+    const s = serve({ fetch: app.fetch, port: options.port ?? 8080, hostname }, () => resolve(s));
+    s.once('error', reject);
+  });
+  const address = server.address();
+  const port = typeof address === 'object' && address ? address.port : (options.port ?? 8080);
+  return {
+    url: `http://${hostname}:${port}`,
+    port,
+    runtime,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
+}

@@ -1,0 +1,123 @@
+// TF Serving REST API v1:
+//   GET  /v1/models/{name}[/versions/{v}|/labels/{l}]            model status
+//   GET  /v1/models/{name}[/versions/{v}|/labels/{l}]/metadata   signature (from edgeflow.json)
+//   POST /v1/models/{name}[/versions/{v}|/labels/{l}]:predict    instances → predictions, inputs → outputs
+// The `:predict` suffix is not a Hono route parameter, so paths are parsed here.
+import { Hono } from 'hono';
+import { tfServingDtype } from '../../shared/codecs.ts';
+import { TfServingPredictRequest, describeIssues } from '../../shared/schemas/requests.ts';
+import type { TensorSignature } from '../../shared/schemas/edgeflow-json.ts';
+import { readJsonBody } from '../body.ts';
+import { runModel } from '../inference.ts';
+import type { AppEnv } from '../app.ts';
+import { badRequest, notFound } from '../runtime/errors.ts';
+import type { VersionSelector } from '../runtime/registry.ts';
+import { ServerTiming } from '../timing.ts';
+import { decodeColumns, decodeInstances, encodeOutputs, encodePredictions } from './tfserving-codec.ts';
+
+interface ParsedPath {
+  name: string;
+  selector: VersionSelector;
+  action: 'status' | 'metadata' | 'predict';
+}
+
+const PATH = /^\/v1\/models\/([^/:]+)(?:\/versions\/([^/:]+)|\/labels\/([^/:]+))?(\/metadata|:[a-zA-Z]+)?$/;
+
+function parsePath(path: string): ParsedPath {
+  const match = PATH.exec(path);
+  if (!match) throw notFound(`no route ${path}: use /v1/models/{name}[/versions/{v}|/labels/{l}][/metadata|:predict]`);
+  const [, name, version, label, suffix] = match;
+  const selector: VersionSelector = {};
+  if (version !== undefined) {
+    if (!/^[1-9][0-9]{0,8}$/.test(version)) throw notFound(`model ${name} has no version ${JSON.stringify(version)} (versions are positive integers)`);
+    selector.version = Number(version);
+  }
+  if (label !== undefined) selector.label = label;
+  if (suffix === undefined) return { name: name!, selector, action: 'status' };
+  if (suffix === '/metadata') return { name: name!, selector, action: 'metadata' };
+  if (suffix === ':predict') return { name: name!, selector, action: 'predict' };
+  if (suffix === ':classify' || suffix === ':regress') throw badRequest(`${suffix.slice(1)} is not supported: edgeflow serves the predict API`);
+  throw notFound(`no route ${path}: unknown method ${suffix}`);
+}
+
+function tensorInfo(signature: TensorSignature) {
+  return {
+    dtype: tfServingDtype(signature.dtype),
+    tensor_shape: { dim: signature.shape.map((size) => ({ size: String(size), name: '' })), unknown_rank: false },
+    name: signature.name,
+  };
+}
+
+export function tfServingRoutes(): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+
+  app.get('/v1/models/*', async (c) => {
+    const runtime = c.get('runtime');
+    const { name, selector, action } = parsePath(decodeURIComponent(c.req.path));
+    if (action === 'predict') return c.json({ error: 'predict needs POST' }, 405);
+    const resolved = await runtime.resolve(name, selector);
+    if (action === 'metadata') {
+      const { inputs, outputs } = resolved.edgeflow.signature;
+      return c.json({
+        model_spec: { name, signature_name: '', version: String(resolved.version) },
+        metadata: {
+          signature_def: {
+            signature_def: {
+              serving_default: {
+                inputs: Object.fromEntries(inputs.map((s) => [s.name, tensorInfo(s)])),
+                outputs: Object.fromEntries(outputs.map((s) => [s.name, tensorInfo(s)])),
+                method_name: 'tensorflow/serving/predict',
+              },
+            },
+          },
+        },
+        edgeflow: { format: resolved.edgeflow.format, quantization: resolved.edgeflow.quantization.spec, backend: runtime.backendStatus() },
+      });
+    }
+    // Status: every published version for /v1/models/{name}; only the selected one otherwise.
+    const versions = selector.version !== undefined || selector.label !== undefined ? [resolved.version] : resolved.index.versions.map((v) => v.version).reverse();
+    return c.json({
+      model_version_status: versions.map((version) => {
+        const { state, error } = runtime.versionState(name, version);
+        return {
+          version: String(version),
+          state: state === 'FAILED' ? 'END' : state,
+          status: { error_code: state === 'FAILED' ? 'UNKNOWN' : 'OK', error_message: error ?? '' },
+        };
+      }),
+    });
+  });
+
+  app.post('/v1/models/*', async (c) => {
+    const runtime = c.get('runtime');
+    const limits = c.get('limits');
+    const { name, selector, action } = parsePath(decodeURIComponent(c.req.path));
+    if (action !== 'predict') return c.json({ error: `${action} needs GET` }, 405);
+    const timing = new ServerTiming();
+    const body = await readJsonBody(c, limits.maxBodyBytes);
+    const parsed = TfServingPredictRequest.safeParse(body);
+    if (!parsed.success) throw badRequest(describeIssues(parsed.error));
+    if (parsed.data.signature_name !== undefined && parsed.data.signature_name !== 'serving_default' && parsed.data.signature_name !== '') {
+      throw badRequest(`signature_name: unknown signature ${JSON.stringify(parsed.data.signature_name)} (the model has serving_default)`);
+    }
+    const acquired = await runtime.acquire(name, selector);
+    try {
+      timing.set('load', acquired.loadMs);
+      const signature = acquired.entry.model.inputs;
+      const rows = parsed.data.instances !== undefined;
+      const decoded = rows ? decodeInstances(parsed.data.instances!, signature, limits) : decodeColumns(parsed.data.inputs, signature, limits);
+      timing.mark('decode');
+      const outputs = await runModel(acquired.entry.model, decoded.inputs);
+      timing.mark('infer');
+      const text = JSON.stringify(rows ? { predictions: encodePredictions(outputs, (decoded as { batch: number }).batch) } : { outputs: encodeOutputs(outputs) });
+      timing.mark('encode');
+      c.header('Server-Timing', timing.header());
+      c.header('Content-Type', 'application/json');
+      return c.body(text);
+    } finally {
+      acquired.release();
+    }
+  });
+
+  return app;
+}

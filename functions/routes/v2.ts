@@ -1,0 +1,141 @@
+// Open Inference Protocol (KServe v2) REST:
+//   GET  /v2/health/live, /v2/health/ready, /v2 (server metadata)
+//   GET  /v2/models/{name}[/versions/{v}]          model metadata
+//   GET  /v2/models/{name}[/versions/{v}]/ready    loads the model; 200 when it can serve
+//   POST /v2/models/{name}[/versions/{v}]/infer    inputs [{name, shape, datatype, data}] → outputs
+import { Hono, type Context } from 'hono';
+import { asTensorDtype, CodecError, checkShape, decodeValues, elementCount, jsonValues, v2Datatype } from '../../shared/codecs.ts';
+import { V2InferRequest, describeIssues } from '../../shared/schemas/requests.ts';
+import { readJsonBody } from '../body.ts';
+import { runModel, type InputTensor } from '../inference.ts';
+import type { AppEnv } from '../app.ts';
+import { badRequest, notFound } from '../runtime/errors.ts';
+import type { VersionSelector } from '../runtime/registry.ts';
+import { ServerTiming } from '../timing.ts';
+import { SERVER_NAME, SERVER_VERSION } from '../version.ts';
+
+function selector(c: Context<AppEnv>): VersionSelector {
+  const version = c.req.param('version');
+  if (version === undefined) return {};
+  if (!/^[1-9][0-9]{0,8}$/.test(version)) throw notFound(`model ${c.req.param('name')} has no version ${JSON.stringify(version)} (versions are positive integers)`);
+  return { version: Number(version) };
+}
+
+export function v2Routes(): Hono<AppEnv> {
+  const app = new Hono<AppEnv>();
+
+  app.get('/v2/health/live', (c) => c.json({ live: true }));
+
+  app.get('/v2/health/ready', async (c) => {
+    const runtime = c.get('runtime');
+    try {
+      const backend = await runtime.ready();
+      return c.json({ ready: true, backend });
+    } catch (error) {
+      return c.json({ ready: false, error: (error as Error).message, backend: runtime.backendStatus() }, 503);
+    }
+  });
+
+  app.get('/v2', (c) => {
+    const runtime = c.get('runtime');
+    return c.json({ name: SERVER_NAME, version: SERVER_VERSION, extensions: [], edgeflow: { platform: c.get('platform'), store: runtime.store.description, backend: runtime.backendStatus(), models: runtime.stats() } });
+  });
+
+  const metadata = async (c: Context<AppEnv>) => {
+    const runtime = c.get('runtime');
+    const name = c.req.param('name')!;
+    const resolved = await runtime.resolve(name, selector(c));
+    const { inputs, outputs } = resolved.edgeflow.signature;
+    const tensor = (s: { name: string; dtype: string; shape: number[] }) => ({ name: s.name, datatype: v2Datatype(s.dtype), shape: s.shape });
+    return c.json({
+      name,
+      versions: resolved.index.versions.map((v) => String(v.version)),
+      platform: resolved.edgeflow.format === 'graph-model' ? 'tensorflowjs_graph' : 'tensorflowjs_layers',
+      inputs: inputs.map(tensor),
+      outputs: outputs.map(tensor),
+      parameters: { version: String(resolved.version), loaded: runtime.isLoaded(name, resolved.version), simd: runtime.backendStatus().simd, backend: runtime.backendStatus() },
+    });
+  };
+  app.get('/v2/models/:name', metadata);
+  app.get('/v2/models/:name/versions/:version', metadata);
+
+  const ready = async (c: Context<AppEnv>) => {
+    const runtime = c.get('runtime');
+    const acquired = await runtime.acquire(c.req.param('name')!, selector(c));
+    acquired.release();
+    return c.json({ name: acquired.resolved.name, version: String(acquired.resolved.version), ready: true });
+  };
+  app.get('/v2/models/:name/ready', ready);
+  app.get('/v2/models/:name/versions/:version/ready', ready);
+
+  const infer = async (c: Context<AppEnv>) => {
+    const runtime = c.get('runtime');
+    const limits = c.get('limits');
+    const timing = new ServerTiming();
+    const body = await readJsonBody(c, limits.maxBodyBytes);
+    const parsed = V2InferRequest.safeParse(body);
+    if (!parsed.success) throw badRequest(describeIssues(parsed.error));
+    const request = parsed.data;
+    const acquired = await runtime.acquire(c.req.param('name')!, selector(c));
+    try {
+      timing.set('load', acquired.loadMs);
+      const model = acquired.entry.model;
+      const inputs = decodeInputs(request, model.inputs, limits);
+      const wanted = selectOutputs(request, model.outputs.map((o) => o.name));
+      timing.mark('decode');
+      const outputs = await runModel(model, inputs);
+      timing.mark('infer');
+      const text = JSON.stringify({
+        model_name: acquired.resolved.name,
+        model_version: String(acquired.resolved.version),
+        ...(request.id !== undefined ? { id: request.id } : {}),
+        outputs: outputs
+          .filter((o) => wanted.has(o.name))
+          .map((o) => ({ name: o.name, shape: o.shape, datatype: v2Datatype(o.dtype), data: jsonValues(o.values, o.dtype) })),
+      });
+      timing.mark('encode');
+      c.header('Server-Timing', timing.header());
+      c.header('Content-Type', 'application/json');
+      return c.body(text);
+    } finally {
+      acquired.release();
+    }
+  };
+  app.post('/v2/models/:name/infer', infer);
+  app.post('/v2/models/:name/versions/:version/infer', infer);
+
+  return app;
+}
+
+function decodeInputs(request: V2InferRequest, signature: { name: string; dtype: string; shape: number[] }[], limits: { maxBatch: number; maxElements: number }): InputTensor[] {
+  const byName = new Map(request.inputs.map((input, i) => [input.name, { input, i }]));
+  request.inputs.forEach((input, i) => {
+    if (!signature.some((s) => s.name === input.name)) throw badRequest(`inputs[${i}].name: the model has no input ${JSON.stringify(input.name)} (inputs: ${signature.map((s) => s.name).join(', ')})`);
+    if (request.inputs.findIndex((other) => other.name === input.name) !== i) throw badRequest(`inputs[${i}].name: input ${input.name} is given twice`);
+  });
+  let remaining = limits.maxElements;
+  return signature.map((s) => {
+    const found = byName.get(s.name);
+    if (!found) throw badRequest(`inputs: the model's input ${s.name} is missing`);
+    const { input, i } = found;
+    const field = `inputs[${i}]`;
+    const dtype = asTensorDtype(s.dtype);
+    if ((input.datatype === 'BYTES') !== (dtype === 'string')) {
+      throw badRequest(`${field}.datatype: ${input.datatype} does not fit the model input ${s.name} (${v2Datatype(s.dtype)})`);
+    }
+    checkShape(input.shape, s.shape, `${field}.shape`);
+    if (input.shape.length > 0 && input.shape[0]! > limits.maxBatch) throw new CodecError(`${field}.shape`, `batch of ${input.shape[0]} exceeds the limit of ${limits.maxBatch}`);
+    const count = elementCount(input.shape);
+    if (count > remaining) throw new CodecError(`${field}.shape`, `the request holds more than the limit of ${limits.maxElements} elements`);
+    remaining -= count;
+    return { shape: input.shape, dtype, values: decodeValues(input.data, input.shape, `${field}.data`, { dtype, datatype: input.datatype, allowFlat: true }) };
+  });
+}
+
+function selectOutputs(request: V2InferRequest, names: string[]): Set<string> {
+  if (!request.outputs) return new Set(names);
+  request.outputs.forEach((o, i) => {
+    if (!names.includes(o.name)) throw badRequest(`outputs[${i}].name: the model has no output ${JSON.stringify(o.name)} (outputs: ${names.join(', ')})`);
+  });
+  return new Set(request.outputs.map((o) => o.name));
+}

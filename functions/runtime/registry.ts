@@ -1,0 +1,86 @@
+// Resolves a model name plus a version or label to a published version, reading
+// models/<name>/index.json (cached briefly: labels move) and the version's edgeflow.json
+// (cached for good: versions are immutable).
+import { EdgeflowJson } from '../../shared/schemas/edgeflow-json.ts';
+import { IndexJson } from '../../shared/schemas/index-json.ts';
+import { keys, MODEL_NAME_PATTERN } from '../../shared/names.ts';
+import type { ObjectStore } from '../../shared/store/types.ts';
+import { getJson } from '../../shared/store/util.ts';
+import { notFound, unavailable } from './errors.ts';
+
+export interface VersionSelector {
+  version?: number;
+  label?: string;
+}
+
+export interface ResolvedVersion {
+  name: string;
+  version: number;
+  index: IndexJson;
+  edgeflow: EdgeflowJson;
+}
+
+const MAX_METADATA_ENTRIES = 256;
+
+export class ModelRegistry {
+  private readonly indexes = new Map<string, { index: IndexJson | null; at: number }>();
+  private readonly metadata = new Map<string, Promise<EdgeflowJson>>();
+
+  constructor(private readonly store: ObjectStore, private readonly indexTtlMs: number) {}
+
+  /** The model's index.json; 404 when the model is not published. */
+  async index(name: string): Promise<IndexJson> {
+    if (!MODEL_NAME_PATTERN.test(name)) throw notFound(`model ${JSON.stringify(name)} not found (not a valid model name)`);
+    const cached = this.indexes.get(name);
+    let index: IndexJson | null;
+    if (cached && performance.now() - cached.at < this.indexTtlMs) {
+      index = cached.index;
+    } else {
+      const found = await getJson(this.store, keys.index(name));
+      if (found) {
+        const parsed = IndexJson.safeParse(found.value);
+        if (!parsed.success) throw unavailable(`${keys.index(name)} is malformed: ${parsed.error.issues[0]?.message}`);
+        index = parsed.data;
+      } else {
+        index = null;
+      }
+      this.indexes.set(name, { index, at: performance.now() });
+    }
+    if (!index || index.versions.length === 0) throw notFound(`model ${JSON.stringify(name)} not found`);
+    return index;
+  }
+
+  async resolve(name: string, selector: VersionSelector = {}): Promise<ResolvedVersion> {
+    const index = await this.index(name);
+    let version: number;
+    if (selector.version !== undefined) {
+      if (!index.versions.some((v) => v.version === selector.version)) throw notFound(`model ${name} has no version ${selector.version} (versions: ${index.versions.map((v) => v.version).join(', ')})`);
+      version = selector.version;
+    } else {
+      const label = selector.label ?? 'latest';
+      const target = index.labels[label] ?? (label === 'latest' ? index.versions[index.versions.length - 1]?.version : undefined);
+      if (target === undefined) throw notFound(`model ${name} has no label ${JSON.stringify(label)} (labels: ${Object.keys(index.labels).join(', ') || 'none'})`);
+      version = target;
+    }
+    return { name, version, index, edgeflow: await this.edgeflow(name, version) };
+  }
+
+  /** edgeflow.json of a published version: cached once read (versions are immutable). */
+  edgeflow(name: string, version: number): Promise<EdgeflowJson> {
+    const key = `${name}/${version}`;
+    let pending = this.metadata.get(key);
+    if (!pending) {
+      pending = (async () => {
+        const found = await getJson(this.store, keys.versionFile(name, version, 'edgeflow.json'));
+        if (!found) throw unavailable(`model ${name} version ${version}: edgeflow.json is missing from the store`);
+        const parsed = EdgeflowJson.safeParse(found.value);
+        if (!parsed.success) throw unavailable(`model ${name} version ${version}: edgeflow.json is malformed (${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message})`);
+        return parsed.data;
+      })();
+      this.metadata.set(key, pending);
+      pending.catch(() => this.metadata.delete(key));
+      if (this.metadata.size > MAX_METADATA_ENTRIES) this.metadata.delete(this.metadata.keys().next().value!);
+    }
+    return pending;
+  }
+}

@@ -1,0 +1,101 @@
+// The model runtime of one isolate (Workers) or process (Node): the TF.js backend, the
+// registry of published versions, and the cache of loaded models. Routes only talk to this.
+import type { ObjectStore } from '../../shared/store/types.ts';
+import { Backend, type BackendStarter, type BackendStatus } from './backend.ts';
+import { HttpError, unavailable } from './errors.ts';
+import { loadVersion } from './loader.ts';
+import { ModelCache, type CachedModel, type CacheStats } from './model-cache.ts';
+import { ModelRegistry, type ResolvedVersion, type VersionSelector } from './registry.ts';
+
+export interface RuntimeOptions {
+  store: ObjectStore;
+  backend: BackendStarter;
+  /** Bytes of (float32) weights kept loaded; least recently used models are evicted beyond it. */
+  memoryBudgetBytes?: number;
+  /** How long a model's index.json (versions, labels) is trusted before it is read again. */
+  indexTtlMs?: number;
+  /** Run one prediction on zeros after loading. */
+  warmUp?: boolean;
+}
+
+/** Sized for a Workers isolate (128 MB): weights, plus room for activations, JSON and the code. */
+export const DEFAULT_MEMORY_BUDGET_BYTES = 64 * 1024 * 1024;
+export const DEFAULT_INDEX_TTL_MS = 5_000;
+
+export type VersionState = 'AVAILABLE' | 'LOADING' | 'FAILED';
+
+export interface AcquiredModel {
+  resolved: ResolvedVersion;
+  entry: CachedModel;
+  /** Time this request spent waiting for the backend and the model (0 when cached). */
+  loadMs: number;
+  release(): void;
+}
+
+export class ModelRuntime {
+  readonly store: ObjectStore;
+  readonly registry: ModelRegistry;
+  readonly cache: ModelCache;
+  private readonly backend: Backend;
+  private readonly warmUp: boolean;
+
+  constructor(options: RuntimeOptions) {
+    this.store = options.store;
+    this.backend = new Backend(options.backend);
+    this.registry = new ModelRegistry(options.store, options.indexTtlMs ?? DEFAULT_INDEX_TTL_MS);
+    this.cache = new ModelCache(options.memoryBudgetBytes ?? DEFAULT_MEMORY_BUDGET_BYTES);
+    this.warmUp = options.warmUp ?? true;
+  }
+
+  /** Starts the backend (once); 503 with the reason when it cannot start. */
+  async ready(): Promise<BackendStatus> {
+    try {
+      await this.backend.ensure();
+    } catch (error) {
+      throw unavailable((error as Error).message);
+    }
+    return this.backend.status();
+  }
+
+  backendStatus(): BackendStatus {
+    return this.backend.status();
+  }
+
+  resolve(name: string, selector: VersionSelector = {}): Promise<ResolvedVersion> {
+    return this.registry.resolve(name, selector);
+  }
+
+  /** The resolved version's model, loading it on first use. The caller must release() it. */
+  async acquire(name: string, selector: VersionSelector = {}): Promise<AcquiredModel> {
+    const start = performance.now();
+    const resolved = await this.resolve(name, selector);
+    await this.ready();
+    const key = `${resolved.name}/${resolved.version}`;
+    try {
+      const { entry } = await this.cache.acquire(key, resolved.edgeflow.sizes.float32, () =>
+        loadVersion(this.store, resolved.name, resolved.version, resolved.edgeflow, { warmUp: this.warmUp }),
+      );
+      const loadMs = performance.now() - start;
+      return { resolved, entry, loadMs, release: () => this.cache.release(entry) };
+    } catch (error) {
+      if (error instanceof HttpError) throw error;
+      throw unavailable(`model ${resolved.name} version ${resolved.version} failed to load: ${(error as Error).message}`);
+    }
+  }
+
+  versionState(name: string, version: number): { state: VersionState; error?: string } {
+    const key = `${name}/${version}`;
+    if (this.cache.isLoading(key)) return { state: 'LOADING' };
+    if (this.cache.has(key)) return { state: 'AVAILABLE' };
+    const error = this.cache.lastFailure(key);
+    return error ? { state: 'FAILED', error } : { state: 'AVAILABLE' };
+  }
+
+  isLoaded(name: string, version: number): boolean {
+    return this.cache.has(`${name}/${version}`);
+  }
+
+  stats(): CacheStats {
+    return this.cache.stats();
+  }
+}
