@@ -14,6 +14,7 @@ type Command = (argv: string[]) => Promise<number>;
 
 const commands: Record<string, () => Promise<Command>> = {
   convert: async () => (await import('./convert.ts')).convertCommand,
+  serve: async () => (await import('./serve.ts')).serveCommand,
 };
 
 export async function main(argv: string[]): Promise<number> {

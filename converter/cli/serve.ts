@@ -1,0 +1,90 @@
+// `edgeflow serve --store <folder | s3://bucket/prefix> [--port 8080]`: the edge app on Node
+// (@hono/node-server, stock wasm backend), serving the models published in the store.
+// Runs until SIGINT / SIGTERM.
+import { parseArgs } from 'node:util';
+import { startNodeServer } from '../../functions/node.ts';
+import { DEFAULT_LIMITS } from '../../functions/limits.ts';
+import { DEFAULT_INDEX_TTL_MS, DEFAULT_MEMORY_BUDGET_BYTES } from '../../functions/runtime/runtime.ts';
+import { listAll } from '../../shared/store/util.ts';
+import { openStore } from '../../shared/store/open.ts';
+
+const HELP = `Usage: edgeflow serve --store <folder | s3://bucket/prefix> [options]
+
+--store <store>         where models are published (a folder, or s3://bucket/prefix with the
+                        usual AWS_* variables and AWS_ENDPOINT_URL for R2 / MinIO)
+--port <n>              port to listen on (default 8080; 0 picks a free one)
+--host <addr>           address to bind (default 127.0.0.1; 0.0.0.0 for every interface)
+--memory-budget <MiB>   float32 weight bytes kept loaded before LRU eviction (default ${DEFAULT_MEMORY_BUDGET_BYTES / 2 ** 20})
+--index-ttl <ms>        how long a model's index.json (versions, labels) is cached (default ${DEFAULT_INDEX_TTL_MS})
+--max-body <bytes>      request body limit, 413 beyond (default ${DEFAULT_LIMITS.maxBodyBytes})
+--max-batch <n>         largest batch per request (default ${DEFAULT_LIMITS.maxBatch})
+--max-elements <n>      most tensor elements per request (default ${DEFAULT_LIMITS.maxElements})
+`;
+
+const optionalNumber = (text: string | undefined, flag: string): number | undefined => {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!Number.isFinite(n) || n < 0) throw new Error(`${flag} needs a non-negative number, got ${JSON.stringify(text)}`);
+  return n;
+};
+
+export async function serveCommand(argv: string[]): Promise<number> {
+  let values;
+  try {
+    values = parseArgs({
+      args: argv,
+      options: {
+        store: { type: 'string' },
+        port: { type: 'string', default: '8080' },
+        host: { type: 'string', default: '127.0.0.1' },
+        'memory-budget': { type: 'string' },
+        'index-ttl': { type: 'string' },
+        'max-body': { type: 'string' },
+        'max-batch': { type: 'string' },
+        'max-elements': { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }).values;
+  } catch (error) {
+    console.error(`edgeflow serve: ${(error as Error).message}\n\n${HELP}`);
+    return 2;
+  }
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  if (!values.store) {
+    console.error(`edgeflow serve: --store is required\n\n${HELP}`);
+    return 2;
+  }
+  let server;
+  try {
+    const store = openStore(values.store);
+    const budget = optionalNumber(values['memory-budget'], '--memory-budget');
+    server = await startNodeServer({
+      store,
+      port: optionalNumber(values.port, '--port'),
+      hostname: values.host,
+      memoryBudgetBytes: budget === undefined ? undefined : budget * 2 ** 20,
+      indexTtlMs: optionalNumber(values['index-ttl'], '--index-ttl'),
+      limits: { maxBodyBytes: optionalNumber(values['max-body'], '--max-body'), maxBatch: optionalNumber(values['max-batch'], '--max-batch'), maxElements: optionalNumber(values['max-elements'], '--max-elements') },
+    });
+    const backend = await server.runtime.ready();
+    const names = [...new Set((await listAll(store, 'models/')).filter((o) => o.key.endsWith('/index.json')).map((o) => o.key.split('/')[1]!))];
+    console.log(`edgeflow serving ${store.description} at ${server.url}`);
+    console.log(`backend: ${backend.backend}${backend.simd ? ' with SIMD' : ' WITHOUT SIMD (2.5-3x slower)'} (${backend.binary})`);
+    console.log(`models: ${names.length ? names.join(', ') : 'none published yet'}`);
+    if (names[0]) console.log(`try:    curl ${server.url}/v1/models/${names[0]}/metadata`);
+  } catch (error) {
+    console.error(`edgeflow serve: ${(error as Error).message}`);
+    await server?.close();
+    return 1;
+  }
+  await new Promise<void>((resolve) => {
+    const stop = () => resolve();
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+  });
+  await server.close();
+  return 0;
+}
