@@ -60,7 +60,6 @@ export function searchRange(values: Float32Array, levels: number, lo: number, hi
     s1[b + 1] = s1[b]! + counts[b]! * c;
     s2[b + 1] = s2[b]! + counts[b]! * c * c;
   }
-  const total = n[HISTOGRAM_BINS]!;
   // Σ over bins [from, to) of n·(c - a)².
   const spread = (from: number, to: number, a: number) => s2[to]! - s2[from]! - 2 * a * (s1[to]! - s1[from]!) + a * a * (n[to]! - n[from]!);
   // Candidate cut bins: geometric steps inward from each end (outliers sit in the tails).
@@ -83,11 +82,26 @@ export function searchRange(values: Float32Array, levels: number, lo: number, hi
       if (error < best.error) best = { error, a, b, clipped: left > 0 || right > 0 };
     }
   }
-  // Only keep a clipped range when it beats the plain min/max range clearly.
-  const plainStep = (hi - lo) / levels;
-  const plainError = (total * plainStep * plainStep) / 12;
-  if (!best.clipped || best.error >= plainError * 0.98) return affineParams(lo, hi, levels);
-  return affineParams(best.a, best.b, levels, true);
+  if (!best.clipped) return affineParams(lo, hi, levels);
+  // The histogram estimate assumes values spread evenly within each step, which overrates
+  // coarse grids; so confirm on (a sample of) the values before keeping a clipped range.
+  const plain = affineParams(lo, hi, levels);
+  const clipped = affineParams(best.a, best.b, levels, true);
+  return sampledSquaredError(values, clipped, levels) < sampledSquaredError(values, plain, levels) * 0.98 ? clipped : plain;
+}
+
+const SAMPLE = 16384;
+
+function sampledSquaredError(values: Float32Array, params: AffineParams, levels: number): number {
+  const step = Math.max(1, Math.floor(values.length / SAMPLE));
+  const inv = 1 / params.scale;
+  let sum = 0;
+  for (let i = 0; i < values.length; i += step) {
+    const v = values[i]!;
+    const q = Math.min(levels, Math.max(0, Math.floor((v - params.min) * inv + 0.5)));
+    sum += (q * params.scale + params.min - v) ** 2;
+  }
+  return sum;
 }
 
 /** Quantizes into target (Uint8Array or Uint16Array); returns the largest absolute error. */
