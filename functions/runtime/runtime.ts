@@ -1,5 +1,6 @@
 // The model runtime of one isolate (Workers) or process (Node): the TF.js backend, the
 // registry of published versions, and the cache of loaded models. Routes only talk to this.
+import * as tf from '@tensorflow/tfjs-core';
 import type { ObjectStore } from '../../shared/store/types.ts';
 import { Backend, type BackendStarter, type BackendStatus } from './backend.ts';
 import { HttpError, unavailable } from './errors.ts';
@@ -95,7 +96,9 @@ export class ModelRuntime {
     return this.cache.has(`${name}/${version}`);
   }
 
-  stats(): CacheStats {
-    return this.cache.stats();
+  /** Loaded models and their bytes, plus live TF.js tensors (flat under load when every request disposes). */
+  stats(): CacheStats & { tensors: number; tensorBytes: number } {
+    const memory = this.backend.status().ready ? tf.memory() : { numTensors: 0, numBytes: 0 };
+    return { ...this.cache.stats(), tensors: memory.numTensors, tensorBytes: memory.numBytes };
   }
 }

@@ -1,0 +1,125 @@
+// The Node entry (`edgeflow serve`): the same app on @hono/node-server over a LocalFolderStore,
+// with the stock wasm backend; LRU eviction under a memory budget; the CLI end to end.
+import { spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { useNodeBackend } from '../converter/cli/backend.ts';
+import { convertAndPublish } from '../converter/convert.ts';
+import { startNodeServer, type NodeServer } from '../functions/node.ts';
+import { demoModels, type DemoModel } from '../scripts/demo-models.ts';
+import { LocalFolderStore } from '../shared/store/local.ts';
+import { repoRoot } from './helpers/edge-worker.ts';
+
+let folder: string;
+let store: LocalFolderStore;
+let server: NodeServer;
+let models: DemoModel[];
+
+const post = (base: string, p: string, body: unknown) => fetch(`${base}${p}`, { method: 'POST', body: JSON.stringify(body) });
+
+beforeAll(async () => {
+  await useNodeBackend();
+  folder = await mkdtemp(path.join(tmpdir(), 'edgeflow-serve-'));
+  store = new LocalFolderStore(folder);
+  models = await demoModels();
+  for (const model of models) await convertAndPublish(store, model.files, { name: model.name, quantize: model.quantize, samples: 2 });
+  server = await startNodeServer({ store, port: 0, indexTtlMs: 0 });
+});
+
+afterAll(async () => {
+  await server?.close();
+  if (folder) await rm(folder, { recursive: true, force: true });
+});
+
+describe('Node entry over a local folder', () => {
+  it('reports the stock wasm backend with SIMD', async () => {
+    const ready = (await (await fetch(`${server.url}/v2/health/ready`)).json()) as { ready: boolean; backend: { backend: string; simd: boolean } };
+    expect(ready).toMatchObject({ ready: true, backend: { backend: 'wasm', simd: true } });
+    const meta = (await (await fetch(`${server.url}/v2`)).json()) as { edgeflow: { platform: string; store: string } };
+    expect(meta.edgeflow).toMatchObject({ platform: 'node', store: store.description });
+  });
+
+  it('serves both protocols with the same numbers', async () => {
+    const instance = models[1]!.example();
+    const tfs = await post(server.url, '/v1/models/mnist-cnn:predict', { instances: [instance] });
+    expect(tfs.status).toBe(200);
+    expect(tfs.headers.get('server-timing')).toMatch(/^load;dur=[\d.]+, decode;dur=[\d.]+, infer;dur=[\d.]+, encode;dur=[\d.]+$/);
+    const { predictions } = (await tfs.json()) as { predictions: number[][] };
+    expect(predictions[0]).toHaveLength(10);
+    const v2 = (await (await post(server.url, '/v2/models/mnist-cnn/versions/1/infer', { inputs: [{ name: 'conv1_input', shape: [1, 28, 28, 1], datatype: 'FP64', data: [instance] }] })).json()) as { outputs: { data: number[] }[] };
+    expect(v2.outputs[0]!.data).toEqual(predictions[0]);
+  });
+
+  it('answers errors with {"error"} and the status', async () => {
+    const bad = await post(server.url, '/v1/models/iris-dense:predict', { instances: [[1, 2, 3]] });
+    expect(bad.status).toBe(400);
+    expect(((await bad.json()) as { error: string }).error).toMatch(/^instances: shape \[1, 3\]/);
+    const missing = await fetch(`${server.url}/v2/models/ghost/ready`);
+    expect(missing.status).toBe(404);
+    expect(await missing.json()).toEqual({ error: 'model "ghost" not found' });
+  });
+
+  it('keeps tensors flat across requests', async () => {
+    const count = async () => ((await (await fetch(`${server.url}/`)).json()) as { models: { tensors: number } }).models.tensors;
+    await post(server.url, '/v1/models/iris-dense:predict', { instances: [[1, 2, 3, 4]] });
+    const before = await count();
+    await Promise.all(Array.from({ length: 30 }, (_, i) => post(server.url, '/v1/models/iris-dense:predict', { instances: [[i, 1, 2, 3]] })));
+    await post(server.url, '/v2/models/iris-dense/infer', { inputs: [{ name: 'hidden_input', shape: [1, 4], datatype: 'UINT8', data: [1, 2, 999, 4] }] });
+    expect(await count()).toBe(before);
+  });
+});
+
+describe('memory budget', () => {
+  it('evicts the least recently used model and reloads it on demand', async () => {
+    // iris-dense is 524 float32 bytes, mnist-cnn 21,032: a 21,500-byte budget holds one at a time.
+    const small = await startNodeServer({ store, port: 0, memoryBudgetBytes: 21_500 });
+    try {
+      const stats = async () => ((await (await fetch(`${small.url}/`)).json()) as { models: { models: { key: string }[]; evictions: number; bytes: number } }).models;
+      expect((await post(small.url, '/v1/models/iris-dense:predict', { instances: [[1, 2, 3, 4]] })).status).toBe(200);
+      expect((await post(small.url, '/v1/models/mnist-cnn:predict', { instances: [models[1]!.example()] })).status).toBe(200);
+      let now = await stats();
+      expect(now.models.map((m) => m.key)).toEqual(['mnist-cnn/1']);
+      expect(now.evictions).toBe(1);
+      expect((await post(small.url, '/v1/models/iris-dense:predict', { instances: [[1, 2, 3, 4]] })).status).toBe(200);
+      now = await stats();
+      expect(now.models.map((m) => m.key)).toEqual(['iris-dense/1']);
+      expect(now.evictions).toBe(2);
+      expect(now.bytes).toBe(524);
+    } finally {
+      await small.close();
+    }
+  });
+});
+
+describe('edgeflow serve (CLI)', () => {
+  it('starts on the folder, prints its URL and a curl example, predicts, stops on SIGTERM', async () => {
+    const child = spawn(process.execPath, [path.join(repoRoot, 'bin/edgeflow.mjs'), 'serve', '--store', folder, '--port', '0'], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      let output = '';
+      const url = await new Promise<string>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error(`no URL printed: ${output}`)), 60_000);
+        child.stdout.on('data', (chunk: Buffer) => {
+          output += chunk.toString();
+          const match = /at (http:\/\/127\.0\.0\.1:\d+)/.exec(output);
+          if (match && /try:/.test(output)) {
+            clearTimeout(timer);
+            resolve(match[1]!);
+          }
+        });
+        child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+        child.once('exit', (code) => reject(new Error(`exited with ${code}: ${output}`)));
+      });
+      expect(output).toMatch(/backend: wasm with SIMD/);
+      expect(output).toMatch(/models: iris-dense, mnist-cnn/);
+      const response = await post(url, '/v1/models/iris-dense/labels/latest:predict', { instances: [[5.1, 3.5, 1.4, 0.2]] });
+      expect(response.status).toBe(200);
+      const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
+});
