@@ -21,7 +21,7 @@ afterAll(async () => {
 
 async function readInWorkerd(relative: string): Promise<{ status: number; body: ModelSummary & { error?: string; errorName?: string } }> {
   const bytes = fixtureBytes(relative);
-  const response = await worker.fetch(`/read?name=${encodeURIComponent(path.basename(relative))}`, { method: 'POST', body: bytes });
+  const response = await worker.fetch(`/read?name=${encodeURIComponent(path.basename(relative))}`, { method: 'POST', body: bytes as Uint8Array<ArrayBuffer> });
   return { status: response.status, body: (await response.json()) as ModelSummary & { error?: string; errorName?: string } };
 }
 

@@ -156,7 +156,14 @@ function translateClassArguments(className: string, c: JsonObject, layerName: st
   }
 }
 
-function keras3NodeToKeras2(node: JsonObject, layerName: string, ctx: Context): unknown[] {
+/**
+ * tfjs-layers (like Keras 2) gives a nested model node 0 for its own inner graph, so its first call
+ * in the outer graph is node 1; Keras 3 numbers that call 0. References to nested models shift by one.
+ */
+const nodeIndexFor = (layer: unknown, index: unknown, nestedModels: Set<string>): unknown =>
+  typeof layer === 'string' && nestedModels.has(layer) && typeof index === 'number' ? index + 1 : index;
+
+function keras3NodeToKeras2(node: JsonObject, layerName: string, ctx: Context, nestedModels: Set<string>): unknown[] {
   const history: unknown[][] = [];
   const collect = (value: unknown): void => {
     if (Array.isArray(value)) value.forEach(collect);
@@ -172,18 +179,19 @@ function keras3NodeToKeras2(node: JsonObject, layerName: string, ctx: Context): 
   collect(node.kwargs);
   kwargTensors.push(...history.splice(before));
   if (kwargTensors.length > 0) ctx.problems.push(`layer ${layerName} is called with tensors as keyword arguments (mask or initial_state), which edgeflow does not convert`);
-  return history.map(([layer, nodeIndex, tensorIndex]) => [layer, nodeIndex, tensorIndex, {}]);
+  return history.map(([layer, nodeIndex, tensorIndex]) => [layer, nodeIndexFor(layer, nodeIndex, nestedModels), tensorIndex, {}]);
 }
 
-function translateInboundNodes(nodes: unknown, layerName: string, ctx: Context): unknown[] {
+function translateInboundNodes(nodes: unknown, layerName: string, ctx: Context, nestedModels: Set<string>): unknown[] {
   if (!Array.isArray(nodes)) return [];
-  return nodes.map((node) => (isObject(node) ? keras3NodeToKeras2(node, layerName, ctx) : node));
+  return nodes.map((node) => (isObject(node) ? keras3NodeToKeras2(node, layerName, ctx, nestedModels) : node));
 }
 
 /** [['a', 0, 0]] stays; Keras 3's flat ['a', 0, 0] for a single tensor becomes [['a', 0, 0]]. */
-function tensorList(value: unknown): unknown {
-  if (Array.isArray(value) && typeof value[0] === 'string') return [value];
-  return value;
+function tensorList(value: unknown, nestedModels: Set<string>): unknown {
+  const list = Array.isArray(value) && typeof value[0] === 'string' ? [value] : value;
+  if (!Array.isArray(list) || nestedModels.size === 0) return list;
+  return list.map((entry) => (Array.isArray(entry) ? [entry[0], nodeIndexFor(entry[0], entry[1], nestedModels), ...entry.slice(2)] : entry));
 }
 
 function buildInputShape(raw: JsonObject): unknown {
@@ -191,11 +199,17 @@ function buildInputShape(raw: JsonObject): unknown {
   return undefined;
 }
 
-function translateSequential(config: JsonObject, raw: JsonObject, ctx: Context): JsonObject {
+function translateSequential(config: JsonObject, raw: JsonObject, ctx: Context, nested: boolean): JsonObject {
   const rawLayers = Array.isArray(config.layers) ? config.layers : [];
   const out = translateArguments({ ...config, layers: undefined }, String(config.name), ctx);
   delete out.build_input_shape;
   const layers = rawLayers.map((layer) => translateLayer(layer, ctx, false));
+  // tfjs-layers cannot call a nested Sequential that starts with an InputLayer ("Graph
+  // disconnected"): give its shape to the next layer instead, as Keras 2.0 wrote it.
+  if (nested && layers.length > 1 && layers[0]!.class_name === 'InputLayer' && layers[1]!.config.batch_input_shape === undefined) {
+    layers[1]!.config.batch_input_shape = layers[0]!.config.batch_input_shape;
+    layers.shift();
+  }
   const first = layers[0];
   const firstRaw = rawLayers[0];
   if (first && first.class_name !== 'InputLayer' && first.config.batch_input_shape === undefined && first.config.input_shape === undefined) {
@@ -210,13 +224,18 @@ function translateSequential(config: JsonObject, raw: JsonObject, ctx: Context):
 function translateFunctional(config: JsonObject, ctx: Context): JsonObject {
   const rawLayers = Array.isArray(config.layers) ? config.layers : [];
   const out = translateArguments({ ...config, layers: undefined }, String(config.name), ctx);
-  out.layers = rawLayers.map((layer) => translateLayer(layer, ctx, true));
-  out.input_layers = tensorList(config.input_layers);
-  out.output_layers = tensorList(config.output_layers);
+  // Keras 3 writes inbound nodes as {args, kwargs}; only then do nested-model node indices shift.
+  const keras3 = rawLayers.some((layer) => isObject(layer) && Array.isArray(layer.inbound_nodes) && layer.inbound_nodes.some(isObject));
+  const nestedModels = new Set<string>(
+    keras3 ? rawLayers.filter((l): l is JsonObject => isObject(l) && typeof l.class_name === 'string' && isModel(l.class_name)).map((l) => String(l.name ?? (isObject(l.config) ? l.config.name : ''))) : [],
+  );
+  out.layers = rawLayers.map((layer) => translateLayer(layer, ctx, true, false, nestedModels));
+  out.input_layers = tensorList(config.input_layers, new Set());
+  out.output_layers = tensorList(config.output_layers, nestedModels);
   return out;
 }
 
-function translateLayer(raw: unknown, ctx: Context, inFunctional: boolean): KerasLayer {
+function translateLayer(raw: unknown, ctx: Context, inFunctional: boolean, topLevel = false, nestedModels = new Set<string>()): KerasLayer {
   if (!isObject(raw) || typeof raw.class_name !== 'string') {
     ctx.problems.push(`a layer entry is not a {class_name, config} object: ${JSON.stringify(raw).slice(0, 80)}`);
     return { class_name: 'InputLayer', config: {} };
@@ -234,7 +253,7 @@ function translateLayer(raw: unknown, ctx: Context, inFunctional: boolean): Kera
     ctx.unknownClasses.add(className);
     config = { name: layerName };
   } else if (className === 'Sequential') {
-    config = translateSequential(rawConfig, raw, ctx);
+    config = translateSequential(rawConfig, raw, ctx, !topLevel);
   } else if (isModel(className)) {
     config = translateFunctional(rawConfig, ctx);
   } else {
@@ -245,7 +264,7 @@ function translateLayer(raw: unknown, ctx: Context, inFunctional: boolean): Kera
   const layer: KerasLayer = { class_name: className, config };
   if (inFunctional) {
     layer.name = typeof raw.name === 'string' ? raw.name : layerName;
-    layer.inbound_nodes = translateInboundNodes(raw.inbound_nodes, layerName, ctx);
+    layer.inbound_nodes = translateInboundNodes(raw.inbound_nodes, layerName, ctx, nestedModels);
   }
   return layer;
 }
@@ -267,7 +286,7 @@ export function translateModelConfig(raw: unknown, options: TranslateOptions): K
         : `${options.source}: the model is a custom Keras class ${raw.class_name} (subclassed model), which only its Python code can rebuild; save a Sequential or Functional model instead`,
     );
   }
-  const model = translateLayer(raw, ctx, false);
+  const model = translateLayer(raw, ctx, false, true);
   const messages: string[] = [];
   if (ctx.unknownClasses.size > 0) {
     messages.push(`custom or unknown Keras layer classes ${[...ctx.unknownClasses].sort().join(', ')}: TF.js cannot rebuild them without their Python code`);

@@ -131,6 +131,7 @@ export function collectWeights(model: KerasLayer, scope: WeightScope): DecodedWe
       continue;
     }
     const names = tfjsWeightNames(layer);
+    if (names.length === 0) continue; // weightless: whatever state Keras saved for it (seeds) is not a weight
     const arrays = scope.weightsOf(layer, names.length);
     if (arrays.length !== names.length) {
       throw new ConversionError(
