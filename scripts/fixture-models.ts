@@ -1,0 +1,36 @@
+// The real nsfwjs MobileNetV2 fixture as an extra demo model, when ../shared/fixtures is
+// beside the checkout (it is not on a user's clone: then there is nothing extra).
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import type { FileSet } from '../converter/model.ts';
+import { seeded, type DemoModel } from './demo-models.ts';
+
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+export const MOBILENET_FIXTURE = path.resolve(root, '../shared/fixtures/tfjs-layers/nsfwjs-mobilenet_v2');
+
+async function readFolder(dir: string): Promise<FileSet | null> {
+  try {
+    const files: FileSet = new Map();
+    for (const name of await fs.readdir(dir)) files.set(name, new Uint8Array(await fs.readFile(path.join(dir, name))));
+    return files;
+  } catch {
+    return null;
+  }
+}
+
+export async function optionalFixtures(): Promise<DemoModel[]> {
+  const files = await readFolder(MOBILENET_FIXTURE);
+  if (!files) return [];
+  return [
+    {
+      name: 'nsfw-mobilenet',
+      description: 'nsfwjs MobileNetV2 (224x224x3 → 5 classes), from ../shared/fixtures',
+      files,
+      quantize: 'uint8',
+      example: () => {
+        const random = seeded(9);
+        return Array.from({ length: 224 }, () => Array.from({ length: 224 }, () => [random(), random(), random()]));
+      },
+    },
+  ];
+}

@@ -1,0 +1,75 @@
+// `npm start`: publishes the demo models into the local R2 bucket that `wrangler dev` uses
+// (persisted under .wrangler/state, through wrangler's getPlatformProxy), then runs
+// `wrangler dev` (workerd) and prints the URL with curl examples once the Worker answers.
+// Re-running publishes nothing twice (each demo has a sourceId from its bytes).
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { getPlatformProxy } from 'wrangler';
+import type { R2Bucket } from '@cloudflare/workers-types';
+import { useNodeBackend } from '../converter/cli/backend.ts';
+import { convertAndPublish } from '../converter/convert.ts';
+import type { FileSet } from '../converter/model.ts';
+import { sha256Hex } from '../shared/hash.ts';
+import { R2Store } from '../shared/store/r2.ts';
+import { demoModels } from './demo-models.ts';
+import { optionalFixtures } from './fixture-models.ts';
+
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+const port = Number(process.env.PORT ?? 8787);
+
+async function sourceId(files: FileSet): Promise<string> {
+  const parts = await Promise.all([...files].sort(([a], [b]) => a.localeCompare(b)).map(async ([name, bytes]) => `${name}:${await sha256Hex(bytes)}`));
+  return `demo:${await sha256Hex(new TextEncoder().encode(parts.join('\n')))}`;
+}
+
+async function seed(): Promise<string[]> {
+  console.log(`${await useNodeBackend()} for converting the demo models`);
+  const proxy = await getPlatformProxy<{ MODELS: R2Bucket }>({ configPath: path.join(root, 'wrangler.toml'), persist: true });
+  try {
+    const store = new R2Store(proxy.env.MODELS, 'MODELS (local)');
+    const published: string[] = [];
+    for (const model of [...(await demoModels()), ...(await optionalFixtures())]) {
+      const result = await convertAndPublish(store, model.files, { name: model.name, quantize: model.quantize, samples: 2, sourceId: await sourceId(model.files) });
+      console.log(`  ${model.name} v${result.version} ${result.existing ? '(already published)' : `published (${model.quantize})`}: ${model.description}`);
+      published.push(model.name);
+    }
+    return published;
+  } finally {
+    await proxy.dispose();
+  }
+}
+
+async function waitReady(url: string, child: ReturnType<typeof spawn>): Promise<void> {
+  for (let attempt = 0; attempt < 600; attempt++) {
+    if (child.exitCode !== null) throw new Error(`wrangler dev exited with ${child.exitCode}`);
+    try {
+      const response = await fetch(`${url}/v2/health/ready`);
+      if (response.ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new Error('wrangler dev did not become ready in 150 s');
+}
+
+const models = await seed();
+const url = `http://127.0.0.1:${port}`;
+const child = spawn(process.execPath, [path.join(root, 'node_modules/wrangler/bin/wrangler.js'), 'dev', '--ip', '127.0.0.1', '--port', String(port), ...process.argv.slice(2)], {
+  cwd: root,
+  stdio: ['inherit', 'inherit', 'inherit'],
+});
+for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => child.kill(signal));
+child.on('exit', (code) => process.exit(code ?? 0));
+
+await waitReady(url, child);
+const ready = (await (await fetch(`${url}/v2/health/ready`)).json()) as { backend: { simd: boolean } };
+console.log(`
+edgeflow is running in workerd at ${url}  (wasm ${ready.backend.simd ? 'with SIMD' : 'WITHOUT SIMD'}; models: ${models.join(', ')})
+
+  curl ${url}/v1/models/iris-dense/metadata
+  curl -X POST ${url}/v1/models/iris-dense:predict -d '{"instances": [[5.1, 3.5, 1.4, 0.2]]}'
+  curl -X POST ${url}/v2/models/iris-dense/infer -d '{"inputs": [{"name": "hidden_input", "shape": [1, 4], "datatype": "FP32", "data": [5.1, 3.5, 1.4, 0.2]}]}'
+
+Press Ctrl+C to stop.
+`);
