@@ -1,0 +1,119 @@
+// `edgeflow train <model>`: trains one of the models under models/, prints the backend it chose and
+// the held-out evaluation, writes TensorBoard logs / CSV / PNG, and saves or uploads the model.
+import { parseArgs } from 'node:util';
+import { MODELS } from '../../models/index.ts';
+import { BACKEND_REQUESTS, BackendError, type BackendRequest } from '../../models/train/backend.ts';
+import { runTraining, type TrainJobOptions } from '../../models/train/run.ts';
+
+const HELP = `Usage: edgeflow train <model> [options]
+
+Models:
+${Object.values(MODELS)
+  .map((m) => `  ${m.name.padEnd(9)} ${m.summary} (defaults: ${m.defaults.epochs} epochs, batch ${m.defaults.batchSize})`)
+  .join('\n')}
+
+Options:
+  --epochs n               epochs to train (default: the model's)
+  --batch-size n           examples per step (default: the model's)
+  --backend b              auto | tensorflow | wasm | cpu (default auto: tfjs-node-gpu with a GPU,
+                           else tfjs-node, else the fastest pure backend with every kernel needed)
+  --out <folder>           save the trained TF.js layers model (model.json + weights) there
+  --upload <store>         write it to uploads/<name>/<id>/ of a folder or s3://bucket/prefix store
+  --name <name>            model name in the store (default: the model's name)
+  --logdir <folder>        TensorBoard logs, history.csv, history.png (default runs/<model>-<time>)
+  --limit n                train on at most n examples (quick runs)
+  --seed n                 seed of the data shuffles and splits (default 42)
+Regularization:
+  --dropout r              dropout rate (0 turns it off)
+  --batch-norm             add BatchNormalization
+  --l2 f                   L2 weight penalty
+  --learning-rate r        Adam's learning rate
+  --lr-schedule s          constant | exponential[:decay] | step[:every[:factor]] | cosine[:floor]
+  --clip-norm n            clip gradients to this global norm
+  --early-stopping n       stop after n epochs without improvement of the (validation) loss
+  --validation-split f     fraction of the training data used for validation (0 for none)`;
+
+function number(name: string, text: string | undefined): number | undefined {
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (text.trim() === '' || !Number.isFinite(value)) throw new Error(`--${name} needs a number, got ${JSON.stringify(text)}`);
+  return value;
+}
+
+export function parseTrainArgs(argv: string[]): TrainJobOptions | 'help' {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      help: { type: 'boolean', short: 'h' },
+      epochs: { type: 'string' },
+      'batch-size': { type: 'string' },
+      backend: { type: 'string' },
+      out: { type: 'string' },
+      upload: { type: 'string' },
+      name: { type: 'string' },
+      logdir: { type: 'string' },
+      limit: { type: 'string' },
+      seed: { type: 'string' },
+      dropout: { type: 'string' },
+      'batch-norm': { type: 'boolean' },
+      l2: { type: 'string' },
+      'learning-rate': { type: 'string' },
+      'lr-schedule': { type: 'string' },
+      'clip-norm': { type: 'string' },
+      'early-stopping': { type: 'string' },
+      'validation-split': { type: 'string' },
+    },
+  });
+  if (values.help) return 'help';
+  if (positionals.length !== 1) throw new Error(positionals.length === 0 ? 'which model? give one of ' + Object.keys(MODELS).join(', ') : `one model at a time, got ${positionals.join(' ')}`);
+  const backend = values.backend ?? 'auto';
+  if (!BACKEND_REQUESTS.includes(backend as BackendRequest)) throw new Error(`--backend must be one of ${BACKEND_REQUESTS.join(', ')}, got ${JSON.stringify(backend)}`);
+  const options: TrainJobOptions = { model: positionals[0]!, backend: backend as BackendRequest };
+  const numeric: Array<[keyof TrainJobOptions, string]> = [
+    ['epochs', 'epochs'],
+    ['batchSize', 'batch-size'],
+    ['limit', 'limit'],
+    ['seed', 'seed'],
+    ['dropout', 'dropout'],
+    ['l2', 'l2'],
+    ['learningRate', 'learning-rate'],
+    ['clipNorm', 'clip-norm'],
+    ['earlyStopping', 'early-stopping'],
+    ['validationSplit', 'validation-split'],
+  ];
+  const record = options as unknown as Record<string, unknown>;
+  for (const [key, flag] of numeric) {
+    const value = number(flag, values[flag as keyof typeof values] as string | undefined);
+    if (value !== undefined) record[key] = value;
+  }
+  if (values['batch-norm']) options.batchNorm = true;
+  for (const [key, flag] of [['out', 'out'], ['upload', 'upload'], ['name', 'name'], ['logdir', 'logdir'], ['lrSchedule', 'lr-schedule']] as const) {
+    const value = values[flag];
+    if (value !== undefined) record[key] = value;
+  }
+  return options;
+}
+
+export async function trainCommand(argv: string[]): Promise<number> {
+  let options: TrainJobOptions | 'help';
+  try {
+    options = parseTrainArgs(argv);
+  } catch (error) {
+    console.error(`edgeflow train: ${(error as Error).message}\n\n${HELP}`);
+    return 2;
+  }
+  if (options === 'help') {
+    console.log(HELP);
+    return 0;
+  }
+  try {
+    const result = await runTraining(options);
+    result.model.dispose();
+    return 0;
+  } catch (error) {
+    const known = error instanceof BackendError || /^(--|unknown model|the data package|bad --)/.test((error as Error).message);
+    console.error(`edgeflow train: ${known ? (error as Error).message : (error as Error).stack}`);
+    return 1;
+  }
+}

@@ -1,0 +1,36 @@
+// MNIST CNN: two Conv2D + MaxPooling blocks, then Dense layers with Dropout; 10-way softmax.
+import * as tfl from '@tensorflow/tfjs-layers';
+import { loadMnist } from './data/mnist.ts';
+import type { ModelDefinition, Regularization } from './types.ts';
+
+function build({ dropout = 0, batchNorm = false, l2 = 0 }: Regularization): tfl.LayersModel {
+  const kernelRegularizer = l2 > 0 ? tfl.regularizers.l2({ l2 }) : undefined;
+  const model = tfl.sequential({ name: 'mnist_cnn' });
+  const block = (filters: number, first: boolean) => {
+    model.add(tfl.layers.conv2d({ ...(first ? { inputShape: [28, 28, 1] } : {}), filters, kernelSize: 3, padding: 'same', useBias: !batchNorm, kernelRegularizer }));
+    if (batchNorm) model.add(tfl.layers.batchNormalization());
+    model.add(tfl.layers.activation({ activation: 'relu' }));
+    model.add(tfl.layers.maxPooling2d({ poolSize: 2 }));
+  };
+  block(16, true);
+  block(32, false);
+  model.add(tfl.layers.flatten());
+  if (dropout > 0) model.add(tfl.layers.dropout({ rate: dropout / 2 }));
+  model.add(tfl.layers.dense({ units: 128, activation: 'relu', kernelRegularizer }));
+  if (dropout > 0) model.add(tfl.layers.dropout({ rate: dropout }));
+  model.add(tfl.layers.dense({ units: 10, activation: 'softmax', name: 'digit' }));
+  return model;
+}
+
+export const mnist: ModelDefinition = {
+  name: 'mnist',
+  summary: 'handwritten digits, CNN (Conv2D, MaxPooling, Dense, Dropout)',
+  task: 'multiclass-classification',
+  classes: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'],
+  defaults: { epochs: 12, batchSize: 64, learningRate: 0.001, validationSplit: 0.1, dropout: 0.5 },
+  supports: ['dropout', 'batchNorm', 'l2'],
+  loadData: loadMnist,
+  build,
+  loss: 'categoricalCrossentropy',
+  metrics: ['accuracy'],
+};

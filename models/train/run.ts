@@ -1,0 +1,253 @@
+// The training job behind `edgeflow train`: load data, pick the backend, train with the chosen
+// regularization, log every epoch (progress bar, TensorBoard, CSV, PNG), evaluate on held-out
+// data, then save the model (--out) and/or upload it for conversion (--upload).
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { findModel } from '../index.ts';
+import type { Dataset, ModelDefinition, Regularization } from '../types.ts';
+import { openStore } from '../../shared/store/open.ts';
+import type { ObjectStore } from '../../shared/store/types.ts';
+import { selectBackend, type BackendChoice, type BackendRequest, type NativeLoader } from './backend.ts';
+import { installFastConvGradient } from './conv-gradient.ts';
+import { evaluate, formatTable, type Evaluation } from './evaluate.ts';
+import { RunLog, splitLogs, type EpochRecord } from './history.ts';
+import { probeTrainingKernels } from './kernels.ts';
+import { parseSchedule, TrainingOptimizer } from './optimizer.ts';
+import { plotHistory } from './plot.ts';
+import { ProgressBar, type ProgressOutput } from './progress.ts';
+import { modelFiles, uploadModel, writeFolder } from './save.ts';
+
+export interface TrainJobOptions {
+  model: string;
+  epochs?: number;
+  batchSize?: number;
+  backend?: BackendRequest;
+  /** Folder for the TF.js layers model. */
+  out?: string;
+  /** Store (folder or s3://bucket/prefix, or an ObjectStore) to upload the model to. */
+  upload?: string | ObjectStore;
+  /** Model name in the store; the model's own name by default. */
+  name?: string;
+  /** TensorBoard log folder; runs/<model>-<time> by default. */
+  logdir?: string;
+  /** Keep at most this many training examples (tiny runs). */
+  limit?: number;
+  seed?: number;
+  dropout?: number;
+  batchNorm?: boolean;
+  l2?: number;
+  learningRate?: number;
+  lrSchedule?: string;
+  clipNorm?: number;
+  /** Stop after this many epochs without improvement of the monitored loss. */
+  earlyStopping?: number;
+  validationSplit?: number;
+  /** Report lines (default: stdout). */
+  log?: (line: string) => void;
+  /** Progress bar output (default: stderr). */
+  progress?: ProgressOutput;
+  /** How native packages are loaded (tests pass a stand-in). */
+  loadNative?: NativeLoader;
+}
+
+export interface TrainingRecord {
+  model: string;
+  summary: string;
+  task: string;
+  epochs: number;
+  epochsRequested: number;
+  batchSize: number;
+  backend: string;
+  backendPackage: string;
+  usingGpu: boolean;
+  metrics: Record<string, number>;
+  baselines?: Record<string, Record<string, number>>;
+  unit?: string;
+  heldOutSamples: number;
+  trainSamples: number;
+  validationSplit: number;
+  data: string;
+  options: Record<string, unknown>;
+  finalLoss: Record<string, number>;
+  seconds: number;
+  trainedAt: string;
+}
+
+export interface TrainJobResult {
+  definition: ModelDefinition;
+  backend: BackendChoice;
+  evaluation: Evaluation;
+  history: EpochRecord[];
+  record: TrainingRecord;
+  files: Map<string, Uint8Array>;
+  logdir: string;
+  eventFiles: { train: string; validation: string };
+  saved?: string[];
+  uploaded?: { store: string; uploadId: string; keys: string[] };
+  model: tfl.LayersModel;
+}
+
+const stamp = () => new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+
+function checkOptions(options: TrainJobOptions, definition: ModelDefinition, log: (line: string) => void): void {
+  const positive = (name: string, v: number | undefined, integer = false) => {
+    if (v !== undefined && (!Number.isFinite(v) || v <= 0 || (integer && !Number.isInteger(v)))) throw new Error(`--${name} must be a positive ${integer ? 'integer' : 'number'}, got ${v}`);
+  };
+  positive('epochs', options.epochs, true);
+  positive('batch-size', options.batchSize, true);
+  positive('limit', options.limit, true);
+  positive('learning-rate', options.learningRate);
+  positive('clip-norm', options.clipNorm);
+  positive('early-stopping', options.earlyStopping, true);
+  if (options.dropout !== undefined && !(options.dropout >= 0 && options.dropout < 1)) throw new Error(`--dropout must be in [0, 1), got ${options.dropout}`);
+  if (options.l2 !== undefined && !(options.l2 >= 0)) throw new Error(`--l2 must be >= 0, got ${options.l2}`);
+  if (options.validationSplit !== undefined && !(options.validationSplit >= 0 && options.validationSplit < 1)) throw new Error(`--validation-split must be in [0, 1), got ${options.validationSplit}`);
+  const asked: Array<[keyof Regularization, boolean]> = [
+    ['dropout', options.dropout !== undefined && options.dropout > 0],
+    ['batchNorm', options.batchNorm === true],
+    ['l2', options.l2 !== undefined && options.l2 > 0],
+  ];
+  for (const [option, given] of asked) if (given && !definition.supports.includes(option)) log(`note: ${definition.name} has no place for ${option}; ignored`);
+}
+
+function compile(definition: ModelDefinition, regularization: Regularization, optimizer: TrainingOptimizer): tfl.LayersModel {
+  const model = definition.build(regularization);
+  model.compile({ optimizer, loss: definition.loss, metrics: [...definition.metrics] });
+  return model;
+}
+
+async function toBackend(data: Dataset): Promise<void> {
+  // Tensors made before the backend was chosen move to it on first use; touching them now keeps
+  // that copy out of the first epoch's time.
+  await Promise.all([data.train.x, data.train.y, data.test.x, data.test.y].map((t) => t.data()));
+}
+
+export async function runTraining(options: TrainJobOptions): Promise<TrainJobResult> {
+  const log = options.log ?? ((line: string) => console.log(line));
+  const progressOut = options.progress ?? process.stderr;
+  const definition = findModel(options.model);
+  checkOptions(options, definition, log);
+  const epochs = options.epochs ?? definition.defaults.epochs;
+  const batchSize = options.batchSize ?? definition.defaults.batchSize;
+  const validationSplit = options.validationSplit ?? definition.defaults.validationSplit;
+  const learningRate = options.learningRate ?? definition.defaults.learningRate;
+  const schedule = parseSchedule(options.lrSchedule ?? 'constant');
+  const regularization: Regularization = {
+    dropout: options.dropout ?? definition.defaults.dropout ?? 0,
+    batchNorm: options.batchNorm ?? false,
+    l2: options.l2 ?? 0,
+  };
+  const seed = options.seed ?? 42;
+  const name = options.name ?? definition.name;
+  const logdir = options.logdir ?? join('runs', `${definition.name}-${stamp()}`);
+  const store = typeof options.upload === 'string' ? openStore(options.upload) : options.upload;
+
+  log(`model: ${definition.name}: ${definition.summary}`);
+  const restoreGradient = installFastConvGradient();
+  const disposables: tf.TensorContainer[] = [];
+  try {
+    await tf.setBackend('cpu');
+    const data = await definition.loadData({ seed, ...(options.limit ? { limit: options.limit } : {}) });
+    disposables.push(data.train.x, data.train.y, data.test.x, data.test.y, ...Object.values(data.baselines ?? {}));
+    log(`data: ${data.description}`);
+
+    const newOptimizer = () => new TrainingOptimizer({ learningRate, schedule, epochs, ...(options.clipNorm ? { clipNorm: options.clipNorm } : {}) });
+    const probeOptimizer = newOptimizer();
+    const probeModel = compile(definition, regularization, probeOptimizer);
+    const probeCount = Math.min(2, data.train.x.shape[0]);
+    const kernels = await probeTrainingKernels(async () => {
+      const x = tf.slice(data.train.x, 0, probeCount);
+      const y = tf.slice(data.train.y, 0, probeCount);
+      await probeModel.trainOnBatch(x, y);
+      tf.dispose([x, y]);
+    });
+    probeModel.dispose();
+    probeOptimizer.dispose();
+
+    const backend = await selectBackend(options.backend ?? 'auto', { requiredKernels: kernels, ...(options.loadNative ? { loadNative: options.loadNative } : {}) });
+    log(`backend: ${backend.backend} (${backend.package}): ${backend.reason}`);
+    await toBackend(data);
+
+    const optimizer = newOptimizer();
+    const model = compile(definition, regularization, optimizer);
+    const trainSamples = data.train.x.shape[0];
+    const fitSamples = Math.max(1, Math.round(trainSamples * (1 - validationSplit)));
+    const progress = new ProgressBar(progressOut, epochs, Math.ceil(fitSamples / batchSize));
+    mkdirSync(logdir, { recursive: true });
+    const runLog = new RunLog(logdir);
+    let epochStart = 0;
+    let currentEpoch = 0;
+    const recorder = new tfl.CustomCallback({
+      onEpochBegin: async (epoch) => {
+        optimizer.startEpoch(epoch);
+        epochStart = Date.now();
+        progress.startEpoch();
+      },
+      onBatchEnd: async (batch, logs) => progress.batch(currentEpoch, batch, splitLogs((logs ?? {}) as Record<string, number>).train),
+      onEpochEnd: async (epoch, logs) => {
+        const values = splitLogs((logs ?? {}) as Record<string, number>);
+        runLog.add({ epoch: epoch + 1, ...values, learningRate: optimizer.learningRate, seconds: (Date.now() - epochStart) / 1000 });
+        progress.endEpoch(epoch, { ...values.train, ...Object.fromEntries(Object.entries(values.validation).map(([k, v]) => [`val_${k}`, v])) });
+        currentEpoch = epoch + 1;
+      },
+    });
+    const callbacks: tfl.Callback[] = [recorder as unknown as tfl.Callback];
+    if (options.earlyStopping) callbacks.push(tfl.callbacks.earlyStopping({ monitor: validationSplit > 0 ? 'val_loss' : 'loss', patience: options.earlyStopping }));
+
+    const started = Date.now();
+    await model.fit(data.train.x, data.train.y, { epochs, batchSize, validationSplit, shuffle: true, verbose: 0, callbacks });
+    const seconds = (Date.now() - started) / 1000;
+    const epochsRun = runLog.epochs.length;
+    log(`trained ${epochsRun} epoch${epochsRun === 1 ? '' : 's'} in ${seconds.toFixed(1)} s on ${backend.backend}${epochsRun < epochs ? ` (early stopping after ${epochsRun} of ${epochs})` : ''}`);
+
+    const evaluation = await evaluate(model, data, definition.task, definition.classes?.length ?? 0);
+    log(formatTable(evaluation, definition.name));
+
+    const metricNames = runLog.metricNames();
+    writeFileSync(join(logdir, 'history.png'), plotHistory(runLog.epochs, metricNames, `${definition.name} on ${backend.backend}`));
+    log(`logs: ${logdir} (TensorBoard event files in train/ and validation/, history.csv, history.png)`);
+
+    const last = runLog.epochs[runLog.epochs.length - 1];
+    const record: TrainingRecord = {
+      model: definition.name,
+      summary: definition.summary,
+      task: definition.task,
+      epochs: epochsRun,
+      epochsRequested: epochs,
+      batchSize,
+      backend: backend.backend,
+      backendPackage: backend.package,
+      usingGpu: backend.usingGpu,
+      metrics: evaluation.metrics,
+      ...(Object.keys(evaluation.baselines).length ? { baselines: evaluation.baselines } : {}),
+      ...(evaluation.unit ? { unit: evaluation.unit } : {}),
+      heldOutSamples: evaluation.samples,
+      trainSamples,
+      validationSplit,
+      data: data.description,
+      options: { learningRate, lrSchedule: options.lrSchedule ?? 'constant', ...regularization, clipNorm: options.clipNorm ?? null, earlyStopping: options.earlyStopping ?? null, seed, limit: options.limit ?? null },
+      finalLoss: { ...(last ? { train: last.train.loss! } : {}), ...(last?.validation.loss !== undefined ? { validation: last.validation.loss } : {}) },
+      seconds,
+      trainedAt: new Date().toISOString(),
+    };
+    const files = await modelFiles(model, { training: record, ...(data.preprocessing ? { preprocessing: data.preprocessing } : {}) });
+
+    const result: TrainJobResult = { definition, backend, evaluation, history: runLog.epochs, record, files, logdir, eventFiles: runLog.eventFiles, model };
+    if (options.out) {
+      result.saved = writeFolder(options.out, files);
+      log(`saved: ${options.out} (model.json + weights, a TF.js layers model)`);
+    }
+    if (store) {
+      const uploaded = await uploadModel(store, name, files);
+      result.uploaded = { store: store.description, ...uploaded };
+      log(`uploaded: ${store.description}/uploads/${name}/${uploaded.uploadId}/ (the upload trigger converts it into models/${name}/)`);
+    }
+    optimizer.dispose();
+    return result;
+  } finally {
+    tf.dispose(disposables);
+    restoreGradient();
+  }
+}

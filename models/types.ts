@@ -1,0 +1,59 @@
+// What a trainable model module exports: its data, its layers, its task and its defaults.
+// The training job (train/run.ts) is generic over these definitions.
+import type * as tf from '@tensorflow/tfjs-core';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
+
+export type Task = 'regression' | 'binary-classification' | 'multiclass-classification';
+
+export interface DataOptions {
+  /** Keep at most this many training examples (tiny runs for tests and smoke checks). */
+  limit?: number;
+  /** Seed of the shuffles and splits, so runs are repeatable. */
+  seed: number;
+}
+
+export interface Split {
+  x: tf.Tensor;
+  y: tf.Tensor;
+}
+
+export interface Dataset {
+  train: Split;
+  /** Held out from training (and from validation): the evaluation set. */
+  test: Split;
+  /** One line saying what the data is and how it was split. */
+  description: string;
+  /** Errors of a regression are reported after multiplying by this (model units → real units). */
+  targetScale?: number;
+  /** The real unit of a regression target (°F, ppm). */
+  unit?: string;
+  /** Predictions of simple baselines on the test inputs, in model units, e.g. the naive forecast. */
+  baselines?: Record<string, tf.Tensor>;
+  /** What a caller needs to prepare inputs (vocabulary, normalisation); saved with the model. */
+  preprocessing?: Record<string, unknown>;
+}
+
+export interface Regularization {
+  /** Dropout rate; 0 turns dropout off. Models choose where it goes. */
+  dropout?: number;
+  batchNorm?: boolean;
+  /** L2 factor of the kernel regularizer on weight layers. */
+  l2?: number;
+}
+
+export interface ModelDefinition {
+  name: string;
+  summary: string;
+  task: Task;
+  /** Class names for classification, in output order. */
+  classes?: string[];
+  defaults: { epochs: number; batchSize: number; learningRate: number; validationSplit: number; dropout?: number };
+  /** Which regularization options the architecture has a place for. */
+  supports: ReadonlyArray<keyof Regularization>;
+  loadData(options: DataOptions): Promise<Dataset>;
+  /** An uncompiled model; the job compiles it with the loss below and its optimizer. */
+  build(regularization: Regularization): LayersModel;
+  loss: string;
+  /** Metrics shown during training (TF.js metric names). */
+  metrics: readonly string[];
+}
