@@ -14,6 +14,7 @@ type Command = (argv: string[]) => Promise<number>;
 
 const commands: Record<string, () => Promise<Command>> = {
   convert: async () => (await import('./convert.ts')).convertCommand,
+  train: async () => (await import('./train.ts')).trainCommand,
   serve: async () => (await import('./serve.ts')).serveCommand,
 };
 
