@@ -4,34 +4,11 @@
 // weight stored as uint8). Prints the accuracy for inputs in [0, 1] and in [0, 255].
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
-import { createRequire } from 'node:module';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { LoadedModel } from '../shared/model-loader.ts';
 import { readModel } from '../converter/read/index.ts';
 import { encodeAndShard, fixtureFiles, hasFixture, KERAS_FIXTURES, loadConverted, needs } from './helpers/keras.ts';
-
-const require = createRequire(import.meta.url);
-
-interface Digits {
-  /** count × 784 pixels in [0, 1]. */
-  pixels: Float32Array;
-  labels: Int32Array;
-}
-
-/** Every digit of the mnist package: src/digits/<d>.json holds {data: [...]}, 784 values per sample. */
-function loadDigits(): Digits {
-  const perClass = Array.from({ length: 10 }, (_, d) => (require(`mnist/src/digits/${d}.json`) as { data: number[] }).data);
-  const count = perClass.reduce((sum, data) => sum + data.length / 784, 0);
-  const pixels = new Float32Array(count * 784);
-  const labels = new Int32Array(count);
-  let offset = 0;
-  perClass.forEach((data, digit) => {
-    pixels.set(data, offset * 784);
-    labels.fill(digit, offset, offset + data.length / 784);
-    offset += data.length / 784;
-  });
-  return { pixels, labels };
-}
+import { loadMnistDigits, type Digits } from './helpers/mnist.ts';
 
 async function accuracy(model: LoadedModel, digits: Digits, scale: number): Promise<number> {
   const count = digits.labels.length;
@@ -54,7 +31,7 @@ beforeAll(async () => {
 
 describe('Keras 3 MNIST MLP on real digits', () => {
   it.skipIf(!hasFixture(KERAS_FIXTURES.mnistMlp))(`keeps ≥ 95% accuracy as float32 and as uint8${needs(KERAS_FIXTURES.mnistMlp)}`, async () => {
-    const digits = loadDigits();
+    const digits = loadMnistDigits();
     expect(digits.labels.length).toBeGreaterThanOrEqual(5000);
     let max = 0;
     for (const v of digits.pixels) max = Math.max(max, v);
