@@ -5,12 +5,13 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import { loadLayersModel } from '@tensorflow/tfjs-layers';
 import { zipSync } from 'fflate';
-import { Dataset, File } from 'jsfive';
+import { Dataset, File, Group } from 'jsfive';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ConversionError, type DecodedModel } from '../converter/model.ts';
 import { readModel } from '../converter/read/index.ts';
+import { contiguousFloat32, readDataset } from '../converter/read/keras/hdf5.ts';
 import { unzip } from '../converter/read/zip.ts';
 import { memoryHandler } from '../shared/model-loader.ts';
 import { encodeAndShard, fixtureBytes, fixtureFiles, hasFixture, KERAS_FIXTURES, loadConverted, needs, ownFixturesDir } from './helpers/keras.ts';
@@ -145,6 +146,31 @@ describe('layer mapping checked against an independent implementation', () => {
     tf.dispose([input, output!]);
     loaded.dispose();
   });
+});
+
+describe('HDF5 datasets', () => {
+  for (const relative of [KERAS_FIXTURES.xception, KERAS_FIXTURES.lstm, KERAS_FIXTURES.mnistMlp]) {
+    it.skipIf(!hasFixture(relative))(`${path.basename(relative)}: the direct float32 copy equals jsfive's own decoding for every dataset${needs(relative)}`, () => {
+      let bytes = fixtureBytes(relative);
+      if (relative.endsWith('.keras')) bytes = unzip(bytes).get('model.weights.h5')!;
+      const file = new File(bytes.slice().buffer, path.basename(relative));
+      let direct = 0;
+      const visit = (group: Group): void => {
+        for (const key of group.keys) {
+          const node = group.get(key);
+          if (node instanceof Group) visit(node);
+          else if (node instanceof Dataset && node.dtype === '<f4') {
+            const count = node.shape.reduce((a, b) => a * b, 1);
+            const fast = contiguousFloat32(node, count);
+            if (fast) direct++;
+            expect(Array.from(readDataset(node).values)).toEqual(Array.from(Float32Array.from(node.value as ArrayLike<number>)));
+          }
+        }
+      };
+      visit(file);
+      expect(direct).toBeGreaterThan(0);
+    });
+  }
 });
 
 describe('refusals name the problem', () => {
