@@ -12,6 +12,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { ConversionError, type DecodedModel } from '../converter/model.ts';
 import { readModel } from '../converter/read/index.ts';
 import { contiguousFloat32, readDataset } from '../converter/read/keras/hdf5.ts';
+import { kerasSnakeCase } from '../converter/read/keras/weights.ts';
 import { unzip } from '../converter/read/zip.ts';
 import { memoryHandler } from '../shared/model-loader.ts';
 import { encodeAndShard, fixtureBytes, fixtureFiles, hasFixture, KERAS_FIXTURES, loadConverted, needs, ownFixturesDir } from './helpers/keras.ts';
@@ -144,6 +145,29 @@ describe('layer mapping checked against an independent implementation', () => {
     });
     expect(new Set(predicted.map((p) => p.toFixed(4))).size).toBeGreaterThan(1); // the model reads its input
     tf.dispose([input, output!]);
+    loaded.dispose();
+  });
+});
+
+describe('.keras weight layout', () => {
+  it('groups are named like Keras 3 names them: snake_case class name, numbered per class', () => {
+    expect(['Dense', 'Conv2D', 'BatchNormalization', 'SeparableConv2D', 'DepthwiseConv2D', 'SimpleRNN', 'LSTM', 'GRU', 'Conv2DTranspose', 'GlobalAveragePooling2D', 'Functional'].map(kerasSnakeCase)).toEqual([
+      'dense', 'conv2d', 'batch_normalization', 'separable_conv2d', 'depthwise_conv2d', 'simple_rnn', 'lstm', 'gru', 'conv2d_transpose', 'global_average_pooling2d', 'functional',
+    ]);
+  });
+
+  it.skipIf(!hasFixture(KERAS_FIXTURES.mnistMlp))(`layers renamed in config.json still find their weights (Keras 3 stores them by class, not by name)${needs(KERAS_FIXTURES.mnistMlp)}`, async () => {
+    const entries = unzip(fixtureBytes(KERAS_FIXTURES.mnistMlp));
+    const renamed = new TextDecoder().decode(entries.get('config.json')!).replaceAll('"name": "dense_1"', '"name": "digits"').replaceAll('"name": "dense"', '"name": "hidden"').replaceAll('"name": "flatten"', '"name": "pixels"');
+    const zip = zipSync({ 'config.json': new TextEncoder().encode(renamed), 'metadata.json': entries.get('metadata.json')!, 'model.weights.h5': entries.get('model.weights.h5')! });
+    const original = await readModel(fixtureFiles(KERAS_FIXTURES.mnistMlp));
+    const model = await readModel(new Map([['renamed.keras', zip]]));
+    expect(model.weights.map((w) => w.name)).toEqual(['hidden/kernel', 'hidden/bias', 'digits/kernel', 'digits/bias']);
+    model.weights.forEach((w, i) => expect(w.values).toEqual(original.weights[i]!.values));
+    const loaded = await loadConverted(encodeAndShard(model));
+    const [output] = await loaded.predict([tf.randomUniform([1, 28, 28], 0, 1, 'float32', 3)]);
+    expect(output!.shape).toEqual([1, 10]);
+    tf.dispose(output!);
     loaded.dispose();
   });
 });

@@ -120,6 +120,6 @@ export async function readKerasV3(files: FileSet, name: string): Promise<Decoded
     kerasVersion,
     backend: 'tensorflow',
     modelConfig,
-    weights: collectWeights(modelConfig, new V3Scope(root)),
+    weights: collectWeights(modelConfig, new V3Scope(root, modelConfig)),
   });
 }

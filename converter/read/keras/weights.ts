@@ -92,29 +92,72 @@ function treeVars(group: Group, className: string): NumericArray[] {
     };
     return [...part('forward_layer'), ...part('backward_layer')];
   }
-  const children = group.keys.filter((key) => key !== 'vars' && !key.startsWith('seed_generator')).sort();
+  // Keras visits attributes in sorted order, private (`_x`) ones last.
+  const sortKey = (key: string) => (key.startsWith('_') ? `~${key}` : key);
+  const children = group.keys.filter((key) => key !== 'vars' && !key.startsWith('seed_generator')).sort((a, b) => (sortKey(a) < sortKey(b) ? -1 : sortKey(a) > sortKey(b) ? 1 : 0));
   return [...ownVars(group), ...children.flatMap((key) => {
     const sub = childGroup(group, key);
     return sub ? treeVars(sub, '') : [];
   })];
 }
 
-/** `.keras` weights: `<root>/<layer name>/...` (root is `layers`, or `_layer_checkpoint_dependencies` from Keras 2.13+). */
+/** Keras 3's naming.to_snake_case: "BatchNormalization" → "batch_normalization", "Conv2D" → "conv2d". */
+export function kerasSnakeCase(name: string): string {
+  return name
+    .replace(/\W+/g, '')
+    .replace(/(.)([A-Z][a-z]+)/g, '$1_$2')
+    .replace(/([a-z])([A-Z])/g, '$1_$2')
+    .toLowerCase();
+}
+
+/**
+ * Group names of a model's layers in a `.keras` weights file. Keras 3 does not use layer names
+ * there: each layer of a model's `layers` list is stored under its snake_case class name, numbered
+ * per class in list order (dense, dense_1, conv2d, ...). Keras 2.13-2.15 stored them under
+ * `_layer_checkpoint_dependencies/<layer name>`.
+ */
+function groupNames(layers: KerasLayer[], byLayerName: boolean): Map<KerasLayer, string> {
+  const names = new Map<KerasLayer, string>();
+  const used = new Map<string, number>();
+  for (const layer of layers) {
+    if (byLayerName) {
+      names.set(layer, layerName(layer));
+      continue;
+    }
+    const base = kerasSnakeCase(layer.class_name);
+    const count = used.get(base);
+    used.set(base, count === undefined ? 0 : count + 1);
+    names.set(layer, count === undefined ? base : `${base}_${count + 1}`);
+  }
+  return names;
+}
+
+const LEGACY_CONTAINER = '_layer_checkpoint_dependencies';
+
+/** `.keras` weights: `layers/<snake_case class>[_n]/...` (Keras 3) or `_layer_checkpoint_dependencies/<layer name>/...` (Keras 2.13+). */
 export class V3Scope implements WeightScope {
-  constructor(private readonly root: Group) {}
+  private readonly names: Map<KerasLayer, string>;
+  constructor(private readonly root: Group, model: KerasLayer) {
+    const layers = (model.config.layers ?? []) as KerasLayer[];
+    this.names = groupNames(layers, root.name.split('/').pop() === LEGACY_CONTAINER);
+  }
+  private group(layer: KerasLayer): Group | undefined {
+    const name = this.names.get(layer);
+    return name === undefined ? undefined : childGroup(this.root, name);
+  }
   weightsOf(layer: KerasLayer, expected: number): NumericArray[] {
-    const group = childGroup(this.root, layerName(layer));
+    const group = this.group(layer);
     if (!group) {
       if (expected === 0) return [];
-      throw new ConversionError(`layer ${layerName(layer)} has no weights in model.weights.h5 (looked for ${this.root.name}/${layerName(layer)})`);
+      throw new ConversionError(`layer ${layerName(layer)} has no weights in model.weights.h5 (looked for ${this.root.name}/${this.names.get(layer) ?? '?'})`);
     }
     return treeVars(group, layer.class_name);
   }
   nested(model: KerasLayer): WeightScope {
-    const group = childGroup(this.root, layerName(model));
-    const inner = group && (childGroup(group, 'layers') ?? childGroup(group, '_layer_checkpoint_dependencies'));
+    const group = this.group(model);
+    const inner = group && (childGroup(group, 'layers') ?? childGroup(group, LEGACY_CONTAINER));
     if (!inner) throw new ConversionError(`nested model ${layerName(model)} has no layers group in model.weights.h5`);
-    return new V3Scope(inner);
+    return new V3Scope(inner, model);
   }
   finish(): void {}
 }
