@@ -78,6 +78,9 @@ export async function readKerasH5(bytes: Uint8Array, name: string): Promise<Deco
   }
   const weightsRoot = childGroup(file, 'model_weights');
   const kerasVersion = attrString(file, 'keras_version') ?? (weightsRoot && attrString(weightsRoot, 'keras_version')) ?? 'unknown';
+  if (/^1\./.test(kerasVersion)) {
+    throw new ConversionError(`${name} was written by Keras ${kerasVersion}, whose layer configs TF.js does not read: load it in Keras 2 or 3 and save it again`);
+  }
   const modelConfig = translateModelConfig(parseJson(configText, `${name}: model_config`), { kerasMajor: majorVersion(kerasVersion), source: name });
   if (!weightsRoot) throw new ConversionError(`${name} has a model_config but no model_weights group: the file holds no weights`);
   const trainingText = attrString(file, 'training_config');
