@@ -5,7 +5,7 @@ import type { ObjectStore } from '../shared/store/types.ts';
 import { createApp } from './app.ts';
 import type { Limits } from './limits.ts';
 import { startNodeBackend } from './runtime/backend-node.ts';
-import { ModelRuntime } from './runtime/runtime.ts';
+import { ModelRuntime, type WarmUpPolicy } from './runtime/runtime.ts';
 
 export interface NodeServerOptions {
   store: ObjectStore;
@@ -13,6 +13,7 @@ export interface NodeServerOptions {
   hostname?: string;
   memoryBudgetBytes?: number;
   indexTtlMs?: number;
+  warmUp?: WarmUpPolicy;
   limits?: Partial<Limits>;
 }
 
@@ -24,7 +25,7 @@ export interface NodeServer {
 }
 
 export function createNodeApp(options: NodeServerOptions) {
-  const runtime = new ModelRuntime({ store: options.store, backend: startNodeBackend, memoryBudgetBytes: options.memoryBudgetBytes, indexTtlMs: options.indexTtlMs });
+  const runtime = new ModelRuntime({ store: options.store, backend: startNodeBackend, memoryBudgetBytes: options.memoryBudgetBytes, indexTtlMs: options.indexTtlMs, warmUp: options.warmUp });
   return { app: createApp({ runtime, platform: 'node', limits: options.limits }), runtime };
 }
 

@@ -71,6 +71,22 @@ describe('Node entry over a local folder', () => {
   });
 });
 
+describe('warm-up', () => {
+  it('runs on loads from GET .../ready, not on loads a prediction triggers (that prediction is the first run)', async () => {
+    const fresh = await startNodeServer({ store, port: 0 });
+    try {
+      const timings = async () => Object.fromEntries(((await (await fetch(`${fresh.url}/`)).json()) as { models: { models: { key: string; timings: { warmUpMs: number } }[] } }).models.models.map((m) => [m.key, m.timings.warmUpMs]));
+      expect((await fetch(`${fresh.url}/v2/models/mnist-cnn/ready`)).status).toBe(200);
+      expect((await post(fresh.url, '/v1/models/iris-dense:predict', { instances: [[1, 2, 3, 4]] })).status).toBe(200);
+      const warm = await timings();
+      expect(warm['mnist-cnn/1']).toBeGreaterThan(0);
+      expect(warm['iris-dense/1']).toBe(0);
+    } finally {
+      await fresh.close();
+    }
+  });
+});
+
 describe('memory budget', () => {
   it('evicts the least recently used model and reloads it on demand', async () => {
     // iris-dense is 524 float32 bytes, mnist-cnn 21,032: a 21,500-byte budget holds one at a time.

@@ -16,6 +16,7 @@ const HELP = `Usage: edgeflow serve --store <folder | s3://bucket/prefix> [optio
 --host <addr>           address to bind (default 127.0.0.1; 0.0.0.0 for every interface)
 --memory-budget <MiB>   float32 weight bytes kept loaded before LRU eviction (default ${DEFAULT_MEMORY_BUDGET_BYTES / 2 ** 20})
 --index-ttl <ms>        how long a model's index.json (versions, labels) is cached (default ${DEFAULT_INDEX_TTL_MS})
+--warm-up <when>        ready (default: warm-up prediction on loads from GET .../ready), always, never
 --max-body <bytes>      request body limit, 413 beyond (default ${DEFAULT_LIMITS.maxBodyBytes})
 --max-batch <n>         largest batch per request (default ${DEFAULT_LIMITS.maxBatch})
 --max-elements <n>      most tensor elements per request (default ${DEFAULT_LIMITS.maxElements})
@@ -39,6 +40,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
         host: { type: 'string', default: '127.0.0.1' },
         'memory-budget': { type: 'string' },
         'index-ttl': { type: 'string' },
+        'warm-up': { type: 'string', default: 'ready' },
         'max-body': { type: 'string' },
         'max-batch': { type: 'string' },
         'max-elements': { type: 'string' },
@@ -59,6 +61,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
   }
   let server;
   try {
+    const warmUp = values['warm-up'];
+    if (warmUp !== 'ready' && warmUp !== 'always' && warmUp !== 'never') throw new Error(`--warm-up must be ready, always or never, got ${JSON.stringify(warmUp)}`);
     const store = openStore(values.store);
     const budget = optionalNumber(values['memory-budget'], '--memory-budget');
     server = await startNodeServer({
@@ -67,6 +71,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
       hostname: values.host,
       memoryBudgetBytes: budget === undefined ? undefined : budget * 2 ** 20,
       indexTtlMs: optionalNumber(values['index-ttl'], '--index-ttl'),
+      warmUp,
       limits: { maxBodyBytes: optionalNumber(values['max-body'], '--max-body'), maxBatch: optionalNumber(values['max-batch'], '--max-batch'), maxElements: optionalNumber(values['max-elements'], '--max-elements') },
     });
     const backend = await server.runtime.ready();

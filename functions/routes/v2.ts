@@ -61,7 +61,7 @@ export function v2Routes(): Hono<AppEnv> {
 
   const ready = async (c: Context<AppEnv>) => {
     const runtime = c.get('runtime');
-    const acquired = await runtime.acquire(c.req.param('name')!, selector(c));
+    const acquired = await runtime.acquire(c.req.param('name')!, selector(c), 'ready');
     acquired.release();
     return c.json({ name: acquired.resolved.name, version: String(acquired.resolved.version), ready: true });
   };

@@ -78,7 +78,8 @@ export async function loadVersion(store: ObjectStore, name: string, version: num
     model.dispose();
     throw new Error(`warm-up prediction failed: ${(error as Error).message}`);
   }
-  const warmed = performance.now();
+  // Exactly 0 when no warm-up ran.
+  const warmed = options.warmUp ? performance.now() : built;
   return {
     model,
     bytes: edgeflow.sizes.float32,

@@ -19,7 +19,7 @@ export interface CachedModel {
 export interface CacheStats {
   budgetBytes: number;
   bytes: number;
-  models: { key: string; bytes: number; uses: number; loadMs: number; lastUsed: string }[];
+  models: { key: string; bytes: number; uses: number; loadMs: number; timings: LoadTimings; lastUsed: string }[];
   loading: string[];
   failures: { key: string; error: string; at: string }[];
   evictions: number;
@@ -75,6 +75,7 @@ export class ModelCache {
         bytes: e.bytes,
         uses: e.uses,
         loadMs: Math.round(e.timings.fetchMs + e.timings.buildMs + e.timings.warmUpMs),
+        timings: e.timings,
         lastUsed: new Date(e.lastUsed).toISOString(),
       })),
       loading: [...this.inflight.keys()],

@@ -15,9 +15,17 @@ export interface RuntimeOptions {
   memoryBudgetBytes?: number;
   /** How long a model's index.json (versions, labels) is trusted before it is read again. */
   indexTtlMs?: number;
-  /** Run one prediction on zeros after loading. */
-  warmUp?: boolean;
+  /**
+   * When a load runs one warm-up prediction on zeros before the model is cached:
+   * 'ready' (default) when the load comes from a readiness check (GET .../ready, the way to
+   * preload), not when a prediction triggers it: that prediction is itself the first run, and
+   * a separate warm-up would only double the cold start. 'always' or 'never' otherwise.
+   */
+  warmUp?: WarmUpPolicy;
 }
+
+export type WarmUpPolicy = 'ready' | 'always' | 'never';
+export type LoadPurpose = 'predict' | 'ready';
 
 /** Sized for a Workers isolate (128 MB): weights, plus room for activations, JSON and the code. */
 export const DEFAULT_MEMORY_BUDGET_BYTES = 64 * 1024 * 1024;
@@ -38,14 +46,14 @@ export class ModelRuntime {
   readonly registry: ModelRegistry;
   readonly cache: ModelCache;
   private readonly backend: Backend;
-  private readonly warmUp: boolean;
+  private readonly warmUp: WarmUpPolicy;
 
   constructor(options: RuntimeOptions) {
     this.store = options.store;
     this.backend = new Backend(options.backend);
     this.registry = new ModelRegistry(options.store, options.indexTtlMs ?? DEFAULT_INDEX_TTL_MS);
     this.cache = new ModelCache(options.memoryBudgetBytes ?? DEFAULT_MEMORY_BUDGET_BYTES);
-    this.warmUp = options.warmUp ?? true;
+    this.warmUp = options.warmUp ?? 'ready';
   }
 
   /** Starts the backend (once); 503 with the reason when it cannot start. */
@@ -67,14 +75,14 @@ export class ModelRuntime {
   }
 
   /** The resolved version's model, loading it on first use. The caller must release() it. */
-  async acquire(name: string, selector: VersionSelector = {}): Promise<AcquiredModel> {
+  async acquire(name: string, selector: VersionSelector = {}, purpose: LoadPurpose = 'predict'): Promise<AcquiredModel> {
     const start = performance.now();
     const resolved = await this.resolve(name, selector);
     await this.ready();
     const key = `${resolved.name}/${resolved.version}`;
     try {
       const { entry } = await this.cache.acquire(key, resolved.edgeflow.sizes.float32, () =>
-        loadVersion(this.store, resolved.name, resolved.version, resolved.edgeflow, { warmUp: this.warmUp }),
+        loadVersion(this.store, resolved.name, resolved.version, resolved.edgeflow, { warmUp: this.warmUp === 'always' || (this.warmUp === 'ready' && purpose === 'ready') }),
       );
       const loadMs = performance.now() - start;
       return { resolved, entry, loadMs, release: () => this.cache.release(entry) };
@@ -97,8 +105,11 @@ export class ModelRuntime {
   }
 
   /** Loaded models and their bytes, plus live TF.js tensors (flat under load when every request disposes). */
-  stats(): CacheStats & { tensors: number; tensorBytes: number } {
-    const memory = this.backend.status().ready ? tf.memory() : { numTensors: 0, numBytes: 0 };
-    return { ...this.cache.stats(), tensors: memory.numTensors, tensorBytes: memory.numBytes };
+  stats(): CacheStats & { tensors: number; tensorBytes: number; wasmHeapBytes: number | null } {
+    if (!this.backend.status().ready) return { ...this.cache.stats(), tensors: 0, tensorBytes: 0, wasmHeapBytes: null };
+    const memory = tf.memory();
+    // The wasm heap grows and never shrinks: its size is the high-water mark of this isolate.
+    const heap = (tf.backend() as unknown as { wasm?: { HEAPU8?: Uint8Array } }).wasm?.HEAPU8?.byteLength ?? null;
+    return { ...this.cache.stats(), tensors: memory.numTensors, tensorBytes: memory.numBytes, wasmHeapBytes: heap };
   }
 }

@@ -1,0 +1,61 @@
+// Tensor codecs of the HTTP APIs (shared/codecs.ts): base64, nested and flat values,
+// datatype ranges, and errors naming the field.
+import { describe, expect, it } from 'vitest';
+import { checkShape, CodecError, decodeBase64, decodeRawBytes, decodeValues, encodeBase64, nest, nestedShape } from '../shared/codecs.ts';
+
+describe('base64', () => {
+  it('round-trips every length, with or without padding and whitespace', () => {
+    for (let n = 0; n < 70; n++) {
+      const bytes = Uint8Array.from({ length: n }, (_, i) => (i * 151 + 7) & 255);
+      const text = encodeBase64(bytes);
+      expect(text).toBe(Buffer.from(bytes).toString('base64'));
+      expect(decodeBase64(text, 'f')).toEqual(bytes);
+      expect(decodeBase64(text.replace(/=+$/, ''), 'f')).toEqual(bytes);
+      expect(decodeBase64(` ${text.slice(0, 3)}\n${text.slice(3)}\n`, 'f')).toEqual(bytes);
+    }
+  });
+
+  it('refuses bad input naming the field', () => {
+    expect(() => decodeBase64('AB$C', 'instances[0].b64')).toThrow('instances[0].b64: b64 is not valid base64 (character "$" at 2)');
+    expect(() => decodeBase64('ABCDE', 'x')).toThrow(/truncated/);
+  });
+
+  it('reads raw little-endian tensors and checks their size', () => {
+    const values = new Float32Array([1.5, -2, 3]);
+    expect(decodeRawBytes(encodeBase64(new Uint8Array(values.buffer)), 'float32', 3, 'f')).toEqual(values);
+    expect(() => decodeRawBytes(encodeBase64(new Uint8Array(values.buffer)), 'float32', 4, 'f')).toThrow('f: b64 holds 12 bytes; the input needs 4 float32 values (16 bytes, little-endian)');
+  });
+});
+
+describe('values', () => {
+  it('reads nested and flat layouts into the model dtype', () => {
+    expect(nestedShape([[[1], [2]], [[3], [4]]])).toEqual([2, 2, 1]);
+    expect(decodeValues([[1, 2], [3, 4]], [2, 2], 'data', { dtype: 'float32' })).toEqual(new Float32Array([1, 2, 3, 4]));
+    expect(decodeValues([1, 2, 3, 4], [2, 2], 'data', { dtype: 'int32', datatype: 'INT64', allowFlat: true })).toEqual(new Int32Array([1, 2, 3, 4]));
+    expect(decodeValues([true, false], [2], 'data', { dtype: 'float32', datatype: 'BOOL' })).toEqual(new Float32Array([1, 0]));
+    expect(decodeValues([['a', { b64: 'AAE=' }]], [1, 2], 'data', { dtype: 'string' })).toEqual([new TextEncoder().encode('a'), new Uint8Array([0, 1])]);
+  });
+
+  it('names the element that is wrong', () => {
+    const fail = (fn: () => unknown) => {
+      try {
+        fn();
+      } catch (error) {
+        expect(error).toBeInstanceOf(CodecError);
+        return (error as Error).message;
+      }
+      throw new Error('no error');
+    };
+    expect(fail(() => decodeValues([[1, 2], [3]], [2, 2], 'inputs', { dtype: 'float32' }))).toMatch(/^inputs\[1\]: expected 2 elements/);
+    expect(fail(() => decodeValues([1, -1], [2], 'd', { dtype: 'float32', datatype: 'UINT16' }))).toBe('d[1]: -1 is out of range for UINT16 [0, 65535]');
+    expect(fail(() => decodeValues([1, 2 ** 31], [2], 'd', { dtype: 'int32', datatype: 'INT64' }))).toBe(`d[1]: ${2 ** 31} does not fit the model's int32 input`);
+    expect(fail(() => decodeValues([1, null], [2], 'd', { dtype: 'float32' }))).toBe('d[1]: expected a number for float32, got null');
+    expect(fail(() => decodeValues([1, 2], [3], 'd', { dtype: 'float32', maxElements: 2 }))).toBe('d: 3 elements exceed the limit of 2 per request');
+    expect(fail(() => checkShape([1, 3], [-1, 4], 'x'))).toBe("x: shape [1, 3] does not match the model's [any, 4]");
+  });
+
+  it('nests flat outputs back to their shape', () => {
+    expect(nest([1, 2, 3, 4, 5, 6], [2, 3])).toEqual([[1, 2, 3], [4, 5, 6]]);
+    expect(nest([7], [])).toBe(7);
+  });
+});
