@@ -37,11 +37,25 @@ function random(seed: number): () => number {
 
 const isIntegerDtype = (dtype: string) => /int|bool/i.test(dtype);
 
-/** Batches for these inputs: one batch when the batch dimension is free, else one per sample. */
+/**
+ * Samples run one at a time (or in the model's fixed batch size): activations of a batch
+ * would dominate the conversion's memory, and the wasm heap never shrinks.
+ */
 function batching(inputs: TensorSignature[], samples: number): { batchSize: number; count: number } {
-  const fixed = inputs.map((input) => input.shape[0]).find((d) => d !== undefined && d > 0);
-  if (fixed === undefined) return { batchSize: samples, count: 1 };
-  return { batchSize: fixed, count: Math.max(1, Math.ceil(samples / fixed)) };
+  const batchSize = inputs.map((input) => input.shape[0]).find((d) => d !== undefined && d > 0) ?? 1;
+  return { batchSize, count: Math.max(1, Math.ceil(samples / batchSize)) };
+}
+
+/** Splits a batch of n samples into n batches of one (models with a free batch dimension). */
+function splitSamples(batch: CalibrationBatch, inputs: TensorSignature[]): CalibrationBatch[] {
+  if (inputs.some((input) => input.shape[0] !== undefined && input.shape[0] > 0)) return [batch];
+  const samples = batch[0]!.shape[0]!;
+  return Array.from({ length: samples }, (_, s) =>
+    batch.map((t) => {
+      const size = t.values.length / samples;
+      return { ...t, shape: [1, ...t.shape.slice(1)], values: t.values.slice(s * size, (s + 1) * size) };
+    }),
+  );
 }
 
 /**
@@ -123,7 +137,8 @@ export function parseCalibrationJson(text: string, inputs: TensorSignature[], so
     if (column === undefined) throw new ConversionError(`${source} has no values for input ${inputs[i]!.name}`);
     return toTensor(column, inputs[i]!, `${source}: ${inputs[i]!.name}`);
   });
-  return { description: `${source}: ${batch[0]!.shape[0]} samples`, batches: [batch], samples: batch[0]!.shape[0]! };
+  if (batch.some((t) => t.shape[0] !== batch[0]!.shape[0])) throw new ConversionError(`${source}: every input needs the same number of samples`);
+  return { description: `${source}: ${batch[0]!.shape[0]} samples`, batches: splitSamples(batch, inputs), samples: batch[0]!.shape[0]! };
 }
 
 /** A NumPy .npy array (little-endian f4, f8, i4, i8, u1) for a model with one input. */
@@ -157,5 +172,6 @@ export function parseNpy(bytes: Uint8Array, inputs: TensorSignature[], source = 
   const values = integer ? new Int32Array(n) : new Float32Array(n);
   for (let i = 0; i < n; i++) values[i] = reader[1](headerStart + headerLength + i * reader[0]);
   if (input.shape.length && shape.length !== input.shape.length) throw new ConversionError(`${source} has shape [${shape}]; input ${input.name} needs rank ${input.shape.length}`);
-  return { description: `${source}: ${shape[0]} samples`, batches: [[{ shape, dtype: integer ? 'int32' : 'float32', values }]], samples: shape[0] ?? 1 };
+  const batch: CalibrationBatch = [{ shape, dtype: integer ? 'int32' : 'float32', values }];
+  return { description: `${source}: ${shape[0]} samples`, batches: splitSamples(batch, inputs), samples: shape[0] ?? 1 };
 }

@@ -4,7 +4,7 @@
 // The caller must have a TF.js backend ready (wasm in Node and in Workers).
 import * as tf from '@tensorflow/tfjs-core';
 import { loadModel, type LoadedModel } from '../shared/model-loader.ts';
-import type { AccuracyReport, TensorSignature, WeightQuantization } from '../shared/schemas/edgeflow-json.ts';
+import type { AccuracyReport, TensorSignature } from '../shared/schemas/edgeflow-json.ts';
 import { checkModelName } from '../shared/names.ts';
 import type { ObjectStore } from '../shared/store/types.ts';
 import { DEFAULT_SAMPLES, generateCalibration, type Calibration } from './calibration.ts';
@@ -37,7 +37,7 @@ export interface ConvertOptions {
   /** Calibration inputs, or a function that builds them from the model's input signature. */
   calibration?: (inputs: TensorSignature[]) => Calibration;
   samples?: number;
-  /** Clip weight outliers where that lowers the uint8 / uint16 error (default true). */
+  /** Try clipped uint8 / uint16 ranges, kept where they lower the output error (default true). */
   clipOutliers?: boolean;
   maxUnzippedBytes?: number;
   onProgress?: (progress: ConvertProgress) => void;
@@ -79,8 +79,8 @@ function embeddingVocabulary(topology: unknown): number | undefined {
   return found;
 }
 
-function encodeAndShard(model: DecodedModel, dtypeOf: (name: string) => StorageDtype, options: ConvertOptions) {
-  const encoded = encodeWeights(model.weights, (w) => dtypeOf(w.name), { clipOutliers: options.clipOutliers ?? true });
+function encodeAndShard(model: DecodedModel, dtypeOf: (name: string) => StorageDtype, clipOutliers: boolean, options: ConvertOptions) {
+  const encoded = encodeWeights(model.weights, (w) => dtypeOf(w.name), { clipOutliers });
   return { encoded, files: shardModel(model, encoded, options.shardBytes ?? DEFAULT_SHARD_BYTES) };
 }
 
@@ -104,6 +104,7 @@ export async function convertModel(input: FileSet | DecodedModel, options: Conve
   const spec = parseQuantizeSpec(quantize);
   const tolerance = options.tolerance ?? DEFAULT_TOLERANCE;
   const progress = options.onProgress ?? (() => {});
+  const clip = options.clipOutliers ?? true;
   const timings = { read: 0, reference: 0, quantize: 0, verify: 0, publish: 0 };
   let clock = performance.now();
   const lap = (stage: ConvertStage) => {
@@ -120,7 +121,7 @@ export async function convertModel(input: FileSet | DecodedModel, options: Conve
   lap('read');
 
   progress({ stage: 'reference', detail: 'running the float32 model on calibration inputs' });
-  const { signature, calibration, reference } = await withLoaded(encodeAndShard(model, () => 'float32', options).files, async (loaded) => {
+  const { signature, calibration, reference } = await withLoaded(encodeAndShard(model, () => 'float32', false, options).files, async (loaded) => {
     const signature = { inputs: loaded.inputs, outputs: loaded.outputs };
     const calibration = options.calibration
       ? options.calibration(loaded.inputs)
@@ -133,35 +134,50 @@ export async function convertModel(input: FileSet | DecodedModel, options: Conve
     measureDrift(outputs, await withLoaded(files, (loaded) => runCalibration(loaded, calibration)));
 
   let choice: Map<string, StorageDtype>;
-  const autoDrift = new Map<string, number>();
+  let auto: { trials: number; drift: number } | undefined;
   if (spec.kind === 'auto') {
     progress({ stage: 'quantize', detail: `auto: searching per-weight dtypes within tolerance ${tolerance}` });
-    const result = await chooseDtypes(model.weights, tolerance, async (candidate) => (await driftOf(encodeAndShard(model, (name) => candidate.get(name) ?? 'float32', options).files)).relativeError, {
-      clipOutliers: options.clipOutliers ?? true,
+    const result = await chooseDtypes(model.weights, tolerance, async (candidate) => (await driftOf(encodeAndShard(model, (name) => candidate.get(name) ?? 'float32', clip, options).files)).relativeError, {
+      clipOutliers: clip,
       onTrial: (trial, drift) => progress({ stage: 'quantize', detail: `auto trial ${trial}: relative drift ${drift.toPrecision(3)}` }),
     });
     choice = result.choice;
-    for (const name of choice.keys()) autoDrift.set(name, result.drift);
+    auto = { trials: result.trials, drift: result.drift };
   } else {
     choice = new Map(model.weights.filter((w) => w.dtype === 'float32').map((w) => [w.name, dtypeForWeight(spec, w.name)]));
   }
-  const { encoded, files } = encodeAndShard(model, (name) => choice.get(name) ?? 'float32', options);
-  progress({ stage: 'quantize', detail: `${encoded.data.byteLength} bytes of weights in ${files.files.size - 1} shard(s)` });
+  const dtypeOf = (name: string) => choice.get(name) ?? 'float32';
+  let converted = encodeAndShard(model, dtypeOf, clip, options);
+  progress({ stage: 'quantize', detail: `${converted.encoded.data.byteLength} bytes of weights in ${converted.files.files.size - 1} shard(s)` });
   lap('quantize');
 
   progress({ stage: 'verify', detail: 'loading the converted files with stock TF.js and comparing outputs' });
-  const report = accuracyReport(await driftOf(files), calibration, tolerance);
+  let drift = await driftOf(converted.files);
+  // Clipping lowers each weight's own error; keep it only if it also lowers the output error.
+  if (Object.values(converted.encoded.quantization).some((q) => q.clipped)) {
+    const plain = encodeAndShard(model, dtypeOf, false, options);
+    const plainDrift = await driftOf(plain.files);
+    const keep = drift.relativeError <= plainDrift.relativeError;
+    progress({
+      stage: 'verify',
+      detail: `outlier clipping: drift ${drift.relativeError.toPrecision(3)} vs ${plainDrift.relativeError.toPrecision(3)} with min/max ranges; ${keep ? 'keeping clipped ranges' : 'keeping min/max ranges'}`,
+    });
+    if (!keep) {
+      converted = plain;
+      drift = plainDrift;
+    }
+  }
+  const { encoded, files } = converted;
+  const report = accuracyReport(drift, calibration, tolerance);
   lap('verify');
   if (!report.passed) throw new ToleranceError(report, quantize);
 
-  const weights: Record<string, WeightQuantization> = {};
-  for (const [name, q] of Object.entries(encoded.quantization)) weights[name] = spec.kind === 'auto' ? { ...q, drift: autoDrift.get(name) } : q;
   const training = (model.modelJson.userDefinedMetadata as { training?: Record<string, unknown> } | undefined)?.training;
   const metadata: VersionMetadata = {
     format: model.format,
     source: { format: model.source.format, files: model.source.files, bytes: model.source.bytes, ...(model.source.generatedBy ? { generatedBy: model.source.generatedBy } : {}) },
     signature,
-    quantization: { spec: quantize, weights },
+    quantization: { spec: quantize, weights: encoded.quantization, ...(auto ? { auto } : {}) },
     sizes: { float32: floatBytes, converted: [...files.files.values()].reduce((sum, b) => sum + b.byteLength, 0), source: model.source.bytes },
     report,
     ...(training ? { training } : {}),

@@ -4,7 +4,7 @@ import type { WeightQuantization } from '../shared/schemas/edgeflow-json.ts';
 import type { WeightSpec } from '../shared/schemas/model-json.ts';
 import type { DecodedWeight } from './model.ts';
 import { affineParams, minMax, quantizeAffine, searchRange } from './quantize/affine.ts';
-import { float16ToFloat32, float32ToFloat16 } from './quantize/float16.ts';
+import { float32ToFloat16WithError } from './quantize/float16.ts';
 import type { StorageDtype } from './quantize/spec.ts';
 
 export interface EncodedWeights {
@@ -37,12 +37,7 @@ function encodeWeight(weight: DecodedWeight, dtype: StorageDtype, target: Uint8A
   }
   const values = weight.values as Float32Array;
   if (dtype === 'float16') {
-    const halves = new Uint16Array(target.buffer, target.byteOffset, values.length);
-    float32ToFloat16(values, halves);
-    const back = new Float32Array(values.length);
-    float16ToFloat32(halves, back);
-    let maxError = 0;
-    for (let i = 0; i < values.length; i++) maxError = Math.max(maxError, Math.abs(back[i]! - values[i]!));
+    const maxError = float32ToFloat16WithError(values, new Uint16Array(target.buffer, target.byteOffset, values.length));
     return { spec: { ...base, quantization: { dtype: 'float16' } }, quantization: { dtype: 'float16', maxError } };
   }
   const levels = LEVELS[dtype];

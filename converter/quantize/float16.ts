@@ -1,12 +1,7 @@
 // IEEE 754 half-precision conversion, bit-exact with TF.js's float16 decoder.
 
-const f32 = new Float32Array(1);
-const u32 = new Uint32Array(f32.buffer);
-
-/** Round-to-nearest-even float32 → float16 bits; overflow saturates to ±65504. */
-export function float32ToFloat16Bits(value: number): number {
-  f32[0] = value;
-  const x = u32[0]!;
+/** Round-to-nearest-even float32 bits → float16 bits; overflow saturates to ±65504. */
+export function float32BitsToFloat16(x: number): number {
   const sign = (x >>> 16) & 0x8000;
   const exponent = (x >>> 23) & 0xff;
   let mantissa = x & 0x7fffff;
@@ -31,7 +26,22 @@ export function float32ToFloat16Bits(value: number): number {
 }
 
 export function float32ToFloat16(source: Float32Array, target: Uint16Array): void {
-  for (let i = 0; i < source.length; i++) target[i] = float32ToFloat16Bits(source[i]!);
+  const bits = new Uint32Array(source.buffer, source.byteOffset, source.length);
+  for (let i = 0; i < bits.length; i++) target[i] = float32BitsToFloat16(bits[i]!);
+}
+
+/** Converts into target and returns the largest absolute rounding error. */
+export function float32ToFloat16WithError(source: Float32Array, target: Uint16Array): number {
+  const bits = new Uint32Array(source.buffer, source.byteOffset, source.length);
+  const table = halfToFloatTable();
+  let maxError = 0;
+  for (let i = 0; i < bits.length; i++) {
+    const half = float32BitsToFloat16(bits[i]!);
+    target[i] = half;
+    const error = Math.abs(table[half]! - source[i]!);
+    if (error > maxError) maxError = error;
+  }
+  return maxError;
 }
 
 let halfTable: Float32Array | undefined;

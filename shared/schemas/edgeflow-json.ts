@@ -19,8 +19,6 @@ export const WeightQuantization = z.object({
   clipped: z.boolean().optional(),
   /** Largest absolute difference between a weight and its dequantized value. */
   maxError: z.number().optional(),
-  /** For `auto`: output drift with only this weight quantized at the chosen dtype. */
-  drift: z.number().optional(),
 });
 export type WeightQuantization = z.infer<typeof WeightQuantization>;
 
@@ -51,7 +49,12 @@ export const EdgeflowJson = z.object({
     generatedBy: z.string().optional(),
   }),
   signature: z.object({ inputs: z.array(TensorSignature), outputs: z.array(TensorSignature) }),
-  quantization: z.object({ spec: z.string(), weights: z.record(z.string(), WeightQuantization) }),
+  quantization: z.object({
+    spec: z.string(),
+    weights: z.record(z.string(), WeightQuantization),
+    /** For `auto`: how many trial conversions the search ran, and the chosen mix's relative drift. */
+    auto: z.object({ trials: z.number().int(), drift: z.number() }).optional(),
+  }),
   sizes: z.object({ float32: z.number().int().nonnegative(), converted: z.number().int().nonnegative(), source: z.number().int().nonnegative() }),
   files: z.record(z.string(), FileEntry),
   report: AccuracyReport,

@@ -44,7 +44,12 @@ export async function tinyDenseModel(): Promise<FileSet> {
   const model = tfl.sequential({
     layers: [tfl.layers.dense({ inputShape: [16], units: 32, activation: 'relu', name: 'hidden' }), tfl.layers.dense({ units: 4, activation: 'softmax', name: 'probs' })],
   });
-  model.setWeights(model.weights.map((w, i) => tf.tensor(fixedValues(w.shape.reduce((a, b) => a * b, 1), i + 1), w.shape)));
+  model.setWeights(
+    model.weights.map((w, i) => {
+      const shape = w.shape as number[];
+      return tf.tensor(fixedValues(shape.reduce((a, b) => a * b, 1), i + 1), shape);
+    }),
+  );
   const files = await saveToFiles(model);
   model.dispose();
   return files;
