@@ -6,10 +6,12 @@ import type { ModelDefinition, Regularization } from './types.ts';
 function build({ dropout = 0, batchNorm = false, l2 = 0 }: Regularization): tfl.LayersModel {
   const kernelRegularizer = l2 > 0 ? tfl.regularizers.l2({ l2 }) : undefined;
   const model = tfl.sequential({ name: 'mnist_cnn' });
+  // The ReLU stays inside Conv2D: TF.js fuses a linear Conv2D + bias into FusedConv2D while
+  // training, whose gradient calls the slow Conv2DBackpropFilter kernel directly (see
+  // train/fast-gradients.ts). BatchNormalization therefore follows the activation.
   const block = (filters: number, first: boolean) => {
-    model.add(tfl.layers.conv2d({ ...(first ? { inputShape: [28, 28, 1] } : {}), filters, kernelSize: 3, padding: 'same', useBias: !batchNorm, kernelRegularizer }));
+    model.add(tfl.layers.conv2d({ ...(first ? { inputShape: [28, 28, 1] } : {}), filters, kernelSize: 3, padding: 'same', activation: 'relu', kernelRegularizer }));
     if (batchNorm) model.add(tfl.layers.batchNormalization());
-    model.add(tfl.layers.activation({ activation: 'relu' }));
     model.add(tfl.layers.maxPooling2d({ poolSize: 2 }));
   };
   block(16, true);
@@ -27,7 +29,7 @@ export const mnist: ModelDefinition = {
   summary: 'handwritten digits, CNN (Conv2D, MaxPooling, Dense, Dropout)',
   task: 'multiclass-classification',
   classes: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'],
-  defaults: { epochs: 12, batchSize: 64, learningRate: 0.001, validationSplit: 0.1, dropout: 0.5 },
+  defaults: { epochs: 10, batchSize: 64, learningRate: 0.002, validationSplit: 0.1, dropout: 0.5, lrSchedule: 'exponential:0.75' },
   supports: ['dropout', 'batchNorm', 'l2'],
   loadData: loadMnist,
   build,

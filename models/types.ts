@@ -10,6 +10,8 @@ export interface DataOptions {
   limit?: number;
   /** Seed of the shuffles and splits, so runs are repeatable. */
   seed: number;
+  /** Fraction of the training examples the job validates on (loaders that augment split it off themselves). */
+  validationSplit: number;
 }
 
 export interface Split {
@@ -19,6 +21,8 @@ export interface Split {
 
 export interface Dataset {
   train: Split;
+  /** Validation examples split off by the loader (before augmentation); else the job uses validationSplit. */
+  validation?: Split;
   /** Held out from training (and from validation): the evaluation set. */
   test: Split;
   /** One line saying what the data is and how it was split. */
@@ -47,7 +51,7 @@ export interface ModelDefinition {
   task: Task;
   /** Class names for classification, in output order. */
   classes?: string[];
-  defaults: { epochs: number; batchSize: number; learningRate: number; validationSplit: number; dropout?: number };
+  defaults: { epochs: number; batchSize: number; learningRate: number; validationSplit: number; dropout?: number; lrSchedule?: string };
   /** Which regularization options the architecture has a place for. */
   supports: ReadonlyArray<keyof Regularization>;
   loadData(options: DataOptions): Promise<Dataset>;

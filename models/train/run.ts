@@ -10,7 +10,7 @@ import type { Dataset, ModelDefinition, Regularization } from '../types.ts';
 import { openStore } from '../../shared/store/open.ts';
 import type { ObjectStore } from '../../shared/store/types.ts';
 import { selectBackend, type BackendChoice, type BackendRequest, type NativeLoader } from './backend.ts';
-import { installFastConvGradient } from './conv-gradient.ts';
+import { installFastGradients } from './fast-gradients.ts';
 import { evaluate, formatTable, type Evaluation } from './evaluate.ts';
 import { RunLog, splitLogs, type EpochRecord } from './history.ts';
 import { probeTrainingKernels } from './kernels.ts';
@@ -121,7 +121,8 @@ function compile(definition: ModelDefinition, regularization: Regularization, op
 async function toBackend(data: Dataset): Promise<void> {
   // Tensors made before the backend was chosen move to it on first use; touching them now keeps
   // that copy out of the first epoch's time.
-  await Promise.all([data.train.x, data.train.y, data.test.x, data.test.y].map((t) => t.data()));
+  const tensors = [data.train, data.test, ...(data.validation ? [data.validation] : [])].flatMap((s) => [s.x, s.y]);
+  await Promise.all(tensors.map((t) => t.data()));
 }
 
 export async function runTraining(options: TrainJobOptions): Promise<TrainJobResult> {
@@ -133,7 +134,8 @@ export async function runTraining(options: TrainJobOptions): Promise<TrainJobRes
   const batchSize = options.batchSize ?? definition.defaults.batchSize;
   const validationSplit = options.validationSplit ?? definition.defaults.validationSplit;
   const learningRate = options.learningRate ?? definition.defaults.learningRate;
-  const schedule = parseSchedule(options.lrSchedule ?? 'constant');
+  const lrSchedule = options.lrSchedule ?? definition.defaults.lrSchedule ?? 'constant';
+  const schedule = parseSchedule(lrSchedule);
   const regularization: Regularization = {
     dropout: options.dropout ?? definition.defaults.dropout ?? 0,
     batchNorm: options.batchNorm ?? false,
@@ -145,12 +147,12 @@ export async function runTraining(options: TrainJobOptions): Promise<TrainJobRes
   const store = typeof options.upload === 'string' ? openStore(options.upload) : options.upload;
 
   log(`model: ${definition.name}: ${definition.summary}`);
-  const restoreGradient = installFastConvGradient();
+  const restoreGradient = installFastGradients();
   const disposables: tf.TensorContainer[] = [];
   try {
     await tf.setBackend('cpu');
-    const data = await definition.loadData({ seed, ...(options.limit ? { limit: options.limit } : {}) });
-    disposables.push(data.train.x, data.train.y, data.test.x, data.test.y, ...Object.values(data.baselines ?? {}));
+    const data = await definition.loadData({ seed, validationSplit, ...(options.limit ? { limit: options.limit } : {}) });
+    disposables.push(data.train.x, data.train.y, data.test.x, data.test.y, ...(data.validation ? [data.validation.x, data.validation.y] : []), ...Object.values(data.baselines ?? {}));
     log(`data: ${data.description}`);
 
     const newOptimizer = () => new TrainingOptimizer({ learningRate, schedule, epochs, ...(options.clipNorm ? { clipNorm: options.clipNorm } : {}) });
@@ -173,7 +175,7 @@ export async function runTraining(options: TrainJobOptions): Promise<TrainJobRes
     const optimizer = newOptimizer();
     const model = compile(definition, regularization, optimizer);
     const trainSamples = data.train.x.shape[0];
-    const fitSamples = Math.max(1, Math.round(trainSamples * (1 - validationSplit)));
+    const fitSamples = data.validation ? trainSamples : Math.max(1, Math.round(trainSamples * (1 - validationSplit)));
     const progress = new ProgressBar(progressOut, epochs, Math.ceil(fitSamples / batchSize));
     mkdirSync(logdir, { recursive: true });
     const runLog = new RunLog(logdir);
@@ -194,10 +196,11 @@ export async function runTraining(options: TrainJobOptions): Promise<TrainJobRes
       },
     });
     const callbacks: tfl.Callback[] = [recorder as unknown as tfl.Callback];
-    if (options.earlyStopping) callbacks.push(tfl.callbacks.earlyStopping({ monitor: validationSplit > 0 ? 'val_loss' : 'loss', patience: options.earlyStopping }));
+    const validates = Boolean(data.validation) || validationSplit > 0;
+    if (options.earlyStopping) callbacks.push(tfl.callbacks.earlyStopping({ monitor: validates ? 'val_loss' : 'loss', patience: options.earlyStopping }));
 
     const started = Date.now();
-    await model.fit(data.train.x, data.train.y, { epochs, batchSize, validationSplit, shuffle: true, verbose: 0, callbacks });
+    await model.fit(data.train.x, data.train.y, { epochs, batchSize, ...(data.validation ? { validationData: [data.validation.x, data.validation.y] as [tf.Tensor, tf.Tensor] } : { validationSplit }), shuffle: true, verbose: 0, callbacks });
     const seconds = (Date.now() - started) / 1000;
     const epochsRun = runLog.epochs.length;
     log(`trained ${epochsRun} epoch${epochsRun === 1 ? '' : 's'} in ${seconds.toFixed(1)} s on ${backend.backend}${epochsRun < epochs ? ` (early stopping after ${epochsRun} of ${epochs})` : ''}`);
@@ -227,7 +230,7 @@ export async function runTraining(options: TrainJobOptions): Promise<TrainJobRes
       trainSamples,
       validationSplit,
       data: data.description,
-      options: { learningRate, lrSchedule: options.lrSchedule ?? 'constant', ...regularization, clipNorm: options.clipNorm ?? null, earlyStopping: options.earlyStopping ?? null, seed, limit: options.limit ?? null },
+      options: { learningRate, lrSchedule, ...regularization, clipNorm: options.clipNorm ?? null, earlyStopping: options.earlyStopping ?? null, seed, limit: options.limit ?? null },
       finalLoss: { ...(last ? { train: last.train.loss! } : {}), ...(last?.validation.loss !== undefined ? { validation: last.validation.loss } : {}) },
       seconds,
       trainedAt: new Date().toISOString(),

@@ -1,11 +1,18 @@
-// A faster Conv2D filter gradient for training on the pure backends.
-// TF.js computes dL/dfilter with the Conv2DBackpropFilter kernel: the wasm backend does not
-// register it at all, and the cpu backend's loop takes ~9 s for one 64-image MNIST batch here.
-// The same sum, dW[kh,kw,ci,co] = Σ x[n, oh·s+kh, ow·s+kw, ci] · dy[n,oh,ow,co], is one matrix
-// product of the input's patches (im2col, built from strided slices) with dy, which both backends
-// run fast. installFastConvGradient swaps it into the gradient registry for NHWC, undilated
-// convolutions with 'same' / 'valid' padding (what tfjs-layers' Conv2D uses) and keeps TF.js's own
-// gradient for everything else; the returned function restores the original registration.
+// Faster gradients for training on the pure backends, swapped into TF.js's gradient registry
+// for the length of a training run (installFastGradients returns the function that restores
+// TF.js's own). Both compute the same values as the stock gradients (test/train-backend.test.ts).
+//
+// Conv2D, filter: TF.js computes dL/dfilter with the Conv2DBackpropFilter kernel, which the wasm
+// backend does not register at all and which the cpu backend's loop runs in ~9 s for one 64-image
+// MNIST batch here. The same sum, dW[kh,kw,ci,co] = Σ x[n, oh·s+kh, ow·s+kw, ci] · dy[n,oh,ow,co],
+// is one matrix product of the input's patches (im2col, from strided slices) with dy. Used for
+// NHWC, undilated convolutions with 'same' / 'valid' padding (tfjs-layers' Conv2D); TF.js's own
+// gradient otherwise. (A linear Conv2D with bias is fused to FusedConv2D while training, whose
+// gradient does not go through the registry: models keep an activation inside Conv2D.)
+//
+// GatherV2 (Embedding), params: TF.js sums dy into the params' rows with UnsortedSegmentSum, which
+// wasm does not register and whose cpu kernel loops once per row of the table (~15 s for one batch
+// of a 5,000-word embedding). ScatterNd sums duplicate indices the same way in one pass.
 import * as tf from '@tensorflow/tfjs-core';
 
 interface Conv2DAttrs {
@@ -49,8 +56,7 @@ export function conv2dFilterGradient(x: tf.Tensor4D, dy: tf.Tensor4D, filterShap
   }) as tf.Tensor4D;
 }
 
-/** Registers the faster Conv2D gradient; returns a function that puts TF.js's own back. */
-export function installFastConvGradient(): () => void {
+function installConv2D(): () => void {
   const original = tf.getGradient(tf.Conv2D);
   if (!original) return () => {};
   tf.registerGradient({
@@ -66,4 +72,36 @@ export function installFastConvGradient(): () => void {
     },
   });
   return () => tf.registerGradient(original);
+}
+
+/** dL/dparams of gather(params, indices) on axis 0 by ScatterNd; null for other gathers. */
+export function gatherParamsGradient(paramsShape: number[], indices: tf.Tensor, dy: tf.Tensor, attrs: { axis?: number; batchDims?: number }): tf.Tensor | null {
+  if ((attrs.axis ?? 0) !== 0 || (attrs.batchDims ?? 0) !== 0 || indices.dtype !== 'int32') return null;
+  return tf.tidy(() => {
+    const count = indices.size;
+    const rows = tf.reshape(indices, [count, 1]);
+    const values = tf.reshape(dy, [count, ...paramsShape.slice(1)]);
+    return tf.scatterND(rows, values, paramsShape);
+  });
+}
+
+function installGather(): () => void {
+  const original = tf.getGradient(tf.GatherV2);
+  if (!original) return () => {};
+  tf.registerGradient({
+    ...original,
+    gradFunc: (dy, saved, attrs) => {
+      const grads = original.gradFunc(dy, saved, attrs);
+      const [params, indices] = saved as [tf.Tensor, tf.Tensor];
+      const fallback = grads.x!;
+      return { ...grads, x: () => gatherParamsGradient(params.shape, indices, dy as tf.Tensor, attrs as { axis?: number; batchDims?: number }) ?? fallback() };
+    },
+  });
+  return () => tf.registerGradient(original);
+}
+
+/** Registers the faster Conv2D and GatherV2 gradients; returns a function that puts TF.js's own back. */
+export function installFastGradients(): () => void {
+  const restore = [installConv2D(), installGather()];
+  return () => restore.forEach((undo) => undo());
 }
