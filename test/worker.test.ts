@@ -9,11 +9,14 @@ import { demoModels } from '../scripts/demo-models.ts';
 import { keys } from '../shared/names.ts';
 import { EdgeflowJson } from '../shared/schemas/edgeflow-json.ts';
 import { getJson } from '../shared/store/util.ts';
-import { buildWorker, startWorker, type RunningWorker } from './helpers/edge-worker.ts';
+import path from 'node:path';
+import { buildWorker, fixturesRoot, startWorker, type RunningWorker } from './helpers/edge-worker.ts';
 import { fixturePresent, MOBILENET_DIR, readFolder } from './helpers/publish-models.ts';
 import { maxAbsDiff, stockPredict, testImages } from './helpers/reference.ts';
 
+const GRAPH_DIR = path.join(fixturesRoot, 'tfjs-graph/nsfwjs-mobilenet_v2_mid');
 const hasFixture = await fixturePresent();
+const hasGraphFixture = await fixturePresent(GRAPH_DIR);
 if (!hasFixture) console.warn(`worker.test: ${MOBILENET_DIR} is absent: the MobileNetV2 comparisons are skipped`);
 
 let worker: RunningWorker;
@@ -34,6 +37,7 @@ beforeAll(async () => {
     await convertAndPublish(worker.store, files, { name: 'mobilenet', quantize: 'uint8', samples: 1 });
     await updateIndex(worker.store, 'mobilenet', (index) => ({ ...index, labels: { ...index.labels, stable: 1 } }));
   }
+  if (hasGraphFixture) await convertAndPublish(worker.store, await readFolder(GRAPH_DIR), { name: 'mobilenet-graph', quantize: 'none', samples: 1 });
 }, 180_000);
 
 afterAll(async () => {
@@ -109,6 +113,19 @@ describe.skipIf(!hasFixture)('nsfwjs MobileNetV2 from R2 inside workerd', () => 
     const b64 = Buffer.from(bytes).toString('base64');
     const body = (await (await post('/v1/models/mobilenet/versions/1:predict', { instances: [{ b64 }] })).json()) as { predictions: number[][] };
     expect(maxAbsDiff(body.predictions, [stock[0]!])).toBeLessThan(1e-4);
+  });
+});
+
+describe.skipIf(!hasGraphFixture)('a graph model (nsfwjs MobileNetV2 graph) from R2 inside workerd', () => {
+  it('equals stock tf.loadGraphModel in Node within 1e-4 on both APIs', async () => {
+    const images = testImages(1, 224, 8);
+    const stock = await stockPredict(await readFolder(GRAPH_DIR), images, 'graph');
+    const tfs = (await (await post('/v1/models/mobilenet-graph:predict', { instances: images.nested })).json()) as { predictions: number[][] };
+    expect(maxAbsDiff(tfs.predictions, stock)).toBeLessThan(1e-4);
+    const v2 = (await (await post('/v2/models/mobilenet-graph/infer', { inputs: [{ name: 'input', shape: images.shape, datatype: 'FP32', data: images.nested }] })).json()) as { outputs: { name: string; data: number[] }[] };
+    expect(v2.outputs[0]!.name).toBe('Identity');
+    expect(maxAbsDiff([v2.outputs[0]!.data], stock)).toBeLessThan(1e-4);
+    expect(await (await worker.fetch('/v2/models/mobilenet-graph')).json()).toMatchObject({ platform: 'tensorflowjs_graph', inputs: [{ name: 'input', datatype: 'FP32', shape: [-1, 224, 224, 3] }] });
   });
 });
 

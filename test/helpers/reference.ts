@@ -2,29 +2,34 @@
 // tf.loadLayersModel on the cpu backend, predicting the same inputs the servers get.
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
+import { loadGraphModel } from '@tensorflow/tfjs-converter';
 import { loadLayersModel } from '@tensorflow/tfjs-layers';
 import type { FileSet } from '../../converter/model.ts';
 import { seeded } from '../../scripts/demo-models.ts';
 
-/** Predictions of a layers model (model.json + its shards) on the cpu backend, as nested lists. */
-export async function stockPredict(files: FileSet, input: { values: Float32Array; shape: number[] }): Promise<number[][]> {
+function memoryIO(files: FileSet): tf.io.IOHandler {
+  const modelJson = JSON.parse(new TextDecoder().decode(files.get('model.json')!)) as tf.io.ModelJSON;
+  return {
+    load: () =>
+      tf.io.getModelArtifactsForJSON(modelJson, async (manifest) => {
+        const parts = manifest.flatMap((group) => group.paths.map((p) => files.get(p)!));
+        const all = new Uint8Array(parts.reduce((s, p) => s + p.byteLength, 0));
+        let offset = 0;
+        for (const part of parts) {
+          all.set(part, offset);
+          offset += part.byteLength;
+        }
+        return [manifest.flatMap((g) => g.weights), all.buffer];
+      }),
+  };
+}
+
+/** Predictions of a layers or graph model (model.json + its shards) on the cpu backend. */
+export async function stockPredict(files: FileSet, input: { values: Float32Array; shape: number[] }, kind: 'layers' | 'graph' = 'layers'): Promise<number[][]> {
   const previous = tf.getBackend();
   await tf.setBackend('cpu');
   try {
-    const modelJson = JSON.parse(new TextDecoder().decode(files.get('model.json')!)) as tf.io.ModelJSON;
-    const model = await loadLayersModel({
-      load: () =>
-        tf.io.getModelArtifactsForJSON(modelJson, async (manifest) => {
-          const parts = manifest.flatMap((group) => group.paths.map((p) => files.get(p)!));
-          const all = new Uint8Array(parts.reduce((s, p) => s + p.byteLength, 0));
-          let offset = 0;
-          for (const part of parts) {
-            all.set(part, offset);
-            offset += part.byteLength;
-          }
-          return [manifest.flatMap((g) => g.weights), all.buffer];
-        }),
-    });
+    const model = kind === 'layers' ? await loadLayersModel(memoryIO(files)) : await loadGraphModel(memoryIO(files));
     try {
       return tf.tidy(() => (model.predict(tf.tensor(input.values, input.shape)) as tf.Tensor).arraySync() as number[][]);
     } finally {
