@@ -35,7 +35,7 @@ export const celsius: ModelDefinition = {
   name: 'celsius',
   summary: 'celsius → fahrenheit, one Dense unit (Adam, MSE)',
   task: 'regression',
-  defaults: { epochs: 40, batchSize: 32, learningRate: 0.1, validationSplit: 0.1 },
+  defaults: { epochs: 60, batchSize: 16, learningRate: 0.1, validationSplit: 0.1, lrSchedule: 'exponential:0.94' },
   supports: ['l2'],
   loadData,
   build,
