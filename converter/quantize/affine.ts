@@ -11,6 +11,7 @@ export interface AffineParams {
 
 const HISTOGRAM_BINS = 2048;
 const CANDIDATES_PER_SIDE = 48;
+const HISTOGRAM_SAMPLE = 1 << 16;
 
 export function minMax(values: Float32Array): [number, number] {
   let lo = Infinity;
@@ -39,13 +40,16 @@ export function affineParams(lo: number, hi: number, levels: number, clipped = f
  * Chooses [lo, hi] by minimal expected squared error, from a histogram of the values:
  * inside the range each value costs scale²/12 (rounding), outside it costs its distance
  * to the range (clipping). Prefix sums make each candidate range O(1).
+ * The histogram is built from a strided sample of at most 64K values.
  */
 export function searchRange(values: Float32Array, levels: number, lo: number, hi: number): AffineParams {
   if (hi <= lo || values.length < 256) return affineParams(lo, hi, levels);
   const width = (hi - lo) / HISTOGRAM_BINS;
-  const counts = new Float64Array(HISTOGRAM_BINS);
+  const counts = new Uint32Array(HISTOGRAM_BINS);
   const inv = 1 / width;
-  for (let i = 0; i < values.length; i++) {
+  // A strided sample is enough for an estimate (the pick is confirmed below); lo and hi are exact.
+  const stride = Math.max(1, Math.floor(values.length / HISTOGRAM_SAMPLE));
+  for (let i = 0; i < values.length; i += stride) {
     let bin = ((values[i]! - lo) * inv) | 0;
     if (bin >= HISTOGRAM_BINS) bin = HISTOGRAM_BINS - 1;
     counts[bin]!++;
@@ -104,19 +108,25 @@ function sampledSquaredError(values: Float32Array, params: AffineParams, levels:
   return sum;
 }
 
-/** Quantizes into target (Uint8Array or Uint16Array); returns the largest absolute error. */
+/**
+ * Quantizes into target (Uint8Array or Uint16Array). Returns the largest absolute error:
+ * half a step for values inside the range, the clipping distance for values outside it.
+ */
 export function quantizeAffine(values: Float32Array, params: AffineParams, target: Uint8Array | Uint16Array, levels: number): number {
   const { scale, min } = params;
   const inv = 1 / scale;
-  let maxError = 0;
+  let clippedBy = 0;
   for (let i = 0; i < values.length; i++) {
-    const v = values[i]!;
-    let q = Math.floor((v - min) * inv + 0.5);
-    if (q < 0) q = 0;
-    else if (q > levels) q = levels;
-    target[i] = q;
-    const error = Math.abs(q * scale + min - v);
-    if (error > maxError) maxError = error;
+    const x = (values[i]! - min) * inv;
+    if (x < 0) {
+      target[i] = 0;
+      if (-x > clippedBy) clippedBy = -x;
+    } else if (x > levels) {
+      target[i] = levels;
+      if (x - levels > clippedBy) clippedBy = x - levels;
+    } else {
+      target[i] = (x + 0.5) | 0;
+    }
   }
-  return maxError;
+  return Math.max(0.5, clippedBy) * scale;
 }

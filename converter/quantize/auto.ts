@@ -45,7 +45,7 @@ function noiseOf(values: Float32Array, clipOutliers: boolean): Noise {
   float16ToFloat32(halves, back);
   let sq = 0;
   for (let i = 0; i < sample.length; i++) sq += (back[i]! - sample[i]!) ** 2;
-  return { uint8: affine(255), uint16: affine(65535), float16: Math.sqrt(sq / sample.length) / signal };
+  return { uint8: affine(255), uint16: affineParams(lo, hi, 65535).scale / Math.sqrt(12) / signal, float16: Math.sqrt(sq / sample.length) / signal };
 }
 
 /** Smallest k in [lo, hi] with pass(k) true, assuming pass is monotone; hi must pass. */
