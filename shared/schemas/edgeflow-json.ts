@@ -17,7 +17,7 @@ export const WeightQuantization = z.object({
   dtype: z.union([QuantizationDtype, z.literal('float32'), z.literal('none')]),
   /** Values outside [min, max] were clipped to lower the quantization error. */
   clipped: z.boolean().optional(),
-  /** Largest absolute difference between a weight and its dequantized value. */
+  /** Largest absolute difference between a weight and its dequantized value (for uint8/uint16: half a step, or the clipping distance). */
   maxError: z.number().optional(),
 });
 export type WeightQuantization = z.infer<typeof WeightQuantization>;
