@@ -50,6 +50,11 @@ export class ModelRegistry {
     return index;
   }
 
+  /** Forgets the cached index.json of a model (after a publish, a label move or a delete). */
+  invalidate(name: string): void {
+    this.indexes.delete(name);
+  }
+
   async resolve(name: string, selector: VersionSelector = {}): Promise<ResolvedVersion> {
     const index = await this.index(name);
     let version: number;

@@ -92,6 +92,11 @@ export class ModelRuntime {
     }
   }
 
+  /** Reads the model's index.json afresh on next use: labels moved or a version was added or deleted. */
+  invalidate(name: string): void {
+    this.registry.invalidate(name);
+  }
+
   versionState(name: string, version: number): { state: VersionState; error?: string } {
     const key = `${name}/${version}`;
     if (this.cache.isLoading(key)) return { state: 'LOADING' };
