@@ -16,10 +16,23 @@ export interface LoadedModel {
   dispose(): void;
 }
 
+/** True when the parts are consecutive views that exactly tile one buffer (the converter's shards). */
+function arePiecesOf(parts: Uint8Array[], total: number): boolean {
+  const whole = parts[0]?.buffer;
+  if (!(whole instanceof ArrayBuffer) || whole.byteLength !== total) return false;
+  let offset = 0;
+  for (const part of parts) {
+    if (part.buffer !== whole || part.byteOffset !== offset) return false;
+    offset += part.byteLength;
+  }
+  return true;
+}
+
 /** Shards of each group concatenated, in manifest order, as the stock HTTP loader does. */
 function weightData(modelJson: ModelJson, shard: (path: string) => Uint8Array): ArrayBuffer {
   const parts = modelJson.weightsManifest.flatMap((group) => group.paths.map(shard));
   const total = parts.reduce((sum, p) => sum + p.byteLength, 0);
+  if (arePiecesOf(parts, total)) return parts[0]!.buffer as ArrayBuffer;
   const out = new Uint8Array(total);
   let offset = 0;
   for (const part of parts) {
