@@ -8,7 +8,9 @@ function recurrentModel(cell: 'lstm' | 'gru') {
   return ({ dropout = 0, batchNorm = false, l2 = 0 }: Regularization): tfl.LayersModel => {
     const kernelRegularizer = l2 > 0 ? tfl.regularizers.l2({ l2 }) : undefined;
     const model = tfl.sequential({ name: `co2_${cell}` });
-    const options = { inputShape: [CO2_WINDOW, 1], units: 32, kernelRegularizer, ...(dropout > 0 ? { dropout } : {}) };
+    // Glorot rather than the default Orthogonal recurrent initializer: tfjs-layers' Orthogonal calls
+    // tensor.flatten(), a chained op that only the @tensorflow/tfjs union package registers.
+    const options = { inputShape: [CO2_WINDOW, 1], units: 32, recurrentInitializer: 'glorotUniform' as const, kernelRegularizer, ...(dropout > 0 ? { dropout } : {}) };
     model.add(cell === 'lstm' ? tfl.layers.lstm(options) : tfl.layers.gru(options));
     if (batchNorm) model.add(tfl.layers.batchNormalization());
     model.add(tfl.layers.dense({ units: 16, activation: 'relu', kernelRegularizer }));

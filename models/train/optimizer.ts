@@ -14,16 +14,16 @@ export type Schedule = { kind: 'constant' } | { kind: 'exponential'; decay: numb
 /** Parses `constant`, `exponential[:0.95]`, `step[:10[:0.5]]`, `cosine[:0.01]`. */
 export function parseSchedule(text: string): Schedule {
   const [kind, ...args] = text.split(':');
-  const num = (i: number, fallback: number) => {
+  const num = (i: number, fallback: number, zeroAllowed = false) => {
     if (args[i] === undefined) return fallback;
     const value = Number(args[i]);
-    if (!Number.isFinite(value) || value <= 0) throw new Error(`bad --lr-schedule ${JSON.stringify(text)}: ${JSON.stringify(args[i])} is not a positive number`);
+    if (args[i]!.trim() === '' || !Number.isFinite(value) || value < 0 || (value === 0 && !zeroAllowed)) throw new Error(`bad --lr-schedule ${JSON.stringify(text)}: ${JSON.stringify(args[i])} is not a positive number`);
     return value;
   };
   if (kind === 'constant') return { kind };
   if (kind === 'exponential') return { kind, decay: num(0, 0.95) };
   if (kind === 'step') return { kind, every: Math.round(num(0, 10)), factor: num(1, 0.5) };
-  if (kind === 'cosine') return { kind, floor: num(0, 0.01) };
+  if (kind === 'cosine') return { kind, floor: num(0, 0.01, true) };
   throw new Error(`bad --lr-schedule ${JSON.stringify(text)}: use constant, exponential[:decay], step[:every[:factor]] or cosine[:floor]`);
 }
 
