@@ -9,6 +9,7 @@ import { demoModels } from '../scripts/demo-models.ts';
 import { keys } from '../shared/names.ts';
 import { EdgeflowJson } from '../shared/schemas/edgeflow-json.ts';
 import { getJson } from '../shared/store/util.ts';
+import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { buildWorker, fixturesRoot, startWorker, type RunningWorker } from './helpers/edge-worker.ts';
 import { fixturePresent, MOBILENET_DIR, readFolder } from './helpers/publish-models.ts';
@@ -21,6 +22,7 @@ if (!hasFixture) console.warn(`worker.test: ${MOBILENET_DIR} is absent: the Mobi
 
 let worker: RunningWorker;
 let bundleGzip = 0;
+let bundleDir = '';
 
 const post = (path: string, body: unknown) => worker.fetch(path, { method: 'POST', headers: { 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) });
 const json = async (response: Response) => (await response.json()) as Record<string, unknown>;
@@ -29,6 +31,7 @@ beforeAll(async () => {
   await useNodeBackend();
   const bundle = await buildWorker();
   bundleGzip = bundle.gzipBytes;
+  bundleDir = bundle.dir;
   worker = await startWorker(bundle, { vars: { MAX_BODY_BYTES: String(12 * 1024 * 1024), MEMORY_BUDGET_MB: '64' } });
   for (const model of await demoModels()) await convertAndPublish(worker.store, model.files, { name: model.name, quantize: model.quantize, samples: 2 });
   if (hasFixture) {
@@ -42,6 +45,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await worker?.dispose();
+  if (bundleDir) await rm(bundleDir, { recursive: true, force: true });
 });
 
 describe('worker bundle and health', () => {
