@@ -4,6 +4,7 @@ import { Hono } from 'hono';
 import { CodecError } from '../shared/codecs.ts';
 import type { Limits } from './limits.ts';
 import { resolveLimits } from './limits.ts';
+import { adminRoutes, type AdminOptions } from './routes/admin.ts';
 import { tfServingRoutes } from './routes/tfserving.ts';
 import { v2Routes } from './routes/v2.ts';
 import { HttpError } from './runtime/errors.ts';
@@ -15,6 +16,8 @@ export interface AppOptions {
   limits?: Partial<Limits>;
   /** 'workerd' or 'node': reported by /v2 and /. */
   platform: string;
+  /** Admin API (uploads, labels, versions); refused unless admin.token is set. */
+  admin?: AdminOptions;
 }
 
 export type AppEnv = { Variables: { runtime: ModelRuntime; limits: Limits; platform: string } };
@@ -44,6 +47,7 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
 
   app.route('/', tfServingRoutes());
   app.route('/', v2Routes());
+  app.route('/', adminRoutes(options.admin));
 
   app.notFound((c) => c.json({ error: `no route ${c.req.method} ${c.req.path}` }, 404));
   app.onError((error, c) => {

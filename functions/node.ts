@@ -4,6 +4,7 @@ import { serve, type ServerType } from '@hono/node-server';
 import type { ObjectStore } from '../shared/store/types.ts';
 import { createApp } from './app.ts';
 import type { Limits } from './limits.ts';
+import type { AdminOptions } from './routes/admin.ts';
 import { startNodeBackend } from './runtime/backend-node.ts';
 import { ModelRuntime, type WarmUpPolicy } from './runtime/runtime.ts';
 
@@ -15,6 +16,8 @@ export interface NodeServerOptions {
   indexTtlMs?: number;
   warmUp?: WarmUpPolicy;
   limits?: Partial<Limits>;
+  /** Admin API: token (EDGEFLOW_ADMIN_TOKEN), and notify to wake an in-process watcher. */
+  admin?: AdminOptions;
 }
 
 export interface NodeServer {
@@ -26,7 +29,7 @@ export interface NodeServer {
 
 export function createNodeApp(options: NodeServerOptions) {
   const runtime = new ModelRuntime({ store: options.store, backend: startNodeBackend, memoryBudgetBytes: options.memoryBudgetBytes, indexTtlMs: options.indexTtlMs, warmUp: options.warmUp });
-  return { app: createApp({ runtime, platform: 'node', limits: options.limits }), runtime };
+  return { app: createApp({ runtime, platform: 'node', limits: options.limits, admin: options.admin }), runtime };
 }
 
 export async function startNodeServer(options: NodeServerOptions): Promise<NodeServer> {

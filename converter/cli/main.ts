@@ -16,6 +16,7 @@ const commands: Record<string, () => Promise<Command>> = {
   convert: async () => (await import('./convert.ts')).convertCommand,
   train: async () => (await import('./train.ts')).trainCommand,
   serve: async () => (await import('./serve.ts')).serveCommand,
+  watch: async () => (await import('./watch.ts')).watchCommand,
 };
 
 export async function main(argv: string[]): Promise<number> {

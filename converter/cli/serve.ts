@@ -7,6 +7,8 @@ import { DEFAULT_LIMITS } from '../../functions/limits.ts';
 import { DEFAULT_INDEX_TTL_MS, DEFAULT_MEMORY_BUDGET_BYTES } from '../../functions/runtime/runtime.ts';
 import { listAll } from '../../shared/store/util.ts';
 import { openStore } from '../../shared/store/open.ts';
+import { UploadWatcher } from '../watcher.ts';
+import { describeOutcome } from './watch.ts';
 
 const HELP = `Usage: edgeflow serve --store <folder | s3://bucket/prefix> [options]
 
@@ -20,6 +22,11 @@ const HELP = `Usage: edgeflow serve --store <folder | s3://bucket/prefix> [optio
 --max-body <bytes>      request body limit, 413 beyond (default ${DEFAULT_LIMITS.maxBodyBytes})
 --max-batch <n>         largest batch per request (default ${DEFAULT_LIMITS.maxBatch})
 --max-elements <n>      most tensor elements per request (default ${DEFAULT_LIMITS.maxElements})
+--watch                 also convert uploads in this process (polls uploads/ every 5 s, and at
+                        once after each admin upload); without it, run \`edgeflow watch\`
+--max-upload <bytes>    admin upload body limit, 413 beyond (default 100 MiB)
+
+The admin API (/admin/...) is on when EDGEFLOW_ADMIN_TOKEN is set in the environment.
 `;
 
 const optionalNumber = (text: string | undefined, flag: string): number | undefined => {
@@ -44,6 +51,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
         'max-body': { type: 'string' },
         'max-batch': { type: 'string' },
         'max-elements': { type: 'string' },
+        watch: { type: 'boolean', default: false },
+        'max-upload': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
       },
     }).values;
@@ -60,6 +69,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
     return 2;
   }
   let server;
+  let watcher: UploadWatcher | undefined;
   try {
     const warmUp = values['warm-up'];
     if (warmUp !== 'ready' && warmUp !== 'always' && warmUp !== 'never') throw new Error(`--warm-up must be ready, always or never, got ${JSON.stringify(warmUp)}`);
@@ -73,23 +83,45 @@ export async function serveCommand(argv: string[]): Promise<number> {
       indexTtlMs: optionalNumber(values['index-ttl'], '--index-ttl'),
       warmUp,
       limits: { maxBodyBytes: optionalNumber(values['max-body'], '--max-body'), maxBatch: optionalNumber(values['max-batch'], '--max-batch'), maxElements: optionalNumber(values['max-elements'], '--max-elements') },
+      admin: {
+        token: process.env.EDGEFLOW_ADMIN_TOKEN || undefined,
+        maxUploadBytes: optionalNumber(values['max-upload'], '--max-upload'),
+        bucket: store.description,
+        ...(values.watch ? { notify: async () => watcher?.kick(), converter: 'converted by this server (--watch)' } : { converter: 'waiting for `edgeflow watch` on this store' }),
+      },
     });
+    if (values.watch) {
+      const runtime = server.runtime;
+      watcher = new UploadWatcher({
+        store,
+        owner: `serve:${process.pid}`,
+        intervalMs: 5000,
+        ensureBackend: () => runtime.ready(),
+        onPublished: (name) => runtime.invalidate(name),
+        onOutcome: (outcome) => outcome.kind !== 'ignored' && console.log(`watch: ${describeOutcome(outcome)}`),
+      });
+    }
     const backend = await server.runtime.ready();
     const names = [...new Set((await listAll(store, 'models/')).filter((o) => o.key.endsWith('/index.json')).map((o) => o.key.split('/')[1]!))];
     console.log(`edgeflow serving ${store.description} at ${server.url}`);
     console.log(`backend: ${backend.backend}${backend.simd ? ' with SIMD' : ' WITHOUT SIMD (2.5-3x slower)'} (${backend.binary})`);
     console.log(`models: ${names.length ? names.join(', ') : 'none published yet'}`);
     if (names[0]) console.log(`try:    curl ${server.url}/v1/models/${names[0]}/metadata`);
+    console.log(`admin:  ${process.env.EDGEFLOW_ADMIN_TOKEN ? `on (Bearer EDGEFLOW_ADMIN_TOKEN)${watcher ? ', uploads converted here' : ', uploads converted by `edgeflow watch`'}` : 'off (set EDGEFLOW_ADMIN_TOKEN to enable /admin)'}`);
   } catch (error) {
     console.error(`edgeflow serve: ${(error as Error).message}`);
     await server?.close();
     return 1;
   }
+  const stopped = new AbortController();
+  const watching = watcher?.run(stopped.signal);
   await new Promise<void>((resolve) => {
     const stop = () => resolve();
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
+  stopped.abort();
+  await watching;
   await server.close();
   return 0;
 }

@@ -4,7 +4,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { keys } from '../../shared/names.ts';
+import { newUploadId, uploadKeys, writeUpload } from '../../converter/uploads.ts';
 import type { ObjectStore } from '../../shared/store/types.ts';
 
 export const WEIGHTS_FILE = 'group1-shard1of1.bin';
@@ -45,21 +45,15 @@ export function writeFolder(folder: string, files: Map<string, Uint8Array>): str
   });
 }
 
-/** An upload id that sorts by time: 20261129T165012Z-3f9a1c. */
-export function newUploadId(now = new Date()): string {
-  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-  return `${stamp}-${Math.random().toString(16).slice(2, 8).padEnd(6, '0')}`;
-}
+export { newUploadId };
 
-/** Writes the files under uploads/<name>/<uploadId>/, model.json last (its arrival completes the upload). */
-export async function uploadModel(store: ObjectStore, name: string, files: Map<string, Uint8Array>, uploadId = newUploadId()): Promise<{ uploadId: string; keys: string[] }> {
-  const prefix = keys.uploadPrefix(name, uploadId);
+/**
+ * Writes the files under uploads/<name>/<uploadId>/ and then the upload manifest
+ * (converter/uploads.ts writeUpload, the same as the admin API): the manifest's arrival is
+ * what triggers the conversion. keys: the model files' keys, model.json last.
+ */
+export async function uploadModel(store: ObjectStore, name: string, files: Map<string, Uint8Array>, uploadId = newUploadId()): Promise<{ uploadId: string; keys: string[]; manifestKey: string }> {
+  const written = await writeUpload(store, name, files, { uploadId, source: 'edgeflow train' });
   const order = [...files.keys()].sort((a, b) => Number(a === 'model.json') - Number(b === 'model.json'));
-  const written: string[] = [];
-  for (const file of order) {
-    const key = `${prefix}${file}`;
-    await store.put(key, files.get(file)!, { contentType: file.endsWith('.json') ? 'application/json' : 'application/octet-stream' });
-    written.push(key);
-  }
-  return { uploadId, keys: written };
+  return { uploadId, keys: order.map((file) => uploadKeys.file(name, uploadId, file)), manifestKey: written.manifestKey };
 }

@@ -1,0 +1,106 @@
+// `edgeflow watch --store <folder | s3://bucket/prefix> [--interval 5s]`: polls the store's
+// uploads/ and converts + publishes every new upload (converter/watcher.ts). Run as many as you
+// like on one store: each upload is claimed by exactly one of them. Runs until SIGINT / SIGTERM
+// (finishing the conversion in progress), or with --once until one pass is done.
+import { hostname } from 'node:os';
+import { parseArgs } from 'node:util';
+import { openStore } from '../../shared/store/open.ts';
+import { DEFAULT_LEASE_MS } from '../claim.ts';
+import type { ConsumeOutcome } from '../consumer.ts';
+import { parseDuration, UploadWatcher } from '../watcher.ts';
+import { useNodeBackend } from './backend.ts';
+
+const HELP = `Usage: edgeflow watch --store <folder | s3://bucket/prefix> [options]
+
+Converts and publishes every upload written under uploads/<name>/<id>/ of the store (by the
+admin API, \`edgeflow train --upload\`, or any S3 client writing the files, then the manifest
+edgeflow-upload.json). Several watchers may share a store: each upload is converted once.
+
+--store <store>        a folder, or s3://bucket/prefix (AWS_* variables, AWS_ENDPOINT_URL for R2 / MinIO)
+--interval <duration>  time between polls (default 5s; e.g. 500ms, 30s, 2m)
+--lease <duration>     how long a claim lasts without renewal (default ${DEFAULT_LEASE_MS / 1000}s)
+--max-attempts <n>     conversion attempts per upload before it is marked failed (default 5)
+--samples <n>          calibration samples for the drift check (default 8)
+--once                 one pass over the pending uploads, then exit (1 if any failed)
+--name <id>            this watcher's name in statuses and logs (default host:pid)
+`;
+
+export function describeOutcome(outcome: ConsumeOutcome): string {
+  switch (outcome.kind) {
+    case 'done':
+      return `${outcome.uploadId}: ${outcome.name} version ${outcome.version} ${outcome.existing ? 'was already published' : 'published'}`;
+    case 'failed':
+      return `${outcome.uploadId ?? '?'}: FAILED: ${outcome.reason}`;
+    case 'retry':
+      return outcome.busy ? `${outcome.uploadId}: skipped, ${outcome.reason}` : `${outcome.uploadId}: will retry in ${outcome.delaySeconds}s: ${outcome.reason}`;
+    case 'ignored':
+      return `ignored: ${outcome.reason}`;
+  }
+}
+
+export async function watchCommand(argv: string[]): Promise<number> {
+  let values;
+  try {
+    values = parseArgs({
+      args: argv,
+      options: {
+        store: { type: 'string' },
+        interval: { type: 'string', default: '5s' },
+        lease: { type: 'string' },
+        'max-attempts': { type: 'string' },
+        samples: { type: 'string' },
+        once: { type: 'boolean', default: false },
+        name: { type: 'string' },
+        help: { type: 'boolean', short: 'h' },
+      },
+    }).values;
+  } catch (error) {
+    console.error(`edgeflow watch: ${(error as Error).message}\n\n${HELP}`);
+    return 2;
+  }
+  if (values.help) {
+    console.log(HELP);
+    return 0;
+  }
+  if (!values.store) {
+    console.error(`edgeflow watch: --store is required\n\n${HELP}`);
+    return 2;
+  }
+  let watcher: UploadWatcher;
+  try {
+    const intervalMs = parseDuration(values.interval);
+    const leaseMs = values.lease ? parseDuration(values.lease) : DEFAULT_LEASE_MS;
+    const maxAttempts = values['max-attempts'] ? Number(values['max-attempts']) : 5;
+    const samples = values.samples ? Number(values.samples) : undefined;
+    if (!Number.isInteger(maxAttempts) || maxAttempts < 1) throw new Error('--max-attempts needs a positive integer');
+    if (samples !== undefined && (!Number.isInteger(samples) || samples < 1)) throw new Error('--samples needs a positive integer');
+    const store = openStore(values.store);
+    const owner = values.name ?? `${hostname()}:${process.pid}`;
+    const stamp = () => new Date().toISOString().slice(11, 23);
+    watcher = new UploadWatcher({
+      store,
+      owner,
+      intervalMs,
+      leaseMs,
+      maxAttempts,
+      samples,
+      ensureBackend: useNodeBackend,
+      log: (line) => console.error(`[${stamp()}] ${line}`),
+      onOutcome: (outcome) => {
+        if (outcome.kind !== 'ignored') console.log(`[${stamp()}] ${owner} ${describeOutcome(outcome)}`);
+      },
+    });
+    console.log(`edgeflow watch: ${owner} polling ${store.description}/uploads/ every ${intervalMs} ms`);
+  } catch (error) {
+    console.error(`edgeflow watch: ${(error as Error).message}`);
+    return 2;
+  }
+  if (values.once) {
+    const outcomes = await watcher.pollOnce();
+    return outcomes.some((o) => o.kind === 'failed') ? 1 : 0;
+  }
+  const stop = new AbortController();
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => stop.abort());
+  await watcher.run(stop.signal);
+  return 0;
+}

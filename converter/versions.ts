@@ -1,0 +1,126 @@
+// Version and label management of published models, over any ObjectStore: list models,
+// describe one (versions, labels, sizes, quantization), move a label, delete a version.
+// Every change is a conditional read-modify-write of index.json (publish.ts updateIndex), so
+// it composes with concurrent publishes. `latest` is managed: it always names the newest version.
+import { EdgeflowJson } from '../shared/schemas/edgeflow-json.ts';
+import { LABEL_PATTERN, type IndexJson } from '../shared/schemas/index-json.ts';
+import { checkModelName, keys, MODEL_NAME_PATTERN } from '../shared/names.ts';
+import type { ObjectStore } from '../shared/store/types.ts';
+import { getJson, listAll } from '../shared/store/util.ts';
+import { readIndex, updateIndex } from './publish.ts';
+
+/** A refused change; status is the HTTP status an API answers with. */
+export class ModelAdminError extends Error {
+  constructor(readonly status: 400 | 404 | 409, message: string) {
+    super(message);
+    this.name = 'ModelAdminError';
+  }
+}
+
+export interface VersionSummary {
+  version: number;
+  created: string;
+  format: string;
+  bytes: number;
+  sourceId?: string;
+  labels: string[];
+  source?: { format: string; files: string[]; bytes: number };
+  sizes?: EdgeflowJson['sizes'];
+  quantization?: { spec: string; dtypes: Record<string, number> };
+  report?: EdgeflowJson['report'];
+}
+
+export interface ModelSummary {
+  name: string;
+  labels: Record<string, number>;
+  versions: VersionSummary[];
+}
+
+function checkName(name: string): string {
+  try {
+    return checkModelName(name);
+  } catch (error) {
+    throw new ModelAdminError(400, (error as Error).message);
+  }
+}
+
+async function requireIndex(store: ObjectStore, name: string): Promise<IndexJson> {
+  const found = await readIndex(store, checkName(name));
+  if (!found) throw new ModelAdminError(404, `model ${JSON.stringify(name)} not found`);
+  return found.index;
+}
+
+export async function listModels(store: ObjectStore): Promise<{ name: string; versions: number[]; labels: Record<string, number> }[]> {
+  const names = (await listAll(store, 'models/')).map((o) => /^models\/([^/]+)\/index\.json$/.exec(o.key)?.[1]).filter((n): n is string => !!n && MODEL_NAME_PATTERN.test(n));
+  const models = await Promise.all(names.map(async (name) => ({ name, index: (await readIndex(store, name).catch(() => null))?.index })));
+  return models.filter((m) => m.index).map(({ name, index }) => ({ name, versions: index!.versions.map((v) => v.version), labels: index!.labels }));
+}
+
+export async function describeModel(store: ObjectStore, name: string): Promise<ModelSummary> {
+  const index = await requireIndex(store, name);
+  const versions = await Promise.all(
+    index.versions.map(async (entry): Promise<VersionSummary> => {
+      const labels = Object.entries(index.labels).filter(([, v]) => v === entry.version).map(([label]) => label);
+      const parsed = EdgeflowJson.safeParse((await getJson(store, keys.versionFile(name, entry.version, 'edgeflow.json')))?.value);
+      if (!parsed.success) return { ...entry, labels };
+      const meta = parsed.data;
+      const dtypes: Record<string, number> = {};
+      for (const q of Object.values(meta.quantization.weights)) dtypes[q.dtype] = (dtypes[q.dtype] ?? 0) + 1;
+      return { ...entry, labels, source: { format: meta.source.format, files: meta.source.files, bytes: meta.source.bytes }, sizes: meta.sizes, quantization: { spec: meta.quantization.spec, dtypes }, report: meta.report };
+    }),
+  );
+  return { name, labels: index.labels, versions };
+}
+
+/** Points label at version (rollback = pointing `stable` back). */
+export async function setLabel(store: ObjectStore, name: string, label: string, version: number): Promise<IndexJson> {
+  checkName(name);
+  if (!LABEL_PATTERN.test(label)) throw new ModelAdminError(400, `label ${JSON.stringify(label)}: use a-z, 0-9, '_' or '-', starting with a letter (up to 64)`);
+  if (label === 'latest') throw new ModelAdminError(400, 'label latest is managed: it always names the newest version');
+  if (!Number.isInteger(version) || version < 1) throw new ModelAdminError(400, `version: a positive integer is required, got ${JSON.stringify(version)}`);
+  await requireIndex(store, name);
+  return updateIndex(store, name, (index) => {
+    if (!index.versions.some((v) => v.version === version)) {
+      throw new ModelAdminError(404, `model ${name} has no version ${version} (versions: ${index.versions.map((v) => v.version).join(', ') || 'none'})`);
+    }
+    index.labels[label] = version;
+    return index;
+  });
+}
+
+export async function removeLabel(store: ObjectStore, name: string, label: string): Promise<IndexJson> {
+  checkName(name);
+  if (label === 'latest') throw new ModelAdminError(400, 'label latest is managed: it always names the newest version');
+  await requireIndex(store, name);
+  return updateIndex(store, name, (index) => {
+    if (!(label in index.labels)) throw new ModelAdminError(404, `model ${name} has no label ${JSON.stringify(label)}`);
+    delete index.labels[label];
+    return index;
+  });
+}
+
+/**
+ * Removes a version from index.json (refused while a label other than `latest` points at it;
+ * `latest` moves to the newest remaining version), then deletes its files. The version's
+ * `.claim` stays as a tombstone, so its number is never given to another model.
+ */
+export async function deleteVersion(store: ObjectStore, name: string, version: number): Promise<{ index: IndexJson; deletedFiles: number }> {
+  checkName(name);
+  await requireIndex(store, name);
+  const index = await updateIndex(store, name, (current) => {
+    if (!current.versions.some((v) => v.version === version)) throw new ModelAdminError(404, `model ${name} has no version ${version}`);
+    const pinned = Object.entries(current.labels).filter(([label, v]) => v === version && label !== 'latest').map(([label]) => label);
+    if (pinned.length) {
+      throw new ModelAdminError(409, `version ${version} of ${name} is labelled ${pinned.join(', ')}: point ${pinned.length > 1 ? 'those labels' : 'that label'} at another version first (PUT /admin/models/${name}/labels/${pinned[0]})`);
+    }
+    current.versions = current.versions.filter((v) => v.version !== version);
+    const newest = current.versions[current.versions.length - 1];
+    if (newest) current.labels.latest = newest.version;
+    else delete current.labels.latest;
+    return current;
+  });
+  const claim = keys.claim(name, version);
+  const files = (await listAll(store, keys.versionPrefix(name, version))).filter((o) => o.key !== claim);
+  await Promise.all(files.map((o) => store.delete(o.key)));
+  return { index, deletedFiles: files.length };
+}

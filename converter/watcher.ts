@@ -1,0 +1,101 @@
+// The polling trigger for stores without event notifications (a local folder, any S3-compatible
+// server): lists uploads/ every interval, and hands each manifest it has not settled yet to the
+// same consumer the Workers queue uses, as the same R2 event message. Several watchers may run
+// at once: the consumer's lease (converter/claim.ts) lets exactly one convert an upload.
+// Failures stay in the upload's status (the Node counterpart of the dead-letter queue).
+import type { ObjectStore } from '../shared/store/types.ts';
+import { listAll } from '../shared/store/util.ts';
+import { consumeUploadEvent, type ConsumeOutcome, type ConsumerOptions } from './consumer.ts';
+import { MANIFEST_FILE, type UploadEvent } from './uploads.ts';
+
+export interface WatcherOptions extends Omit<ConsumerOptions, 'attempt' | 'maxDeliveries'> {
+  intervalMs: number;
+  /** Conversion attempts per upload before it is recorded as failed (default 5). */
+  maxAttempts?: number;
+  onOutcome?: (outcome: ConsumeOutcome) => void;
+}
+
+export class UploadWatcher {
+  private readonly settled = new Set<string>();
+  private readonly attempts = new Map<string, number>();
+  private readonly notBefore = new Map<string, number>();
+  private wake: (() => void) | null = null;
+  private kicked = false;
+
+  constructor(private readonly options: WatcherOptions) {}
+
+  get store(): ObjectStore {
+    return this.options.store;
+  }
+
+  /** One pass over uploads/: converts every pending upload it can claim, one at a time. */
+  async pollOnce(): Promise<ConsumeOutcome[]> {
+    const manifests = (await listAll(this.options.store, 'uploads/')).filter((o) => o.key.endsWith(`/${MANIFEST_FILE}`) && !this.settled.has(o.key));
+    const outcomes: ConsumeOutcome[] = [];
+    for (const object of manifests) {
+      if ((this.notBefore.get(object.key) ?? 0) > Date.now()) continue;
+      const attempt = (this.attempts.get(object.key) ?? 0) + 1;
+      const event: UploadEvent = {
+        account: 'local',
+        action: 'PutObject',
+        bucket: this.options.store.description,
+        object: { key: object.key, size: object.size, eTag: object.etag },
+        eventTime: new Date(object.uploaded ?? Date.now()).toISOString(),
+      };
+      const outcome = await consumeUploadEvent(event, { ...this.options, attempt, maxDeliveries: this.options.maxAttempts ?? 5 });
+      outcomes.push(outcome);
+      this.options.onOutcome?.(outcome);
+      if (outcome.kind === 'retry') {
+        // Another watcher holds it: look again next pass (its status will say published).
+        if (!outcome.busy) {
+          this.attempts.set(object.key, attempt);
+          this.notBefore.set(object.key, Date.now() + outcome.delaySeconds * 1000);
+        }
+      } else {
+        this.settled.add(object.key);
+        this.attempts.delete(object.key);
+        this.notBefore.delete(object.key);
+      }
+    }
+    return outcomes;
+  }
+
+  /** Polls until signal aborts; kick() starts the next pass at once (an upload just arrived). */
+  async run(signal: AbortSignal): Promise<void> {
+    while (!signal.aborted) {
+      try {
+        await this.pollOnce();
+      } catch (error) {
+        this.options.log?.(`poll failed: ${(error as Error).message}`);
+      }
+      if (signal.aborted || this.kicked) {
+        this.kicked = false;
+        continue;
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, this.options.intervalMs);
+        function done() {
+          clearTimeout(timer);
+          signal.removeEventListener('abort', done);
+          resolve();
+        }
+        this.wake = done;
+        signal.addEventListener('abort', done);
+      });
+      this.wake = null;
+    }
+  }
+
+  kick(): void {
+    this.kicked = true;
+    this.wake?.();
+  }
+}
+
+/** "5s", "500ms", "2m", or a number of seconds. */
+export function parseDuration(text: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/.exec(text.trim());
+  if (!match) throw new Error(`bad duration ${JSON.stringify(text)}: use e.g. 5s, 500ms or 2m`);
+  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(match[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
+  return Number(match[1]) * unit;
+}

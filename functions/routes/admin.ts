@@ -1,0 +1,232 @@
+// Admin API (Bearer token, functions/auth.ts), the same on Workers and Node:
+//   POST   /admin/models/{name}/uploads          one file (.zip / .h5 / .keras) as the body, or
+//                                                multipart (model.json + shards); options as query
+//                                                or form fields: quantize, shardSize, tolerance → 202
+//   GET    /admin/uploads/{id}                    queued | converting | published | failed
+//   GET    /admin/models                          names, versions, labels
+//   GET    /admin/models/{name}                   versions, labels, sizes, quantization, drift
+//   PUT    /admin/models/{name}/labels/{label}    {"version": n}  (rollback = move `stable` back)
+//   DELETE /admin/models/{name}/labels/{label}
+//   DELETE /admin/models/{name}/versions/{v}      409 while a label other than `latest` points at it
+// An upload is written with converter/uploads.ts writeUpload (manifest last); then `notify`
+// (when set) sends the R2 event message for the manifest: the local queue in wrangler dev, the
+// in-process watcher on Node. With R2 event notifications configured, the bucket sends it.
+import { Hono, type Context } from 'hono';
+import { DEFAULT_QUANTIZE, DEFAULT_TOLERANCE } from '../../converter/convert.ts';
+import { parseByteSize } from '../../converter/shard.ts';
+import { checkUploadId, readStatus, uploadEvent, UploadError, writeUpload, type ConversionOptions, type UploadEvent, type UploadStatus } from '../../converter/uploads.ts';
+import { deleteVersion, describeModel, listModels, ModelAdminError, removeLabel, setLabel } from '../../converter/versions.ts';
+import { checkModelName, InvalidNameError } from '../../shared/names.ts';
+import type { AppEnv } from '../app.ts';
+import { bearerAuth } from '../auth.ts';
+import { readJsonBody } from '../body.ts';
+import { badRequest, HttpError, notFound, tooLarge } from '../runtime/errors.ts';
+
+export interface AdminOptions {
+  /** EDGEFLOW_ADMIN_TOKEN; absent → the admin API refuses every request. */
+  token?: string;
+  /** Largest upload body (413 beyond). */
+  maxUploadBytes?: number;
+  /** Sends the manifest's event (the local paths); absent when bucket notifications do it. */
+  notify?: (event: UploadEvent) => Promise<void>;
+  /** Bucket name put in locally sent events. */
+  bucket?: string;
+  /** How the upload will be converted, told in the 202 answer. */
+  converter?: string;
+}
+
+/** Workers accept request bodies up to 100 MB (Free and Pro plans). */
+export const DEFAULT_MAX_UPLOAD_BYTES = 100 * 1024 * 1024;
+
+const HDF5_MAGIC = [0x89, 0x48, 0x44, 0x46];
+
+async function readBodyBytes(c: Context, maxBytes: number): Promise<Uint8Array<ArrayBuffer>> {
+  const declared = Number(c.req.header('content-length') ?? NaN);
+  if (Number.isFinite(declared) && declared > maxBytes) throw tooLarge(`upload: ${declared} bytes exceed the limit of ${maxBytes} bytes; convert larger models with \`npx edgeflow convert --out s3://...\` on Node`);
+  const body = c.req.raw.body;
+  if (!body) throw badRequest('upload: the body is empty: send the model file, or multipart form data with model.json and its shards');
+  const reader = body.getReader();
+  const chunks: Uint8Array[] = [];
+  let total = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    total += value.byteLength;
+    if (total > maxBytes) {
+      await reader.cancel().catch(() => undefined);
+      throw tooLarge(`upload: more than the limit of ${maxBytes} bytes; convert larger models with \`npx edgeflow convert --out s3://...\` on Node`);
+    }
+    chunks.push(value);
+  }
+  const all = new Uint8Array(total);
+  let offset = 0;
+  for (const chunk of chunks) {
+    all.set(chunk, offset);
+    offset += chunk.byteLength;
+  }
+  return all;
+}
+
+function guessFileName(bytes: Uint8Array): string {
+  if (HDF5_MAGIC.every((b, i) => bytes[i] === b)) return 'model.h5';
+  if (bytes[0] === 0x50 && bytes[1] === 0x4b) return 'model.zip';
+  if (bytes[0] === 0x7b) return 'model.json';
+  return 'model.bin';
+}
+
+function contentDispositionName(header: string | undefined): string | undefined {
+  return header ? /filename\*?=(?:UTF-8'')?"?([^";]+)"?/i.exec(header)?.[1] : undefined;
+}
+
+function parseOptions(fields: Map<string, string>): ConversionOptions {
+  const options: ConversionOptions = {};
+  const quantize = fields.get('quantize');
+  if (quantize) options.quantize = quantize;
+  const shard = fields.get('shardSize') ?? fields.get('shard_size') ?? fields.get('shard-size');
+  if (shard) {
+    try {
+      options.shardBytes = parseByteSize(shard);
+    } catch (error) {
+      throw badRequest(`shardSize: ${(error as Error).message}`);
+    }
+  }
+  const tolerance = fields.get('tolerance');
+  if (tolerance !== undefined && tolerance !== '') {
+    const value = Number(tolerance);
+    if (!Number.isFinite(value) || value < 0) throw badRequest(`tolerance: a number ≥ 0 is required, got ${JSON.stringify(tolerance)}`);
+    options.tolerance = value;
+  }
+  return options;
+}
+
+/** The files and option fields of an upload request. */
+async function readUpload(c: Context, maxBytes: number): Promise<{ files: Map<string, Uint8Array>; fields: Map<string, string> }> {
+  const fields = new Map(Object.entries(c.req.query()));
+  const bytes = await readBodyBytes(c, maxBytes);
+  const type = c.req.header('content-type') ?? '';
+  const files = new Map<string, Uint8Array>();
+  if (/^multipart\/form-data/i.test(type)) {
+    let form: FormData;
+    try {
+      form = await new Request('http://upload/', { method: 'POST', headers: { 'content-type': type }, body: bytes }).formData();
+    } catch (error) {
+      throw badRequest(`upload: unreadable multipart body (${(error as Error).message})`);
+    }
+    for (const [field, value] of form.entries()) {
+      if (typeof value === 'string') fields.set(field, value);
+      else {
+        const path = value.name && value.name !== 'blob' ? value.name : field;
+        if (files.has(path)) throw badRequest(`upload: two files named ${path}`);
+        files.set(path, new Uint8Array(await value.arrayBuffer()));
+      }
+    }
+  } else if (bytes.byteLength > 0) {
+    const name = fields.get('filename') ?? contentDispositionName(c.req.header('content-disposition')) ?? guessFileName(bytes);
+    fields.delete('filename');
+    files.set(name.split('/').pop()!, bytes);
+  }
+  if (files.size === 0) throw badRequest('upload: no file: send a .zip, .h5 or .keras file as the body, or multipart form data with model.json and its weight files');
+  return { files, fields };
+}
+
+function checkName(name: string): string {
+  try {
+    return checkModelName(name);
+  } catch (error) {
+    throw badRequest((error as InvalidNameError).message);
+  }
+}
+
+function versionParam(text: string): number {
+  if (!/^[1-9][0-9]{0,8}$/.test(text)) throw badRequest(`version ${JSON.stringify(text)}: a positive integer is required`);
+  return Number(text);
+}
+
+function adminError(error: unknown): never {
+  if (error instanceof ModelAdminError) throw new HttpError(error.status, error.message);
+  if (error instanceof UploadError || error instanceof InvalidNameError) throw badRequest(error.message);
+  throw error;
+}
+
+function statusView(status: UploadStatus, origin: string) {
+  return {
+    ...status,
+    statusUrl: `${origin}/admin/uploads/${status.id}`,
+    ...(status.state === 'published' && status.version ? { model: `${origin}/v1/models/${status.name}/versions/${status.version}` } : {}),
+  };
+}
+
+export function adminRoutes(options: AdminOptions = {}): Hono<AppEnv> {
+  const admin = new Hono<AppEnv>();
+  const maxUploadBytes = options.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES;
+  admin.use('/admin/*', bearerAuth(options.token));
+
+  admin.post('/admin/models/:name/uploads', async (c) => {
+    const name = checkName(c.req.param('name'));
+    const { files, fields } = await readUpload(c, maxUploadBytes);
+    const store = c.get('runtime').store;
+    const written = await writeUpload(store, name, files, { options: parseOptions(fields), source: 'admin-api' }).catch(adminError);
+    let delivery = options.converter ?? (options.notify ? 'queued for the converter' : 'waiting for a converter (R2 event notification, or `edgeflow watch`)');
+    if (options.notify) {
+      try {
+        await options.notify(uploadEvent(written, options.bucket ?? 'local'));
+      } catch (error) {
+        delivery = `written, but sending its event failed (${(error as Error).message}): a watcher or a redelivery will pick it up`;
+      }
+    }
+    const origin = new URL(c.req.url).origin;
+    c.header('Location', `/admin/uploads/${written.uploadId}`);
+    return c.json(
+      {
+        ...statusView(written.status, origin),
+        options: { quantize: written.status.options.quantize ?? DEFAULT_QUANTIZE, tolerance: written.status.options.tolerance ?? DEFAULT_TOLERANCE, ...written.status.options },
+        delivery,
+      },
+      202,
+    );
+  });
+
+  admin.get('/admin/uploads/:id', async (c) => {
+    const id = c.req.param('id');
+    try {
+      checkUploadId(id);
+    } catch (error) {
+      throw notFound((error as Error).message);
+    }
+    const status = await readStatus(c.get('runtime').store, id);
+    if (!status) throw notFound(`no upload ${id}`);
+    return c.json(statusView(status, new URL(c.req.url).origin));
+  });
+
+  admin.get('/admin/models', async (c) => c.json({ models: await listModels(c.get('runtime').store) }));
+
+  admin.get('/admin/models/:name', async (c) => c.json(await describeModel(c.get('runtime').store, checkName(c.req.param('name'))).catch(adminError)));
+
+  admin.put('/admin/models/:name/labels/:label', async (c) => {
+    const name = checkName(c.req.param('name'));
+    const body = (await readJsonBody(c, 4096)) as { version?: unknown };
+    const version = typeof body?.version === 'number' ? body.version : typeof body?.version === 'string' && /^\d+$/.test(body.version) ? Number(body.version) : NaN;
+    if (!Number.isInteger(version) || version < 1) throw badRequest('body: {"version": <positive integer>} is required');
+    const index = await setLabel(c.get('runtime').store, name, c.req.param('label'), version).catch(adminError);
+    c.get('runtime').invalidate(name);
+    return c.json({ name, labels: index.labels });
+  });
+
+  admin.delete('/admin/models/:name/labels/:label', async (c) => {
+    const name = checkName(c.req.param('name'));
+    const index = await removeLabel(c.get('runtime').store, name, c.req.param('label')).catch(adminError);
+    c.get('runtime').invalidate(name);
+    return c.json({ name, labels: index.labels });
+  });
+
+  admin.delete('/admin/models/:name/versions/:version', async (c) => {
+    const name = checkName(c.req.param('name'));
+    const version = versionParam(c.req.param('version'));
+    const { index, deletedFiles } = await deleteVersion(c.get('runtime').store, name, version).catch(adminError);
+    c.get('runtime').invalidate(name);
+    return c.json({ name, deleted: version, deletedFiles, versions: index.versions.map((v) => v.version), labels: index.labels });
+  });
+
+  admin.all('/admin/*', (c) => c.json({ error: `no admin route ${c.req.method} ${c.req.path}` }, 404));
+  return admin;
+}
