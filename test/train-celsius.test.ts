@@ -1,23 +1,23 @@
 // The whole training job on the celsius model: train (wasm backend chosen), write TensorBoard
-// events / CSV / PNG, save to a folder, upload to a store, convert and publish the upload with the
-// converter, then load the published version with stock TF.js: 100 °C → 212 °F within 1 °F.
+// events / CSV / PNG, save to a folder, upload to a store; the upload trigger (one `edgeflow watch`
+// pass) converts and publishes it, and the HTTP API answers 100 °C → 212 °F within 1 °F.
 // The published edgeflow.json must carry the training metrics.
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import * as tf from '@tensorflow/tfjs-core';
 import { PNG } from 'pngjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { convertAndPublish } from '../converter/convert.ts';
+import { useNodeBackend } from '../converter/cli/backend.ts';
+import { UploadWatcher } from '../converter/watcher.ts';
+import { createNodeApp } from '../functions/node.ts';
 import { toFahrenheit } from '../models/celsius.ts';
 import { runTraining, type TrainJobResult } from '../models/train/run.ts';
 import { decodeEventFile } from '../models/train/tensorboard.ts';
-import { loadModel } from '../shared/model-loader.ts';
 import { EdgeflowJson } from '../shared/schemas/edgeflow-json.ts';
 import { ModelJson } from '../shared/schemas/model-json.ts';
 import { readIndex } from '../converter/publish.ts';
 import { LocalFolderStore } from '../shared/store/local.ts';
-import { getJson, listAll } from '../shared/store/util.ts';
+import { getJson } from '../shared/store/util.ts';
 
 const folder = mkdtempSync(join(tmpdir(), 'edgeflow-train-celsius-'));
 const store = new LocalFolderStore(join(folder, 'store'));
@@ -85,29 +85,31 @@ describe('edgeflow train celsius', () => {
     expect(Date.parse(training.trainedAt as string)).toBeGreaterThan(0);
   });
 
-  it('uploads under uploads/celsius/<id>/, model.json last; conversion publishes the metrics and the model answers 212 °F', async () => {
-    expect(result.uploaded!.keys).toEqual([`uploads/celsius/${result.uploaded!.uploadId}/group1-shard1of1.bin`, `uploads/celsius/${result.uploaded!.uploadId}/model.json`]);
-    const prefix = `uploads/celsius/${result.uploaded!.uploadId}/`;
-    const files = new Map<string, Uint8Array>();
-    for (const object of await listAll(store, prefix)) files.set(object.key.slice(prefix.length), (await store.get(object.key))!.body);
-    expect(files.get('model.json')).toEqual(new Uint8Array(readFileSync(join(folder, 'out', 'model.json'))));
+  it('uploads under uploads/celsius/<id>/ with the manifest written last', async () => {
+    const { uploadId, keys, manifestKey } = result.uploaded!;
+    expect(keys).toEqual([`uploads/celsius/${uploadId}/group1-shard1of1.bin`, `uploads/celsius/${uploadId}/model.json`]);
+    expect(manifestKey).toBe(`uploads/celsius/${uploadId}/edgeflow-upload.json`);
+    expect((await store.get(keys[1]!))!.body).toEqual(new Uint8Array(readFileSync(join(folder, 'out', 'model.json'))));
+  });
 
-    const published = await convertAndPublish(store, files, { name: 'celsius', sourceId: result.uploaded!.uploadId });
-    const edgeflow = EdgeflowJson.parse((await getJson(store, `models/celsius/${published.version}/edgeflow.json`))!.value);
+  it('the upload trigger converts it: edgeflow.json carries the metrics, and over HTTP 100 °C is 212 °F', async () => {
+    // One pass of `edgeflow watch` over the store: the trigger for stores without event notifications.
+    const watcher = new UploadWatcher({ store, owner: 'train-test', intervalMs: 1000, ensureBackend: useNodeBackend, log: () => {} });
+    const outcomes = await watcher.pollOnce();
+    expect(outcomes).toEqual([expect.objectContaining({ kind: 'done', name: 'celsius', uploadId: result.uploaded!.uploadId, existing: false })]);
+    const version = (outcomes[0] as { version: number }).version;
+
+    const edgeflow = EdgeflowJson.parse((await getJson(store, `models/celsius/${version}/edgeflow.json`))!.value);
     expect(edgeflow.training).toMatchObject({ model: 'celsius', backend: 'wasm', epochs: 60, metrics: result.record.metrics, trainedAt: result.record.trainedAt });
-    expect((await readIndex(store, 'celsius'))!.index.labels.latest).toBe(published.version);
+    expect((await readIndex(store, 'celsius'))!.index.labels.latest).toBe(version);
 
-    // The published version, loaded by stock tf.loadLayersModel from the store's bytes.
-    const modelJson = ModelJson.parse((await getJson(store, `models/celsius/${published.version}/model.json`))!.value);
-    const shards = new Map<string, Uint8Array>();
-    for (const path of modelJson.weightsManifest.flatMap((g) => g.paths)) shards.set(path, (await store.get(`models/celsius/${published.version}/${path}`))!.body);
-    const model = await loadModel(modelJson, (path) => shards.get(path)!);
-    const [output] = await model.predict([tf.tensor2d([[100], [-40], [37]])]);
-    const fahrenheit = Array.from(await output!.data());
-    expect(fahrenheit[0]).toBeCloseTo(212, 0);
-    expect(Math.abs(fahrenheit[0]! - 212)).toBeLessThan(1);
-    expect(Math.abs(fahrenheit[1]! - toFahrenheit(-40))).toBeLessThan(1);
-    expect(Math.abs(fahrenheit[2]! - toFahrenheit(37))).toBeLessThan(1);
-    model.dispose();
+    // The published version, served by the Node entry of the Hono app (stock TF.js loader, wasm).
+    const { app } = createNodeApp({ store });
+    const response = await app.request('/v1/models/celsius:predict', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ instances: [[100], [-40], [37]] }) });
+    expect(response.status).toBe(200);
+    const { predictions } = (await response.json()) as { predictions: number[][] };
+    expect(Math.abs(predictions[0]![0]! - 212)).toBeLessThan(1);
+    expect(Math.abs(predictions[1]![0]! - toFahrenheit(-40))).toBeLessThan(1);
+    expect(Math.abs(predictions[2]![0]! - toFahrenheit(37))).toBeLessThan(1);
   });
 });

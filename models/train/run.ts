@@ -85,7 +85,7 @@ export interface TrainJobResult {
   logdir: string;
   eventFiles: { train: string; validation: string };
   saved?: string[];
-  uploaded?: { store: string; uploadId: string; keys: string[] };
+  uploaded?: { store: string; uploadId: string; keys: string[]; manifestKey: string };
   model: tfl.LayersModel;
 }
 
@@ -245,7 +245,7 @@ export async function runTraining(options: TrainJobOptions): Promise<TrainJobRes
     if (store) {
       const uploaded = await uploadModel(store, name, files);
       result.uploaded = { store: store.description, ...uploaded };
-      log(`uploaded: ${store.description}/uploads/${name}/${uploaded.uploadId}/ (the upload trigger converts it into models/${name}/)`);
+      log(`uploaded: ${store.description}/uploads/${name}/${uploaded.uploadId}/ (manifest last; the trigger converts it into models/${name}/: the Workers queue on R2, else 'edgeflow watch --store ${store.description}' or 'edgeflow serve --watch')`);
     }
     optimizer.dispose();
     return result;
