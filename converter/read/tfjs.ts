@@ -1,4 +1,5 @@
 // Reads a TF.js layers or graph model (model.json + shard files) from a FileSet.
+import { concatBytes } from '../../shared/bytes.ts';
 import { ModelJson, modelKind } from '../../shared/schemas/model-json.ts';
 import { ConversionError, type DecodedModel, type FileSet } from '../model.ts';
 import { decodeWeights } from './weights.ts';
@@ -54,7 +55,7 @@ export function readTfjsModel(files: FileSet, modelJsonPath: string): DecodedMod
       used.push(path);
       return bytes;
     });
-    return concat(shards);
+    return concatBytes(shards);
   });
   const weights = decodeWeights(modelJson.weightsManifest, groupBytes);
   const { weightsManifest: _manifest, ...rest } = modelJson;
@@ -70,16 +71,4 @@ export function readTfjsModel(files: FileSet, modelJsonPath: string): DecodedMod
       generatedBy: modelJson.generatedBy,
     },
   };
-}
-
-export function concat(parts: Uint8Array[]): Uint8Array {
-  if (parts.length === 1) return parts[0]!;
-  const total = parts.reduce((sum, p) => sum + p.byteLength, 0);
-  const out = new Uint8Array(total);
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.byteLength;
-  }
-  return out;
 }
