@@ -8,7 +8,8 @@ export const toFahrenheit = (celsius: number) => celsius * 1.8 + 32;
 
 function temperatures(count: number, seed: number): { x: tf.Tensor; y: tf.Tensor } {
   const random = seededRandom(seed);
-  const celsius = Float32Array.from({ length: count }, () => -60 + random() * 220);
+  // Centred on 0 °C: the slope and the offset then learn independently (uncorrelated gradients).
+  const celsius = Float32Array.from({ length: count }, () => -100 + random() * 200);
   return { x: tf.tensor2d(celsius, [count, 1]), y: tf.tensor2d(celsius.map(toFahrenheit), [count, 1]) };
 }
 
@@ -17,7 +18,7 @@ async function loadData({ limit, seed }: DataOptions): Promise<Dataset> {
   return {
     train: temperatures(trainCount, seed),
     test: temperatures(200, seed + 1),
-    description: `${trainCount} random temperatures in -60..160 °C for training, 200 others held out (F = 1.8·C + 32)`,
+    description: `${trainCount} random temperatures in -100..100 °C for training, 200 others held out (F = 1.8·C + 32)`,
     targetScale: 1,
     unit: '°F',
     preprocessing: { input: 'temperature in °C, shape [n, 1]', output: 'temperature in °F' },
