@@ -1,0 +1,167 @@
+// `edgeflow watch` as real subprocesses (bin/edgeflow.mjs):
+//  - against s3rver (a real S3-protocol server on loopback): a real Keras fixture uploaded with
+//    @aws-sdk/client-s3 (files, then the manifest, as any S3 client can) → two watchers → exactly
+//    one version → `edgeflow serve`'s Node server answers predictions from the same bucket.
+//    s3rver ignores If-None-Match / If-Match (DESIGN.md), so there the single version rests on the
+//    publish's idempotence (sourceId = upload id), not on the claim;
+//  - against a local folder, whose store honours conditional writes across processes: two
+//    watchers racing over four uploads convert each exactly once (the claim).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
+import { afterAll, describe, expect, it } from 'vitest';
+import { useNodeBackend } from '../converter/cli/backend.ts';
+import { readIndex } from '../converter/publish.ts';
+import { newUploadId, readStatus, writeUpload, type UploadManifest } from '../converter/uploads.ts';
+import { startNodeServer } from '../functions/node.ts';
+import { LocalFolderStore } from '../shared/store/local.ts';
+import { openStore } from '../shared/store/open.ts';
+import type { ObjectStore } from '../shared/store/types.ts';
+import { repoRoot } from './helpers/edge-worker.ts';
+import { fixturePath, HAVE_FIXTURES, NO_FIXTURES_REASON } from './helpers/fixtures.ts';
+import { startS3rver } from './helpers/s3rver.ts';
+import { tinyDenseModel } from './helpers/tiny-models.ts';
+
+interface Watcher {
+  child: ChildProcess;
+  lines: string[];
+  ready: Promise<void>;
+  exited: Promise<number | null>;
+}
+
+const children: ChildProcess[] = [];
+afterAll(() => {
+  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+});
+
+function startWatcher(store: string, name: string, env: Record<string, string>, extra: string[] = []): Watcher {
+  const child = spawn(process.execPath, [path.join(repoRoot, 'bin/edgeflow.mjs'), 'watch', '--store', store, '--name', name, '--samples', '2', ...extra], {
+    cwd: repoRoot,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  const lines: string[] = [];
+  let onReady: () => void;
+  const ready = new Promise<void>((resolve) => (onReady = resolve));
+  for (const stream of [child.stdout!, child.stderr!]) {
+    createInterface({ input: stream }).on('line', (line) => {
+      lines.push(line);
+      if (line.includes('polling')) onReady();
+    });
+  }
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  return { child, lines, ready, exited };
+}
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+const converting = (lines: string[], uploadId: string) => lines.filter((l) => l.includes(`${uploadId}: converting`)).length;
+
+describe.skipIf(!HAVE_FIXTURES)(`two watchers over s3rver${HAVE_FIXTURES ? '' : ` (${NO_FIXTURES_REASON})`}`, () => {
+  it('an upload made with @aws-sdk/client-s3 becomes exactly one version, served by the Node server', async () => {
+    const s3 = await startS3rver();
+    try {
+      const location = `s3://${s3.bucket}/edge`;
+      const watchers = [startWatcher(location, 'w1', s3.env, ['--interval', '300ms']), startWatcher(location, 'w2', s3.env, ['--interval', '300ms'])];
+      await Promise.all(watchers.map((w) => w.ready));
+
+      // A user's own upload: the model file, then the manifest (its creation is the trigger).
+      const started = performance.now();
+      const bytes = readFileSync(fixturePath('keras-h5/fer2013_mini_XCEPTION.102-0.66.hdf5'));
+      const uploadId = newUploadId();
+      const prefix = `edge/uploads/emotion/${uploadId}/`;
+      await s3.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: `${prefix}fer2013.hdf5`, Body: bytes }));
+      const manifest: UploadManifest = { edgeflowUpload: 1, name: 'emotion', uploadId, created: new Date().toISOString(), files: [{ path: 'fer2013.hdf5', size: bytes.byteLength }], options: { quantize: 'float16' } };
+      await s3.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: `${prefix}edgeflow-upload.json`, Body: JSON.stringify(manifest), ContentType: 'application/json' }));
+
+      const store: ObjectStore = openStore(location, s3.env);
+      const status = await waitFor('the upload to be published', async () => {
+        const s = await readStatus(store, uploadId);
+        return s?.state === 'published' || s?.state === 'failed' ? s : undefined;
+      });
+      const publishedMs = performance.now() - started;
+      expect(status).toMatchObject({ state: 'published', version: 1, report: { passed: true } });
+      expect(['w1', 'w2']).toContain(status.convertedBy);
+
+      await useNodeBackend();
+      const server = await startNodeServer({ store, port: 0 });
+      try {
+        const image = Array.from({ length: 64 }, (_, r) => Array.from({ length: 64 }, (_, c) => [((r * 7 + c * 3) % 64) / 64 - 0.5]));
+        const response = await fetch(`${server.url}/v1/models/emotion:predict`, { method: 'POST', body: JSON.stringify({ instances: [image] }) });
+        expect(response.status).toBe(200);
+        const { predictions } = (await response.json()) as { predictions: number[][] };
+        expect(predictions[0]).toHaveLength(7);
+        expect(predictions[0]!.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 4);
+        console.log(`node + s3rver: upload → published ${publishedMs.toFixed(0)} ms (consumer: ${status.latencyMs} ms, stages ${JSON.stringify(status.timings)}); → first prediction ${(performance.now() - started).toFixed(0)} ms`);
+      } finally {
+        await server.close();
+      }
+
+      // Give both a few more polls: nothing more is published.
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+      for (const w of watchers) w.child.kill('SIGTERM');
+      expect(await Promise.all(watchers.map((w) => w.exited))).toEqual([0, 0]);
+      const index = (await readIndex(store, 'emotion'))!.index;
+      expect(index.versions.map((v) => [v.version, v.sourceId])).toEqual([[1, uploadId]]);
+      const conversions = watchers.map((w) => converting(w.lines, uploadId));
+      console.log(`node + s3rver: conversions started per watcher ${JSON.stringify(conversions)} (s3rver ignores conditional writes)`);
+      expect(conversions.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(1);
+    } finally {
+      await s3.close();
+    }
+  });
+});
+
+describe('two watchers over a local folder', () => {
+  it('race over four uploads: each is converted by exactly one of them, four versions in index.json', async () => {
+    const folder = await mkdtemp(path.join(tmpdir(), 'edgeflow-watch-'));
+    try {
+      const store = new LocalFolderStore(folder);
+      await useNodeBackend();
+      const model = await tinyDenseModel();
+      const watchers = [startWatcher(folder, 'w1', {}, ['--interval', '200ms']), startWatcher(folder, 'w2', {}, ['--interval', '200ms'])];
+      await Promise.all(watchers.map((w) => w.ready));
+      const uploads = await Promise.all(
+        Array.from({ length: 4 }, (_, i) => writeUpload(store, 'tiny', model, { options: { quantize: i % 2 ? 'uint8' : 'float16', tolerance: 0.2 }, source: 'test' })),
+      );
+      for (const upload of uploads) {
+        await waitFor(`upload ${upload.uploadId}`, async () => ((await readStatus(store, upload.uploadId))?.state === 'published' ? true : undefined));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      for (const w of watchers) w.child.kill('SIGTERM');
+      expect(await Promise.all(watchers.map((w) => w.exited))).toEqual([0, 0]);
+
+      const lines = watchers.flatMap((w) => w.lines);
+      for (const upload of uploads) {
+        expect(converting(lines, upload.uploadId), upload.uploadId).toBe(1);
+        expect(await readStatus(store, upload.uploadId)).toMatchObject({ state: 'published', attempts: 1 });
+      }
+      const index = (await readIndex(store, 'tiny'))!.index;
+      expect(index.versions.map((v) => v.version)).toEqual([1, 2, 3, 4]);
+      expect(index.versions.map((v) => v.sourceId).sort()).toEqual(uploads.map((u) => u.uploadId).sort());
+      const count = (w: Watcher, text: string) => w.lines.filter((l) => l.includes(text)).length;
+      console.log(`local folder: conversions per watcher ${JSON.stringify(watchers.map((w) => count(w, ': converting')))}, claims refused (busy) ${JSON.stringify(watchers.map((w) => count(w, 'is converting it')))}`);
+    } finally {
+      await rm(folder, { recursive: true, force: true });
+    }
+  });
+
+  it('usage errors exit 2 with the help', async () => {
+    const w = startWatcher('some-folder', 'x', {}, ['--interval', 'soon']);
+    expect(await w.exited).toBe(2);
+    expect(w.lines.join('\n')).toMatch(/bad duration "soon"/);
+  });
+});
