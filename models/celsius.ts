@@ -28,7 +28,7 @@ async function loadData({ limit, seed }: DataOptions): Promise<Dataset> {
 function build({ l2 = 0 }: Regularization): tfl.LayersModel {
   return tfl.sequential({
     name: 'celsius_to_fahrenheit',
-    layers: [tfl.layers.dense({ inputShape: [1], units: 1, name: 'fahrenheit', ...(l2 > 0 ? { kernelRegularizer: tfl.regularizers.l2({ l2 }) } : {}) })],
+    layers: [tfl.layers.inputLayer({ inputShape: [1], name: 'celsius' }), tfl.layers.dense({ units: 1, name: 'fahrenheit', ...(l2 > 0 ? { kernelRegularizer: tfl.regularizers.l2({ l2 }) } : {}) })],
   });
 }
 
