@@ -183,6 +183,7 @@ export async function runTraining(options: TrainJobOptions): Promise<TrainJobRes
     let currentEpoch = 0;
     const recorder = new tfl.CustomCallback({
       onEpochBegin: async (epoch) => {
+        currentEpoch = epoch;
         optimizer.startEpoch(epoch);
         epochStart = Date.now();
         progress.startEpoch();
@@ -192,7 +193,6 @@ export async function runTraining(options: TrainJobOptions): Promise<TrainJobRes
         const values = splitLogs((logs ?? {}) as Record<string, number>);
         runLog.add({ epoch: epoch + 1, ...values, learningRate: optimizer.learningRate, seconds: (Date.now() - epochStart) / 1000 });
         progress.endEpoch(epoch, { ...values.train, ...Object.fromEntries(Object.entries(values.validation).map(([k, v]) => [`val_${k}`, v])) });
-        currentEpoch = epoch + 1;
       },
     });
     const callbacks: tfl.Callback[] = [recorder as unknown as tfl.Callback];
