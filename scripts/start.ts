@@ -2,6 +2,10 @@
 // (persisted under .wrangler/state, through wrangler's getPlatformProxy), then runs
 // `wrangler dev` (workerd) and prints the URL with curl examples once the Worker answers.
 // Re-running publishes nothing twice (each demo has a sourceId from its bytes).
+// The admin API is on: R2 event notifications do not fire in wrangler dev, so the upload route
+// sends the event to the local queue itself (UPLOAD_EVENTS=route) and the same Worker's queue()
+// converts it. The admin token is EDGEFLOW_ADMIN_TOKEN from the environment, or a fresh one
+// made for this session (printed: it is only for this local server).
 import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { getPlatformProxy } from 'wrangler';
@@ -16,6 +20,7 @@ import { optionalFixtures } from './fixture-models.ts';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 const port = Number(process.env.PORT ?? 8787);
+const adminToken = process.env.EDGEFLOW_ADMIN_TOKEN || `dev-${crypto.randomUUID()}`;
 
 async function sourceId(files: FileSet): Promise<string> {
   const parts = await Promise.all([...files].sort(([a], [b]) => a.localeCompare(b)).map(async ([name, bytes]) => `${name}:${await sha256Hex(bytes)}`));
@@ -55,7 +60,7 @@ async function waitReady(url: string, child: ReturnType<typeof spawn>): Promise<
 
 const models = await seed();
 const url = `http://127.0.0.1:${port}`;
-const child = spawn(process.execPath, [path.join(root, 'node_modules/wrangler/bin/wrangler.js'), 'dev', '--ip', '127.0.0.1', '--port', String(port), ...process.argv.slice(2)], {
+const child = spawn(process.execPath, [path.join(root, 'node_modules/wrangler/bin/wrangler.js'), 'dev', '--ip', '127.0.0.1', '--port', String(port), '--var', 'UPLOAD_EVENTS:route', '--var', `EDGEFLOW_ADMIN_TOKEN:${adminToken}`, ...process.argv.slice(2)], {
   cwd: root,
   stdio: ['inherit', 'inherit', 'inherit'],
 });
@@ -70,6 +75,14 @@ edgeflow is running in workerd at ${url}  (wasm ${ready.backend.simd ? 'with SIM
   curl ${url}/v1/models/iris-dense/metadata
   curl -X POST ${url}/v1/models/iris-dense:predict -d '{"instances": [[5.1, 3.5, 1.4, 0.2]]}'
   curl -X POST ${url}/v2/models/iris-dense/infer -d '{"inputs": [{"name": "hidden_input", "shape": [1, 4], "datatype": "FP32", "data": [5.1, 3.5, 1.4, 0.2]}]}'
+
+Admin API (uploads are converted by this Worker's queue consumer, the local queue standing in
+for R2 event notifications)${process.env.EDGEFLOW_ADMIN_TOKEN ? ', token from EDGEFLOW_ADMIN_TOKEN' : ''}:
+
+  export TOKEN=${process.env.EDGEFLOW_ADMIN_TOKEN ? '"$EDGEFLOW_ADMIN_TOKEN"' : adminToken}
+  curl -H "Authorization: Bearer $TOKEN" --data-binary @model.keras "${url}/admin/models/my-model/uploads?filename=model.keras&quantize=uint8"
+  curl -H "Authorization: Bearer $TOKEN" ${url}/admin/uploads/<id from the answer>
+  curl -H "Authorization: Bearer $TOKEN" ${url}/admin/models
 
 Press Ctrl+C to stop.
 `);
