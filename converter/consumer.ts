@@ -10,7 +10,8 @@
 import type { ObjectStore } from '../shared/store/types.ts';
 import { InvalidNameError } from '../shared/names.ts';
 import { claimUpload, DEFAULT_LEASE_MS } from './claim.ts';
-import { convertAndPublish, ToleranceError, type ConvertProgress } from './convert.ts';
+import { convertModel, ToleranceError, type ConvertProgress } from './convert.ts';
+import { publishVersion } from './publish.ts';
 import { ConversionError, type FileSet } from './model.ts';
 import { readModel } from './read/index.ts';
 import { RetryingStore, DEFAULT_RETRY_DELAYS_MS } from './retrying-store.ts';
@@ -132,15 +133,20 @@ export async function consumeUploadEvent(message: unknown, options: ConsumerOpti
     if (float32 > limits.maxFloat32Bytes) {
       throw new ConversionError(`the model has ${(float32 / 2 ** 20).toFixed(1)} MiB of float32 weights, more than the ${(limits.maxFloat32Bytes / 2 ** 20).toFixed(0)} MiB this converter takes (a Worker has 128 MB of memory): ${TOO_LARGE_HINT}`);
     }
-    const result = await convertAndPublish(store, decoded, {
+    const converted = await convertModel(decoded, {
       name,
       quantize: manifest.options.quantize,
       shardBytes: manifest.options.shardBytes,
       tolerance: manifest.options.tolerance,
-      sourceId: uploadId,
       ...(options.samples ? { samples: options.samples } : {}),
       onProgress: ({ stage, detail }: ConvertProgress) => log(`${uploadId}: ${stage} ${detail}`),
     });
+    // As convertAndPublish, plus the upload id in edgeflow.json's source; sourceId = uploadId
+    // makes a redelivered or retried publish find its own version instead of adding one.
+    const publishStarted = performance.now();
+    const metadata = { ...converted.metadata, source: { ...converted.metadata.source, uploadId } };
+    const result = { ...converted, ...(await publishVersion(store, { name, files: converted.modelFiles.files, metadata, sourceId: uploadId })) };
+    result.timings.publish = performance.now() - publishStarted;
     options.onPublished?.(name, result.version);
     await record({
       state: 'published',

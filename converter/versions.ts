@@ -24,7 +24,7 @@ export interface VersionSummary {
   bytes: number;
   sourceId?: string;
   labels: string[];
-  source?: { format: string; files: string[]; bytes: number };
+  source?: { format: string; files: string[]; bytes: number; uploadId?: string };
   sizes?: EdgeflowJson['sizes'];
   quantization?: { spec: string; dtypes: Record<string, number> };
   report?: EdgeflowJson['report'];
@@ -66,7 +66,7 @@ export async function describeModel(store: ObjectStore, name: string): Promise<M
       const meta = parsed.data;
       const dtypes: Record<string, number> = {};
       for (const q of Object.values(meta.quantization.weights)) dtypes[q.dtype] = (dtypes[q.dtype] ?? 0) + 1;
-      return { ...entry, labels, source: { format: meta.source.format, files: meta.source.files, bytes: meta.source.bytes }, sizes: meta.sizes, quantization: { spec: meta.quantization.spec, dtypes }, report: meta.report };
+      return { ...entry, labels, source: { format: meta.source.format, files: meta.source.files, bytes: meta.source.bytes, ...(meta.source.uploadId ? { uploadId: meta.source.uploadId } : {}) }, sizes: meta.sizes, quantization: { spec: meta.quantization.spec, dtypes }, report: meta.report };
     }),
   );
   return { name, labels: index.labels, versions };

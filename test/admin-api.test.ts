@@ -180,6 +180,9 @@ describe('versions and labels', () => {
     ]);
     expect(described.versions[1].sizes.converted).toBeLessThan(described.versions[0].sizes.converted - 1500);
     expect(described.versions[1].report.passed).toBe(true);
+    // Each version names the upload it came from (edgeflow.json source.uploadId, index.json sourceId).
+    for (const v of described.versions) expect(v.source.uploadId).toBe(v.sourceId);
+    expect(described.versions[0].sourceId).toMatch(/^\d{8}T\d{6}Z-[0-9a-f]{16}$/);
     expect((await request('/admin/models/ghost')).status).toBe(404);
   });
 
