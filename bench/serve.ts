@@ -4,6 +4,7 @@
 //   - HTTP predict through workerd (the deploy bundle in Miniflare, models in R2)
 //   - HTTP predict through the Node entry (`edgeflow serve` in a child process)
 //   - a no-op route (GET /v2/health/live) on each server
+//   - the same app in this process through app.request (no sockets): our own code's share
 // p50/p99 latency, overhead ratio ((predict − no-op) / bare), cold start (fresh isolate or
 // process → first prediction), requests/s at concurrency 1, 8 and 32, memory after 1,000
 // requests, and the bundle's gzip size. Loopback only.
@@ -17,6 +18,7 @@ import { useNodeBackend } from '../converter/cli/backend.ts';
 import { convertAndPublish } from '../converter/convert.ts';
 import { demoModels, type DemoModel } from '../scripts/demo-models.ts';
 import { optionalFixtures } from '../scripts/fixture-models.ts';
+import { createNodeApp } from '../functions/node.ts';
 import { loadModel } from '../shared/model-loader.ts';
 import { keys } from '../shared/names.ts';
 import { ModelJson } from '../shared/schemas/model-json.ts';
@@ -65,26 +67,22 @@ async function benchModels(): Promise<{ models: DemoModel[]; bench: BenchModel[]
 }
 
 /** Bare predict in this process on the Node wasm backend: tensor in, predict, read, dispose. */
-async function barePredict(store: ObjectStore, model: BenchModel): Promise<{ p50: number; p99: number }> {
+async function bareRunner(store: ObjectStore, model: BenchModel): Promise<{ once: () => Promise<number>; dispose: () => void }> {
   const modelJson = ModelJson.parse(JSON.parse(new TextDecoder().decode((await store.get(keys.versionFile(model.name, 1, 'model.json')))!.body)));
   const shards = new Map<string, Uint8Array>();
   for (const p of modelJson.weightsManifest.flatMap((g) => g.paths)) shards.set(p, (await store.get(keys.versionFile(model.name, 1, p)))!.body);
   const loaded = await loadModel(modelJson, (p) => shards.get(p)!);
-  const once = async () => {
-    const input = tf.tensor(model.input.values, model.input.shape);
-    const outputs = await loaded.predict([input]);
-    await Promise.all(outputs.map((t) => t.data()));
-    tf.dispose([input, ...outputs]);
+  return {
+    once: async () => {
+      const start = performance.now();
+      const input = tf.tensor(model.input.values, model.input.shape);
+      const outputs = await loaded.predict([input]);
+      await Promise.all(outputs.map((t) => t.data()));
+      tf.dispose([input, ...outputs]);
+      return performance.now() - start;
+    },
+    dispose: () => loaded.dispose(),
   };
-  for (let i = 0; i < 5; i++) await once();
-  const times: number[] = [];
-  for (let i = 0; i < model.samples; i++) {
-    const start = performance.now();
-    await once();
-    times.push(performance.now() - start);
-  }
-  loaded.dispose();
-  return summary(times);
 }
 
 async function request(url: string, body?: string): Promise<number> {
@@ -93,13 +91,6 @@ async function request(url: string, body?: string): Promise<number> {
   await response.arrayBuffer();
   if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
   return performance.now() - start;
-}
-
-async function latency(url: string, body: string | undefined, samples: number): Promise<{ p50: number; p99: number }> {
-  for (let i = 0; i < 5; i++) await request(url, body);
-  const times: number[] = [];
-  for (let i = 0; i < samples; i++) times.push(await request(url, body));
-  return summary(times);
 }
 
 /** Requests per second with `concurrency` clients in a loop for about `seconds`. */
@@ -207,11 +198,10 @@ async function main(): Promise<void> {
   const rows: string[][] = [];
   const coldRows: string[][] = [];
   const memoryRows: string[][] = [];
-  const bare = new Map<string, { p50: number; p99: number }>();
-  for (const model of bench) bare.set(model.name, await barePredict(folderStore, model));
+  const bareRows: string[][] = [];
 
+  // Cold start: a fresh isolate (workerd) or process (node) per model → its first prediction.
   for (const kind of ['workerd', 'node'] as const) {
-    // Cold start: a fresh isolate (workerd) or process (node) per model → its first prediction.
     for (const model of bench) {
       const t0 = performance.now();
       const server = kind === 'workerd' ? await startWorkerd(bundle, r2Persist) : await startNode(folder);
@@ -220,22 +210,69 @@ async function main(): Promise<void> {
       coldRows.push([kind, model.label, `${ms(started)} ms`, `${ms(first)} ms`]);
       await server.stop();
     }
+  }
 
-    const server = kind === 'workerd' ? await startWorkerd(bundle, r2Persist) : await startNode(folder);
-    try {
-      const noop = await latency(`${server.url}/v2/health/live`, undefined, 300);
-      rows.push([kind, 'no-op GET /v2/health/live', '-', ms(noop.p50), ms(noop.p99), '-', '-', '-', '-']);
-      for (const model of bench) {
-        const url = `${server.url}/v1/models/${model.name}:predict`;
-        const predict = await latency(url, model.body, model.samples);
-        const b = bare.get(model.name)!;
+  const servers = [await startWorkerd(bundle, r2Persist), await startNode(folder)];
+  // The same app in this process through app.request (no sockets): our code's own cost.
+  const inProcess = createNodeApp({ store: folderStore }).app;
+  const appRequest = async (pathname: string, body?: string) => {
+    const start = performance.now();
+    const response = await inProcess.request(pathname, body === undefined ? undefined : { method: 'POST', body });
+    await response.arrayBuffer();
+    if (!response.ok) throw new Error(`${pathname}: HTTP ${response.status}`);
+    return performance.now() - start;
+  };
+  try {
+    // Latency: bare, both servers' predict and both no-ops interleaved round by round, so a
+    // busy machine slows them alike and the overhead ratio compares like with like.
+    const noopTimes = new Map<string, number[]>(servers.map((s) => [s.kind, []]));
+    for (const model of bench) {
+      const bare = await bareRunner(folderStore, model);
+      const times = new Map<string, number[]>([['bare', []], ['app', []], ...servers.map((s): [string, number[]] => [s.kind, []])]);
+      const noops = new Map<string, number[]>([['app', []], ...servers.map((s): [string, number[]] => [s.kind, []])]);
+      for (let round = -5; round < model.samples; round++) {
+        const bareMs = await bare.once();
+        const appMs = await appRequest(`/v1/models/${model.name}:predict`, model.body);
+        const appNoopMs = await appRequest('/v2/health/live');
+        if (round >= 0) {
+          times.get('bare')!.push(bareMs);
+          times.get('app')!.push(appMs);
+          noops.get('app')!.push(appNoopMs);
+        }
+        for (const server of servers) {
+          const predictMs = await request(`${server.url}/v1/models/${model.name}:predict`, model.body);
+          const noopMs = await request(`${server.url}/v2/health/live`);
+          if (round >= 0) {
+            times.get(server.kind)!.push(predictMs);
+            noopTimes.get(server.kind)!.push(noopMs);
+            noops.get(server.kind)!.push(noopMs);
+          }
+        }
+      }
+      bare.dispose();
+      const b = summary(times.get('bare')!);
+      bareRows.push([model.label, ms(b.p50), ms(b.p99)]);
+      const app = summary(times.get('app')!);
+      const appNoop = summary(noops.get('app')!);
+      rows.push(['in-process', model.label, model.bodyKind, ms(app.p50), ms(app.p99), ms(appNoop.p50), `${((app.p50 - appNoop.p50) / b.p50).toFixed(2)}  (${app.p50 - appNoop.p50 - b.p50 >= 0 ? '+' : ''}${ms(app.p50 - appNoop.p50 - b.p50)} ms)`, '-', '-', '-']);
+      for (const server of servers) {
+        const predict = summary(times.get(server.kind)!);
+        const noop = summary(noops.get(server.kind)!);
         const overhead = (predict.p50 - noop.p50) / b.p50;
         const seconds = model.samples < 100 ? 3 : 1.5;
+        const url = `${server.url}/v1/models/${model.name}:predict`;
         const rps = [];
         for (const concurrency of [1, 8, 32]) rps.push((await throughput(url, model.body, concurrency, seconds)).toFixed(0));
-        rows.push([kind, model.label, model.bodyKind, ms(predict.p50), ms(predict.p99), `${overhead.toFixed(2)}  (+${ms(predict.p50 - noop.p50 - b.p50)} ms)`, ...rps]);
+        rows.push([server.kind, model.label, model.bodyKind, ms(predict.p50), ms(predict.p99), ms(noop.p50), `${overhead.toFixed(2)}  (${predict.p50 - noop.p50 - b.p50 >= 0 ? '+' : ''}${ms(predict.p50 - noop.p50 - b.p50)} ms)`, ...rps]);
       }
-      // Memory after 1,000 more requests, round-robin over the models.
+    }
+    for (const server of servers) {
+      const noop = summary(noopTimes.get(server.kind)!);
+      rows.push([server.kind, 'no-op GET /v2/health/live (all rounds)', '-', ms(noop.p50), ms(noop.p99), '-', '-', '-', '-', '-']);
+    }
+
+    // Memory after 1,000 more requests, round-robin over the models.
+    for (const server of servers) {
       const before = { rss: await rss(server.pid), ...(await stats(server)) };
       for (let i = 0; i < 1000; i++) {
         const model = bench[i % bench.length]!;
@@ -243,15 +280,15 @@ async function main(): Promise<void> {
       }
       const after = { rss: await rss(server.pid), ...(await stats(server)) };
       memoryRows.push([
-        kind,
+        server.kind,
         `${before.rss === null ? '?' : mib(before.rss)} → ${after.rss === null ? '?' : mib(after.rss)}`,
         `${before.wasmHeapBytes === null ? '?' : mib(before.wasmHeapBytes)} → ${after.wasmHeapBytes === null ? '?' : mib(after.wasmHeapBytes)}`,
         `${before.tensors} → ${after.tensors}`,
         mib(after.bytes),
       ]);
-    } finally {
-      await server.stop();
     }
+  } finally {
+    for (const server of servers) await server.stop();
   }
 
   const table = (header: string[], body: string[][]) => {
@@ -263,11 +300,12 @@ async function main(): Promise<void> {
     console.log('');
   };
   console.log('Bare predict, wasm-SIMD in Node (tensor in, predict, read back, dispose):');
-  table(['model', 'p50 ms', 'p99 ms'], bench.map((m) => [m.label, ms(bare.get(m.name)!.p50), ms(bare.get(m.name)!.p99)]));
-  console.log('HTTP predict (TF Serving :predict, batch 1) and no-op; overhead = (predict p50 − no-op p50) / bare p50:');
-  table(['server', 'route / model', 'body', 'p50 ms', 'p99 ms', 'overhead', 'req/s c=1', 'c=8', 'c=32'], rows);
-  console.log('Cold start (fresh isolate or process → first prediction: backend init, fetch + sha256, load, warm-up, predict):');
-  table(['server', 'model', 'isolate/process start', 'first prediction'], coldRows);
+  table(['model', 'p50 ms', 'p99 ms'], bareRows);
+  console.log('HTTP predict (TF Serving :predict, batch 1) and no-op; overhead = (predict p50 − no-op p50) / bare p50 (excess over bare in brackets).');
+  console.log('"in-process" is the same Hono app called with app.request in this process (no sockets): the cost of our code alone.');
+  table(['server', 'model', 'body', 'p50 ms', 'p99 ms', 'no-op p50', 'overhead', 'req/s c=1', 'c=8', 'c=32'], rows);
+  console.log('Cold start: a fresh workerd (Miniflare) or `edgeflow serve` process, then its first prediction (backend init, fetch + sha256, load, predict):');
+  table(['server', 'model', 'process start', 'first prediction'], coldRows);
   console.log('Memory after 1,000 requests (round-robin over the models):');
   table(['server', 'process RSS', 'wasm heap', 'live tensors', 'model weights'], memoryRows);
   console.log('Targets: overhead ≤ 1.10 (MobileNetV2), ≤ 1 ms absolute (tiny); cold start ≤ 150 ms (MobileNetV2 uint8); bundle ≤ 500 KiB gzip.');
