@@ -44,6 +44,8 @@ export interface ConsumerOptions {
   /** Called when a version was published or a label moved (to drop cached index.json). */
   onPublished?: (name: string, version: number) => void;
   log?: (line: string) => void;
+  /** Conversions that died without an outcome before an upload is failed (default 2). */
+  maxInterrupted?: number;
   /** Calibration samples (fewer is faster; default the converter's). */
   samples?: number;
 }
@@ -108,6 +110,11 @@ export async function consumeUploadEvent(message: unknown, options: ConsumerOpti
     if (status?.state === 'published' && status.version) return { kind: 'done', uploadId, name, version: status.version, existing: true };
     if (status?.state === 'failed') return { kind: 'failed', uploadId, reason: status.reason ?? 'failed earlier' };
 
+    // A status still `converting` under a lapsed lease: the last holder died mid-conversion
+    // (in a Worker, usually the CPU or memory limit). Do not loop on it forever.
+    if (status?.state === 'converting' && status.attempts >= (options.maxInterrupted ?? 2)) {
+      throw new ConversionError(`the conversion was interrupted ${status.attempts} times without finishing (a Worker's CPU or memory limit, or a crashed watcher): ${TOO_LARGE_HINT}`);
+    }
     const manifest = await readManifest(store, name, uploadId);
     if (!manifest) return { kind: 'ignored', reason: `${key} is gone` };
     const now = new Date().toISOString();

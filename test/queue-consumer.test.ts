@@ -228,6 +228,19 @@ describe('leases', () => {
     expect((await readStatus(store, written.uploadId))!.convertedBy).toBe('rescuer');
   });
 
+  it('an upload whose conversions keep dying (CPU / memory limit) is failed, pointing to the Node CLI', async () => {
+    const store = new MemoryStore();
+    const written = await upload(store);
+    const status = (await readStatus(store, written.uploadId))!;
+    // Two holders started converting and vanished: status converting, lease lapsed.
+    await putJson(store, uploadKeys.status(written.uploadId), { ...status, state: 'converting', attempts: 2 });
+    await putJson(store, uploadKeys.claim(written.uploadId), { owner: 'dead', expires: Date.now() - 1, taken: '' });
+    const outcome = await consumeUploadEvent(uploadEvent(written, 't'), options(store));
+    expect(outcome).toMatchObject({ kind: 'failed' });
+    expect((await readStatus(store, written.uploadId))!.reason).toMatch(/^the conversion was interrupted 2 times without finishing .*npx edgeflow convert/);
+    expect(await listAll(store, 'models/')).toEqual([]);
+  });
+
   it('a lease is renewed while its holder works, and lost if someone overtakes it', async () => {
     const store = new MemoryStore();
     const result = await claimUpload(store, '20261129T000000Z-0000000000000001', 'slow', 150);
