@@ -2,7 +2,10 @@
 // run: faults at every step of a publish leave no version half-visible and a redelivery
 // completes it; redelivered and concurrent messages publish once; two uploads of one name at
 // once give two versions; permanent failures are recorded with a reason; leases.
-import { beforeAll, describe, expect, it } from 'vitest';
+import { Miniflare } from 'miniflare';
+import type { R2Bucket } from '@cloudflare/workers-types';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { R2Store } from '../shared/store/r2.ts';
 import { useNodeBackend } from '../converter/cli/backend.ts';
 import { claimUpload } from '../converter/claim.ts';
 import { consumeUploadEvent, type ConsumerOptions } from '../converter/consumer.ts';
@@ -164,6 +167,42 @@ describe('idempotence and concurrency', () => {
     expect(await consumeUploadEvent({ ...uploadEvent(written, 'b'), action: 'DeleteObject' }, options(store))).toMatchObject({ kind: 'ignored' });
     expect(await consumeUploadEvent('not json', options(store))).toMatchObject({ kind: 'ignored' });
     expect(await listAll(store, 'models/')).toEqual([]);
+  });
+});
+
+describe('over the R2 binding (Miniflare, conditional writes as on Cloudflare)', () => {
+  let mf: Miniflare;
+  let n = 0;
+  const freshStore = async () => new R2Store((await mf.getR2Bucket(`B${n++ % 3}`)) as unknown as R2Bucket, 'r2');
+  beforeAll(async () => {
+    mf = new Miniflare({ modules: true, script: 'export default { fetch() { return new Response(null) } }', r2Buckets: ['B0', 'B1', 'B2'] });
+    await mf.ready;
+  });
+  afterAll(async () => {
+    await mf?.dispose();
+  });
+
+  it('two uploads of one name at once → two versions; the same message twice at once → still two', async () => {
+    const store = await freshStore();
+    const [a, b] = await Promise.all([upload(store, 'race'), upload(store, 'race')]);
+    const events = [uploadEvent(a, 'r2'), uploadEvent(b, 'r2'), uploadEvent(a, 'r2')];
+    const outcomes = await Promise.all(events.map((event, i) => consumeUploadEvent(event, options(store, { owner: `c${i}` }))));
+    expect(outcomes.filter((o) => o.kind === 'done').length).toBeGreaterThanOrEqual(2);
+    const index = (await readIndex(store, 'race'))!.index;
+    expect(index.versions.map((v) => v.version)).toEqual([1, 2]);
+    expect(index.versions.map((v) => v.sourceId).sort()).toEqual([a.uploadId, b.uploadId].sort());
+    for (const version of [1, 2]) expect(await checkVersion(store, 'race', version)).toHaveLength(4);
+  });
+
+  it('a publish failing at index.json leaves nothing visible; the redelivery completes it', async () => {
+    const store = await freshStore();
+    const written = await upload(store, 'fault');
+    const faulty = new FaultyStore(store, /^models\/fault\/index\.json$/);
+    expect(await consumeUploadEvent(uploadEvent(written, 'r2'), options(faulty))).toMatchObject({ kind: 'retry' });
+    expect(await readIndex(store, 'fault')).toBeNull();
+    faulty.heal();
+    expect(await consumeUploadEvent(uploadEvent(written, 'r2'), options(faulty, { attempt: 2 }))).toMatchObject({ kind: 'done', version: 1, existing: false });
+    expect((await readIndex(store, 'fault'))!.index.versions).toHaveLength(1);
   });
 });
 
