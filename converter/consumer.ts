@@ -148,6 +148,8 @@ export async function consumeUploadEvent(message: unknown, options: ConsumerOpti
       ...(options.samples ? { samples: options.samples } : {}),
       onProgress: ({ stage, detail }: ConvertProgress) => log(`${uploadId}: ${stage} ${detail}`),
     });
+    // Stalled past the lease (another consumer took the upload over): leave the publish to it.
+    if (!lease.lease.held()) return { kind: 'retry', uploadId, reason: 'lost the lease while converting', delaySeconds: 30, busy: true };
     // As convertAndPublish, plus the upload id in edgeflow.json's source; sourceId = uploadId
     // makes a redelivered or retried publish find its own version instead of adding one.
     const publishStarted = performance.now();
