@@ -147,7 +147,9 @@ describe.skipIf(!HAVE_FIXTURES)(`upload → queue → convert → serve in worke
     expect(status.state).toBe('failed');
     expect(status.reason).toMatch(/^the model has \d+\.\d MiB of float32 weights, more than the 4 MiB this converter takes \(a Worker has 128 MB of memory\): run `npx edgeflow convert <file> --name <name> --out s3:\/\/<bucket>`/);
 
+    // Refused from Content-Length; the body is drained, so a plain fetch client gets the 413.
     const tooBig = await worker.fetch('/admin/models/mobilenet/uploads', { method: 'POST', headers: auth, body: new Uint8Array(5 * 2 ** 20) });
     expect(tooBig.status).toBe(413);
+    expect((await json(tooBig)).error).toMatch(/^upload: 5242880 bytes exceed the limit of 4194304 bytes/);
   });
 });

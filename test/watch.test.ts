@@ -1,9 +1,9 @@
 // `edgeflow watch` as real subprocesses (bin/edgeflow.mjs):
-//  - against s3rver (a real S3-protocol server on loopback): a real Keras fixture uploaded with
-//    @aws-sdk/client-s3 (files, then the manifest, as any S3 client can) → two watchers → exactly
-//    one version → `edgeflow serve`'s Node server answers predictions from the same bucket.
-//    s3rver ignores If-None-Match / If-Match (DESIGN.md), so there the single version rests on the
-//    publish's idempotence (sourceId = upload id), not on the claim;
+//  - against s3rver (a real S3-protocol server on loopback) with AWS S3's conditional writes put
+//    in front of it (s3rver 3.7.1 ignores If-None-Match / If-Match, DESIGN.md; without them two
+//    watchers can both convert and publish twice): a real Keras fixture uploaded with
+//    @aws-sdk/client-s3 (files, then the manifest, as any S3 client can) → two watchers → one
+//    conversion, exactly one version → the Node server answers predictions from the same bucket;
 //  - against a local folder, whose store honours conditional writes across processes: two
 //    watchers racing over four uploads convert each exactly once (the claim).
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -23,7 +23,8 @@ import { openStore } from '../shared/store/open.ts';
 import type { ObjectStore } from '../shared/store/types.ts';
 import { repoRoot } from './helpers/edge-worker.ts';
 import { fixturePath, HAVE_FIXTURES, NO_FIXTURES_REASON } from './helpers/fixtures.ts';
-import { startS3rver } from './helpers/s3rver.ts';
+import { startConditionalS3rver } from './helpers/s3rver-conditional.ts';
+import { PreconditionFailedError } from '../shared/store/types.ts';
 import { tinyDenseModel } from './helpers/tiny-models.ts';
 
 interface Watcher {
@@ -72,9 +73,18 @@ const converting = (lines: string[], uploadId: string) => lines.filter((l) => l.
 
 describe.skipIf(!HAVE_FIXTURES)(`two watchers over s3rver${HAVE_FIXTURES ? '' : ` (${NO_FIXTURES_REASON})`}`, () => {
   it('an upload made with @aws-sdk/client-s3 becomes exactly one version, served by the Node server', async () => {
-    const s3 = await startS3rver();
+    const s3 = await startConditionalS3rver();
     try {
       const location = `s3://${s3.bucket}/edge`;
+      // The server honours conditional writes over the wire: one of eight racing creators wins.
+      const probe = openStore(`s3://${s3.bucket}/probe`, s3.env);
+      const race = await Promise.allSettled(Array.from({ length: 8 }, (_, i) => probe.put('claim', `writer ${i}`, { ifNoneMatch: '*' })));
+      expect(race.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
+      expect(race.filter((r) => r.status === 'rejected').every((r) => (r as PromiseRejectedResult).reason instanceof PreconditionFailedError)).toBe(true);
+      const current = (await probe.head('claim'))!;
+      await expect(probe.put('claim', 'stale', { ifMatch: 'not-the-etag' })).rejects.toBeInstanceOf(PreconditionFailedError);
+      await probe.put('claim', 'next', { ifMatch: current.etag });
+
       const watchers = [startWatcher(location, 'w1', s3.env, ['--interval', '300ms']), startWatcher(location, 'w2', s3.env, ['--interval', '300ms'])];
       await Promise.all(watchers.map((w) => w.ready));
 
@@ -117,8 +127,8 @@ describe.skipIf(!HAVE_FIXTURES)(`two watchers over s3rver${HAVE_FIXTURES ? '' : 
       const index = (await readIndex(store, 'emotion'))!.index;
       expect(index.versions.map((v) => [v.version, v.sourceId])).toEqual([[1, uploadId]]);
       const conversions = watchers.map((w) => converting(w.lines, uploadId));
-      console.log(`node + s3rver: conversions started per watcher ${JSON.stringify(conversions)} (s3rver ignores conditional writes)`);
-      expect(conversions.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(1);
+      console.log(`node + s3rver: conversions per watcher ${JSON.stringify(conversions)}, claims refused (busy) ${JSON.stringify(watchers.map((w) => w.lines.filter((l) => l.includes('is converting it')).length))}`);
+      expect(conversions.reduce((a, b) => a + b, 0)).toBe(1);
     } finally {
       await s3.close();
     }

@@ -40,10 +40,31 @@ export const DEFAULT_MAX_UPLOAD_BYTES = 100 * 1024 * 1024;
 
 const HDF5_MAGIC = [0x89, 0x48, 0x44, 0x46];
 
+/** Reads and drops up to DRAIN_BYTES of a refused body, so the client sees the 413 rather than a reset connection. */
+const DRAIN_BYTES = 64 * 1024 * 1024;
+
+async function drain(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<void> {
+  let drained = 0;
+  try {
+    while (drained < DRAIN_BYTES) {
+      const { done, value } = await reader.read();
+      if (done) return;
+      drained += value.byteLength;
+    }
+    await reader.cancel();
+  } catch {
+    // the client went away
+  }
+}
+
 async function readBodyBytes(c: Context, maxBytes: number): Promise<Uint8Array<ArrayBuffer>> {
+  const hint = 'convert larger models with `npx edgeflow convert --out s3://...` on Node';
   const declared = Number(c.req.header('content-length') ?? NaN);
-  if (Number.isFinite(declared) && declared > maxBytes) throw tooLarge(`upload: ${declared} bytes exceed the limit of ${maxBytes} bytes; convert larger models with \`npx edgeflow convert --out s3://...\` on Node`);
   const body = c.req.raw.body;
+  if (Number.isFinite(declared) && declared > maxBytes) {
+    if (body) await drain(body.getReader());
+    throw tooLarge(`upload: ${declared} bytes exceed the limit of ${maxBytes} bytes; ${hint}`);
+  }
   if (!body) throw badRequest('upload: the body is empty: send the model file, or multipart form data with model.json and its shards');
   const reader = body.getReader();
   const chunks: Uint8Array[] = [];
@@ -53,8 +74,8 @@ async function readBodyBytes(c: Context, maxBytes: number): Promise<Uint8Array<A
     if (done) break;
     total += value.byteLength;
     if (total > maxBytes) {
-      await reader.cancel().catch(() => undefined);
-      throw tooLarge(`upload: more than the limit of ${maxBytes} bytes; convert larger models with \`npx edgeflow convert --out s3://...\` on Node`);
+      await drain(reader);
+      throw tooLarge(`upload: more than the limit of ${maxBytes} bytes; ${hint}`);
     }
     chunks.push(value);
   }
