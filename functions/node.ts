@@ -6,7 +6,7 @@ import { createApp } from './app.ts';
 import type { Limits } from './limits.ts';
 import type { AdminOptions } from './routes/admin.ts';
 import { startNodeBackend } from './runtime/backend-node.ts';
-import { ModelRuntime, type WarmUpPolicy } from './runtime/runtime.ts';
+import { DEFAULT_NODE_MEMORY_BUDGET_BYTES, ModelRuntime, type WarmUpPolicy } from './runtime/runtime.ts';
 
 export interface NodeServerOptions {
   store: ObjectStore;
@@ -28,7 +28,7 @@ export interface NodeServer {
 }
 
 export function createNodeApp(options: NodeServerOptions) {
-  const runtime = new ModelRuntime({ store: options.store, backend: startNodeBackend, memoryBudgetBytes: options.memoryBudgetBytes, indexTtlMs: options.indexTtlMs, warmUp: options.warmUp });
+  const runtime = new ModelRuntime({ store: options.store, backend: startNodeBackend, memoryBudgetBytes: options.memoryBudgetBytes ?? DEFAULT_NODE_MEMORY_BUDGET_BYTES, indexTtlMs: options.indexTtlMs, warmUp: options.warmUp });
   return { app: createApp({ runtime, platform: 'node', limits: options.limits, admin: options.admin }), runtime };
 }
 

@@ -4,7 +4,7 @@
 import { parseArgs } from 'node:util';
 import { startNodeServer } from '../../functions/node.ts';
 import { DEFAULT_LIMITS } from '../../functions/limits.ts';
-import { DEFAULT_INDEX_TTL_MS, DEFAULT_MEMORY_BUDGET_BYTES } from '../../functions/runtime/runtime.ts';
+import { DEFAULT_INDEX_TTL_MS, DEFAULT_NODE_MEMORY_BUDGET_BYTES } from '../../functions/runtime/runtime.ts';
 import { listAll } from '../../shared/store/util.ts';
 import { openStore } from '../../shared/store/open.ts';
 import { UploadWatcher } from '../watcher.ts';
@@ -16,7 +16,7 @@ const HELP = `Usage: edgeflow serve --store <folder | s3://bucket/prefix> [optio
                         usual AWS_* variables and AWS_ENDPOINT_URL for R2 / MinIO)
 --port <n>              port to listen on (default 8080; 0 picks a free one)
 --host <addr>           address to bind (default 127.0.0.1; 0.0.0.0 for every interface)
---memory-budget <MiB>   float32 weight bytes kept loaded before LRU eviction (default ${DEFAULT_MEMORY_BUDGET_BYTES / 2 ** 20})
+--memory-budget <MiB>   float32 weight bytes kept loaded before LRU eviction (default ${DEFAULT_NODE_MEMORY_BUDGET_BYTES / 2 ** 20})
 --index-ttl <ms>        how long a model's index.json (versions, labels) is cached (default ${DEFAULT_INDEX_TTL_MS})
 --warm-up <when>        ready (default: warm-up prediction on loads from GET .../ready), always, never
 --max-body <bytes>      request body limit, 413 beyond (default ${DEFAULT_LIMITS.maxBodyBytes})

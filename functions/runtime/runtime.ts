@@ -27,8 +27,13 @@ export interface RuntimeOptions {
 export type WarmUpPolicy = 'ready' | 'always' | 'never';
 export type LoadPurpose = 'predict' | 'ready';
 
-/** Sized for a Workers isolate (128 MB): weights, plus room for activations, JSON and the code. */
-export const DEFAULT_MEMORY_BUDGET_BYTES = 64 * 1024 * 1024;
+/**
+ * Float32 weight bytes kept loaded, sized for a Workers isolate (128 MB): a model's wasm heap is
+ * about 3x its weights once it has run (XNNPACK packs a copy), plus activations, JSON and code.
+ */
+export const DEFAULT_MEMORY_BUDGET_BYTES = 24 * 1024 * 1024;
+/** Node processes have far more memory than an isolate. */
+export const DEFAULT_NODE_MEMORY_BUDGET_BYTES = 256 * 1024 * 1024;
 export const DEFAULT_INDEX_TTL_MS = 5_000;
 
 export type VersionState = 'AVAILABLE' | 'LOADING' | 'FAILED';
