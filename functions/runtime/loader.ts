@@ -8,7 +8,7 @@ import { loadModel, type LoadedModel } from '../../shared/model-loader.ts';
 import { keys } from '../../shared/names.ts';
 import type { EdgeflowJson } from '../../shared/schemas/edgeflow-json.ts';
 import { ModelJson } from '../../shared/schemas/model-json.ts';
-import type { ObjectStore } from '../../shared/store/types.ts';
+import type { ObjectStore, StoredObject } from '../../shared/store/types.ts';
 
 export interface LoadTimings {
   /** Fetching model.json and the shards (in parallel) and checking their sha256. */
@@ -25,10 +25,10 @@ export interface LoadedVersion {
   timings: LoadTimings;
 }
 
-async function fetchVerified(store: ObjectStore, name: string, version: number, file: string, edgeflow: EdgeflowJson): Promise<Uint8Array> {
+async function fetchVerified(store: ObjectStore, name: string, version: number, file: string, edgeflow: EdgeflowJson, prefetched?: Promise<StoredObject | null>): Promise<Uint8Array> {
   const expected = edgeflow.files[file];
   if (!expected) throw new Error(`${file} is not listed in edgeflow.json`);
-  const object = await store.get(keys.versionFile(name, version, file));
+  const object = await (prefetched ?? store.get(keys.versionFile(name, version, file)));
   if (!object) throw new Error(`${file} is missing from the store`);
   if (object.body.byteLength !== expected.size) throw new Error(`${file} has ${object.body.byteLength} bytes, edgeflow.json says ${expected.size}`);
   const digest = await sha256Hex(object.body);
@@ -43,9 +43,15 @@ function warmUpInputs(model: LoadedModel): tf.Tensor[] | null {
   return model.inputs.map((input, i) => tf.zeros(shapes[i]!, input.dtype === 'int32' || input.dtype === 'bool' ? input.dtype : 'float32'));
 }
 
-export async function loadVersion(store: ObjectStore, name: string, version: number, edgeflow: EdgeflowJson, options: { warmUp: boolean }): Promise<LoadedVersion> {
+export interface LoadOptions {
+  warmUp: boolean;
+  /** model.json already requested (in parallel with edgeflow.json), to save a round trip. */
+  modelJson?: Promise<StoredObject | null>;
+}
+
+export async function loadVersion(store: ObjectStore, name: string, version: number, edgeflow: EdgeflowJson, options: LoadOptions): Promise<LoadedVersion> {
   const start = performance.now();
-  const modelJsonBytes = fetchVerified(store, name, version, 'model.json', edgeflow);
+  const modelJsonBytes = fetchVerified(store, name, version, 'model.json', edgeflow, options.modelJson);
   const rawModelJson = JSON.parse(new TextDecoder().decode(await modelJsonBytes)) as unknown;
   const parsed = ModelJson.safeParse(rawModelJson);
   if (!parsed.success) throw new Error(`model.json is malformed: ${parsed.error.issues[0]?.message}`);

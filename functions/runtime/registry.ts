@@ -55,18 +55,21 @@ export class ModelRegistry {
     this.indexes.delete(name);
   }
 
-  async resolve(name: string, selector: VersionSelector = {}): Promise<ResolvedVersion> {
+  /** The version a selector names (index.json only). */
+  async resolveVersion(name: string, selector: VersionSelector = {}): Promise<{ version: number; index: IndexJson }> {
     const index = await this.index(name);
-    let version: number;
     if (selector.version !== undefined) {
       if (!index.versions.some((v) => v.version === selector.version)) throw notFound(`model ${name} has no version ${selector.version} (versions: ${index.versions.map((v) => v.version).join(', ')})`);
-      version = selector.version;
-    } else {
-      const label = selector.label ?? 'latest';
-      const target = index.labels[label] ?? (label === 'latest' ? index.versions[index.versions.length - 1]?.version : undefined);
-      if (target === undefined) throw notFound(`model ${name} has no label ${JSON.stringify(label)} (labels: ${Object.keys(index.labels).join(', ') || 'none'})`);
-      version = target;
+      return { version: selector.version, index };
     }
+    const label = selector.label ?? 'latest';
+    const target = index.labels[label] ?? (label === 'latest' ? index.versions[index.versions.length - 1]?.version : undefined);
+    if (target === undefined) throw notFound(`model ${name} has no label ${JSON.stringify(label)} (labels: ${Object.keys(index.labels).join(', ') || 'none'})`);
+    return { version: target, index };
+  }
+
+  async resolve(name: string, selector: VersionSelector = {}): Promise<ResolvedVersion> {
+    const { version, index } = await this.resolveVersion(name, selector);
     return { name, version, index, edgeflow: await this.edgeflow(name, version) };
   }
 

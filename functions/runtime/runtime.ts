@@ -1,7 +1,8 @@
 // The model runtime of one isolate (Workers) or process (Node): the TF.js backend, the
 // registry of published versions, and the cache of loaded models. Routes only talk to this.
 import * as tf from '@tensorflow/tfjs-core';
-import type { ObjectStore } from '../../shared/store/types.ts';
+import { keys } from '../../shared/names.ts';
+import type { ObjectStore, StoredObject } from '../../shared/store/types.ts';
 import { Backend, type BackendStarter, type BackendStatus } from './backend.ts';
 import { HttpError, unavailable } from './errors.ts';
 import { loadVersion } from './loader.ts';
@@ -79,21 +80,33 @@ export class ModelRuntime {
     return this.registry.resolve(name, selector);
   }
 
-  /** The resolved version's model, loading it on first use. The caller must release() it. */
+  /**
+   * The resolved version's model, loading it on first use. The caller must release() it.
+   * On a cold path the backend starts, and model.json is fetched, while edgeflow.json is read.
+   */
   async acquire(name: string, selector: VersionSelector = {}, purpose: LoadPurpose = 'predict'): Promise<AcquiredModel> {
     const start = performance.now();
-    const resolved = await this.resolve(name, selector);
-    await this.ready();
-    const key = `${resolved.name}/${resolved.version}`;
+    const backend = this.ready();
+    backend.catch(() => undefined); // awaited below; a 404 may come first
+    const { version, index } = await this.registry.resolveVersion(name, selector);
+    const key = `${name}/${version}`;
+    let modelJson: Promise<StoredObject | null> | undefined;
+    if (!this.cache.has(key) && !this.cache.isLoading(key)) {
+      modelJson = this.store.get(keys.versionFile(name, version, 'model.json'));
+      modelJson.catch(() => undefined); // awaited by the loader
+    }
+    const edgeflow = await this.registry.edgeflow(name, version);
+    await backend;
+    const resolved: ResolvedVersion = { name, version, index, edgeflow };
     try {
-      const { entry } = await this.cache.acquire(key, resolved.edgeflow.sizes.float32, () =>
-        loadVersion(this.store, resolved.name, resolved.version, resolved.edgeflow, { warmUp: this.warmUp === 'always' || (this.warmUp === 'ready' && purpose === 'ready') }),
+      const { entry } = await this.cache.acquire(key, edgeflow.sizes.float32, () =>
+        loadVersion(this.store, name, version, edgeflow, { warmUp: this.warmUp === 'always' || (this.warmUp === 'ready' && purpose === 'ready'), modelJson }),
       );
       const loadMs = performance.now() - start;
       return { resolved, entry, loadMs, release: () => this.cache.release(entry) };
     } catch (error) {
       if (error instanceof HttpError) throw error;
-      throw unavailable(`model ${resolved.name} version ${resolved.version} failed to load: ${(error as Error).message}`);
+      throw unavailable(`model ${name} version ${version} failed to load: ${(error as Error).message}`);
     }
   }
 
