@@ -29,7 +29,7 @@ export interface Env {
   /** Bucket name put in the messages the route sends. */
   BUCKET_NAME?: string;
   MAX_UPLOAD_BYTES?: string;
-  /** Largest model converted in the Worker, MiB of float32 weights (default 24). */
+  /** Largest model converted in the Worker, MiB of float32 weights (default 12). */
   MAX_CONVERT_MB?: string;
   /** Keep equal to max_retries of the queue consumer in wrangler.toml. */
   QUEUE_MAX_RETRIES?: string;
