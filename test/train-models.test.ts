@@ -100,6 +100,16 @@ describe('tiny runs through edgeflow train', () => {
   });
 });
 
+describe('early stopping', () => {
+  it('stops once the validation loss stops falling (a learning rate far too high makes it bounce)', async () => {
+    const { modelJson } = await train(['celsius', '--epochs', '20', '--early-stopping', '1', '--learning-rate', '50']);
+    const training = modelJson.userDefinedMetadata.training as unknown as { epochs: number; epochsRequested: number };
+    expect(training.epochsRequested).toBe(20);
+    expect(training.epochs).toBeLessThan(20);
+    expect(printed).toContainEqual(expect.stringMatching(new RegExp(`^trained ${training.epochs} epochs in [\\d.]+ s on wasm \\(early stopping after ${training.epochs} of 20\\)$`)));
+  });
+});
+
 describe('pieces', () => {
   it('learning-rate schedules', () => {
     expect(parseSchedule('exponential:0.5')).toEqual({ kind: 'exponential', decay: 0.5 });
