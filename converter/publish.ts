@@ -98,11 +98,14 @@ export async function publishVersion(store: ObjectStore, request: PublishRequest
   await putJson(store, keys.versionFile(name, version, 'edgeflow.json'), edgeflow);
 
   const entry: VersionEntry = { version, created, format: request.metadata.format, bytes, ...(request.sourceId ? { sourceId: request.sourceId } : {}) };
+  // A concurrent publish of the same source may have landed first: keep its version only.
+  let existing: number | undefined;
   await updateIndex(store, name, (index) => {
-    if (!index.versions.some((v) => v.version === version)) index.versions.push(entry);
+    existing = request.sourceId ? index.versions.find((v) => v.sourceId === request.sourceId && v.version !== version)?.version : undefined;
+    if (existing === undefined && !index.versions.some((v) => v.version === version)) index.versions.push(entry);
     index.versions.sort((a, b) => a.version - b.version);
-    index.labels.latest = index.versions[index.versions.length - 1]!.version;
+    if (index.versions.length > 0) index.labels.latest = index.versions[index.versions.length - 1]!.version;
     return index;
   });
-  return { version, existing: false };
+  return existing === undefined ? { version, existing: false } : { version: existing, existing: true };
 }

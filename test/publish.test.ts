@@ -90,6 +90,13 @@ describe('publishVersion', () => {
     expect(await assertConsistent(store)).toEqual([1]);
   });
 
+  it('keeps one version when the same source is published twice at once', async () => {
+    const store = new MemoryStore();
+    const [a, b] = await Promise.all([publish(store, 'upload-9'), publish(store, 'upload-9')]);
+    expect(a.version).toBe(b.version);
+    expect(await assertConsistent(store)).toEqual([a.version]);
+  });
+
   it('refuses invalid model names before writing anything', async () => {
     const store = new FaultyStore(new MemoryStore(), undefined);
     for (const name of ['', 'Upper', '../x', 'a/b', '-lead', 'x'.repeat(65)]) {
