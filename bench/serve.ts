@@ -309,7 +309,7 @@ async function main(): Promise<void> {
   console.log('Memory after 1,000 requests (round-robin over the models):');
   table(['server', 'process RSS', 'wasm heap', 'live tensors', 'model weights'], memoryRows);
   console.log('Targets: overhead ≤ 1.10 (MobileNetV2), ≤ 1 ms absolute (tiny); cold start ≤ 150 ms (MobileNetV2 uint8); bundle ≤ 500 KiB gzip.');
-  console.log('Note: inside workerd, performance.now() only advances across I/O (Spectre mitigation), so Server-Timing there is coarse.');
+  console.log('Note: on Cloudflare, performance.now() only advances across I/O (Spectre mitigation), so a deployed Worker\'s Server-Timing is coarse; local workerd and Node are exact.');
   console.log(`(bench ran ${((performance.now() - startedAt) / 1000).toFixed(0)} s)`);
   await rm(work, { recursive: true, force: true });
 }
