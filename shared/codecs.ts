@@ -283,4 +283,5 @@ export function checkShape(shape: readonly number[], expected: readonly number[]
   if (expected.length === 0 && shape.length === 0) return;
   const matches = shape.length === expected.length && shape.every((d, i) => expected[i] === -1 || expected[i] === d);
   if (!matches) throw new CodecError(field, `shape [${shape.join(', ')}] does not match the model's [${expected.map((d) => (d === -1 ? 'any' : d)).join(', ')}]`);
+  if (shape.includes(0)) throw new CodecError(field, `shape [${shape.join(', ')}] has a dimension of 0: there is nothing to predict`);
 }

@@ -226,6 +226,7 @@ describe('errors: {"error": "..."} naming the field, with the right status', () 
     await expectError(await post('/v2/models/iris-dense/infer', { inputs: [{ name: 'hidden_input', shape: [2, 4], datatype: 'FP32', data: [1, 2, 3, 4] }] }), 400, /^inputs\[0\]\.data: expected 2 elements/);
     await expectError(await post('/v2/models/iris-dense/infer', { inputs: [{ name: 'hidden_input', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }], outputs: [{ name: 'nope' }] }), 400, /^outputs\[0\]\.name: the model has no output "nope"/);
     await expectError(await post('/v2/models/iris-dense/infer', { inputs: [] }), 400, /^inputs: inputs must list at least one tensor/);
+    await expectError(await post('/v2/models/iris-dense/infer', { inputs: [{ name: 'hidden_input', shape: [0, 4], datatype: 'FP32', data: [] }] }), 400, /^inputs\[0\]\.shape: shape \[0, 4\] has a dimension of 0/);
   });
 
   it('404 for unknown models, versions, labels and routes', async () => {
