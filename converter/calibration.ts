@@ -1,6 +1,7 @@
 // Calibration inputs for verification and `auto` quantization: parsed from a user's file
 // (JSON in TF Serving's `instances` / `inputs` forms, or a .npy array for a single input) or
 // generated deterministically from the model's input signature.
+import { seededRandom } from '../shared/random.ts';
 import type { TensorSignature } from '../shared/schemas/edgeflow-json.ts';
 import { ConversionError, elementCount } from './model.ts';
 
@@ -22,18 +23,6 @@ export interface Calibration {
 export const DEFAULT_SAMPLES = 8;
 /** Size used for unknown non-batch dimensions (e.g. images of any height and width). */
 export const DEFAULT_FREE_DIMENSION = 64;
-
-/** Deterministic PRNG (mulberry32), so calibration inputs are the same run after run. */
-function random(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 const isIntegerDtype = (dtype: string) => /int|bool/i.test(dtype);
 
@@ -63,7 +52,7 @@ function splitSamples(batch: CalibrationBatch, inputs: TensorSignature[]): Calib
  * (token ids: intRange is the embedding's vocabulary size when the model has one).
  */
 export function generateCalibration(inputs: TensorSignature[], samples = DEFAULT_SAMPLES, intRange = 10, seed = 1): Calibration {
-  const next = random(seed);
+  const next = seededRandom(seed);
   const { batchSize, count } = batching(inputs, samples);
   const batches: CalibrationBatch[] = [];
   for (let b = 0; b < count; b++) {

@@ -88,7 +88,7 @@ describe('uploads', () => {
     const response = await request('/admin/models/tiny/uploads', { method: 'POST', body: multipart(model, { quantize: 'uint8', tolerance: '0.2', shardSize: '1KiB' }) });
     expect(response.status).toBe(202);
     const accepted = await json(response);
-    expect(accepted).toMatchObject({ name: 'tiny', state: 'queued', options: { quantize: 'uint8', tolerance: 0.2, shardBytes: 1024 }, files: [{ path: 'model.json' }, { path: 'weights.bin' }] });
+    expect(accepted).toMatchObject({ name: 'tiny', state: 'queued', options: { quantize: 'uint8', tolerance: 0.2, shardBytes: 1024 }, files: [{ path: 'group1-shard1of1.bin' }, { path: 'model.json' }] });
     expect(accepted.id).toMatch(/^\d{8}T\d{6}Z-[0-9a-f]{16}$/);
     expect(response.headers.get('location')).toBe(`/admin/uploads/${accepted.id}`);
     expect(accepted.statusUrl).toBe(`http://localhost/admin/uploads/${accepted.id}`);

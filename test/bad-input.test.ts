@@ -7,7 +7,7 @@ import { convertAndPublish } from '../converter/convert.ts';
 import { ConversionError, type FileSet } from '../converter/model.ts';
 import { unzip } from '../converter/read/zip.ts';
 import { MemoryStore } from '../shared/store/memory.ts';
-import { tinyDenseModel } from './helpers/tiny-models.ts';
+import { tinyDenseModel, WEIGHTS_FILE } from './helpers/tiny-models.ts';
 
 let good: FileSet;
 const encoder = new TextEncoder();
@@ -36,14 +36,14 @@ async function expectRefused(files: FileSet, message: RegExp, name = 'bad') {
 describe('bad input', () => {
   it('missing shard', async () => {
     const files = new Map(good);
-    files.delete('weights.bin');
-    const error = await expectRefused(files, /shard weights\.bin named in model\.json is missing/);
+    files.delete(WEIGHTS_FILE);
+    const error = await expectRefused(files, /shard group1-shard1of1\.bin named in model\.json is missing/);
     expect(error).toBeInstanceOf(ConversionError);
   });
 
   it('shard bytes that do not match the manifest shapes and dtypes', async () => {
     const files = new Map(good);
-    files.set('weights.bin', good.get('weights.bin')!.subarray(0, 100));
+    files.set(WEIGHTS_FILE, good.get(WEIGHTS_FILE)!.subarray(0, 100));
     await expectRefused(files, /holds 100 bytes but its manifest's shapes and dtypes need \d+/);
   });
 
@@ -83,7 +83,7 @@ describe('bad input', () => {
   });
 
   it('a zip of a good model converts', async () => {
-    const zip = zipSync({ 'my-model/model.json': good.get('model.json')!, 'my-model/weights.bin': good.get('weights.bin')! });
+    const zip = zipSync({ 'my-model/model.json': good.get('model.json')!, [`my-model/${WEIGHTS_FILE}`]: good.get(WEIGHTS_FILE)! });
     const store = new MemoryStore();
     const result = await convertAndPublish(store, new Map([['my-model.zip', zip]]), { name: 'zipped', quantize: 'uint8' });
     expect(result.version).toBe(1);

@@ -233,9 +233,9 @@ describe('permanent failures and limits', () => {
   it('a manifest listing a missing file fails naming it', async () => {
     const store = new MemoryStore();
     const written = await upload(store);
-    await store.delete(uploadKeys.file('tiny', written.uploadId, 'weights.bin'));
+    await store.delete(uploadKeys.file('tiny', written.uploadId, 'group1-shard1of1.bin'));
     await consumeUploadEvent(uploadEvent(written, 't'), options(store));
-    expect((await readStatus(store, written.uploadId))!.reason).toBe('weights.bin is listed in the manifest but missing from the upload: upload it again');
+    expect((await readStatus(store, written.uploadId))!.reason).toBe('group1-shard1of1.bin is listed in the manifest but missing from the upload: upload it again');
   });
 
   it('a drift beyond tolerance fails with the report', async () => {

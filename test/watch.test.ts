@@ -23,7 +23,7 @@ import { openStore } from '../shared/store/open.ts';
 import type { ObjectStore } from '../shared/store/types.ts';
 import { repoRoot } from './helpers/edge-worker.ts';
 import { fixturePath, HAVE_FIXTURES, NO_FIXTURES_REASON } from './helpers/fixtures.ts';
-import { startConditionalS3rver } from './helpers/s3rver-conditional.ts';
+import { startS3rver } from './helpers/s3rver.ts';
 import { PreconditionFailedError } from '../shared/store/types.ts';
 import { tinyDenseModel } from './helpers/tiny-models.ts';
 
@@ -73,7 +73,7 @@ const converting = (lines: string[], uploadId: string) => lines.filter((l) => l.
 
 describe.skipIf(!HAVE_FIXTURES)(`two watchers over s3rver${HAVE_FIXTURES ? '' : ` (${NO_FIXTURES_REASON})`}`, () => {
   it('an upload made with @aws-sdk/client-s3 becomes exactly one version, served by the Node server', async () => {
-    const s3 = await startConditionalS3rver();
+    const s3 = await startS3rver('edgeflow-test', { conditional: true });
     try {
       const location = `s3://${s3.bucket}/edge`;
       // The server honours conditional writes over the wire: one of eight racing creators wins.

@@ -1,15 +1,7 @@
-// Seeded randomness for repeatable shuffles and splits (mulberry32).
+// Repeatable shuffles and splits over the seeded PRNG.
+import { seededRandom } from '../../shared/random.ts';
 
-export function seededRandom(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export { seededRandom };
 
 /** A shuffled permutation of 0..n-1. */
 export function permutation(n: number, seed: number): number[] {

@@ -9,9 +9,9 @@ import type { ObjectStore } from '../../shared/store/types.ts';
 
 export const WEIGHTS_FILE = 'group1-shard1of1.bin';
 
-/** model.json and the weights file of a layers model, in memory, with userDefinedMetadata set. */
-export async function modelFiles(model: LayersModel, userDefinedMetadata: Record<string, unknown>): Promise<Map<string, Uint8Array>> {
-  model.setUserDefinedMetadata(userDefinedMetadata);
+/** model.json and the weights file of a layers model, in memory, as tfjs's own save writes them. */
+export async function modelFiles(model: LayersModel, userDefinedMetadata?: Record<string, unknown>): Promise<Map<string, Uint8Array>> {
+  if (userDefinedMetadata) model.setUserDefinedMetadata(userDefinedMetadata);
   let saved: tf.io.ModelArtifacts | undefined;
   await model.save({
     save: async (artifacts) => {

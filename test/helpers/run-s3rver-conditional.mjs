@@ -2,7 +2,7 @@
 // If-Match: <etag> (412 PreconditionFailed otherwise), atomically per key. s3rver 3.7.1 ignores
 // both headers (DESIGN.md); AWS S3, R2 and MinIO honour them. Used by tests that need several
 // processes to agree through an S3-protocol store (edgeflow watch's claims, the publish protocol).
-// Started by test/helpers/s3rver-conditional.ts; needs `node --openssl-legacy-provider` like run-s3rver.mjs.
+// Started by test/helpers/s3rver.ts (conditional: true); needs `node --openssl-legacy-provider` like run-s3rver.mjs.
 import S3rver from 's3rver';
 
 const [directory, bucket] = process.argv.slice(2);

@@ -15,9 +15,12 @@ export interface RunningS3 {
   close(): Promise<void>;
 }
 
-const script = new URL('./run-s3rver.mjs', import.meta.url).pathname;
-
-export async function startS3rver(bucket = 'edgeflow-test'): Promise<RunningS3> {
+/**
+ * conditional: run s3rver with AWS-style If-None-Match / If-Match added in front
+ * (run-s3rver-conditional.mjs), for tests where several processes agree through the store.
+ */
+export async function startS3rver(bucket = 'edgeflow-test', options: { conditional?: boolean } = {}): Promise<RunningS3> {
+  const script = new URL(options.conditional ? './run-s3rver-conditional.mjs' : './run-s3rver.mjs', import.meta.url).pathname;
   const directory = await mkdtemp(path.join(tmpdir(), 'edgeflow-s3rver-'));
   const child = spawn(process.execPath, ['--openssl-legacy-provider', script, directory, bucket], { stdio: ['ignore', 'pipe', 'inherit'] });
   const line = await new Promise<string>((resolve, reject) => {

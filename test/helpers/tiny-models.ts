@@ -1,8 +1,11 @@
 // Small TF.js models built in code with fixed weights, saved the way tfjs saves them
-// (model.json + one weights file), for tests that need no fixture.
+// (model.json + one weights file, models/train/save.ts), for tests that need no fixture.
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { FileSet } from '../../converter/model.ts';
+import { modelFiles } from '../../models/train/save.ts';
+
+export { WEIGHTS_FILE } from '../../models/train/save.ts';
 
 /** Deterministic pseudo-random values in [-1, 1). */
 export function fixedValues(count: number, seed: number): Float32Array {
@@ -13,30 +16,6 @@ export function fixedValues(count: number, seed: number): Float32Array {
     values[i] = (state / 2147483648) * 2 - 1;
   }
   return values;
-}
-
-/** Saves a layers model into a FileSet (model.json + weights.bin), as tf.io would write it. */
-export async function saveToFiles(model: tfl.LayersModel): Promise<FileSet> {
-  let files: FileSet = new Map();
-  await model.save(
-    tf.io.withSaveHandler(async (artifacts) => {
-      const data = new Uint8Array(artifacts.weightData as ArrayBuffer);
-      const modelJson = {
-        format: 'layers-model',
-        generatedBy: `TensorFlow.js tfjs-layers v${tfl.version_layers}`,
-        convertedBy: null,
-        modelTopology: artifacts.modelTopology,
-        weightsManifest: [{ paths: ['weights.bin'], weights: artifacts.weightSpecs }],
-        userDefinedMetadata: artifacts.userDefinedMetadata,
-      };
-      files = new Map([
-        ['model.json', new TextEncoder().encode(JSON.stringify(modelJson))],
-        ['weights.bin', data],
-      ]);
-      return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
-    }),
-  );
-  return files;
 }
 
 /** Dense 16 → 32 (relu) → 4 (softmax), about 2.7 KB of float32 weights. */
@@ -50,7 +29,7 @@ export async function tinyDenseModel(): Promise<FileSet> {
       return tf.tensor(fixedValues(shape.reduce((a, b) => a * b, 1), i + 1), shape);
     }),
   );
-  const files = await saveToFiles(model);
+  const files = await modelFiles(model);
   model.dispose();
   return files;
 }
