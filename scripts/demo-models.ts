@@ -6,6 +6,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { FileSet } from '../converter/model.ts';
+import { modelFiles } from '../models/train/save.ts';
+import { seededRandom } from '../shared/random.ts';
 
 export interface DemoModel {
   name: string;
@@ -17,20 +19,8 @@ export interface DemoModel {
   example: () => unknown;
 }
 
-/** mulberry32: a tiny deterministic PRNG. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
-
 function setSeededWeights(model: tfl.LayersModel, seed: number): void {
-  const random = seeded(seed);
+  const random = seededRandom(seed);
   const weights = model.getWeights().map((w) => {
     const fanIn = w.shape.length > 1 ? w.shape.slice(0, -1).reduce((a, b) => a * b, 1) : 1;
     const scale = w.shape.length > 1 ? Math.sqrt(2 / fanIn) : 0.05;
@@ -42,36 +32,13 @@ function setSeededWeights(model: tfl.LayersModel, seed: number): void {
   tf.dispose(weights);
 }
 
-/** model.json + weights.bin of a layers model, as tfjs's own save would write them. */
-async function toFiles(model: tfl.LayersModel): Promise<FileSet> {
-  let files: FileSet = new Map();
-  await model.save(
-    tf.io.withSaveHandler(async (artifacts) => {
-      const weightData = artifacts.weightData as ArrayBuffer;
-      const modelJson = {
-        format: 'layers-model',
-        generatedBy: `TensorFlow.js tfjs-layers v${tfl.version_layers}`,
-        convertedBy: null,
-        modelTopology: artifacts.modelTopology,
-        weightsManifest: [{ paths: ['weights.bin'], weights: artifacts.weightSpecs }],
-      };
-      files = new Map([
-        ['model.json', new TextEncoder().encode(JSON.stringify(modelJson))],
-        ['weights.bin', new Uint8Array(weightData)],
-      ]);
-      return { modelArtifactsInfo: { dateSaved: new Date(0), modelTopologyType: 'JSON' } };
-    }),
-  );
-  return files;
-}
-
 export async function buildIrisDense(): Promise<FileSet> {
   const model = tfl.sequential({
     layers: [tfl.layers.dense({ inputShape: [4], units: 16, activation: 'relu', name: 'hidden' }), tfl.layers.dense({ units: 3, activation: 'softmax', name: 'species' })],
   });
   setSeededWeights(model, 7);
   try {
-    return await toFiles(model);
+    return await modelFiles(model);
   } finally {
     model.dispose();
   }
@@ -90,7 +57,7 @@ export async function buildMnistCnn(): Promise<FileSet> {
   });
   setSeededWeights(model, 11);
   try {
-    return await toFiles(model);
+    return await modelFiles(model);
   } finally {
     model.dispose();
   }
@@ -111,7 +78,7 @@ export async function demoModels(): Promise<DemoModel[]> {
       files: await buildMnistCnn(),
       quantize: 'uint8',
       example: () => {
-        const random = seeded(3);
+        const random = seededRandom(3);
         return Array.from({ length: 28 }, () => Array.from({ length: 28 }, () => [Math.round(random() * 100) / 100]));
       },
     },

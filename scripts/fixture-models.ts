@@ -3,7 +3,8 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { FileSet } from '../converter/model.ts';
-import { seeded, type DemoModel } from './demo-models.ts';
+import { seededRandom } from '../shared/random.ts';
+import type { DemoModel } from './demo-models.ts';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 export const MOBILENET_FIXTURE = path.resolve(root, '../shared/fixtures/tfjs-layers/nsfwjs-mobilenet_v2');
@@ -28,7 +29,7 @@ export async function optionalFixtures(): Promise<DemoModel[]> {
       files,
       quantize: 'uint8',
       example: () => {
-        const random = seeded(9);
+        const random = seededRandom(9);
         return Array.from({ length: 224 }, () => Array.from({ length: 224 }, () => [random(), random(), random()]));
       },
     },

@@ -5,7 +5,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { loadGraphModel } from '@tensorflow/tfjs-converter';
 import { loadLayersModel } from '@tensorflow/tfjs-layers';
 import type { FileSet } from '../../converter/model.ts';
-import { seeded } from '../../scripts/demo-models.ts';
+import { seededRandom } from '../../shared/random.ts';
 
 function memoryIO(files: FileSet): tf.io.IOHandler {
   const modelJson = JSON.parse(new TextDecoder().decode(files.get('model.json')!)) as tf.io.ModelJSON;
@@ -42,7 +42,7 @@ export async function stockPredict(files: FileSet, input: { values: Float32Array
 
 /** Deterministic images in [0, 1), shape [batch, size, size, 3]. */
 export function testImages(batch: number, size = 224, seed = 5): { values: Float32Array; shape: number[]; nested: number[][][][] } {
-  const random = seeded(seed);
+  const random = seededRandom(seed);
   const values = new Float32Array(batch * size * size * 3);
   for (let i = 0; i < values.length; i++) values[i] = Math.fround(random());
   const nested: number[][][][] = [];
