@@ -135,7 +135,7 @@ async function main(): Promise<void> {
   const child = (...args: string[]) =>
     JSON.parse(execFileSync(process.execPath, ['--import', 'tsx', self, ...args], { encoding: 'utf8', maxBuffer: 1 << 24, stdio: ['ignore', 'pipe', 'ignore'] }));
   const rows = [['model', 'mode', 'bytes in', 'bytes out', 'ratio', 'MB/s', 'peak RSS', 'Δ RSS / f32', 'max err', 'mean err', 'rel err', 'top-1']];
-  const clipRows = [['model', 'clipped weights', 'weight sq. error saved', 'output drift (min/max)', 'output drift (clipped)']];
+  const clipRows = [['model', 'weights clipped', 'weight sq. error saved', 'output drift, min/max ranges', 'output drift, edgeflow (clipped kept only if lower)']];
   for (const [label, relative] of MODELS) {
     const input = path.join(FIXTURES, relative);
     for (const mode of MODES) {
