@@ -19,7 +19,7 @@ afterAll(() => rmSync(folder, { recursive: true, force: true }));
 describe('edgeflow train --upload → watch → serve', () => {
   it('the trained celsius model is converted from its upload and answers 212 °F', async () => {
     const store = new LocalFolderStore(join(folder, 'store'));
-    const result = await runTraining({ model: 'celsius', upload: store, log: () => {}, progress: { write: () => {}, isTTY: false } });
+    const result = await runTraining({ model: 'celsius', upload: store, logdir: join(folder, 'runs'), log: () => {}, progress: { write: () => {}, isTTY: false } });
     const uploaded = result.uploaded!;
     const manifest = (await getJson(store, uploadKeys.manifest('celsius', uploaded.uploadId)))!.value;
     expect(manifest).toMatchObject({ edgeflowUpload: 1, name: 'celsius', source: 'edgeflow train', files: [{ path: expect.any(String) }, { path: expect.any(String) }] });
