@@ -86,6 +86,17 @@ async function measureOne(input: string, mode: string): Promise<Measurement> {
   }
 }
 
+/** Peak RSS of read + quantize + shard + sha256 alone (no TF.js model), over the float32 size. */
+async function stagePeak(input: string, mode: string): Promise<number> {
+  const baseline = process.memoryUsage.rss();
+  const model = await readModel(await readInput(input));
+  const dtype = (mode === 'none' ? 'float32' : mode) as StorageDtype;
+  const { files } = shardModel(model, encodeWeights(model.weights, () => dtype, { clipOutliers: true }));
+  await Promise.all([...files.values()].map(sha256Hex));
+  const floatBytes = model.weights.reduce((sum, w) => sum + w.values.length * 4, 0);
+  return (process.resourceUsage().maxRSS * 1024 - baseline) / floatBytes;
+}
+
 /** uint8 with and without outlier clipping: weight squared error and output drift. */
 async function clipGain(input: string): Promise<string[]> {
   await tf.setBackend('wasm');
@@ -122,6 +133,10 @@ async function main(): Promise<void> {
     process.stdout.write(JSON.stringify(await measureOne(input!, mode!)));
     return;
   }
+  if (flag === '--stage') {
+    process.stdout.write(JSON.stringify(await stagePeak(input!, mode!)));
+    return;
+  }
   if (flag === '--clip') {
     process.stdout.write(JSON.stringify(await clipGain(input!)));
     return;
@@ -134,7 +149,7 @@ async function main(): Promise<void> {
   const self = fileURLToPath(import.meta.url);
   const child = (...args: string[]) =>
     JSON.parse(execFileSync(process.execPath, ['--import', 'tsx', self, ...args], { encoding: 'utf8', maxBuffer: 1 << 24, stdio: ['ignore', 'pipe', 'ignore'] }));
-  const rows = [['model', 'mode', 'bytes in', 'bytes out', 'ratio', 'MB/s', 'peak RSS', 'Δ RSS / f32', 'max err', 'mean err', 'rel err', 'top-1']];
+  const rows = [['model', 'mode', 'bytes in', 'bytes out', 'ratio', 'MB/s', 'peak RSS', 'Δ RSS / f32', 'stage Δ / f32', 'max err', 'mean err', 'rel err', 'top-1']];
   const clipRows = [['model', 'weights clipped', 'weight sq. error saved', 'output drift, min/max ranges', 'output drift, edgeflow (clipped kept only if lower)']];
   for (const [label, relative] of MODELS) {
     const input = path.join(FIXTURES, relative);
@@ -153,6 +168,7 @@ async function main(): Promise<void> {
         m.mbPerSecond === null ? '-' : m.mbPerSecond.toFixed(0),
         formatBytes(m.peakRss),
         ((m.peakRss - m.baselineRss) / m.float32Bytes).toFixed(2),
+        mode === 'auto' ? '-' : (child('--stage', input, mode) as number).toFixed(2),
         m.maxAbsError.toPrecision(3),
         m.meanAbsError.toPrecision(3),
         m.relativeError.toPrecision(3),
@@ -163,7 +179,8 @@ async function main(): Promise<void> {
     clipRows.push([label, ...(child('--clip', input) as string[])]);
   }
   process.stderr.write('\n');
-  console.log('Conversion (8 generated calibration samples; ratio = float32 size / converted size; MB/s = float32 MB through encode+shard+sha256 per second, one core)\n');
+  console.log('Conversion (8 generated calibration samples; ratio = float32 size / converted size; MB/s = float32 MB through encode+shard+sha256 per second, one core;');
+  console.log('Δ RSS / f32 = whole conversion incl. verification in TF.js, stage Δ / f32 = read+quantize+shard alone, both above the process baseline)\n');
   console.log(table(rows));
   console.log('\nOutlier clipping for uint8 (weights not already on a source uint8 grid)\n');
   console.log(table(clipRows));
