@@ -15,7 +15,7 @@ import { chooseDtypes } from './quantize/auto.ts';
 import { dtypeForWeight, parseQuantizeSpec, type StorageDtype } from './quantize/spec.ts';
 import { readModel } from './read/index.ts';
 import { DEFAULT_SHARD_BYTES, shardModel, type ModelFiles } from './shard.ts';
-import { measureDrift, runCalibration, accuracyReport, type ModelOutputs } from './verify.ts';
+import { accuracyReport, measureDrift, runCalibration, type Drift } from './verify.ts';
 
 export const DEFAULT_QUANTIZE = 'float16';
 /** Largest output difference allowed, divided by max(1, largest reference output). */
@@ -97,6 +97,17 @@ async function withLoaded<T>(files: ModelFiles, work: (model: LoadedModel) => Pr
   }
 }
 
+type Candidate = ReturnType<typeof encodeAndShard> & { drift: Drift };
+
+/** Clipping lowers each weight's own error; keep it only if it also lowers the output error. */
+async function preferLowerDrift(clipped: Candidate, minMaxRanges: () => Promise<Candidate>, report: (detail: string) => void): Promise<Candidate> {
+  if (!Object.values(clipped.encoded.quantization).some((q) => q.clipped)) return clipped;
+  const plain = await minMaxRanges();
+  const keep = clipped.drift.relativeError <= plain.drift.relativeError;
+  report(`outlier clipping: drift ${clipped.drift.relativeError.toPrecision(3)} vs ${plain.drift.relativeError.toPrecision(3)} with min/max ranges; keeping ${keep ? 'clipped' : 'min/max'} ranges`);
+  return keep ? clipped : plain;
+}
+
 /** Converts without publishing. Throws ConversionError (or ToleranceError) naming the problem. */
 export async function convertModel(input: FileSet | DecodedModel, options: ConvertOptions): Promise<ConvertResult> {
   checkModelName(options.name);
@@ -130,8 +141,7 @@ export async function convertModel(input: FileSet | DecodedModel, options: Conve
   });
   lap('reference');
 
-  const driftOf = async (files: ModelFiles, outputs: ModelOutputs = reference) =>
-    measureDrift(outputs, await withLoaded(files, (loaded) => runCalibration(loaded, calibration)));
+  const driftOf = async (files: ModelFiles) => measureDrift(reference, await withLoaded(files, (loaded) => runCalibration(loaded, calibration)));
 
   let choice: Map<string, StorageDtype>;
   let auto: { trials: number; drift: number } | undefined;
@@ -147,27 +157,19 @@ export async function convertModel(input: FileSet | DecodedModel, options: Conve
     choice = new Map(model.weights.filter((w) => w.dtype === 'float32').map((w) => [w.name, dtypeForWeight(spec, w.name)]));
   }
   const dtypeOf = (name: string) => choice.get(name) ?? 'float32';
-  let converted = encodeAndShard(model, dtypeOf, clip, options);
-  progress({ stage: 'quantize', detail: `${converted.encoded.data.byteLength} bytes of weights in ${converted.files.files.size - 1} shard(s)` });
+  const clipped = encodeAndShard(model, dtypeOf, clip, options);
+  progress({ stage: 'quantize', detail: `${clipped.encoded.data.byteLength} bytes of weights in ${clipped.files.files.size - 1} shard(s)` });
   lap('quantize');
 
   progress({ stage: 'verify', detail: 'loading the converted files with stock TF.js and comparing outputs' });
-  let drift = await driftOf(converted.files);
-  // Clipping lowers each weight's own error; keep it only if it also lowers the output error.
-  if (Object.values(converted.encoded.quantization).some((q) => q.clipped)) {
-    const plain = encodeAndShard(model, dtypeOf, false, options);
-    const plainDrift = await driftOf(plain.files);
-    const keep = drift.relativeError <= plainDrift.relativeError;
-    progress({
-      stage: 'verify',
-      detail: `outlier clipping: drift ${drift.relativeError.toPrecision(3)} vs ${plainDrift.relativeError.toPrecision(3)} with min/max ranges; ${keep ? 'keeping clipped ranges' : 'keeping min/max ranges'}`,
-    });
-    if (!keep) {
-      converted = plain;
-      drift = plainDrift;
-    }
-  }
-  const { encoded, files } = converted;
+  const { encoded, files, drift } = await preferLowerDrift(
+    { ...clipped, drift: await driftOf(clipped.files) },
+    async () => {
+      const plain = encodeAndShard(model, dtypeOf, false, options);
+      return { ...plain, drift: await driftOf(plain.files) };
+    },
+    (detail) => progress({ stage: 'verify', detail }),
+  );
   const report = accuracyReport(drift, calibration, tolerance);
   lap('verify');
   if (!report.passed) throw new ToleranceError(report, quantize);
