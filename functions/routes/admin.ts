@@ -19,8 +19,8 @@ import { deleteVersion, describeModel, listModels, ModelAdminError, removeLabel,
 import { checkModelName, InvalidNameError } from '../../shared/names.ts';
 import type { AppEnv } from '../app.ts';
 import { bearerAuth } from '../auth.ts';
-import { readJsonBody } from '../body.ts';
-import { badRequest, HttpError, notFound, tooLarge } from '../runtime/errors.ts';
+import { readBodyBytes, readJsonBody } from '../body.ts';
+import { badRequest, HttpError, notFound } from '../runtime/errors.ts';
 
 export interface AdminOptions {
   /** EDGEFLOW_ADMIN_TOKEN; absent → the admin API refuses every request. */
@@ -39,54 +39,6 @@ export interface AdminOptions {
 export const DEFAULT_MAX_UPLOAD_BYTES = 100 * 1024 * 1024;
 
 const HDF5_MAGIC = [0x89, 0x48, 0x44, 0x46];
-
-/** Reads and drops up to DRAIN_BYTES of a refused body, so the client sees the 413 rather than a reset connection. */
-const DRAIN_BYTES = 64 * 1024 * 1024;
-
-async function drain(reader: ReadableStreamDefaultReader<Uint8Array>): Promise<void> {
-  let drained = 0;
-  try {
-    while (drained < DRAIN_BYTES) {
-      const { done, value } = await reader.read();
-      if (done) return;
-      drained += value.byteLength;
-    }
-    await reader.cancel();
-  } catch {
-    // the client went away
-  }
-}
-
-async function readBodyBytes(c: Context, maxBytes: number): Promise<Uint8Array<ArrayBuffer>> {
-  const hint = 'convert larger models with `npx edgeflow convert --out s3://...` on Node';
-  const declared = Number(c.req.header('content-length') ?? NaN);
-  const body = c.req.raw.body;
-  if (Number.isFinite(declared) && declared > maxBytes) {
-    if (body) await drain(body.getReader());
-    throw tooLarge(`upload: ${declared} bytes exceed the limit of ${maxBytes} bytes; ${hint}`);
-  }
-  if (!body) throw badRequest('upload: the body is empty: send the model file, or multipart form data with model.json and its shards');
-  const reader = body.getReader();
-  const chunks: Uint8Array[] = [];
-  let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > maxBytes) {
-      await drain(reader);
-      throw tooLarge(`upload: more than the limit of ${maxBytes} bytes; ${hint}`);
-    }
-    chunks.push(value);
-  }
-  const all = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    all.set(chunk, offset);
-    offset += chunk.byteLength;
-  }
-  return all;
-}
 
 function guessFileName(bytes: Uint8Array): string {
   if (HDF5_MAGIC.every((b, i) => bytes[i] === b)) return 'model.h5';
@@ -123,7 +75,11 @@ function parseOptions(fields: Map<string, string>): ConversionOptions {
 /** The files and option fields of an upload request. */
 async function readUpload(c: Context, maxBytes: number): Promise<{ files: Map<string, Uint8Array>; fields: Map<string, string> }> {
   const fields = new Map(Object.entries(c.req.query()));
-  const bytes = await readBodyBytes(c, maxBytes);
+  const bytes = await readBodyBytes(c, maxBytes, {
+    field: 'upload',
+    missing: 'the body is empty: send the model file, or multipart form data with model.json and its shards',
+    hint: 'convert larger models with `npx edgeflow convert --out s3://...` on Node',
+  });
   const type = c.req.header('content-type') ?? '';
   const files = new Map<string, Uint8Array>();
   if (/^multipart\/form-data/i.test(type)) {

@@ -12,7 +12,7 @@ import { runModel } from '../inference.ts';
 import type { AppEnv } from '../app.ts';
 import { badRequest, notFound } from '../runtime/errors.ts';
 import type { VersionSelector } from '../runtime/registry.ts';
-import { ServerTiming } from '../timing.ts';
+import { ServerTiming, timedJson } from '../timing.ts';
 import { decodeColumns, decodeInstances, encodeOutputs, encodePredictions } from './tfserving-codec.ts';
 
 interface ParsedPath {
@@ -110,10 +110,7 @@ export function tfServingRoutes(): Hono<AppEnv> {
       const outputs = await runModel(acquired.entry.model, decoded.inputs);
       timing.mark('infer');
       const text = JSON.stringify(rows ? { predictions: encodePredictions(outputs, (decoded as { batch: number }).batch) } : { outputs: encodeOutputs(outputs) });
-      timing.mark('encode');
-      c.header('Server-Timing', timing.header());
-      c.header('Content-Type', 'application/json');
-      return c.body(text);
+      return timedJson(c, timing, text);
     } finally {
       acquired.release();
     }

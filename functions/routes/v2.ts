@@ -11,7 +11,7 @@ import { runModel, type InputTensor } from '../inference.ts';
 import type { AppEnv } from '../app.ts';
 import { badRequest, notFound } from '../runtime/errors.ts';
 import type { VersionSelector } from '../runtime/registry.ts';
-import { ServerTiming } from '../timing.ts';
+import { ServerTiming, timedJson } from '../timing.ts';
 import { SERVER_NAME, SERVER_VERSION } from '../version.ts';
 
 function selector(c: Context<AppEnv>): VersionSelector {
@@ -93,10 +93,7 @@ export function v2Routes(): Hono<AppEnv> {
           .filter((o) => wanted.has(o.name))
           .map((o) => ({ name: o.name, shape: o.shape, datatype: v2Datatype(o.dtype), data: jsonValues(o.values, o.dtype) })),
       });
-      timing.mark('encode');
-      c.header('Server-Timing', timing.header());
-      c.header('Content-Type', 'application/json');
-      return c.body(text);
+      return timedJson(c, timing, text);
     } finally {
       acquired.release();
     }
