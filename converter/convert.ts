@@ -133,11 +133,16 @@ export async function convertModel(input: FileSet | DecodedModel, options: Conve
 
   progress({ stage: 'reference', detail: 'running the float32 model on calibration inputs' });
   const { signature, calibration, reference } = await withLoaded(encodeAndShard(model, () => 'float32', false, options).files, async (loaded) => {
-    const signature = { inputs: loaded.inputs, outputs: loaded.outputs };
     const calibration = options.calibration
       ? options.calibration(loaded.inputs)
       : generateCalibration(loaded.inputs, options.samples ?? DEFAULT_SAMPLES, embeddingVocabulary(model.modelJson.modelTopology) ?? 10);
-    return { signature, calibration, reference: await runCalibration(loaded, calibration) };
+    const reference = await runCalibration(loaded, calibration);
+    // Graph models often leave output shapes unknown: record the ones the run produced (batch free).
+    const outputs = loaded.outputs.map((output, o) => {
+      const seen = reference[o]?.[0]?.shape;
+      return output.shape.length === 0 && seen && seen.length > 0 ? { ...output, shape: [-1, ...seen.slice(1)] } : output;
+    });
+    return { signature: { inputs: loaded.inputs, outputs }, calibration, reference };
   });
   lap('reference');
 
