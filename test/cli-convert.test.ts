@@ -93,7 +93,7 @@ describe('edgeflow convert', () => {
     expect(badName.stderr).toMatch(/invalid model name "Bad Name"/);
     const usage = await edgeflow(['convert', tinyDir]);
     expect(usage.code).toBe(2);
-    expect(usage.stderr).toMatch(/needs one <input>, --name and --out/);
+    expect(usage.stderr).toMatch(/--name and --out are required/);
     const help = await edgeflow(['convert', '--help']);
     expect(help.stdout).toMatch(/--quantize <spec>/);
   });

@@ -1,11 +1,11 @@
 // `edgeflow convert <input> --name <name> --out <folder | s3://bucket/prefix> [options]`.
 import { readFile } from 'node:fs/promises';
-import { parseArgs } from 'node:util';
 import { openStore } from '../../shared/store/open.ts';
 import { parseCalibrationJson, parseNpy } from '../calibration.ts';
 import { convertAndPublish, DEFAULT_QUANTIZE, DEFAULT_TOLERANCE, ToleranceError } from '../convert.ts';
 import { ConversionError } from '../model.ts';
 import { DEFAULT_SHARD_BYTES, parseByteSize } from '../shard.ts';
+import { parseCommandLine } from './args.ts';
 import { useNodeBackend } from './backend.ts';
 import { readInput } from './files.ts';
 import { formatBytes, progressPrinter, table } from './format.ts';
@@ -27,36 +27,24 @@ const HELP = `Usage: edgeflow convert <input> --name <name> --out <folder | s3:/
 `;
 
 export async function convertCommand(argv: string[]): Promise<number> {
-  let args;
-  try {
-    args = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        name: { type: 'string' },
-        out: { type: 'string' },
-        quantize: { type: 'string', default: DEFAULT_QUANTIZE },
-        'shard-size': { type: 'string' },
-        calibration: { type: 'string' },
-        tolerance: { type: 'string' },
-        'no-clip': { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h' },
-      },
-    });
-  } catch (error) {
-    console.error(`edgeflow convert: ${(error as Error).message}\n\n${HELP}`);
-    return 2;
-  }
-  const { values, positionals } = args;
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
+  const parsed = parseCommandLine('convert', HELP, argv, {
+    name: { type: 'string' },
+    out: { type: 'string' },
+    quantize: { type: 'string', default: DEFAULT_QUANTIZE },
+    'shard-size': { type: 'string' },
+    calibration: { type: 'string' },
+    tolerance: { type: 'string' },
+    'no-clip': { type: 'boolean', default: false },
+  }, ['name', 'out']);
+  if (typeof parsed === 'number') return parsed;
+  const { values, positionals } = parsed;
   const input = positionals[0];
-  if (!input || !values.name || !values.out || positionals.length > 1) {
-    console.error(`edgeflow convert: needs one <input>, --name and --out\n\n${HELP}`);
+  if (!input || positionals.length > 1) {
+    console.error(`edgeflow convert: needs exactly one <input>\n\n${HELP}`);
     return 2;
   }
+  const name = values.name!;
+  const out = values.out!;
   const progress = progressPrinter();
   try {
     const tolerance = values.tolerance === undefined ? DEFAULT_TOLERANCE : Number(values.tolerance);
@@ -64,11 +52,11 @@ export async function convertCommand(argv: string[]): Promise<number> {
     const shardBytes = values['shard-size'] ? parseByteSize(values['shard-size']) : DEFAULT_SHARD_BYTES;
     const calibrationFile = values.calibration;
     const calibrationBytes = calibrationFile ? await readFile(calibrationFile) : undefined;
-    const store = openStore(values.out);
+    const store = openStore(out);
     progress('backend', await useNodeBackend());
     const files = await readInput(input);
     const result = await convertAndPublish(store, files, {
-      name: values.name,
+      name,
       quantize: values.quantize,
       shardBytes,
       tolerance,

@@ -1,7 +1,6 @@
 // `edgeflow serve --store <folder | s3://bucket/prefix> [--port 8080]`: the edge app on Node
 // (@hono/node-server, stock wasm backend), serving the models published in the store.
 // Runs until SIGINT / SIGTERM.
-import { parseArgs } from 'node:util';
 import { startNodeServer } from '../../functions/node.ts';
 import { DEFAULT_LIMITS } from '../../functions/limits.ts';
 import { DEFAULT_INDEX_TTL_MS, DEFAULT_NODE_MEMORY_BUDGET_BYTES } from '../../functions/runtime/runtime.ts';
@@ -9,6 +8,7 @@ import { listAll } from '../../shared/store/util.ts';
 import { openStore } from '../../shared/store/open.ts';
 import { UploadWatcher } from '../watcher.ts';
 import { describeOutcome } from './watch.ts';
+import { parseCommandLine } from './args.ts';
 
 const HELP = `Usage: edgeflow serve --store <folder | s3://bucket/prefix> [options]
 
@@ -37,11 +37,7 @@ const optionalNumber = (text: string | undefined, flag: string): number | undefi
 };
 
 export async function serveCommand(argv: string[]): Promise<number> {
-  let values;
-  try {
-    values = parseArgs({
-      args: argv,
-      options: {
+  const parsed = parseCommandLine('serve', HELP, argv, {
         store: { type: 'string' },
         port: { type: 'string', default: '8080' },
         host: { type: 'string', default: '127.0.0.1' },
@@ -53,21 +49,9 @@ export async function serveCommand(argv: string[]): Promise<number> {
         'max-elements': { type: 'string' },
         watch: { type: 'boolean', default: false },
         'max-upload': { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }).values;
-  } catch (error) {
-    console.error(`edgeflow serve: ${(error as Error).message}\n\n${HELP}`);
-    return 2;
-  }
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
-  if (!values.store) {
-    console.error(`edgeflow serve: --store is required\n\n${HELP}`);
-    return 2;
-  }
+  }, ['store']);
+  if (typeof parsed === 'number') return parsed;
+  const values = { ...parsed.values, store: parsed.values.store! };
   let server;
   let watcher: UploadWatcher | undefined;
   try {

@@ -3,11 +3,11 @@
 // like on one store: each upload is claimed by exactly one of them. Runs until SIGINT / SIGTERM
 // (finishing the conversion in progress), or with --once until one pass is done.
 import { hostname } from 'node:os';
-import { parseArgs } from 'node:util';
 import { openStore } from '../../shared/store/open.ts';
 import { DEFAULT_LEASE_MS } from '../claim.ts';
 import type { ConsumeOutcome } from '../consumer.ts';
 import { parseDuration, UploadWatcher } from '../watcher.ts';
+import { parseCommandLine } from './args.ts';
 import { useNodeBackend } from './backend.ts';
 
 const HELP = `Usage: edgeflow watch --store <folder | s3://bucket/prefix> [options]
@@ -39,33 +39,17 @@ export function describeOutcome(outcome: ConsumeOutcome): string {
 }
 
 export async function watchCommand(argv: string[]): Promise<number> {
-  let values;
-  try {
-    values = parseArgs({
-      args: argv,
-      options: {
-        store: { type: 'string' },
-        interval: { type: 'string', default: '5s' },
-        lease: { type: 'string' },
-        'max-attempts': { type: 'string' },
-        samples: { type: 'string' },
-        once: { type: 'boolean', default: false },
-        name: { type: 'string' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }).values;
-  } catch (error) {
-    console.error(`edgeflow watch: ${(error as Error).message}\n\n${HELP}`);
-    return 2;
-  }
-  if (values.help) {
-    console.log(HELP);
-    return 0;
-  }
-  if (!values.store) {
-    console.error(`edgeflow watch: --store is required\n\n${HELP}`);
-    return 2;
-  }
+  const parsed = parseCommandLine('watch', HELP, argv, {
+    store: { type: 'string' },
+    interval: { type: 'string', default: '5s' },
+    lease: { type: 'string' },
+    'max-attempts': { type: 'string' },
+    samples: { type: 'string' },
+    once: { type: 'boolean', default: false },
+    name: { type: 'string' },
+  }, ['store']);
+  if (typeof parsed === 'number') return parsed;
+  const values = { ...parsed.values, store: parsed.values.store! };
   let watcher: UploadWatcher;
   try {
     const intervalMs = parseDuration(values.interval);
