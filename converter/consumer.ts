@@ -9,6 +9,7 @@
 //   is `retry` until the last delivery, then `failed`.
 import type { ObjectStore } from '../shared/store/types.ts';
 import { InvalidNameError } from '../shared/names.ts';
+import { dtypeCounts } from '../shared/published.ts';
 import { claimUpload, DEFAULT_LEASE_MS } from './claim.ts';
 import { convertModel, ToleranceError, type ConvertProgress } from './convert.ts';
 import { publishVersion } from './publish.ts';
@@ -73,12 +74,6 @@ function randomSuffix(): string {
   return [...crypto.getRandomValues(new Uint8Array(4))].map((b) => b.toString(16).padStart(2, '0')).join('');
 }
 
-function quantizationSummary(weights: Record<string, { dtype: string }>): Record<string, number> {
-  const counts: Record<string, number> = {};
-  for (const { dtype } of Object.values(weights)) counts[dtype] = (counts[dtype] ?? 0) + 1;
-  return counts;
-}
-
 export async function consumeUploadEvent(message: unknown, options: ConsumerOptions): Promise<ConsumeOutcome> {
   const event = message as Partial<UploadEvent> | null;
   const key = event?.object?.key;
@@ -130,13 +125,16 @@ export async function consumeUploadEvent(message: unknown, options: ConsumerOpti
     if (sourceBytes > limits.maxSourceBytes) {
       throw new ConversionError(`the upload is ${(sourceBytes / 2 ** 20).toFixed(1)} MiB, more than the ${(limits.maxSourceBytes / 2 ** 20).toFixed(0)} MiB this converter takes (a Worker has 128 MB of memory): ${TOO_LARGE_HINT}`);
     }
-    const files: FileSet = new Map();
-    for (const file of manifest.files) {
-      const object = await store.get(uploadKeys.file(name, uploadId, file.path));
-      if (!object) throw new ConversionError(`${file.path} is listed in the manifest but missing from the upload: upload it again`);
-      if (object.body.byteLength !== file.size) throw new ConversionError(`${file.path} has ${object.body.byteLength} bytes, the manifest says ${file.size}: upload it again`);
-      files.set(file.path, object.body);
-    }
+    const files: FileSet = new Map(
+      await Promise.all(
+        manifest.files.map(async (file): Promise<[string, Uint8Array]> => {
+          const object = await store.get(uploadKeys.file(name, uploadId, file.path));
+          if (!object) throw new ConversionError(`${file.path} is listed in the manifest but missing from the upload: upload it again`);
+          if (object.body.byteLength !== file.size) throw new ConversionError(`${file.path} has ${object.body.byteLength} bytes, the manifest says ${file.size}: upload it again`);
+          return [file.path, object.body];
+        }),
+      ),
+    );
     await options.ensureBackend();
     const decoded = await readModel(files);
     files.clear();
@@ -166,7 +164,7 @@ export async function consumeUploadEvent(message: unknown, options: ConsumerOpti
       version: result.version,
       existing: result.existing,
       sizes: result.metadata.sizes,
-      quantization: quantizationSummary(result.metadata.quantization.weights),
+      quantization: dtypeCounts(result.metadata.quantization.weights),
       report: result.report,
       timings: Object.fromEntries(Object.entries(result.timings).map(([k, v]) => [k, Math.round(v)])),
       latencyMs: Date.now() - Date.parse(status.created),

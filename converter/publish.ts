@@ -4,7 +4,8 @@
 //   3. add the version to models/<name>/index.json with a conditional write (retried on conflict)
 // Readers only trust index.json, so a version is never visible before all its files are there.
 // A publish that carries a sourceId is idempotent: a retry finds its own claim or entry.
-import { IndexJson, type VersionEntry } from '../shared/schemas/index-json.ts';
+import { readIndex } from '../shared/published.ts';
+import type { IndexJson, VersionEntry } from '../shared/schemas/index-json.ts';
 import type { EdgeflowJson, FileEntry } from '../shared/schemas/edgeflow-json.ts';
 import { sha256Hex } from '../shared/hash.ts';
 import { checkModelName, keys } from '../shared/names.ts';
@@ -32,14 +33,6 @@ const MAX_ATTEMPTS = 64;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const backoff = (attempt: number) => sleep(Math.min(500, 5 * 2 ** attempt) * (0.5 + Math.random()));
-
-export async function readIndex(store: ObjectStore, name: string): Promise<{ index: IndexJson; etag: string } | null> {
-  const found = await getJson(store, keys.index(name));
-  if (!found) return null;
-  const parsed = IndexJson.safeParse(found.value);
-  if (!parsed.success) throw new Error(`${keys.index(name)} is malformed: ${parsed.error.issues[0]?.message}`);
-  return { index: parsed.data, etag: found.etag };
-}
 
 /** Claims the lowest free version above every published one (or this source's own earlier claim). */
 async function claimVersion(store: ObjectStore, name: string, sourceId: string | undefined): Promise<number> {

@@ -2,12 +2,13 @@
 // describe one (versions, labels, sizes, quantization), move a label, delete a version.
 // Every change is a conditional read-modify-write of index.json (publish.ts updateIndex), so
 // it composes with concurrent publishes. `latest` is managed: it always names the newest version.
-import { EdgeflowJson } from '../shared/schemas/edgeflow-json.ts';
-import { LABEL_PATTERN, type IndexJson } from '../shared/schemas/index-json.ts';
 import { checkModelName, keys, MODEL_NAME_PATTERN } from '../shared/names.ts';
+import { dtypeCounts, readIndex, readVersionMetadata } from '../shared/published.ts';
+import type { EdgeflowJson } from '../shared/schemas/edgeflow-json.ts';
+import { LABEL_PATTERN, type IndexJson } from '../shared/schemas/index-json.ts';
 import type { ObjectStore } from '../shared/store/types.ts';
-import { getJson, listAll } from '../shared/store/util.ts';
-import { readIndex, updateIndex } from './publish.ts';
+import { listAll } from '../shared/store/util.ts';
+import { updateIndex } from './publish.ts';
 
 /** A refused change; status is the HTTP status an API answers with. */
 export class ModelAdminError extends Error {
@@ -61,12 +62,10 @@ export async function describeModel(store: ObjectStore, name: string): Promise<M
   const versions = await Promise.all(
     index.versions.map(async (entry): Promise<VersionSummary> => {
       const labels = Object.entries(index.labels).filter(([, v]) => v === entry.version).map(([label]) => label);
-      const parsed = EdgeflowJson.safeParse((await getJson(store, keys.versionFile(name, entry.version, 'edgeflow.json')))?.value);
-      if (!parsed.success) return { ...entry, labels };
-      const meta = parsed.data;
-      const dtypes: Record<string, number> = {};
-      for (const q of Object.values(meta.quantization.weights)) dtypes[q.dtype] = (dtypes[q.dtype] ?? 0) + 1;
-      return { ...entry, labels, source: { format: meta.source.format, files: meta.source.files, bytes: meta.source.bytes, ...(meta.source.uploadId ? { uploadId: meta.source.uploadId } : {}) }, sizes: meta.sizes, quantization: { spec: meta.quantization.spec, dtypes }, report: meta.report };
+      const meta = await readVersionMetadata(store, name, entry.version).catch(() => null);
+      if (!meta) return { ...entry, labels };
+      const source = { format: meta.source.format, files: meta.source.files, bytes: meta.source.bytes, ...(meta.source.uploadId ? { uploadId: meta.source.uploadId } : {}) };
+      return { ...entry, labels, source, sizes: meta.sizes, quantization: { spec: meta.quantization.spec, dtypes: dtypeCounts(meta.quantization.weights) }, report: meta.report };
     }),
   );
   return { name, labels: index.labels, versions };

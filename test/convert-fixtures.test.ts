@@ -6,7 +6,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { convertAndPublish, DEFAULT_TOLERANCE, ToleranceError } from '../converter/convert.ts';
 import type { FileSet } from '../converter/model.ts';
-import { readIndex } from '../converter/publish.ts';
+import { readIndex } from '../shared/published.ts';
 import { findModelJson, parseModelJson } from '../converter/read/tfjs.ts';
 import { loadModel, type LoadedModel } from '../shared/model-loader.ts';
 import { EdgeflowJson } from '../shared/schemas/edgeflow-json.ts';

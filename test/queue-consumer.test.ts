@@ -9,7 +9,7 @@ import { R2Store } from '../shared/store/r2.ts';
 import { useNodeBackend } from '../converter/cli/backend.ts';
 import { claimUpload } from '../converter/claim.ts';
 import { consumeUploadEvent, type ConsumerOptions } from '../converter/consumer.ts';
-import { readIndex } from '../converter/publish.ts';
+import { readIndex } from '../shared/published.ts';
 import { readStatus, uploadEvent, uploadKeys, writeUpload, type WrittenUpload } from '../converter/uploads.ts';
 import { handleUploadBatch } from '../functions/queue.ts';
 import { ModelRegistry } from '../functions/runtime/registry.ts';

@@ -15,7 +15,7 @@ import { runTraining, type TrainJobResult } from '../models/train/run.ts';
 import { decodeEventFile } from '../models/train/tensorboard.ts';
 import { EdgeflowJson } from '../shared/schemas/edgeflow-json.ts';
 import { ModelJson } from '../shared/schemas/model-json.ts';
-import { readIndex } from '../converter/publish.ts';
+import { readIndex } from '../shared/published.ts';
 import { LocalFolderStore } from '../shared/store/local.ts';
 import { getJson } from '../shared/store/util.ts';
 

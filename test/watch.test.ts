@@ -15,7 +15,7 @@ import { createInterface } from 'node:readline';
 import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { useNodeBackend } from '../converter/cli/backend.ts';
-import { readIndex } from '../converter/publish.ts';
+import { readIndex } from '../shared/published.ts';
 import { newUploadId, readStatus, writeUpload, type UploadManifest } from '../converter/uploads.ts';
 import { startNodeServer } from '../functions/node.ts';
 import { LocalFolderStore } from '../shared/store/local.ts';

@@ -1,5 +1,6 @@
 // `edgeflow convert <input> --name <name> --out <folder | s3://bucket/prefix> [options]`.
 import { readFile } from 'node:fs/promises';
+import { dtypeCounts } from '../../shared/published.ts';
 import { openStore } from '../../shared/store/open.ts';
 import { parseCalibrationJson, parseNpy } from '../calibration.ts';
 import { convertAndPublish, DEFAULT_QUANTIZE, DEFAULT_TOLERANCE, ToleranceError } from '../convert.ts';
@@ -81,8 +82,7 @@ export async function convertCommand(argv: string[]): Promise<number> {
 
 function summary(result: Awaited<ReturnType<typeof convertAndPublish>>): string {
   const { metadata, report } = result;
-  const dtypes = new Map<string, number>();
-  for (const q of Object.values(metadata.quantization.weights)) dtypes.set(q.dtype, (dtypes.get(q.dtype) ?? 0) + 1);
+  const dtypes = Object.entries(dtypeCounts(metadata.quantization.weights));
   const seconds = Object.values(result.timings).reduce((a, b) => a + b, 0) / 1000;
   return (
     '\n' +
@@ -91,7 +91,7 @@ function summary(result: Awaited<ReturnType<typeof convertAndPublish>>): string 
       ['size before', `${formatBytes(metadata.sizes.source)} source, ${formatBytes(metadata.sizes.float32)} as float32`],
       ['size after', formatBytes(metadata.sizes.converted)],
       ['ratio', `${(metadata.sizes.float32 / metadata.sizes.converted).toFixed(2)}x smaller than float32`],
-      ['dtypes', [...dtypes].map(([dtype, count]) => `${dtype}: ${count}`).join(', ')],
+      ['dtypes', dtypes.map(([dtype, count]) => `${dtype}: ${count}`).join(', ')],
       ['drift', `max abs ${report.maxAbsError.toPrecision(3)}, mean abs ${report.meanAbsError.toPrecision(3)}, relative ${report.relativeError.toPrecision(3)} (tolerance ${report.tolerance})`],
       ['top-1 agreement', report.top1Agreement === null ? 'n/a (not a classifier output)' : `${(report.top1Agreement * 100).toFixed(1)}% of ${report.samples} samples`],
       ['version', result.existing ? `${result.version} (already published)` : `${result.version} published`],

@@ -51,21 +51,20 @@ export interface LoadOptions {
 
 export async function loadVersion(store: ObjectStore, name: string, version: number, edgeflow: EdgeflowJson, options: LoadOptions): Promise<LoadedVersion> {
   const start = performance.now();
-  const modelJsonBytes = fetchVerified(store, name, version, 'model.json', edgeflow, options.modelJson);
-  const rawModelJson = JSON.parse(new TextDecoder().decode(await modelJsonBytes)) as unknown;
-  const parsed = ModelJson.safeParse(rawModelJson);
+  // edgeflow.json lists every file, so the shards are fetched together with model.json.
+  const shardPaths = Object.keys(edgeflow.files).filter((file) => file !== 'model.json');
+  const fetches = [fetchVerified(store, name, version, 'model.json', edgeflow, options.modelJson), ...shardPaths.map((path) => fetchVerified(store, name, version, path, edgeflow))];
+  const [modelJsonBytes, ...shardBytes] = await Promise.all(fetches);
+  const shards = new Map(shardPaths.map((path, i) => [path, shardBytes[i]!]));
+  const parsed = ModelJson.safeParse(JSON.parse(new TextDecoder().decode(modelJsonBytes)));
   if (!parsed.success) throw new Error(`model.json is malformed: ${parsed.error.issues[0]?.message}`);
   const modelJson = parsed.data;
-  const paths = [...new Set(modelJson.weightsManifest.flatMap((group) => group.paths))];
-  const shards = new Map<string, Uint8Array>();
-  await Promise.all(paths.map(async (path) => shards.set(path, await fetchVerified(store, name, version, path, edgeflow))));
+  for (const path of modelJson.weightsManifest.flatMap((group) => group.paths)) {
+    if (!shards.has(path)) throw new Error(`${path} is not listed in edgeflow.json`);
+  }
   const verified = performance.now();
 
-  const model = await loadModel(modelJson, (path) => {
-    const bytes = shards.get(path);
-    if (!bytes) throw new Error(`shard ${path} was not fetched`);
-    return bytes;
-  });
+  const model = await loadModel(modelJson, (path) => shards.get(path)!);
   const built = performance.now();
   try {
     if (options.warmUp) {

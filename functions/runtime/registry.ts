@@ -1,11 +1,11 @@
 // Resolves a model name plus a version or label to a published version, reading
 // models/<name>/index.json (cached briefly: labels move) and the version's edgeflow.json
 // (cached for good: versions are immutable).
-import { EdgeflowJson } from '../../shared/schemas/edgeflow-json.ts';
-import { IndexJson } from '../../shared/schemas/index-json.ts';
-import { keys, MODEL_NAME_PATTERN } from '../../shared/names.ts';
+import { MODEL_NAME_PATTERN } from '../../shared/names.ts';
+import { readIndex, readVersionMetadata } from '../../shared/published.ts';
+import type { EdgeflowJson } from '../../shared/schemas/edgeflow-json.ts';
+import type { IndexJson } from '../../shared/schemas/index-json.ts';
 import type { ObjectStore } from '../../shared/store/types.ts';
-import { getJson } from '../../shared/store/util.ts';
 import { notFound, unavailable } from './errors.ts';
 
 export interface VersionSelector {
@@ -36,13 +36,10 @@ export class ModelRegistry {
     if (cached && performance.now() - cached.at < this.indexTtlMs) {
       index = cached.index;
     } else {
-      const found = await getJson(this.store, keys.index(name));
-      if (found) {
-        const parsed = IndexJson.safeParse(found.value);
-        if (!parsed.success) throw unavailable(`${keys.index(name)} is malformed: ${parsed.error.issues[0]?.message}`);
-        index = parsed.data;
-      } else {
-        index = null;
+      try {
+        index = (await readIndex(this.store, name))?.index ?? null;
+      } catch (error) {
+        throw unavailable((error as Error).message);
       }
       this.indexes.set(name, { index, at: performance.now() });
     }
@@ -79,11 +76,14 @@ export class ModelRegistry {
     let pending = this.metadata.get(key);
     if (!pending) {
       pending = (async () => {
-        const found = await getJson(this.store, keys.versionFile(name, version, 'edgeflow.json'));
+        let found: EdgeflowJson | null;
+        try {
+          found = await readVersionMetadata(this.store, name, version);
+        } catch (error) {
+          throw unavailable(`model ${name} version ${version}: ${(error as Error).message}`);
+        }
         if (!found) throw unavailable(`model ${name} version ${version}: edgeflow.json is missing from the store`);
-        const parsed = EdgeflowJson.safeParse(found.value);
-        if (!parsed.success) throw unavailable(`model ${name} version ${version}: edgeflow.json is malformed (${parsed.error.issues[0]?.path.join('.')}: ${parsed.error.issues[0]?.message})`);
-        return parsed.data;
+        return found;
       })();
       this.metadata.set(key, pending);
       pending.catch(() => this.metadata.delete(key));

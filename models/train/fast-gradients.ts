@@ -56,19 +56,19 @@ export function conv2dFilterGradient(x: tf.Tensor4D, dy: tf.Tensor4D, filterShap
   }) as tf.Tensor4D;
 }
 
-function installConv2D(): () => void {
-  const original = tf.getGradient(tf.Conv2D);
+/**
+ * Replaces the gradient of one input of a kernel with `faster`, falling back to TF.js's own
+ * where `faster` returns null; returns the function that registers TF.js's own again.
+ */
+function replaceInputGradient(kernel: string, input: string, faster: (dy: tf.Tensor, saved: tf.Tensor[], attrs: tf.NamedAttrMap) => tf.Tensor | null): () => void {
+  const original = tf.getGradient(kernel);
   if (!original) return () => {};
   tf.registerGradient({
     ...original,
     gradFunc: (dy, saved, attrs) => {
       const grads = original.gradFunc(dy, saved, attrs);
-      const [x, filter] = saved as [tf.Tensor4D, tf.Tensor4D];
-      const fallback = grads.filter!;
-      return {
-        ...grads,
-        filter: () => conv2dFilterGradient(x, dy as tf.Tensor4D, filter.shape, attrs as unknown as Conv2DAttrs) ?? fallback(),
-      };
+      const fallback = grads[input]!;
+      return { ...grads, [input]: () => faster(dy as tf.Tensor, saved, attrs) ?? fallback() };
     },
   });
   return () => tf.registerGradient(original);
@@ -85,23 +85,13 @@ export function gatherParamsGradient(paramsShape: number[], indices: tf.Tensor, 
   });
 }
 
-function installGather(): () => void {
-  const original = tf.getGradient(tf.GatherV2);
-  if (!original) return () => {};
-  tf.registerGradient({
-    ...original,
-    gradFunc: (dy, saved, attrs) => {
-      const grads = original.gradFunc(dy, saved, attrs);
-      const [params, indices] = saved as [tf.Tensor, tf.Tensor];
-      const fallback = grads.x!;
-      return { ...grads, x: () => gatherParamsGradient(params.shape, indices, dy as tf.Tensor, attrs as { axis?: number; batchDims?: number }) ?? fallback() };
-    },
-  });
-  return () => tf.registerGradient(original);
-}
-
 /** Registers the faster Conv2D and GatherV2 gradients; returns a function that puts TF.js's own back. */
 export function installFastGradients(): () => void {
-  const restore = [installConv2D(), installGather()];
+  const restore = [
+    replaceInputGradient(tf.Conv2D, 'filter', (dy, [x, filter], attrs) =>
+      conv2dFilterGradient(x as tf.Tensor4D, dy as tf.Tensor4D, filter!.shape as [number, number, number, number], attrs as unknown as Conv2DAttrs),
+    ),
+    replaceInputGradient(tf.GatherV2, 'x', (dy, [params, indices], attrs) => gatherParamsGradient(params!.shape, indices!, dy, attrs as { axis?: number; batchDims?: number })),
+  ];
   return () => restore.forEach((undo) => undo());
 }
