@@ -3,7 +3,8 @@
 // generated deterministically from the model's input signature.
 import { seededRandom } from '../shared/random.ts';
 import type { TensorSignature } from '../shared/schemas/edgeflow-json.ts';
-import { ConversionError, elementCount } from './model.ts';
+import { elementCount } from '../shared/codecs.ts';
+import { ConversionError } from './model.ts';
 
 /** One batch of inputs, in signature order: values plus the full shape (batch first). */
 export interface CalibrationTensor {

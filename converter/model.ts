@@ -39,7 +39,3 @@ export class ConversionError extends Error {
     this.name = 'ConversionError';
   }
 }
-
-export function elementCount(shape: readonly number[]): number {
-  return shape.reduce((a, b) => a * b, 1);
-}

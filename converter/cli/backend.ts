@@ -1,10 +1,8 @@
-// Node only: starts the TF.js WASM backend (SIMD where the CPU has it) for CLI commands.
-import * as tf from '@tensorflow/tfjs-core';
-import '@tensorflow/tfjs-backend-wasm';
+// Node only: starts the TF.js WASM backend for CLI commands (the same starter as `edgeflow serve`)
+// and says in a line what it got.
+import { startNodeBackend } from '../../functions/runtime/backend-node.ts';
 
 export async function useNodeBackend(): Promise<string> {
-  if (tf.getBackend() !== 'wasm' && !(await tf.setBackend('wasm'))) throw new Error('could not start the TF.js wasm backend');
-  await tf.ready();
-  const simd = tf.env().getBool('WASM_HAS_SIMD_SUPPORT');
+  const { simd } = await startNodeBackend();
   return `TF.js wasm${simd ? ' with SIMD' : ' WITHOUT SIMD (slower)'}`;
 }

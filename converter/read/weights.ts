@@ -1,7 +1,8 @@
 // Decodes a TF.js weights manifest and its concatenated shard bytes into typed arrays,
 // dequantizing uint8 / uint16 / float16 weights. Sizes are checked before anything is allocated.
 import { MAX_WEIGHT_ELEMENTS, type WeightGroup, type WeightSpec } from '../../shared/schemas/model-json.ts';
-import { ConversionError, elementCount, type DecodedWeight } from '../model.ts';
+import { elementCount } from '../../shared/codecs.ts';
+import { ConversionError, type DecodedWeight } from '../model.ts';
 import { float16ToFloat32 } from '../quantize/float16.ts';
 
 const BYTES_PER_DTYPE: Record<string, number> = { float32: 4, int32: 4, bool: 1, uint8: 1, uint16: 2, float16: 2 };

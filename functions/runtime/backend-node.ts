@@ -4,7 +4,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import type { BackendInfo } from './backend.ts';
 
 export async function startNodeBackend(): Promise<BackendInfo> {
-  if (!(await tf.setBackend('wasm'))) throw new Error('tf.setBackend("wasm") returned false');
+  if (tf.getBackend() !== 'wasm' && !(await tf.setBackend('wasm'))) throw new Error('tf.setBackend("wasm") returned false');
   await tf.ready();
   const simd = Boolean(await tf.env().getAsync('WASM_HAS_SIMD_SUPPORT'));
   const threads = Boolean(await tf.env().getAsync('WASM_HAS_MULTITHREAD_SUPPORT'));

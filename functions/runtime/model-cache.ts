@@ -37,17 +37,15 @@ export class ModelCache {
   constructor(readonly budgetBytes: number) {}
 
   /** The cached model, or one shared load of it; the caller must release() it. */
-  async acquire(key: string, bytes: number, load: () => Promise<LoadedVersion>): Promise<{ entry: CachedModel; loaded: boolean }> {
+  async acquire(key: string, bytes: number, load: () => Promise<LoadedVersion>): Promise<CachedModel> {
     const hit = this.entries.get(key);
-    if (hit) return { entry: this.use(hit), loaded: false };
+    if (hit) return this.use(hit);
     let pending = this.inflight.get(key);
-    const mine = !pending;
     if (!pending) {
       pending = this.load(key, bytes, load);
       this.inflight.set(key, pending);
     }
-    const entry = await pending;
-    return { entry: this.use(entry), loaded: mine };
+    return this.use(await pending);
   }
 
   release(entry: CachedModel): void {

@@ -99,7 +99,7 @@ export class ModelRuntime {
     await backend;
     const resolved: ResolvedVersion = { name, version, index, edgeflow };
     try {
-      const { entry } = await this.cache.acquire(key, edgeflow.sizes.float32, () =>
+      const entry = await this.cache.acquire(key, edgeflow.sizes.float32, () =>
         loadVersion(this.store, name, version, edgeflow, { warmUp: this.warmUp === 'always' || (this.warmUp === 'ready' && purpose === 'ready'), modelJson }),
       );
       const loadMs = performance.now() - start;
