@@ -200,15 +200,22 @@ async function main(): Promise<void> {
   const memoryRows: string[][] = [];
   const bareRows: string[][] = [];
 
-  // Cold start: a fresh isolate (workerd) or process (node) per model → its first prediction.
+  // Cold start: a fresh isolate (workerd) or process (node) per model → its first prediction;
+  // the median of COLD_RUNS fresh starts, with the range (one start is too noisy to report).
+  const COLD_RUNS = 3;
+  const median = (values: number[]) => [...values].sort((a, b) => a - b)[values.length >> 1]!;
   for (const kind of ['workerd', 'node'] as const) {
     for (const model of bench) {
-      const t0 = performance.now();
-      const server = kind === 'workerd' ? await startWorkerd(bundle, r2Persist) : await startNode(folder);
-      const started = performance.now() - t0;
-      const first = await request(`${server.url}/v1/models/${model.name}:predict`, model.body);
-      coldRows.push([kind, model.label, `${ms(started)} ms`, `${ms(first)} ms`]);
-      await server.stop();
+      const starts: number[] = [];
+      const firsts: number[] = [];
+      for (let run = 0; run < COLD_RUNS; run++) {
+        const t0 = performance.now();
+        const server = kind === 'workerd' ? await startWorkerd(bundle, r2Persist) : await startNode(folder);
+        starts.push(performance.now() - t0);
+        firsts.push(await request(`${server.url}/v1/models/${model.name}:predict`, model.body));
+        await server.stop();
+      }
+      coldRows.push([kind, model.label, `${ms(median(starts))} ms`, `${ms(median(firsts))} ms (${ms(Math.min(...firsts))}–${ms(Math.max(...firsts))})`]);
     }
   }
 
@@ -304,7 +311,7 @@ async function main(): Promise<void> {
   console.log('HTTP predict (TF Serving :predict, batch 1) and no-op; overhead = (predict p50 − no-op p50) / bare p50 (excess over bare in brackets).');
   console.log('"in-process" is the same Hono app called with app.request in this process (no sockets): the cost of our code alone.');
   table(['server', 'model', 'body', 'p50 ms', 'p99 ms', 'no-op p50', 'overhead', 'req/s c=1', 'c=8', 'c=32'], rows);
-  console.log('Cold start: a fresh workerd (Miniflare) or `edgeflow serve` process, then its first prediction (backend init, fetch + sha256, load, predict):');
+  console.log('Cold start: a fresh workerd (Miniflare) or `edgeflow serve` process, then its first prediction (backend init, fetch + sha256, load, predict); median of 3 (range):');
   table(['server', 'model', 'process start', 'first prediction'], coldRows);
   console.log('Memory after 1,000 requests (round-robin over the models):');
   table(['server', 'process RSS', 'wasm heap', 'live tensors', 'model weights'], memoryRows);
