@@ -47,26 +47,43 @@ function startWatcher(store: string, name: string, env: Record<string, string>, 
   });
   children.push(child);
   const lines: string[] = [];
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   let onReady: () => void;
-  const ready = new Promise<void>((resolve) => (onReady = resolve));
+  const ready = new Promise<void>((resolve, reject) => {
+    onReady = resolve;
+    void exited.then((code) => reject(new Error(`${name} exited with ${code} before polling:\n${lines.join('\n')}`)));
+  });
   for (const stream of [child.stdout!, child.stderr!]) {
     createInterface({ input: stream }).on('line', (line) => {
       lines.push(line);
       if (line.includes('polling')) onReady();
     });
   }
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
   return { child, lines, ready, exited };
 }
 
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+/** Resolves as promise does, or fails after ms naming the step and showing what the watchers printed. */
+async function within<T>(ms: number, step: string, promise: Promise<T>, watchers: Watcher[]): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${step}: no answer in ${ms} ms; the watchers printed:\n${watchers.map((w) => w.lines.join('\n')).join('\n---\n')}`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
   }
+}
+
+async function waitFor<T>(what: string, probe: () => Promise<T | undefined>, watchers: Watcher[], timeoutMs = 60_000): Promise<T> {
+  const poll = async () => {
+    for (;;) {
+      const value = await probe();
+      if (value !== undefined) return value;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+  };
+  return within(timeoutMs, `waiting for ${what}`, poll(), watchers);
 }
 
 const converting = (lines: string[], uploadId: string) => lines.filter((l) => l.includes(`${uploadId}: converting`)).length;
@@ -78,7 +95,7 @@ describe.skipIf(!HAVE_FIXTURES)(`two watchers over s3rver${HAVE_FIXTURES ? '' : 
       const location = `s3://${s3.bucket}/edge`;
       // The server honours conditional writes over the wire: one of eight racing creators wins.
       const probe = openStore(`s3://${s3.bucket}/probe`, s3.env);
-      const race = await Promise.allSettled(Array.from({ length: 8 }, (_, i) => probe.put('claim', `writer ${i}`, { ifNoneMatch: '*' })));
+      const race = await within(30_000, 'eight racing conditional creates', Promise.allSettled(Array.from({ length: 8 }, (_, i) => probe.put('claim', `writer ${i}`, { ifNoneMatch: '*' }))), []);
       expect(race.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
       expect(race.filter((r) => r.status === 'rejected').every((r) => (r as PromiseRejectedResult).reason instanceof PreconditionFailedError)).toBe(true);
       const current = (await probe.head('claim'))!;
@@ -86,7 +103,7 @@ describe.skipIf(!HAVE_FIXTURES)(`two watchers over s3rver${HAVE_FIXTURES ? '' : 
       await probe.put('claim', 'next', { ifMatch: current.etag });
 
       const watchers = [startWatcher(location, 'w1', s3.env, ['--interval', '300ms']), startWatcher(location, 'w2', s3.env, ['--interval', '300ms'])];
-      await Promise.all(watchers.map((w) => w.ready));
+      await within(30_000, 'starting the watchers', Promise.all(watchers.map((w) => w.ready)), watchers);
 
       // A user's own upload: the model file, then the manifest (its creation is the trigger).
       const started = performance.now();
@@ -101,7 +118,7 @@ describe.skipIf(!HAVE_FIXTURES)(`two watchers over s3rver${HAVE_FIXTURES ? '' : 
       const status = await waitFor('the upload to be published', async () => {
         const s = await readStatus(store, uploadId);
         return s?.state === 'published' || s?.state === 'failed' ? s : undefined;
-      });
+      }, watchers);
       const publishedMs = performance.now() - started;
       expect(status).toMatchObject({ state: 'published', version: 1, report: { passed: true } });
       expect(['w1', 'w2']).toContain(status.convertedBy);
@@ -123,7 +140,7 @@ describe.skipIf(!HAVE_FIXTURES)(`two watchers over s3rver${HAVE_FIXTURES ? '' : 
       // Give both a few more polls: nothing more is published.
       await new Promise((resolve) => setTimeout(resolve, 1000));
       for (const w of watchers) w.child.kill('SIGTERM');
-      expect(await Promise.all(watchers.map((w) => w.exited))).toEqual([0, 0]);
+      expect(await within(30_000, 'stopping the watchers (SIGTERM)', Promise.all(watchers.map((w) => w.exited)), watchers)).toEqual([0, 0]);
       const index = (await readIndex(store, 'emotion'))!.index;
       expect(index.versions.map((v) => [v.version, v.sourceId])).toEqual([[1, uploadId]]);
       const conversions = watchers.map((w) => converting(w.lines, uploadId));
@@ -143,16 +160,16 @@ describe('two watchers over a local folder', () => {
       await useNodeBackend();
       const model = await tinyDenseModel();
       const watchers = [startWatcher(folder, 'w1', {}, ['--interval', '200ms']), startWatcher(folder, 'w2', {}, ['--interval', '200ms'])];
-      await Promise.all(watchers.map((w) => w.ready));
+      await within(30_000, 'starting the watchers', Promise.all(watchers.map((w) => w.ready)), watchers);
       const uploads = await Promise.all(
         Array.from({ length: 4 }, (_, i) => writeUpload(store, 'tiny', model, { options: { quantize: i % 2 ? 'uint8' : 'float16', tolerance: 0.2 }, source: 'test' })),
       );
       for (const upload of uploads) {
-        await waitFor(`upload ${upload.uploadId}`, async () => ((await readStatus(store, upload.uploadId))?.state === 'published' ? true : undefined));
+        await waitFor(`upload ${upload.uploadId}`, async () => ((await readStatus(store, upload.uploadId))?.state === 'published' ? true : undefined), watchers);
       }
       await new Promise((resolve) => setTimeout(resolve, 600));
       for (const w of watchers) w.child.kill('SIGTERM');
-      expect(await Promise.all(watchers.map((w) => w.exited))).toEqual([0, 0]);
+      expect(await within(30_000, 'stopping the watchers (SIGTERM)', Promise.all(watchers.map((w) => w.exited)), watchers)).toEqual([0, 0]);
 
       const lines = watchers.flatMap((w) => w.lines);
       for (const upload of uploads) {

@@ -38,9 +38,14 @@ export async function startS3rver(bucket = 'edgeflow-test', options: { condition
     env,
     close: async () => {
       client.destroy();
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
+      if (child.exitCode === null && child.signalCode === null) {
+        const exited = new Promise((resolve) => child.once('exit', resolve));
+        child.kill('SIGTERM');
+        // s3rver waits for open keep-alive connections to end; do not let one hold a test.
+        const forced = setTimeout(() => child.kill('SIGKILL'), 5000);
+        await exited;
+        clearTimeout(forced);
+      }
       await rm(directory, { recursive: true, force: true });
     },
   };
