@@ -53,6 +53,7 @@ function startWatcher(store: string, name: string, env: Record<string, string>, 
     onReady = resolve;
     void exited.then((code) => reject(new Error(`${name} exited with ${code} before polling:\n${lines.join('\n')}`)));
   });
+  ready.catch(() => undefined); // awaited only by tests that expect the watcher to start
   for (const stream of [child.stdout!, child.stderr!]) {
     createInterface({ input: stream }).on('line', (line) => {
       lines.push(line);
