@@ -35,9 +35,11 @@ interface Watcher {
 }
 
 const children: ChildProcess[] = [];
-afterAll(() => {
-  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
-});
+/** Kills the watchers still running: a failed test must not leave them polling (s3rver waits for their connections to close). */
+function killWatchers() {
+  for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+}
+afterAll(killWatchers);
 
 function startWatcher(store: string, name: string, env: Record<string, string>, extra: string[] = []): Watcher {
   const child = spawn(process.execPath, [path.join(repoRoot, 'bin/edgeflow.mjs'), 'watch', '--store', store, '--name', name, '--samples', '2', ...extra], {
@@ -128,7 +130,7 @@ describe.skipIf(!HAVE_FIXTURES)(`two watchers over s3rver${HAVE_FIXTURES ? '' : 
       const server = await startNodeServer({ store, port: 0 });
       try {
         const image = Array.from({ length: 64 }, (_, r) => Array.from({ length: 64 }, (_, c) => [((r * 7 + c * 3) % 64) / 64 - 0.5]));
-        const response = await fetch(`${server.url}/v1/models/emotion:predict`, { method: 'POST', body: JSON.stringify({ instances: [image] }) });
+        const response = await fetch(`${server.url}/v1/models/emotion:predict`, { method: 'POST', body: JSON.stringify({ instances: [image] }), signal: AbortSignal.timeout(60_000) });
         expect(response.status).toBe(200);
         const { predictions } = (await response.json()) as { predictions: number[][] };
         expect(predictions[0]).toHaveLength(7);
@@ -148,6 +150,7 @@ describe.skipIf(!HAVE_FIXTURES)(`two watchers over s3rver${HAVE_FIXTURES ? '' : 
       console.log(`node + s3rver: conversions per watcher ${JSON.stringify(conversions)}, claims refused (busy) ${JSON.stringify(watchers.map((w) => w.lines.filter((l) => l.includes('is converting it')).length))}`);
       expect(conversions.reduce((a, b) => a + b, 0)).toBe(1);
     } finally {
+      killWatchers();
       await s3.close();
     }
   });
@@ -183,6 +186,7 @@ describe('two watchers over a local folder', () => {
       const count = (w: Watcher, text: string) => w.lines.filter((l) => l.includes(text)).length;
       console.log(`local folder: conversions per watcher ${JSON.stringify(watchers.map((w) => count(w, ': converting')))}, claims refused (busy) ${JSON.stringify(watchers.map((w) => count(w, 'is converting it')))}`);
     } finally {
+      killWatchers();
       await rm(folder, { recursive: true, force: true });
     }
   });

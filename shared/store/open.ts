@@ -21,6 +21,9 @@ export function openStore(location: string, env: NodeJS.ProcessEnv = process.env
     prefix: match[2],
     clientConfig: {
       region: env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'auto',
+      // A connection that never opens, or a request that stalls, fails (and the SDK retries it)
+      // instead of holding a watcher or the server forever.
+      requestHandler: { connectionTimeout: 10_000, socketTimeout: 60_000 },
       ...(endpoint ? { endpoint, forcePathStyle: true } : {}),
       ...(credentials ? { credentials } : {}),
     },
