@@ -16,13 +16,15 @@ export interface RunningS3 {
 }
 
 /**
- * conditional: run s3rver with AWS-style If-None-Match / If-Match added in front
- * (run-s3rver-conditional.mjs), for tests where several processes agree through the store.
+ * conditional: AWS-style If-None-Match / If-Match on PutObject (s3rver ignores them), for tests
+ * where several processes agree through the store. Objects are replaced atomically either way
+ * (run-s3rver.mjs).
  */
 export async function startS3rver(bucket = 'edgeflow-test', options: { conditional?: boolean } = {}): Promise<RunningS3> {
-  const script = new URL(options.conditional ? './run-s3rver-conditional.mjs' : './run-s3rver.mjs', import.meta.url).pathname;
+  const script = new URL('./run-s3rver.mjs', import.meta.url).pathname;
   const directory = await mkdtemp(path.join(tmpdir(), 'edgeflow-s3rver-'));
-  const child = spawn(process.execPath, ['--openssl-legacy-provider', script, directory, bucket], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const args = ['--openssl-legacy-provider', script, directory, bucket, ...(options.conditional ? ['conditional'] : [])];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'inherit'] });
   const line = await new Promise<string>((resolve, reject) => {
     createInterface({ input: child.stdout! }).once('line', resolve);
     child.once('exit', (code) => reject(new Error(`s3rver exited with ${code}`)));
