@@ -11,6 +11,8 @@ import { DEFAULT_SAMPLES, generateCalibration, type Calibration } from './calibr
 import { encodeWeights } from './encode.ts';
 import { ConversionError, type DecodedModel, type FileSet } from './model.ts';
 import { publishVersion, type VersionMetadata } from './publish.ts';
+import { foldBatchNorm } from './optimize/fold-batchnorm.ts';
+import { foldKeepsPrecision } from './optimize/fold-policy.ts';
 import { chooseDtypes } from './quantize/auto.ts';
 import { dtypeForWeight, parseQuantizeSpec, type StorageDtype } from './quantize/spec.ts';
 import { readModel } from './read/index.ts';
@@ -39,6 +41,8 @@ export interface ConvertOptions {
   samples?: number;
   /** Try clipped uint8 / uint16 ranges, kept where they lower the output error (default true). */
   clipOutliers?: boolean;
+  /** Fold BatchNormalization layers into the convolutions / dense layers before them (default true; undone if that misses the tolerance). */
+  foldBatchNorm?: boolean;
   maxUnzippedBytes?: number;
   onProgress?: (progress: ConvertProgress) => void;
 }
@@ -148,35 +152,52 @@ export async function convertModel(input: FileSet | DecodedModel, options: Conve
 
   const driftOf = async (files: ModelFiles) => measureDrift(reference, await withLoaded(files, (loaded) => runCalibration(loaded, calibration)));
 
-  let choice: Map<string, StorageDtype>;
-  let auto: { trials: number; drift: number } | undefined;
-  if (spec.kind === 'auto') {
-    progress({ stage: 'quantize', detail: `auto: searching per-weight dtypes within tolerance ${tolerance}` });
-    const result = await chooseDtypes(model.weights, tolerance, async (candidate) => (await driftOf(encodeAndShard(model, (name) => candidate.get(name) ?? 'float32', clip, options).files)).relativeError, {
-      clipOutliers: clip,
-      onTrial: (trial, drift) => progress({ stage: 'quantize', detail: `auto trial ${trial}: relative drift ${drift.toPrecision(3)}` }),
-    });
-    choice = result.choice;
-    auto = { trials: result.trials, drift: result.drift };
-  } else {
-    choice = new Map(model.weights.filter((w) => w.dtype === 'float32').map((w) => [w.name, dtypeForWeight(spec, w.name)]));
-  }
-  const dtypeOf = (name: string) => choice.get(name) ?? 'float32';
-  const clipped = encodeAndShard(model, dtypeOf, clip, options);
-  progress({ stage: 'quantize', detail: `${clipped.encoded.data.byteLength} bytes of weights in ${clipped.files.files.size - 1} shard(s)` });
-  lap('quantize');
+  /** Chooses the dtypes (rules or auto), encodes and shards target, and measures its drift from the source. */
+  const quantizeAndVerify = async (target: DecodedModel) => {
+    let choice: Map<string, StorageDtype>;
+    let auto: { trials: number; drift: number } | undefined;
+    if (spec.kind === 'auto') {
+      progress({ stage: 'quantize', detail: `auto: searching per-weight dtypes within tolerance ${tolerance}` });
+      const result = await chooseDtypes(target.weights, tolerance, async (candidate) => (await driftOf(encodeAndShard(target, (name) => candidate.get(name) ?? 'float32', clip, options).files)).relativeError, {
+        clipOutliers: clip,
+        onTrial: (trial, drift) => progress({ stage: 'quantize', detail: `auto trial ${trial}: relative drift ${drift.toPrecision(3)}` }),
+      });
+      choice = result.choice;
+      auto = { trials: result.trials, drift: result.drift };
+    } else {
+      choice = new Map(target.weights.filter((w) => w.dtype === 'float32').map((w) => [w.name, dtypeForWeight(spec, w.name)]));
+    }
+    const dtypeOf = (name: string) => choice.get(name) ?? 'float32';
+    const clipped = encodeAndShard(target, dtypeOf, clip, options);
+    progress({ stage: 'quantize', detail: `${clipped.encoded.data.byteLength} bytes of weights in ${clipped.files.files.size - 1} shard(s)` });
+    lap('quantize');
 
-  progress({ stage: 'verify', detail: 'loading the converted files with stock TF.js and comparing outputs' });
-  const { encoded, files, drift } = await preferLowerDrift(
-    { ...clipped, drift: await driftOf(clipped.files) },
-    async () => {
-      const plain = encodeAndShard(model, dtypeOf, false, options);
-      return { ...plain, drift: await driftOf(plain.files) };
-    },
-    (detail) => progress({ stage: 'verify', detail }),
-  );
-  const report = accuracyReport(drift, calibration, tolerance);
-  lap('verify');
+    progress({ stage: 'verify', detail: 'loading the converted files with stock TF.js and comparing outputs' });
+    const kept = await preferLowerDrift(
+      { ...clipped, drift: await driftOf(clipped.files) },
+      async () => {
+        const plain = encodeAndShard(target, dtypeOf, false, options);
+        return { ...plain, drift: await driftOf(plain.files) };
+      },
+      (detail) => progress({ stage: 'verify', detail }),
+    );
+    lap('verify');
+    return { ...kept, auto, report: accuracyReport(kept.drift, calibration, tolerance) };
+  };
+
+  // auto judges each fold at uint8, the narrowest dtype its search may give a kernel.
+  const plannedDtype = (name: string): StorageDtype => (spec.kind === 'auto' ? 'uint8' : dtypeForWeight(spec, name));
+  const folding = options.foldBatchNorm === false ? { model, folded: [] } : foldBatchNorm(model, foldKeepsPrecision(plannedDtype, clip));
+  if (folding.folded.length > 0) progress({ stage: 'quantize', detail: `folded ${folding.folded.length} BatchNormalization layer(s) into the layers before them` });
+  let converted = await quantizeAndVerify(folding.model);
+  let folded = folding.folded.length;
+  if (!converted.report.passed && folded > 0) {
+    // Folding scales each output channel of a kernel; per-tensor uint8 / uint16 grids can lose precision on that.
+    progress({ stage: 'verify', detail: `relative drift ${converted.report.relativeError.toPrecision(3)} over the tolerance with BatchNormalization folded; converting again with it kept` });
+    converted = await quantizeAndVerify(model);
+    folded = 0;
+  }
+  const { encoded, files, auto, report } = converted;
   if (!report.passed) throw new ToleranceError(report, quantize);
 
   const training = (model.modelJson.userDefinedMetadata as { training?: Record<string, unknown> } | undefined)?.training;
@@ -185,6 +206,7 @@ export async function convertModel(input: FileSet | DecodedModel, options: Conve
     source: { format: model.source.format, files: model.source.files, bytes: model.source.bytes, ...(model.source.generatedBy ? { generatedBy: model.source.generatedBy } : {}) },
     signature,
     quantization: { spec: quantize, weights: encoded.quantization, ...(auto ? { auto } : {}) },
+    ...(folded > 0 ? { optimizations: { batchNormFolded: folded } } : {}),
     sizes: { float32: floatBytes, converted: [...files.files.values()].reduce((sum, b) => sum + b.byteLength, 0), source: model.source.bytes },
     report,
     ...(training ? { training } : {}),

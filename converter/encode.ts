@@ -3,6 +3,7 @@
 import type { WeightQuantization } from '../shared/schemas/edgeflow-json.ts';
 import type { WeightSpec } from '../shared/schemas/model-json.ts';
 import type { DecodedWeight } from './model.ts';
+import { decodeWeights } from './read/weights.ts';
 import { affineParams, minMax, quantizeAffine, searchRange } from './quantize/affine.ts';
 import { float32ToFloat16WithError } from './quantize/float16.ts';
 import type { StorageDtype } from './quantize/spec.ts';
@@ -76,4 +77,10 @@ export function encodeWeights(weights: DecodedWeight[], dtypeOf: (weight: Decode
     offset += size;
   });
   return { specs, data, quantization };
+}
+
+/** The values a float32 weight reads back as after storing it at dtype (what TF.js will compute with). */
+export function storedValues(weight: DecodedWeight, dtype: StorageDtype, options: EncodeOptions = {}): Float32Array {
+  const encoded = encodeWeights([weight], () => dtype, options);
+  return decodeWeights([{ paths: ['weights.bin'], weights: encoded.specs }], [encoded.data])[0]!.values as Float32Array;
 }

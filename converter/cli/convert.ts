@@ -25,6 +25,8 @@ const HELP = `Usage: edgeflow convert <input> --name <name> --out <folder | s3:/
 --tolerance <x>       largest allowed output difference, divided by max(1, largest output)
                       (default ${DEFAULT_TOLERANCE})
 --no-clip             use each weight's plain min/max range for uint8 / uint16
+--keep-batchnorm      do not fold BatchNormalization layers into the convolution / dense
+                      layer before them (folded by default where it keeps the precision)
 `;
 
 export async function convertCommand(argv: string[]): Promise<number> {
@@ -36,6 +38,7 @@ export async function convertCommand(argv: string[]): Promise<number> {
     calibration: { type: 'string' },
     tolerance: { type: 'string' },
     'no-clip': { type: 'boolean', default: false },
+    'keep-batchnorm': { type: 'boolean', default: false },
   }, ['name', 'out']);
   if (typeof parsed === 'number') return parsed;
   const { values, positionals } = parsed;
@@ -62,6 +65,7 @@ export async function convertCommand(argv: string[]): Promise<number> {
       shardBytes,
       tolerance,
       clipOutliers: !values['no-clip'],
+      foldBatchNorm: !values['keep-batchnorm'],
       calibration:
         calibrationBytes &&
         ((inputs) =>
@@ -92,6 +96,7 @@ function summary(result: Awaited<ReturnType<typeof convertAndPublish>>): string 
       ['size after', formatBytes(metadata.sizes.converted)],
       ['ratio', `${(metadata.sizes.float32 / metadata.sizes.converted).toFixed(2)}x smaller than float32`],
       ['dtypes', dtypes.map(([dtype, count]) => `${dtype}: ${count}`).join(', ')],
+      ...(metadata.optimizations ? [['BatchNorm folded', `${metadata.optimizations.batchNormFolded} layer(s)`]] : []),
       ['drift', `max abs ${report.maxAbsError.toPrecision(3)}, mean abs ${report.meanAbsError.toPrecision(3)}, relative ${report.relativeError.toPrecision(3)} (tolerance ${report.tolerance})`],
       ['top-1 agreement', report.top1Agreement === null ? 'n/a (not a classifier output)' : `${(report.top1Agreement * 100).toFixed(1)}% of ${report.samples} samples`],
       ['version', result.existing ? `${result.version} (already published)` : `${result.version} published`],
