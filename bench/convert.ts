@@ -1,6 +1,7 @@
 // `npm run bench:convert`: for real models and every quantize mode, prints bytes in/out, ratio,
 // quantize+shard throughput (MB/s of float32 weights, one core), peak RSS over the model's
-// float32 size, output error and top-1 agreement; then the gain of outlier clipping for uint8.
+// float32 size, output error, top-1 agreement and BatchNormalization layers folded; then the
+// gain of outlier clipping for uint8.
 // Each conversion runs in its own process so its peak RSS is its own.
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
@@ -39,6 +40,8 @@ interface Measurement {
   meanAbsError: number;
   relativeError: number;
   top1: number | null;
+  /** BatchNormalization layers folded. */
+  folded: number;
   passed: boolean;
   error?: string;
 }
@@ -79,6 +82,7 @@ async function measureOne(input: string, mode: string): Promise<Measurement> {
       meanAbsError: report.meanAbsError,
       relativeError: report.relativeError,
       top1: report.top1Agreement,
+      folded: result.metadata.optimizations?.batchNormFolded ?? 0,
       passed: report.relativeError <= 0.05,
     };
   } catch (error) {
@@ -149,7 +153,7 @@ async function main(): Promise<void> {
   const self = fileURLToPath(import.meta.url);
   const child = (...args: string[]) =>
     JSON.parse(execFileSync(process.execPath, ['--import', 'tsx', self, ...args], { encoding: 'utf8', maxBuffer: 1 << 24, stdio: ['ignore', 'pipe', 'ignore'] }));
-  const rows = [['model', 'mode', 'bytes in', 'bytes out', 'ratio', 'MB/s', 'peak RSS', 'Δ RSS / f32', 'stage Δ / f32', 'max err', 'mean err', 'rel err', 'top-1']];
+  const rows = [['model', 'mode', 'bytes in', 'bytes out', 'ratio', 'MB/s', 'peak RSS', 'Δ RSS / f32', 'stage Δ / f32', 'max err', 'mean err', 'rel err', 'top-1', 'BN folded']];
   const clipRows = [['model', 'weights clipped', 'weight sq. error saved', 'output drift, min/max ranges', 'output drift, edgeflow (clipped kept only if lower)']];
   for (const [label, relative] of MODELS) {
     const input = path.join(FIXTURES, relative);
@@ -173,6 +177,7 @@ async function main(): Promise<void> {
         m.meanAbsError.toPrecision(3),
         m.relativeError.toPrecision(3),
         m.top1 === null ? '-' : `${(m.top1 * 100).toFixed(0)}%`,
+        String(m.folded),
       ]);
       process.stderr.write('.');
     }

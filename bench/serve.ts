@@ -1,5 +1,6 @@
 // `npm run bench:serve`: serving figures, in one run, for a tiny dense model, an MNIST-size
-// CNN and MobileNetV2 224x224 (the nsfwjs fixture, uint8; skipped without ../shared/fixtures):
+// CNN and MobileNetV2 224x224 (the nsfwjs fixture at uint8, and at float16 with BatchNorm folded;
+// skipped without ../shared/fixtures):
 //   - bare predict on wasm-SIMD in Node (in this process)
 //   - HTTP predict through workerd (the deploy bundle in Miniflare, models in R2)
 //   - HTTP predict through the Node entry (`edgeflow serve` in a child process)
@@ -51,7 +52,11 @@ function flatten(value: unknown, out: number[] = []): number[] {
 }
 
 async function benchModels(): Promise<{ models: DemoModel[]; bench: BenchModel[] }> {
-  const models = [...(await demoModels()), ...(await optionalFixtures())];
+  const fixtures = await optionalFixtures();
+  // MobileNetV2 once more at float16, where its 52 BatchNormalization layers are folded away
+  // (at uint8 none are: its kernels sit exactly on the source's uint8 grids).
+  const folded = fixtures.map((model) => ({ ...model, name: `${model.name}-f16`, quantize: 'float16' }));
+  const models = [...(await demoModels()), ...fixtures, ...folded];
   const bench = models.map((model): BenchModel => {
     const instance = model.example();
     const inner = [] as number[];
@@ -60,7 +65,7 @@ async function benchModels(): Promise<{ models: DemoModel[]; bench: BenchModel[]
     const big = values.length > 10_000;
     // Large image inputs go as raw float32 bytes ({"b64": ...}); small ones as JSON numbers.
     const body = big ? JSON.stringify({ instances: [{ b64: Buffer.from(values.buffer).toString('base64') }] }) : JSON.stringify({ instances: [instance] });
-    const label = model.name === 'iris-dense' ? 'tiny dense (4→16→3)' : model.name === 'mnist-cnn' ? 'MNIST CNN (28x28x1)' : 'MobileNetV2 (224x224x3, uint8)';
+    const label = model.name === 'iris-dense' ? 'tiny dense (4→16→3)' : model.name === 'mnist-cnn' ? 'MNIST CNN (28x28x1)' : `MobileNetV2 (224x224x3, ${model.quantize === 'float16' ? 'float16, BN folded' : model.quantize})`;
     return { name: model.name, label, body, bodyKind: big ? `b64 float32, ${(body.length / 1024).toFixed(0)} KiB` : `JSON, ${body.length} B`, input: { values, shape: [1, ...inner] }, samples: big ? 60 : 400 };
   });
   return { models, bench };

@@ -147,6 +147,7 @@ export async function consumeUploadEvent(message: unknown, options: ConsumerOpti
       quantize: manifest.options.quantize,
       shardBytes: manifest.options.shardBytes,
       tolerance: manifest.options.tolerance,
+      foldBatchNorm: !manifest.options.keepBatchNorm,
       ...(options.samples ? { samples: options.samples } : {}),
       onProgress: ({ stage, detail }: ConvertProgress) => log(`${uploadId}: ${stage} ${detail}`),
     });

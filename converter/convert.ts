@@ -1,5 +1,5 @@
-// The conversion pipeline: read → float32 reference → choose dtypes (rules or auto) →
-// encode + shard → verify with stock TF.js → (publish). Runtime-neutral: web-standard APIs
+// The conversion pipeline: read → float32 reference → fold BatchNormalization → choose dtypes
+// (rules or auto) → encode + shard → verify with stock TF.js → (publish). Runtime-neutral: web-standard APIs
 // and TF.js only, so the Node CLI and the Worker's queue consumer run the same code.
 // The caller must have a TF.js backend ready (wasm in Node and in Workers).
 import * as tf from '@tensorflow/tfjs-core';

@@ -62,6 +62,8 @@ export const ConversionOptions = z.object({
   quantize: z.string().optional(),
   shardBytes: z.number().int().positive().optional(),
   tolerance: z.number().nonnegative().optional(),
+  /** Do not fold BatchNormalization layers (converter/optimize/fold-batchnorm.ts). */
+  keepBatchNorm: z.boolean().optional(),
 });
 export type ConversionOptions = z.infer<typeof ConversionOptions>;
 

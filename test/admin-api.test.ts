@@ -137,6 +137,7 @@ describe('uploads', () => {
       ['/admin/models/tiny/uploads?quantize=int3', new Uint8Array(4), /^quantize: /],
       ['/admin/models/tiny/uploads?tolerance=-1', new Uint8Array(4), /^tolerance: a number ≥ 0 is required/],
       ['/admin/models/tiny/uploads?shardSize=10', new Uint8Array(4), /^shardSize: size 10 is too small/],
+      ['/admin/models/tiny/uploads?keepBatchNorm=yes', new Uint8Array(4), /^keepBatchNorm: true or false, got "yes"/],
       ['/admin/models/tiny/uploads', undefined, /^upload: the body is empty/],
       ['/admin/models/tiny/uploads', multipart(new Map([['edgeflow-upload.json', new Uint8Array(2)]])), /reserved for the upload manifest/],
     ];

@@ -7,7 +7,11 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { useNodeBackend } from '../converter/cli/backend.ts';
 import { convertModel } from '../converter/convert.ts';
 import { encodeWeights } from '../converter/encode.ts';
-import type { DecodedModel } from '../converter/model.ts';
+import { consumeUploadEvent } from '../converter/consumer.ts';
+import type { DecodedModel, FileSet } from '../converter/model.ts';
+import { uploadEvent, writeUpload } from '../converter/uploads.ts';
+import { readVersionMetadata } from '../shared/published.ts';
+import { MemoryStore } from '../shared/store/memory.ts';
 import { foldBatchNorm } from '../converter/optimize/fold-batchnorm.ts';
 import { readModel } from '../converter/read/index.ts';
 import { shardModel } from '../converter/shard.ts';
@@ -38,7 +42,7 @@ function setFixedWeights(model: tfl.LayersModel, seed: number): void {
  * Folded: conv→bnConv, depthwise→bnDepthwise, separable→bnSeparable, dense→bnDense.
  * Kept: bnRelu (its conv has an activation), bnShared (its conv feeds two layers), bnOut (a model output).
  */
-async function branchyModel(): Promise<DecodedModel> {
+async function branchyFiles(): Promise<FileSet> {
   const input = tfl.input({ shape: [8, 8, 3], name: 'image' });
   const bn = (name: string) => tfl.layers.batchNormalization({ name });
   let x = bn('bnConv').apply(tfl.layers.conv2d({ filters: 4, kernelSize: 3, padding: 'same', useBias: false, name: 'conv' }).apply(input)) as tfl.SymbolicTensor;
@@ -56,8 +60,10 @@ async function branchyModel(): Promise<DecodedModel> {
   setFixedWeights(model, 11);
   const files = await modelFiles(model);
   model.dispose();
-  return readModel(files);
+  return files;
 }
+
+const branchyModel = async () => readModel(await branchyFiles());
 
 async function predictions(model: DecodedModel, inputs: tf.Tensor): Promise<Float32Array[]> {
   const encoded = encodeWeights(model.weights, () => 'float32');
@@ -151,6 +157,19 @@ describe('conversion with folding', () => {
     expect(result.metadata.optimizations).toBeUndefined();
     expect(result.report.relativeError).toBeCloseTo(kept.report.relativeError, 6);
     expect(details.some((d) => /converting again with it kept/.test(d))).toBe(true);
+  });
+});
+
+describe('uploads', () => {
+  it('fold unless the upload asks keepBatchNorm', async () => {
+    const store = new MemoryStore();
+    const files = await branchyFiles();
+    for (const [version, keepBatchNorm] of [[1, false], [2, true]] as const) {
+      const written = await writeUpload(store, 'branchy', files, { options: { quantize: 'float16', keepBatchNorm }, source: 'test' });
+      const outcome = await consumeUploadEvent(uploadEvent(written, 'test'), { store, ensureBackend: useNodeBackend, owner: 'test', samples: 2 });
+      expect(outcome).toMatchObject({ kind: 'done', version });
+      expect((await readVersionMetadata(store, 'branchy', version))!.optimizations).toEqual(keepBatchNorm ? undefined : { batchNormFolded: 4 });
+    }
   });
 });
 

@@ -1,7 +1,7 @@
 // Admin API (Bearer token, functions/auth.ts), the same on Workers and Node:
 //   POST   /admin/models/{name}/uploads          one file (.zip / .h5 / .keras) as the body, or
 //                                                multipart (model.json + shards); options as query
-//                                                or form fields: quantize, shardSize, tolerance → 202
+//                                                or form fields: quantize, shardSize, tolerance, keepBatchNorm → 202
 //   GET    /admin/uploads/{id}                    queued | converting | published | failed
 //   GET    /admin/models                          names, versions, labels
 //   GET    /admin/models/{name}                   versions, labels, sizes, quantization, drift
@@ -68,6 +68,11 @@ function parseOptions(fields: Map<string, string>): ConversionOptions {
     const value = Number(tolerance);
     if (!Number.isFinite(value) || value < 0) throw badRequest(`tolerance: a number ≥ 0 is required, got ${JSON.stringify(tolerance)}`);
     options.tolerance = value;
+  }
+  const keepBatchNorm = fields.get('keepBatchNorm');
+  if (keepBatchNorm !== undefined && keepBatchNorm !== '') {
+    if (!/^(true|false)$/.test(keepBatchNorm)) throw badRequest(`keepBatchNorm: true or false, got ${JSON.stringify(keepBatchNorm)}`);
+    options.keepBatchNorm = keepBatchNorm === 'true';
   }
   return options;
 }
