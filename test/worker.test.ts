@@ -216,6 +216,8 @@ describe('errors: {"error": "..."} naming the field, with the right status', () 
     await expectError(await post('/v1/models/iris-dense:predict', { instances: [[1, 2, 'x', 4]] }), 400, /^instances\[0\]\[2\]: expected a number/);
     await expectError(await post('/v1/models/iris-dense:predict', { signature_name: 'other', instances: [[1, 2, 3, 4]] }), 400, /^signature_name: unknown signature/);
     await expectError(await post('/v1/models/iris-dense:predict', { instances: [{ b64: 'AAAA' }] }), 400, /^instances\[0\]\.b64: b64 holds 3 bytes/);
+    // workerd decodes with Uint8Array.fromBase64; a bad character still gets named.
+    await expectError(await post('/v1/models/iris-dense:predict', { instances: [{ b64: 'AB$C' }] }), 400, /^instances\[0\]\.b64: b64 is not valid base64 \(character "\$" at 2\)/);
     await expectError(await post('/v1/models/iris-dense:predict', { instances: Array.from({ length: 65 }, () => [1, 2, 3, 4]) }), 400, /^instances: batch of 65 exceeds the limit of 64/);
     await expectError(await post('/v2/models/iris-dense/infer', { inputs: [{ name: 'hidden_input', shape: [1, 4], datatype: 'FP33', data: [1, 2, 3, 4] }] }), 400, /^inputs\[0\]\.datatype: /);
     await expectError(await post('/v2/models/iris-dense/infer', { inputs: [{ name: 'nope', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }] }), 400, /^inputs\[0\]\.name: the model has no input "nope"/);
