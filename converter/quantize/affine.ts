@@ -10,8 +10,10 @@ export interface AffineParams {
 }
 
 const HISTOGRAM_BINS = 2048;
-const CANDIDATES_PER_SIDE = 48;
+const CANDIDATES_PER_SIDE = 24;
 const HISTOGRAM_SAMPLE = 1 << 16;
+// Scratch for searchRange (never re-entered): no allocation per weight.
+const scratch = { counts: new Uint32Array(HISTOGRAM_BINS), n: new Float64Array(HISTOGRAM_BINS + 1), s1: new Float64Array(HISTOGRAM_BINS + 1), s2: new Float64Array(HISTOGRAM_BINS + 1) };
 
 export function minMax(values: Float32Array): [number, number] {
   let lo = Infinity;
@@ -40,25 +42,25 @@ export function affineParams(lo: number, hi: number, levels: number, clipped = f
  * Chooses [lo, hi] by minimal expected squared error, from a histogram of the values:
  * inside the range each value costs scale²/12 (rounding), outside it costs its distance
  * to the range (clipping). Prefix sums make each candidate range O(1).
- * The histogram is built from a strided sample of at most 64K values.
+ * The histogram is built from a strided sample of at most 64K values, with about one bin per
+ * four values (128 to 2048 bins), so that small weights cost little.
  */
 export function searchRange(values: Float32Array, levels: number, lo: number, hi: number): AffineParams {
   if (hi <= lo || values.length < 256) return affineParams(lo, hi, levels);
-  const width = (hi - lo) / HISTOGRAM_BINS;
-  const counts = new Uint32Array(HISTOGRAM_BINS);
+  const bins = Math.min(HISTOGRAM_BINS, Math.max(128, 2 ** Math.ceil(Math.log2(values.length / 4))));
+  const width = (hi - lo) / bins;
+  const counts = scratch.counts.fill(0, 0, bins);
   const inv = 1 / width;
   // A strided sample is enough for an estimate (the pick is confirmed below); lo and hi are exact.
   const stride = Math.max(1, Math.floor(values.length / HISTOGRAM_SAMPLE));
   for (let i = 0; i < values.length; i += stride) {
     let bin = ((values[i]! - lo) * inv) | 0;
-    if (bin >= HISTOGRAM_BINS) bin = HISTOGRAM_BINS - 1;
+    if (bin >= bins) bin = bins - 1;
     counts[bin]!++;
   }
   // Prefix sums of n, n·c, n·c² over bin centres.
-  const n = new Float64Array(HISTOGRAM_BINS + 1);
-  const s1 = new Float64Array(HISTOGRAM_BINS + 1);
-  const s2 = new Float64Array(HISTOGRAM_BINS + 1);
-  for (let b = 0; b < HISTOGRAM_BINS; b++) {
+  const { n, s1, s2 } = scratch;
+  for (let b = 0; b < bins; b++) {
     const c = lo + (b + 0.5) * width;
     n[b + 1] = n[b]! + counts[b]!;
     s1[b + 1] = s1[b]! + counts[b]! * c;
@@ -69,7 +71,7 @@ export function searchRange(values: Float32Array, levels: number, lo: number, hi
   // Candidate cut bins: geometric steps inward from each end (outliers sit in the tails).
   const cuts: number[] = [0];
   for (let k = 0; k < CANDIDATES_PER_SIDE; k++) {
-    const cut = Math.round(HISTOGRAM_BINS * 0.45 * Math.pow(2, -k / 4));
+    const cut = Math.round(bins * 0.45 * Math.pow(2, -k / 2));
     if (cut > 0 && cut !== cuts[cuts.length - 1]) cuts.push(cut);
   }
   let best = { error: Infinity, a: lo, b: hi, clipped: false };
@@ -79,8 +81,8 @@ export function searchRange(values: Float32Array, levels: number, lo: number, hi
     for (const right of cuts) {
       const b = hi - right * width;
       if (b <= a) continue;
-      const rightBin = HISTOGRAM_BINS - right;
-      const rightError = right > 0 ? spread(rightBin, HISTOGRAM_BINS, b) : 0;
+      const rightBin = bins - right;
+      const rightError = right > 0 ? spread(rightBin, bins, b) : 0;
       const step = (b - a) / levels;
       const error = leftError + rightError + ((n[rightBin]! - n[left]!) * step * step) / 12;
       if (error < best.error) best = { error, a, b, clipped: left > 0 || right > 0 };
