@@ -12,13 +12,12 @@ import type { DecodedModel, DecodedWeight } from '../model.ts';
 
 interface LayerJson {
   class_name: string;
-  name?: string;
   config: Record<string, unknown> & { name: string };
   inbound_nodes?: unknown[];
 }
 
 /** Where each foldable producer keeps the kernel to scale, and which axes count as its channels. */
-const PRODUCERS: Record<string, { kernel: string; channelAxes: (number | string)[] }> = {
+const PRODUCERS: Record<string, { kernel: string; channelAxes: number[] }> = {
   Conv2D: { kernel: 'kernel', channelAxes: [-1, 3] },
   DepthwiseConv2D: { kernel: 'depthwise_kernel', channelAxes: [-1, 3] },
   SeparableConv2D: { kernel: 'pointwise_kernel', channelAxes: [-1, 3] },
