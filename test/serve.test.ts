@@ -7,7 +7,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useNodeBackend } from '../converter/cli/backend.ts';
 import { convertAndPublish } from '../converter/convert.ts';
-import { startNodeServer, type NodeServer } from '../functions/node.ts';
+import { createNodeApp, startNodeServer, type NodeServer } from '../functions/node.ts';
 import { demoModels, type DemoModel } from '../scripts/demo-models.ts';
 import { LocalFolderStore } from '../shared/store/local.ts';
 import { repoRoot } from './helpers/edge-worker.ts';
@@ -68,6 +68,33 @@ describe('Node entry over a local folder', () => {
     await Promise.all(Array.from({ length: 30 }, (_, i) => post(server.url, '/v1/models/iris-dense:predict', { instances: [[i, 1, 2, 3]] })));
     await post(server.url, '/v2/models/iris-dense/infer', { inputs: [{ name: 'hidden_input', shape: [1, 4], datatype: 'UINT8', data: [1, 2, 999, 4] }] });
     expect(await count()).toBe(before);
+  });
+});
+
+describe('a prediction on a cold model', () => {
+  it('loads the model while the request body is still arriving; a bad body still answers 400 first', async () => {
+    const { app, runtime } = createNodeApp({ store, indexTtlMs: 0 });
+    const text = JSON.stringify({ instances: [models[1]!.example()] });
+    let loadedBeforeBodyEnded: boolean | undefined;
+    const body = new ReadableStream<Uint8Array>({
+      async start(controller) {
+        controller.enqueue(new TextEncoder().encode(text.slice(0, 10)));
+        // Hold the rest back until the model has loaded (or give up after 10 s).
+        for (let waited = 0; waited < 10_000 && !runtime.isLoaded('mnist-cnn', 1); waited += 20) await new Promise((resolve) => setTimeout(resolve, 20));
+        loadedBeforeBodyEnded = runtime.isLoaded('mnist-cnn', 1);
+        controller.enqueue(new TextEncoder().encode(text.slice(10)));
+        controller.close();
+      },
+    });
+    const response = await app.request('/v1/models/mnist-cnn:predict', { method: 'POST', body, duplex: 'half' } as RequestInit);
+    expect(response.status).toBe(200);
+    expect(loadedBeforeBodyEnded).toBe(true);
+    expect(((await response.json()) as { predictions: number[][] }).predictions[0]).toHaveLength(10);
+
+    const bad = await app.request('/v1/models/ghost:predict', { method: 'POST', body: '{"instances": ' });
+    expect(bad.status).toBe(400);
+    const unknown = await app.request('/v2/models/ghost/infer', { method: 'POST', body: JSON.stringify({ inputs: [{ name: 'x', shape: [1], datatype: 'FP32', data: [1] }] }) });
+    expect(unknown.status).toBe(404);
   });
 });
 

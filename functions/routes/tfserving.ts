@@ -94,18 +94,19 @@ export function tfServingRoutes(): Hono<AppEnv> {
     const { name, selector, action } = parsePath(decodeURIComponent(c.req.path));
     if (action !== 'predict') return c.json({ error: `${action} needs GET` }, 405);
     const timing = new ServerTiming();
-    const body = await readJsonBody(c, limits.maxBodyBytes);
-    const parsed = TfServingPredictRequest.safeParse(body);
-    if (!parsed.success) throw badRequest(describeIssues(parsed.error));
-    if (parsed.data.signature_name !== undefined && parsed.data.signature_name !== 'serving_default' && parsed.data.signature_name !== '') {
-      throw badRequest(`signature_name: unknown signature ${JSON.stringify(parsed.data.signature_name)} (the model has serving_default)`);
-    }
-    const acquired = await runtime.acquire(name, selector);
+    const [request, acquired] = await runtime.acquireWhile(name, selector, async () => {
+      const parsed = TfServingPredictRequest.safeParse(await readJsonBody(c, limits.maxBodyBytes));
+      if (!parsed.success) throw badRequest(describeIssues(parsed.error));
+      if (parsed.data.signature_name !== undefined && parsed.data.signature_name !== 'serving_default' && parsed.data.signature_name !== '') {
+        throw badRequest(`signature_name: unknown signature ${JSON.stringify(parsed.data.signature_name)} (the model has serving_default)`);
+      }
+      return parsed.data;
+    });
     try {
       timing.set('load', acquired.loadMs);
       const signature = acquired.entry.model.inputs;
-      const rows = parsed.data.instances !== undefined;
-      const decoded = rows ? decodeInstances(parsed.data.instances!, signature, limits) : decodeColumns(parsed.data.inputs, signature, limits);
+      const rows = request.instances !== undefined;
+      const decoded = rows ? decodeInstances(request.instances!, signature, limits) : decodeColumns(request.inputs, signature, limits);
       timing.mark('decode');
       const outputs = await runModel(acquired.entry.model, decoded.inputs);
       timing.mark('infer');

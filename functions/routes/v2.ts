@@ -72,11 +72,11 @@ export function v2Routes(): Hono<AppEnv> {
     const runtime = c.get('runtime');
     const limits = c.get('limits');
     const timing = new ServerTiming();
-    const body = await readJsonBody(c, limits.maxBodyBytes);
-    const parsed = V2InferRequest.safeParse(body);
-    if (!parsed.success) throw badRequest(describeIssues(parsed.error));
-    const request = parsed.data;
-    const acquired = await runtime.acquire(c.req.param('name')!, selector(c));
+    const [request, acquired] = await runtime.acquireWhile(c.req.param('name')!, selector(c), async () => {
+      const parsed = V2InferRequest.safeParse(await readJsonBody(c, limits.maxBodyBytes));
+      if (!parsed.success) throw badRequest(describeIssues(parsed.error));
+      return parsed.data;
+    });
     try {
       timing.set('load', acquired.loadMs);
       const model = acquired.entry.model;

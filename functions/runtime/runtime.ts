@@ -110,6 +110,23 @@ export class ModelRuntime {
     }
   }
 
+  /**
+   * acquire(), started before read() (a request's body) so that a cold load overlaps the body's
+   * upload. read()'s errors still come first, as if the body had been read before.
+   */
+  async acquireWhile<T>(name: string, selector: VersionSelector, read: () => Promise<T>): Promise<[T, AcquiredModel]> {
+    const acquiring = this.acquire(name, selector);
+    acquiring.catch(() => undefined); // awaited below, after read()
+    let value: T;
+    try {
+      value = await read();
+    } catch (error) {
+      acquiring.then((acquired) => acquired.release(), () => undefined);
+      throw error;
+    }
+    return [value, await acquiring];
+  }
+
   /** Reads the model's index.json afresh on next use: labels moved or a version was added or deleted. */
   invalidate(name: string): void {
     this.registry.invalidate(name);
