@@ -7,8 +7,8 @@
 //   - a no-op route (GET /v2/health/live) on each server
 //   - the same app in this process through app.request (no sockets): our own code's share
 // p50/p99 latency, overhead ratio ((predict − no-op) / bare), cold start (fresh isolate or
-// process → first prediction; also with the body uploaded at 8 MB/s), requests/s at concurrency 1, 8 and 32, memory after 1,000
-// requests, and the bundle's gzip size. Loopback only.
+// process → first prediction; also with the body uploaded at 8 MB/s), requests/s at
+// concurrency 1, 8 and 32, memory after 1,000 requests, and the bundle's gzip size. Loopback only.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
