@@ -33,20 +33,21 @@ export class ProtoWriter {
     return this;
   }
 
-  double(field: number, value: number): this {
-    this.key(field, 1);
-    const bytes = new Uint8Array(8);
-    new DataView(bytes.buffer).setFloat64(0, value, true);
+  /** A fixed-width little-endian field: wire type 1 (8 bytes) or 5 (4 bytes). */
+  private fixed(field: number, wire: 1 | 5, write: (view: DataView) => void): this {
+    this.key(field, wire);
+    const bytes = new Uint8Array(wire === 1 ? 8 : 4);
+    write(new DataView(bytes.buffer));
     this.parts.push(bytes);
     return this;
   }
 
+  double(field: number, value: number): this {
+    return this.fixed(field, 1, (view) => view.setFloat64(0, value, true));
+  }
+
   float(field: number, value: number): this {
-    this.key(field, 5);
-    const bytes = new Uint8Array(4);
-    new DataView(bytes.buffer).setFloat32(0, value, true);
-    this.parts.push(bytes);
-    return this;
+    return this.fixed(field, 5, (view) => view.setFloat32(0, value, true));
   }
 
   bytes(field: number, value: Uint8Array): this {
