@@ -43,7 +43,6 @@ export interface ConvertOptions {
   clipOutliers?: boolean;
   /** Fold BatchNormalization layers into the convolutions / dense layers before them (default true; undone if that misses the tolerance). */
   foldBatchNorm?: boolean;
-  maxUnzippedBytes?: number;
   onProgress?: (progress: ConvertProgress) => void;
 }
 
@@ -130,7 +129,7 @@ export async function convertModel(input: FileSet | DecodedModel, options: Conve
   await tf.ready();
 
   progress({ stage: 'read', detail: 'reading the model' });
-  const model = input instanceof Map ? await readModel(input, { maxUnzippedBytes: options.maxUnzippedBytes }) : input;
+  const model = input instanceof Map ? await readModel(input) : input;
   const floatBytes = model.weights.reduce((sum, w) => sum + w.values.length * (w.dtype === 'bool' ? 1 : 4), 0);
   progress({ stage: 'read', detail: `${model.source.format}: ${model.weights.length} weights, ${(floatBytes / 2 ** 20).toFixed(2)} MiB as float32` });
   lap('read');

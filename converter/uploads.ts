@@ -19,7 +19,6 @@ export const MANIFEST_FILE = 'edgeflow-upload.json';
 export const UPLOAD_ID_PATTERN = /^\d{8}T\d{6}Z-[0-9a-f]{16}$/;
 
 export const uploadKeys = {
-  prefix: (name: string, uploadId: string) => `uploads/${checkModelName(name)}/${checkUploadId(uploadId)}/`,
   file: (name: string, uploadId: string, file: string) => `uploads/${checkModelName(name)}/${checkUploadId(uploadId)}/${checkKey(file)}`,
   manifest: (name: string, uploadId: string) => `uploads/${checkModelName(name)}/${checkUploadId(uploadId)}/${MANIFEST_FILE}`,
   status: (uploadId: string) => `status/uploads/${checkUploadId(uploadId)}.json`,

@@ -3,7 +3,6 @@
 // same consumer the Workers queue uses, as the same R2 event message. Several watchers may run
 // at once: the consumer's lease (converter/claim.ts) lets exactly one convert an upload.
 // Failures stay in the upload's status (the Node counterpart of the dead-letter queue).
-import type { ObjectStore } from '../shared/store/types.ts';
 import { listAll } from '../shared/store/util.ts';
 import { consumeUploadEvent, type ConsumeOutcome, type ConsumerOptions } from './consumer.ts';
 import { MANIFEST_FILE, type UploadEvent } from './uploads.ts';
@@ -23,10 +22,6 @@ export class UploadWatcher {
   private kicked = false;
 
   constructor(private readonly options: WatcherOptions) {}
-
-  get store(): ObjectStore {
-    return this.options.store;
-  }
 
   /** One pass over uploads/: converts every pending upload it can claim, one at a time. */
   async pollOnce(): Promise<ConsumeOutcome[]> {

@@ -62,7 +62,7 @@ export function elementCount(shape: readonly number[]): number {
   return count;
 }
 
-const isB64 = (value: unknown): value is { b64: string } =>
+export const isB64Value = (value: unknown): value is { b64: string } =>
   typeof value === 'object' && value !== null && !Array.isArray(value) && typeof (value as { b64?: unknown }).b64 === 'string' && Object.keys(value).length === 1;
 
 /** Base64 alphabet → 6-bit value; 64 for whitespace (skipped), 255 for anything else. */
@@ -182,11 +182,6 @@ export interface DecodeOptions {
   datatype?: V2Datatype | null;
   /** Cap on elements, checked before allocating. */
   maxElements?: number;
-  /**
-   * TF Serving: a {"b64": ...} leaf standing for a whole numeric tensor gives its raw
-   * little-endian bytes; this is the element count such a leaf must fill.
-   */
-  b64Elements?: number;
 }
 
 /**
@@ -239,7 +234,7 @@ function decodeStrings(value: unknown, shape: readonly number[], field: string, 
   const encoder = new TextEncoder();
   const leaf = (node: unknown, path: string) => {
     if (typeof node === 'string') out.push(encoder.encode(node));
-    else if (isB64(node)) out.push(decodeBase64(node.b64, path));
+    else if (isB64Value(node)) out.push(decodeBase64(node.b64, path));
     else throw new CodecError(path, `expected a string or {"b64": ...}, got ${node === null ? 'null' : typeof node}`);
   };
   if (flat) {
@@ -266,10 +261,6 @@ export function decodeRawBytes(b64: string, dtype: TensorDtype, count: number, f
   }
   const aligned = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);
   return dtype === 'int32' ? new Int32Array(aligned) : dtype === 'bool' ? new Uint8Array(aligned) : new Float32Array(aligned);
-}
-
-export function isB64Value(value: unknown): value is { b64: string } {
-  return isB64(value);
 }
 
 /** Plain JS numbers (or booleans) of a tensor's values, for JSON. */

@@ -9,7 +9,6 @@ import { modelKind, type ModelJson } from './schemas/model-json.ts';
 import type { TensorSignature } from './schemas/edgeflow-json.ts';
 
 export interface LoadedModel {
-  kind: 'layers-model' | 'graph-model';
   inputs: TensorSignature[];
   outputs: TensorSignature[];
   /** Inputs in signature order; outputs in signature order. The caller disposes them. */
@@ -99,7 +98,6 @@ export async function loadModel(modelJson: ModelJson, shard: (path: string) => U
   if (modelKind(modelJson) === 'layers-model') {
     const model = await loadLayersModel(handler);
     return {
-      kind: 'layers-model',
       ...layersSignature(model, modelJson),
       predict: async (inputs) => asList(model.predict(inputs.length === 1 ? inputs[0]! : inputs) as tf.Tensor | tf.Tensor[]),
       dispose: () => model.dispose(),
@@ -110,7 +108,6 @@ export async function loadModel(modelJson: ModelJson, shard: (path: string) => U
   // Graph models without control flow run synchronously; the first dynamic-op error switches to executeAsync.
   let dynamic = false;
   return {
-    kind: 'graph-model',
     ...signature,
     predict: async (inputs) => {
       const feed: tf.NamedTensorMap = {};

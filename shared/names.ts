@@ -19,5 +19,4 @@ export const keys = {
   versionPrefix: (name: string, version: number) => `models/${checkModelName(name)}/${version}/`,
   versionFile: (name: string, version: number, file: string) => `models/${checkModelName(name)}/${version}/${file}`,
   claim: (name: string, version: number) => `models/${checkModelName(name)}/${version}/.claim`,
-  uploadPrefix: (name: string, uploadId: string) => `uploads/${checkModelName(name)}/${uploadId}/`,
 };

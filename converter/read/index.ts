@@ -4,25 +4,20 @@ import { readKerasH5, readKerasV3, isHdf5 } from './keras.ts';
 import { findModelJson, readTfjsModel } from './tfjs.ts';
 import { isZip, unzip } from './zip.ts';
 
-export interface ReadOptions {
-  /** Cap on a zip's decompressed size. */
-  maxUnzippedBytes?: number;
-}
-
 /**
  * files: one file (.zip, .h5, .keras) or a model.json with its shards.
  * Throws ConversionError naming the problem when the files are not a model edgeflow reads.
  */
-export async function readModel(files: FileSet, options: ReadOptions = {}): Promise<DecodedModel> {
+export async function readModel(files: FileSet): Promise<DecodedModel> {
   if (files.size === 0) throw new ConversionError('no files were given');
   if (files.size === 1) {
     const [name, bytes] = [...files][0]!;
     if (isHdf5(bytes)) return readKerasH5(bytes, name);
     if (isZip(bytes)) {
-      const entries = unzip(bytes, options.maxUnzippedBytes);
+      const entries = unzip(bytes);
       if (entries.has('config.json') && entries.has('model.weights.h5')) return readKerasV3(entries, name);
       if (name.endsWith('.keras')) return readKerasV3(entries, name);
-      return readModel(entries, options);
+      return readModel(entries);
     }
   }
   const modelJsonPath = findModelJson(files);

@@ -20,8 +20,6 @@ export interface LoadTimings {
 
 export interface LoadedVersion {
   model: LoadedModel;
-  /** Memory the weights take once loaded (float32 size: quantized weights are dequantized). */
-  bytes: number;
   timings: LoadTimings;
 }
 
@@ -87,7 +85,6 @@ export async function loadVersion(store: ObjectStore, name: string, version: num
   const warmed = options.warmUp ? performance.now() : built;
   return {
     model,
-    bytes: edgeflow.sizes.float32,
     timings: { fetchMs: verified - start, buildMs: built - verified, warmUpMs: warmed - built },
   };
 }

@@ -10,7 +10,6 @@ export interface CachedModel {
   model: LoadedModel;
   bytes: number;
   timings: LoadTimings;
-  loadedAt: number;
   lastUsed: number;
   uses: number;
   inUse: number;
@@ -26,7 +25,7 @@ export interface CacheStats {
 }
 
 /** A model too large for the budget even with everything else evicted. */
-export class OverBudgetError extends Error {}
+class OverBudgetError extends Error {}
 
 export class ModelCache {
   private readonly entries = new Map<string, CachedModel>();
@@ -82,12 +81,6 @@ export class ModelCache {
     };
   }
 
-  /** Disposes every model (tests, shutdown). */
-  clear(): void {
-    for (const entry of this.entries.values()) entry.model.dispose();
-    this.entries.clear();
-  }
-
   private use(entry: CachedModel): CachedModel {
     entry.inUse++;
     entry.uses++;
@@ -122,7 +115,7 @@ export class ModelCache {
       }
       this.makeRoom(bytes);
       const loaded = await load();
-      const entry: CachedModel = { key, model: loaded.model, bytes: loaded.bytes, timings: loaded.timings, loadedAt: Date.now(), lastUsed: Date.now(), uses: 0, inUse: 0 };
+      const entry: CachedModel = { key, model: loaded.model, bytes, timings: loaded.timings, lastUsed: Date.now(), uses: 0, inUse: 0 };
       this.entries.set(key, entry);
       this.failures.delete(key);
       return entry;

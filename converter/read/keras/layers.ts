@@ -14,7 +14,6 @@ const WEIGHTLESS = new Set([
   'ZeroPadding2D', 'Cropping2D', 'UpSampling2D', 'Rescaling', 'CenterCrop', 'Resizing',
 ]);
 
-const RECURRENT = new Set(['SimpleRNN', 'LSTM', 'GRU']);
 const MODELS = new Set(['Sequential', 'Functional', 'Model']);
 
 const bias = (config: Record<string, unknown>): string[] => (config.use_bias === false ? [] : ['bias']);
@@ -52,7 +51,6 @@ function simpleWeights(layer: KerasLayer): string[] | undefined {
   }
 }
 
-export const isRecurrent = (className: string): boolean => RECURRENT.has(className);
 export const isModel = (className: string): boolean => MODELS.has(className);
 export const isWrapper = (className: string): boolean => className === 'Bidirectional' || className === 'TimeDistributed';
 
