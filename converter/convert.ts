@@ -155,9 +155,17 @@ export async function convertModel(input: FileSet | DecodedModel, options: Conve
   const quantizeAndVerify = async (target: DecodedModel) => {
     let choice: Map<string, StorageDtype>;
     let auto: { trials: number; drift: number } | undefined;
+    // auto's trials, by choice: its final choice was one of them, so it is not measured again.
+    const measured = new Map<string, Drift>();
+    const choiceKey = (dtypes: Map<string, StorageDtype>) => [...dtypes].join();
     if (spec.kind === 'auto') {
       progress({ stage: 'quantize', detail: `auto: searching per-weight dtypes within tolerance ${tolerance}` });
-      const result = await chooseDtypes(target.weights, tolerance, async (candidate) => (await driftOf(encodeAndShard(target, (name) => candidate.get(name) ?? 'float32', clip, options).files)).relativeError, {
+      const trial = async (candidate: Map<string, StorageDtype>) => {
+        const drift = await driftOf(encodeAndShard(target, (name) => candidate.get(name) ?? 'float32', clip, options).files);
+        measured.set(choiceKey(candidate), drift);
+        return drift.relativeError;
+      };
+      const result = await chooseDtypes(target.weights, tolerance, trial, {
         clipOutliers: clip,
         onTrial: (trial, drift) => progress({ stage: 'quantize', detail: `auto trial ${trial}: relative drift ${drift.toPrecision(3)}` }),
       });
@@ -173,7 +181,7 @@ export async function convertModel(input: FileSet | DecodedModel, options: Conve
 
     progress({ stage: 'verify', detail: 'loading the converted files with stock TF.js and comparing outputs' });
     const kept = await preferLowerDrift(
-      { ...clipped, drift: await driftOf(clipped.files) },
+      { ...clipped, drift: measured.get(choiceKey(choice)) ?? (await driftOf(clipped.files)) },
       async () => {
         const plain = encodeAndShard(target, dtypeOf, false, options);
         return { ...plain, drift: await driftOf(plain.files) };

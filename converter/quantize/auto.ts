@@ -70,14 +70,13 @@ export async function chooseDtypes(
   const twoByteNoise = (name: string) => Math.min(noise.get(name)!.uint16, noise.get(name)!.float16);
 
   let trials = 0;
-  let lastDrift = Infinity;
   const results = new Map<string, number>();
   const run = async (choice: DtypeChoice): Promise<number> => {
     const key = floats.map((w) => choice.get(w.name)).join();
     if (!results.has(key)) {
-      lastDrift = await evaluate(choice);
-      options.onTrial?.(++trials, lastDrift);
-      results.set(key, lastDrift);
+      const drift = await evaluate(choice);
+      options.onTrial?.(++trials, drift);
+      results.set(key, drift);
     }
     return results.get(key)!;
   };
