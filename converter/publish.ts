@@ -35,9 +35,8 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const backoff = (attempt: number) => sleep(Math.min(500, 5 * 2 ** attempt) * (0.5 + Math.random()));
 
 /** Claims the lowest free version above every published one (or this source's own earlier claim). */
-async function claimVersion(store: ObjectStore, name: string, sourceId: string | undefined): Promise<number> {
-  const current = await readIndex(store, name);
-  let version = Math.max(0, ...(current?.index.versions.map((v) => v.version) ?? [])) + 1;
+async function claimVersion(store: ObjectStore, name: string, sourceId: string | undefined, published: IndexJson | null): Promise<number> {
+  let version = Math.max(0, ...(published?.versions.map((v) => v.version) ?? [])) + 1;
   for (let attempt = 0; attempt < 10_000; attempt++, version++) {
     try {
       await putJson(store, keys.claim(name, version), { sourceId: sourceId ?? null, claimed: new Date().toISOString() }, { ifNoneMatch: '*' });
@@ -53,11 +52,19 @@ async function claimVersion(store: ObjectStore, name: string, sourceId: string |
   throw new Error(`could not claim a version of ${name}`);
 }
 
-/** Read-modify-write of index.json, conditional on its etag; retried when another writer wins. */
-export async function updateIndex(store: ObjectStore, name: string, change: (index: IndexJson) => IndexJson): Promise<IndexJson> {
+/**
+ * Read-modify-write of index.json, conditional on its etag; retried when another writer wins.
+ * missing: the index to start from when there is none yet (or throw to refuse).
+ */
+export async function updateIndex(
+  store: ObjectStore,
+  name: string,
+  change: (index: IndexJson) => IndexJson,
+  missing: () => IndexJson = () => ({ name, versions: [], labels: {} }),
+): Promise<IndexJson> {
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-    const current = await readIndex(store, name);
-    const next = change(current ? structuredClone(current.index) : { name, versions: [], labels: {} });
+    const current = await readIndex(store, name); // freshly parsed: change() may modify it
+    const next = change(current ? current.index : missing());
     try {
       await putJson(store, keys.index(name), next, current ? { ifMatch: current.etag } : { ifNoneMatch: '*' });
       return next;
@@ -71,11 +78,10 @@ export async function updateIndex(store: ObjectStore, name: string, change: (ind
 
 export async function publishVersion(store: ObjectStore, request: PublishRequest): Promise<PublishResult> {
   const name = checkModelName(request.name);
-  if (request.sourceId) {
-    const done = (await readIndex(store, name))?.index.versions.find((v) => v.sourceId === request.sourceId);
-    if (done) return { version: done.version, existing: true };
-  }
-  const version = await claimVersion(store, name, request.sourceId);
+  const published = (await readIndex(store, name))?.index ?? null;
+  const done = request.sourceId ? published?.versions.find((v) => v.sourceId === request.sourceId) : undefined;
+  if (done) return { version: done.version, existing: true };
+  const version = await claimVersion(store, name, request.sourceId, published);
 
   const files: Record<string, FileEntry> = {};
   let bytes = 0;

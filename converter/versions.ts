@@ -45,11 +45,19 @@ function checkName(name: string): string {
   }
 }
 
+const notFound = (name: string) => new ModelAdminError(404, `model ${JSON.stringify(name)} not found`);
+
 async function requireIndex(store: ObjectStore, name: string): Promise<IndexJson> {
   const found = await readIndex(store, checkName(name));
-  if (!found) throw new ModelAdminError(404, `model ${JSON.stringify(name)} not found`);
+  if (!found) throw notFound(name);
   return found.index;
 }
+
+/** updateIndex for an existing model: 404 when it has no index.json. */
+const updateExisting = (store: ObjectStore, name: string, change: (index: IndexJson) => IndexJson) =>
+  updateIndex(store, name, change, () => {
+    throw notFound(name);
+  });
 
 export async function listModels(store: ObjectStore): Promise<{ name: string; versions: number[]; labels: Record<string, number> }[]> {
   const names = (await listAll(store, 'models/')).map((o) => /^models\/([^/]+)\/index\.json$/.exec(o.key)?.[1]).filter((n): n is string => !!n && MODEL_NAME_PATTERN.test(n));
@@ -77,8 +85,7 @@ export async function setLabel(store: ObjectStore, name: string, label: string, 
   if (!LABEL_PATTERN.test(label)) throw new ModelAdminError(400, `label ${JSON.stringify(label)}: use a-z, 0-9, '_' or '-', starting with a letter (up to 64)`);
   if (label === 'latest') throw new ModelAdminError(400, 'label latest is managed: it always names the newest version');
   if (!Number.isInteger(version) || version < 1) throw new ModelAdminError(400, `version: a positive integer is required, got ${JSON.stringify(version)}`);
-  await requireIndex(store, name);
-  return updateIndex(store, name, (index) => {
+  return updateExisting(store, name, (index) => {
     if (!index.versions.some((v) => v.version === version)) {
       throw new ModelAdminError(404, `model ${name} has no version ${version} (versions: ${index.versions.map((v) => v.version).join(', ') || 'none'})`);
     }
@@ -90,8 +97,7 @@ export async function setLabel(store: ObjectStore, name: string, label: string, 
 export async function removeLabel(store: ObjectStore, name: string, label: string): Promise<IndexJson> {
   checkName(name);
   if (label === 'latest') throw new ModelAdminError(400, 'label latest is managed: it always names the newest version');
-  await requireIndex(store, name);
-  return updateIndex(store, name, (index) => {
+  return updateExisting(store, name, (index) => {
     if (!(label in index.labels)) throw new ModelAdminError(404, `model ${name} has no label ${JSON.stringify(label)}`);
     delete index.labels[label];
     return index;
@@ -105,8 +111,7 @@ export async function removeLabel(store: ObjectStore, name: string, label: strin
  */
 export async function deleteVersion(store: ObjectStore, name: string, version: number): Promise<{ index: IndexJson; deletedFiles: number }> {
   checkName(name);
-  await requireIndex(store, name);
-  const index = await updateIndex(store, name, (current) => {
+  const index = await updateExisting(store, name, (current) => {
     if (!current.versions.some((v) => v.version === version)) throw new ModelAdminError(404, `model ${name} has no version ${version}`);
     const pinned = Object.entries(current.labels).filter(([label, v]) => v === version && label !== 'latest').map(([label]) => label);
     if (pinned.length) {
