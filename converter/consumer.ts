@@ -11,8 +11,7 @@ import type { ObjectStore } from '../shared/store/types.ts';
 import { InvalidNameError } from '../shared/names.ts';
 import { dtypeCounts } from '../shared/published.ts';
 import { claimUpload, DEFAULT_LEASE_MS } from './claim.ts';
-import { convertModel, ToleranceError, type ConvertProgress } from './convert.ts';
-import { publishVersion } from './publish.ts';
+import { convertModel, publishConverted, ToleranceError, type ConvertProgress } from './convert.ts';
 import { ConversionError, type FileSet } from './model.ts';
 import { readModel } from './read/index.ts';
 import { RetryingStore, DEFAULT_RETRY_DELAYS_MS } from './retrying-store.ts';
@@ -142,6 +141,7 @@ export async function consumeUploadEvent(message: unknown, options: ConsumerOpti
     if (float32 > limits.maxFloat32Bytes) {
       throw new ConversionError(`the model has ${(float32 / 2 ** 20).toFixed(1)} MiB of float32 weights, more than the ${(limits.maxFloat32Bytes / 2 ** 20).toFixed(0)} MiB this converter takes (a Worker has 128 MB of memory): ${TOO_LARGE_HINT}`);
     }
+    const onProgress = ({ stage, detail }: ConvertProgress) => log(`${uploadId}: ${stage} ${detail}`);
     const converted = await convertModel(decoded, {
       name,
       quantize: manifest.options.quantize,
@@ -149,16 +149,14 @@ export async function consumeUploadEvent(message: unknown, options: ConsumerOpti
       tolerance: manifest.options.tolerance,
       foldBatchNorm: !manifest.options.keepBatchNorm,
       ...(options.samples ? { samples: options.samples } : {}),
-      onProgress: ({ stage, detail }: ConvertProgress) => log(`${uploadId}: ${stage} ${detail}`),
+      onProgress,
     });
     // Stalled past the lease (another consumer took the upload over): leave the publish to it.
     if (!lease.lease.held()) return { kind: 'retry', uploadId, reason: 'lost the lease while converting', delaySeconds: 30, busy: true };
-    // As convertAndPublish, plus the upload id in edgeflow.json's source; sourceId = uploadId
-    // makes a redelivered or retried publish find its own version instead of adding one.
-    const publishStarted = performance.now();
+    // The upload id goes into edgeflow.json's source; sourceId = uploadId makes a redelivered or
+    // retried publish find its own version instead of adding one.
     const metadata = { ...converted.metadata, source: { ...converted.metadata.source, uploadId } };
-    const result = { ...converted, ...(await publishVersion(store, { name, files: converted.modelFiles.files, metadata, sourceId: uploadId })) };
-    result.timings.publish = performance.now() - publishStarted;
+    const result = await publishConverted(store, { ...converted, metadata }, { name, sourceId: uploadId, onProgress });
     options.onPublished?.(name, result.version);
     await record({
       state: 'published',

@@ -228,12 +228,17 @@ export interface PublishedConversion extends ConvertResult {
   existing: boolean;
 }
 
-/** Converts, verifies and publishes a new version. sourceId makes a retried publish idempotent. */
-export async function convertAndPublish(store: ObjectStore, input: FileSet | DecodedModel, options: ConvertOptions & { sourceId?: string }): Promise<PublishedConversion> {
-  const result = await convertModel(input, options);
+type PublishOptions = Pick<ConvertOptions, 'name' | 'onProgress'> & { sourceId?: string };
+
+/** Publishes a conversion as a new version (timed). sourceId makes a retried publish idempotent. */
+export async function publishConverted(store: ObjectStore, result: ConvertResult, options: PublishOptions): Promise<PublishedConversion> {
   const started = performance.now();
   options.onProgress?.({ stage: 'publish', detail: `writing ${result.modelFiles.files.size} files to ${store.description}` });
   const published = await publishVersion(store, { name: options.name, files: result.modelFiles.files, metadata: result.metadata, sourceId: options.sourceId });
-  result.timings.publish = performance.now() - started;
-  return { ...result, name: options.name, ...published };
+  return { ...result, timings: { ...result.timings, publish: performance.now() - started }, name: options.name, ...published };
+}
+
+/** Converts, verifies and publishes a new version. */
+export async function convertAndPublish(store: ObjectStore, input: FileSet | DecodedModel, options: ConvertOptions & { sourceId?: string }): Promise<PublishedConversion> {
+  return publishConverted(store, await convertModel(input, options), options);
 }
