@@ -1,4 +1,7 @@
-// Request limits, typed once with their defaults merged in one place.
+// Request limits, typed once with their defaults merged in one place, and their checks
+// (shared by the TF Serving and v2 decoders).
+import { CodecError } from '../shared/codecs.ts';
+
 export interface Limits {
   /** Largest request body; beyond it: 413. */
   maxBodyBytes: number;
@@ -16,4 +19,18 @@ export const DEFAULT_LIMITS: Limits = {
 
 export function resolveLimits(partial: Partial<Limits> = {}): Limits {
   return { ...DEFAULT_LIMITS, ...Object.fromEntries(Object.entries(partial).filter(([, v]) => v !== undefined)) };
+}
+
+export function checkBatch(batch: number, field: string, limits: Limits): void {
+  if (batch > limits.maxBatch) throw new CodecError(field, `batch of ${batch} exceeds the limit of ${limits.maxBatch}`);
+}
+
+/** Counts a request's elements over all its inputs against maxElements, before any is allocated. */
+export class ElementBudget {
+  private used = 0;
+  constructor(private readonly limits: Limits) {}
+  take(count: number, field: string): void {
+    this.used += count;
+    if (this.used > this.limits.maxElements) throw new CodecError(field, `the request holds more than the limit of ${this.limits.maxElements} elements`);
+  }
 }

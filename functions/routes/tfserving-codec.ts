@@ -4,7 +4,7 @@
 // them as the raw little-endian bytes of one instance (row) or of the whole tensor (columnar).
 import { asTensorDtype, CodecError, checkShape, decodeRawBytes, decodeValues, elementCount, isB64Value, jsonValues, nest, nestedShape, type TypedValues } from '../../shared/codecs.ts';
 import type { TensorSignature } from '../../shared/schemas/edgeflow-json.ts';
-import type { Limits } from '../limits.ts';
+import { checkBatch, ElementBudget, type Limits } from '../limits.ts';
 import type { InputTensor, OutputTensor } from '../inference.ts';
 
 const isPlainObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value) && !isB64Value(value);
@@ -18,20 +18,6 @@ function concat(parts: TypedValues[], dtype: string): TypedValues {
     offset += part.length;
   }
   return out;
-}
-
-function checkBatch(batch: number, field: string, limits: Limits): void {
-  if (batch > limits.maxBatch) throw new CodecError(field, `batch of ${batch} exceeds the limit of ${limits.maxBatch}`);
-}
-
-class ElementBudget {
-  private used = 0;
-  constructor(private readonly limits: Limits) {}
-  take(count: number, field: string): number {
-    this.used += count;
-    if (this.used > this.limits.maxElements) throw new CodecError(field, `the request holds more than the limit of ${this.limits.maxElements} elements`);
-    return this.limits.maxElements - (this.used - count);
-  }
 }
 
 /** One input's values across instances (row format); base names the field in errors. */
@@ -52,8 +38,8 @@ function rowInput(values: unknown[], signature: TensorSignature, base: string, f
   const shape = [n, ...nestedShape(values[0])];
   if (signature.shape.length === 0) throw new CodecError(base, `${signature.name} is a scalar input: use the columnar "inputs" format`);
   checkShape(shape, signature.shape, base);
-  const maxElements = budget.take(elementCount(shape), base);
-  return { shape, dtype, values: decodeValues(values, shape, base, { dtype, maxElements }) };
+  budget.take(elementCount(shape), base);
+  return { shape, dtype, values: decodeValues(values, shape, base, { dtype }) };
 }
 
 export function decodeInstances(instances: unknown[], signature: TensorSignature[], limits: Limits): { inputs: InputTensor[]; batch: number } {
@@ -93,8 +79,8 @@ function columnInput(value: unknown, signature: TensorSignature, field: string, 
   const shape = nestedShape(value);
   checkShape(shape, signature.shape, field);
   if (shape.length > 0) checkBatch(shape[0]!, field, limits);
-  const maxElements = budget.take(elementCount(shape), field);
-  return { shape, dtype, values: decodeValues(value, shape, field, { dtype, maxElements }) };
+  budget.take(elementCount(shape), field);
+  return { shape, dtype, values: decodeValues(value, shape, field, { dtype }) };
 }
 
 export function decodeColumns(inputs: unknown, signature: TensorSignature[], limits: Limits): { inputs: InputTensor[]; named: boolean } {

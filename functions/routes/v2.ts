@@ -4,9 +4,11 @@
 //   GET  /v2/models/{name}[/versions/{v}]/ready    loads the model; 200 when it can serve
 //   POST /v2/models/{name}[/versions/{v}]/infer    inputs [{name, shape, datatype, data}] → outputs
 import { Hono, type Context } from 'hono';
-import { asTensorDtype, CodecError, checkShape, decodeValues, elementCount, jsonValues, v2Datatype } from '../../shared/codecs.ts';
+import { asTensorDtype, checkShape, decodeValues, elementCount, jsonValues, v2Datatype } from '../../shared/codecs.ts';
+import type { TensorSignature } from '../../shared/schemas/edgeflow-json.ts';
 import { V2InferRequest, describeIssues } from '../../shared/schemas/requests.ts';
 import { readJsonBody } from '../body.ts';
+import { checkBatch, ElementBudget, type Limits } from '../limits.ts';
 import { runModel, type InputTensor } from '../inference.ts';
 import type { AppEnv } from '../app.ts';
 import { badRequest, notFound } from '../runtime/errors.ts';
@@ -104,13 +106,13 @@ export function v2Routes(): Hono<AppEnv> {
   return app;
 }
 
-function decodeInputs(request: V2InferRequest, signature: { name: string; dtype: string; shape: number[] }[], limits: { maxBatch: number; maxElements: number }): InputTensor[] {
+function decodeInputs(request: V2InferRequest, signature: TensorSignature[], limits: Limits): InputTensor[] {
   const byName = new Map(request.inputs.map((input, i) => [input.name, { input, i }]));
   request.inputs.forEach((input, i) => {
     if (!signature.some((s) => s.name === input.name)) throw badRequest(`inputs[${i}].name: the model has no input ${JSON.stringify(input.name)} (inputs: ${signature.map((s) => s.name).join(', ')})`);
     if (request.inputs.findIndex((other) => other.name === input.name) !== i) throw badRequest(`inputs[${i}].name: input ${input.name} is given twice`);
   });
-  let remaining = limits.maxElements;
+  const budget = new ElementBudget(limits);
   return signature.map((s) => {
     const found = byName.get(s.name);
     if (!found) throw badRequest(`inputs: the model's input ${s.name} is missing`);
@@ -121,10 +123,8 @@ function decodeInputs(request: V2InferRequest, signature: { name: string; dtype:
       throw badRequest(`${field}.datatype: ${input.datatype} does not fit the model input ${s.name} (${v2Datatype(s.dtype)})`);
     }
     checkShape(input.shape, s.shape, `${field}.shape`);
-    if (input.shape.length > 0 && input.shape[0]! > limits.maxBatch) throw new CodecError(`${field}.shape`, `batch of ${input.shape[0]} exceeds the limit of ${limits.maxBatch}`);
-    const count = elementCount(input.shape);
-    if (count > remaining) throw new CodecError(`${field}.shape`, `the request holds more than the limit of ${limits.maxElements} elements`);
-    remaining -= count;
+    if (input.shape.length > 0) checkBatch(input.shape[0]!, `${field}.shape`, limits);
+    budget.take(elementCount(input.shape), `${field}.shape`);
     return { shape: input.shape, dtype, values: decodeValues(input.data, input.shape, `${field}.data`, { dtype, datatype: input.datatype, allowFlat: true }) };
   });
 }
