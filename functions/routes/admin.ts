@@ -16,7 +16,7 @@ import { DEFAULT_QUANTIZE, DEFAULT_TOLERANCE } from '../../converter/convert.ts'
 import { parseByteSize } from '../../converter/shard.ts';
 import { checkUploadId, readStatus, uploadEvent, UploadError, writeUpload, type ConversionOptions, type UploadEvent, type UploadStatus } from '../../converter/uploads.ts';
 import { deleteVersion, describeModel, listModels, ModelAdminError, removeLabel, setLabel } from '../../converter/versions.ts';
-import { checkModelName, InvalidNameError } from '../../shared/names.ts';
+import { checkModelName, InvalidNameError, parseVersion } from '../../shared/names.ts';
 import type { AppEnv } from '../app.ts';
 import { bearerAuth } from '../auth.ts';
 import { readBodyBytes, readJsonBody } from '../body.ts';
@@ -120,8 +120,9 @@ function checkName(name: string): string {
 }
 
 function versionParam(text: string): number {
-  if (!/^[1-9][0-9]{0,8}$/.test(text)) throw badRequest(`version ${JSON.stringify(text)}: a positive integer is required`);
-  return Number(text);
+  const version = parseVersion(text);
+  if (version === null) throw badRequest(`version ${JSON.stringify(text)}: a positive integer is required`);
+  return version;
 }
 
 function adminError(error: unknown): never {

@@ -5,6 +5,7 @@
 // The `:predict` suffix is not a Hono route parameter, so paths are parsed here.
 import { Hono } from 'hono';
 import { tfServingDtype } from '../../shared/codecs.ts';
+import { parseVersion } from '../../shared/names.ts';
 import { TfServingPredictRequest, describeIssues } from '../../shared/schemas/requests.ts';
 import type { TensorSignature } from '../../shared/schemas/edgeflow-json.ts';
 import { readJsonBody } from '../body.ts';
@@ -29,8 +30,9 @@ function parsePath(path: string): ParsedPath {
   const [, name, version, label, suffix] = match;
   const selector: VersionSelector = {};
   if (version !== undefined) {
-    if (!/^[1-9][0-9]{0,8}$/.test(version)) throw notFound(`model ${name} has no version ${JSON.stringify(version)} (versions are positive integers)`);
-    selector.version = Number(version);
+    const number = parseVersion(version);
+    if (number === null) throw notFound(`model ${name} has no version ${JSON.stringify(version)} (versions are positive integers)`);
+    selector.version = number;
   }
   if (label !== undefined) selector.label = label;
   if (suffix === undefined) return { name: name!, selector, action: 'status' };

@@ -7,6 +7,7 @@ import { Hono, type Context } from 'hono';
 import { asTensorDtype, checkShape, decodeValues, elementCount, jsonValues, v2Datatype } from '../../shared/codecs.ts';
 import type { TensorSignature } from '../../shared/schemas/edgeflow-json.ts';
 import { V2InferRequest, describeIssues } from '../../shared/schemas/requests.ts';
+import { parseVersion } from '../../shared/names.ts';
 import { readJsonBody } from '../body.ts';
 import { checkBatch, ElementBudget, type Limits } from '../limits.ts';
 import { runModel, type InputTensor } from '../inference.ts';
@@ -19,8 +20,9 @@ import { SERVER_NAME, SERVER_VERSION } from '../version.ts';
 function selector(c: Context<AppEnv>): VersionSelector {
   const version = c.req.param('version');
   if (version === undefined) return {};
-  if (!/^[1-9][0-9]{0,8}$/.test(version)) throw notFound(`model ${c.req.param('name')} has no version ${JSON.stringify(version)} (versions are positive integers)`);
-  return { version: Number(version) };
+  const number = parseVersion(version);
+  if (number === null) throw notFound(`model ${c.req.param('name')} has no version ${JSON.stringify(version)} (versions are positive integers)`);
+  return { version: number };
 }
 
 export function v2Routes(): Hono<AppEnv> {
