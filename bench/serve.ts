@@ -16,10 +16,13 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { useNodeBackend } from '../converter/cli/backend.ts';
-import { convertAndPublish } from '../converter/convert.ts';
+import { table } from '../converter/cli/format.ts';
+import { convertModel } from '../converter/convert.ts';
+import { publishVersion } from '../converter/publish.ts';
 import { demoModels, type DemoModel } from '../scripts/demo-models.ts';
 import { optionalFixtures } from '../scripts/fixture-models.ts';
 import { createNodeApp } from '../functions/node.ts';
+import { nestedShape } from '../shared/codecs.ts';
 import { loadModel } from '../shared/model-loader.ts';
 import { keys } from '../shared/names.ts';
 import { ModelJson } from '../shared/schemas/model-json.ts';
@@ -45,12 +48,6 @@ const summary = (times: number[]) => {
 const ms = (x: number) => (x < 10 ? x.toFixed(2) : x.toFixed(1));
 const mib = (bytes: number) => `${(bytes / 2 ** 20).toFixed(1)} MiB`;
 
-function flatten(value: unknown, out: number[] = []): number[] {
-  if (Array.isArray(value)) for (const v of value) flatten(v, out);
-  else out.push(value as number);
-  return out;
-}
-
 async function benchModels(): Promise<{ models: DemoModel[]; bench: BenchModel[] }> {
   const fixtures = await optionalFixtures();
   // MobileNetV2 once more at float16, where its 52 BatchNormalization layers are folded away
@@ -59,14 +56,12 @@ async function benchModels(): Promise<{ models: DemoModel[]; bench: BenchModel[]
   const models = [...(await demoModels()), ...fixtures, ...folded];
   const bench = models.map((model): BenchModel => {
     const instance = model.example();
-    const inner = [] as number[];
-    for (let cursor: unknown = instance; Array.isArray(cursor); cursor = cursor[0]) inner.push(cursor.length);
-    const values = new Float32Array(flatten(instance));
+    const values = new Float32Array([instance].flat(Infinity) as number[]);
     const big = values.length > 10_000;
     // Large image inputs go as raw float32 bytes ({"b64": ...}); small ones as JSON numbers.
     const body = big ? JSON.stringify({ instances: [{ b64: Buffer.from(values.buffer).toString('base64') }] }) : JSON.stringify({ instances: [instance] });
     const label = model.name === 'iris-dense' ? 'tiny dense (4→16→3)' : model.name === 'mnist-cnn' ? 'MNIST CNN (28x28x1)' : `MobileNetV2 (224x224x3, ${model.quantize === 'float16' ? 'float16, BN folded' : model.quantize})`;
-    return { name: model.name, label, body, bodyKind: big ? `b64 float32, ${(body.length / 1024).toFixed(0)} KiB` : `JSON, ${body.length} B`, input: { values, shape: [1, ...inner] }, samples: big ? 60 : 400 };
+    return { name: model.name, label, body, bodyKind: big ? `b64 float32, ${(body.length / 1024).toFixed(0)} KiB` : `JSON, ${body.length} B`, input: { values, shape: [1, ...nestedShape(instance)] }, samples: big ? 60 : 400 };
   });
   return { models, bench };
 }
@@ -90,21 +85,26 @@ async function bareRunner(store: ObjectStore, model: BenchModel): Promise<{ once
   };
 }
 
-async function request(url: string, body?: string): Promise<number> {
+/** One request, timed to the end of its response; a POST with a body (a stream is sent as it arrives). */
+async function request(url: string, body?: BodyInit): Promise<number> {
   const start = performance.now();
-  const response = await fetch(url, body === undefined ? undefined : { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+  const response = await fetch(url, body === undefined ? undefined : ({ method: 'POST', headers: { 'content-type': 'application/json' }, body, duplex: 'half' } as RequestInit));
   await response.arrayBuffer();
   if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
   return performance.now() - start;
 }
 
-/** A body that arrives as over a real uplink: 64 KiB chunks at `bytesPerSecond`. */
+/**
+ * A body that arrives as over a real uplink: 64 KiB chunks at `bytesPerSecond`. Encoded on the
+ * first pull, so inside the request's timing (the stream is made before the request starts).
+ */
 function uploadedAt(text: string, bytesPerSecond: number): ReadableStream<Uint8Array> {
-  const bytes = new TextEncoder().encode(text);
+  let bytes: Uint8Array | undefined;
   const CHUNK = 65536;
   let offset = 0;
   return new ReadableStream<Uint8Array>({
     async pull(controller) {
+      bytes ??= new TextEncoder().encode(text);
       if (offset >= bytes.length) return controller.close();
       const chunk = bytes.subarray(offset, offset + CHUNK);
       await new Promise((resolve) => setTimeout(resolve, (chunk.length / bytesPerSecond) * 1000));
@@ -112,15 +112,6 @@ function uploadedAt(text: string, bytesPerSecond: number): ReadableStream<Uint8A
       offset += CHUNK;
     },
   });
-}
-
-/** A first prediction whose body is uploaded at 8 MB/s (a fast uplink): the model loads meanwhile. */
-async function slowUploadRequest(url: string, body: string): Promise<number> {
-  const start = performance.now();
-  const response = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body: uploadedAt(body, 8e6), duplex: 'half' } as RequestInit);
-  await response.arrayBuffer();
-  if (!response.ok) throw new Error(`${url}: HTTP ${response.status}`);
-  return performance.now() - start;
 }
 
 /** Requests per second with `concurrency` clients in a loop for about `seconds`. */
@@ -220,8 +211,9 @@ async function main(): Promise<void> {
   if (bench.length < 3) console.log('(../shared/fixtures is absent: MobileNetV2 is skipped)\n');
   const seedWorker = await startWorkerd(bundle, r2Persist);
   for (const model of models) {
-    await convertAndPublish(folderStore, model.files, { name: model.name, quantize: model.quantize, samples: 2 });
-    await convertAndPublish(seedWorker.worker.store, model.files, { name: model.name, quantize: model.quantize, samples: 2 });
+    // Converted once; the same files and metadata go into both stores.
+    const { modelFiles, metadata } = await convertModel(model.files, { name: model.name, quantize: model.quantize, samples: 2 });
+    for (const store of [folderStore, seedWorker.worker.store]) await publishVersion(store, { name: model.name, files: modelFiles.files, metadata });
   }
   await seedWorker.stop();
 
@@ -233,7 +225,6 @@ async function main(): Promise<void> {
   // Cold start: a fresh isolate (workerd) or process (node) per model → its first prediction;
   // the median of COLD_RUNS fresh starts, with the range (one start is too noisy to report).
   const COLD_RUNS = 3;
-  const median = (values: number[]) => [...values].sort((a, b) => a - b)[values.length >> 1]!;
   for (const kind of ['workerd', 'node'] as const) {
     for (const model of bench) {
       const starts: number[] = [];
@@ -245,12 +236,13 @@ async function main(): Promise<void> {
           const server = kind === 'workerd' ? await startWorkerd(bundle, r2Persist) : await startNode(folder);
           if (!slow) starts.push(performance.now() - t0);
           const url = `${server.url}/v1/models/${model.name}:predict`;
-          (slow ? slowFirsts : firsts).push(slow ? await slowUploadRequest(url, model.body) : await request(url, model.body));
+          // The slow one's body is uploaded at 8 MB/s (a fast uplink): the model loads meanwhile.
+          (slow ? slowFirsts : firsts).push(await request(url, slow ? uploadedAt(model.body, 8e6) : model.body));
           await server.stop();
         }
       }
-      const spread = (values: number[]) => `${ms(median(values))} ms (${ms(Math.min(...values))}–${ms(Math.max(...values))})`;
-      coldRows.push([kind, model.label, `${ms(median(starts))} ms`, spread(firsts), spread(slowFirsts), `${ms((model.body.length / 8e6) * 1000)} ms`]);
+      const spread = (values: number[]) => `${ms(summary(values).p50)} ms (${ms(Math.min(...values))}–${ms(Math.max(...values))})`;
+      coldRows.push([kind, model.label, `${ms(summary(starts).p50)} ms`, spread(firsts), spread(slowFirsts), `${ms((model.body.length / 8e6) * 1000)} ms`]);
     }
   }
 
@@ -333,24 +325,17 @@ async function main(): Promise<void> {
     for (const server of servers) await server.stop();
   }
 
-  const table = (header: string[], body: string[][]) => {
-    const widths = header.map((h, i) => Math.max(h.length, ...body.map((r) => (r[i] ?? '').length)));
-    const line = (cells: string[]) => cells.map((c, i) => c.padEnd(widths[i]!)).join('  ');
-    console.log(line(header));
-    console.log(widths.map((w) => '-'.repeat(w)).join('  '));
-    for (const row of body) console.log(line(row));
-    console.log('');
-  };
+  const printTable = (header: string[], body: string[][]) => console.log(`${table([header, ...body])}\n`);
   console.log('Bare predict, wasm-SIMD in Node (tensor in, predict, read back, dispose):');
-  table(['model', 'p50 ms', 'p99 ms'], bareRows);
+  printTable(['model', 'p50 ms', 'p99 ms'], bareRows);
   console.log('HTTP predict (TF Serving :predict, batch 1) and no-op; overhead = (predict p50 − no-op p50) / bare p50 (excess over bare in brackets).');
   console.log('"in-process" is the same Hono app called with app.request in this process (no sockets): the cost of our code alone.');
-  table(['server', 'model', 'body', 'p50 ms', 'p99 ms', 'no-op p50', 'overhead', 'req/s c=1', 'c=8', 'c=32'], rows);
+  printTable(['server', 'model', 'body', 'p50 ms', 'p99 ms', 'no-op p50', 'overhead', 'req/s c=1', 'c=8', 'c=32'], rows);
   console.log('Cold start: a fresh workerd (Miniflare) or `edgeflow serve` process, then its first prediction (backend init, fetch + sha256, load, predict); median of 3 (range).');
   console.log('Again with the body uploaded at 8 MB/s, as from a real client: the model loads while the body arrives.');
-  table(['server', 'model', 'process start', 'first prediction', 'body uploaded at 8 MB/s', 'upload alone'], coldRows);
+  printTable(['server', 'model', 'process start', 'first prediction', 'body uploaded at 8 MB/s', 'upload alone'], coldRows);
   console.log('Memory after 1,000 requests (round-robin over the models):');
-  table(['server', 'process RSS', 'wasm heap', 'live tensors', 'model weights'], memoryRows);
+  printTable(['server', 'process RSS', 'wasm heap', 'live tensors', 'model weights'], memoryRows);
   console.log('Targets: overhead ≤ 1.10 (MobileNetV2), ≤ 1 ms absolute (tiny); cold start ≤ 150 ms (MobileNetV2 uint8); bundle ≤ 500 KiB gzip.');
   console.log('Note: on Cloudflare, performance.now() only advances across I/O (Spectre mitigation), so a deployed Worker\'s Server-Timing is coarse; local workerd and Node are exact.');
   console.log(`(bench ran ${((performance.now() - startedAt) / 1000).toFixed(0)} s)`);
