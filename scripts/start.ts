@@ -1,7 +1,7 @@
 // `npm start`: publishes the demo models into the local R2 bucket that `wrangler dev` uses
 // (persisted under .wrangler/state, through wrangler's getPlatformProxy), then runs
 // `wrangler dev` (workerd) and prints the URL with curl examples once the Worker answers.
-// Re-running publishes nothing twice (each demo has a sourceId from its bytes).
+// Re-running converts and publishes nothing twice (each demo has a sourceId from its bytes).
 // The admin API is on: R2 event notifications do not fire in wrangler dev, so the upload route
 // sends the event to the local queue itself (UPLOAD_EVENTS=route) and the same Worker's queue()
 // converts it. The admin token is EDGEFLOW_ADMIN_TOKEN from the environment, or a fresh one
@@ -14,6 +14,7 @@ import { useNodeBackend } from '../converter/cli/backend.ts';
 import { convertAndPublish } from '../converter/convert.ts';
 import type { FileSet } from '../converter/model.ts';
 import { sha256Hex } from '../shared/hash.ts';
+import { readIndex } from '../shared/published.ts';
 import { R2Store } from '../shared/store/r2.ts';
 import { demoModels } from './demo-models.ts';
 import { optionalFixtures } from './fixture-models.ts';
@@ -34,7 +35,10 @@ async function seed(): Promise<string[]> {
     const store = new R2Store(proxy.env.MODELS, 'MODELS (local)');
     const published: string[] = [];
     for (const model of [...(await demoModels()), ...(await optionalFixtures())]) {
-      const result = await convertAndPublish(store, model.files, { name: model.name, quantize: model.quantize, samples: 2, sourceId: await sourceId(model.files) });
+      const id = await sourceId(model.files);
+      // Already published from these bytes: skip the conversion (publishVersion would only find it after one).
+      const done = (await readIndex(store, model.name))?.index.versions.find((v) => v.sourceId === id);
+      const result = done ? { version: done.version, existing: true } : await convertAndPublish(store, model.files, { name: model.name, quantize: model.quantize, samples: 2, sourceId: id });
       console.log(`  ${model.name} v${result.version} ${result.existing ? '(already published)' : `published (${model.quantize})`}: ${model.description}`);
       published.push(model.name);
     }
