@@ -25,10 +25,9 @@ export function readDigits(): Digits {
   const labels = new Int32Array(count);
   let k = 0;
   perDigit.forEach((data, digit) => {
-    for (let i = 0; i < data.length / PIXELS; i++, k++) {
-      pixels.set(data.slice(i * PIXELS, (i + 1) * PIXELS), k * PIXELS);
-      labels[k] = digit;
-    }
+    pixels.set(data, k * PIXELS);
+    labels.fill(digit, k, k + data.length / PIXELS);
+    k += data.length / PIXELS;
   });
   cache = { pixels, labels };
   return cache;

