@@ -5,23 +5,14 @@ import '@tensorflow/tfjs-backend-cpu';
 import { loadGraphModel } from '@tensorflow/tfjs-converter';
 import { loadLayersModel } from '@tensorflow/tfjs-layers';
 import type { FileSet } from '../../converter/model.ts';
+import { memoryHandler } from '../../shared/model-loader.ts';
 import { seededRandom } from '../../shared/random.ts';
+import type { ModelJson } from '../../shared/schemas/model-json.ts';
 
 function memoryIO(files: FileSet): tf.io.IOHandler {
-  const modelJson = JSON.parse(new TextDecoder().decode(files.get('model.json')!)) as tf.io.ModelJSON;
-  return {
-    load: () =>
-      tf.io.getModelArtifactsForJSON(modelJson, async (manifest) => {
-        const parts = manifest.flatMap((group) => group.paths.map((p) => files.get(p)!));
-        const all = new Uint8Array(parts.reduce((s, p) => s + p.byteLength, 0));
-        let offset = 0;
-        for (const part of parts) {
-          all.set(part, offset);
-          offset += part.byteLength;
-        }
-        return [manifest.flatMap((g) => g.weights), all.buffer];
-      }),
-  };
+  // Not validated: the stock loaders read model.json as it is.
+  const modelJson = JSON.parse(new TextDecoder().decode(files.get('model.json')!)) as ModelJson;
+  return memoryHandler(modelJson, (p) => files.get(p)!);
 }
 
 /** Predictions of a layers or graph model (model.json + its shards) on the cpu backend. */
