@@ -1,26 +1,15 @@
 // The real nsfwjs MobileNetV2 fixture as an extra demo model, when ../shared/fixtures is
 // beside the checkout (it is not on a user's clone: then there is nothing extra).
-import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import type { FileSet } from '../converter/model.ts';
+import { readInput } from '../converter/cli/files.ts';
 import { seededRandom } from '../shared/random.ts';
 import type { DemoModel } from './demo-models.ts';
 
 const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 export const MOBILENET_FIXTURE = path.resolve(root, '../shared/fixtures/tfjs-layers/nsfwjs-mobilenet_v2');
 
-async function readFolder(dir: string): Promise<FileSet | null> {
-  try {
-    const files: FileSet = new Map();
-    for (const name of await fs.readdir(dir)) files.set(name, new Uint8Array(await fs.readFile(path.join(dir, name))));
-    return files;
-  } catch {
-    return null;
-  }
-}
-
 export async function optionalFixtures(): Promise<DemoModel[]> {
-  const files = await readFolder(MOBILENET_FIXTURE);
+  const files = await readInput(MOBILENET_FIXTURE).catch(() => null);
   if (!files) return [];
   return [
     {

@@ -7,11 +7,12 @@
 import { readFileSync } from 'node:fs';
 import { zipSync } from 'fflate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readInput } from '../converter/cli/files.ts';
 import { listAll } from '../shared/store/util.ts';
 import { buildWorker } from './helpers/edge-worker.ts';
 import { fixturePath, HAVE_FIXTURES, NO_FIXTURES_REASON } from './helpers/fixtures.ts';
 import { loadMnistDigits, sampleDigits } from './helpers/mnist.ts';
-import { fixturePresent, MOBILENET_DIR, readFolder } from './helpers/publish-models.ts';
+import { fixturePresent, MOBILENET_DIR } from './helpers/publish-models.ts';
 import { startUploadWorker, type UploadWorker } from './helpers/upload-worker.ts';
 
 const HAVE_MOBILENET = await fixturePresent(MOBILENET_DIR);
@@ -141,7 +142,7 @@ describe.skipIf(!HAVE_FIXTURES)(`upload → queue → convert → serve in worke
   });
 
   it.skipIf(!HAVE_MOBILENET)('a model too large for a Worker is refused with the Node command to use; 413 over the body limit', async () => {
-    const zip = zipSync(Object.fromEntries(await readFolder(MOBILENET_DIR)), { level: 0 });
+    const zip = zipSync(Object.fromEntries(await readInput(MOBILENET_DIR)), { level: 0 });
     const accepted = await json(await worker.fetch('/admin/models/mobilenet/uploads?filename=mobilenet.zip', { method: 'POST', headers: auth, body: zip }));
     const status = await waitForStatus(accepted.id);
     expect(status.state).toBe('failed');

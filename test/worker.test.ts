@@ -3,6 +3,7 @@
 // lazy loading, and every error status.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useNodeBackend } from '../converter/cli/backend.ts';
+import { readInput } from '../converter/cli/files.ts';
 import { convertAndPublish, convertModel } from '../converter/convert.ts';
 import { publishVersion, updateIndex } from '../converter/publish.ts';
 import { demoModels } from '../scripts/demo-models.ts';
@@ -12,7 +13,7 @@ import { getJson } from '../shared/store/util.ts';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
 import { buildWorker, fixturesRoot, startWorker, type RunningWorker } from './helpers/edge-worker.ts';
-import { fixturePresent, MOBILENET_DIR, readFolder } from './helpers/publish-models.ts';
+import { fixturePresent, MOBILENET_DIR } from './helpers/publish-models.ts';
 import { maxAbsDiff, stockPredict, testImages } from './helpers/reference.ts';
 
 const GRAPH_DIR = path.join(fixturesRoot, 'tfjs-graph/nsfwjs-mobilenet_v2_mid');
@@ -47,12 +48,12 @@ beforeAll(async () => {
   worker = await startWorker(bundle, { vars: { MAX_BODY_BYTES: String(12 * 1024 * 1024), MEMORY_BUDGET_MB: '64', MAX_ELEMENTS: '400000' } });
   for (const model of await demoModels()) await convertAndPublish(worker.store, model.files, { name: model.name, quantize: model.quantize, samples: 2 });
   if (hasFixture) {
-    const files = await readFolder(MOBILENET_DIR);
+    const files = await readInput(MOBILENET_DIR);
     await convertAndPublish(worker.store, files, { name: 'mobilenet', quantize: 'none', samples: 1 });
     await convertAndPublish(worker.store, files, { name: 'mobilenet', quantize: 'uint8', samples: 1 });
     await updateIndex(worker.store, 'mobilenet', (index) => ({ ...index, labels: { ...index.labels, stable: 1 } }));
   }
-  if (hasGraphFixture) await convertAndPublish(worker.store, await readFolder(GRAPH_DIR), { name: 'mobilenet-graph', quantize: 'none', samples: 1 });
+  if (hasGraphFixture) await convertAndPublish(worker.store, await readInput(GRAPH_DIR), { name: 'mobilenet-graph', quantize: 'none', samples: 1 });
 }, 180_000);
 
 afterAll(async () => {
@@ -84,7 +85,7 @@ describe.skipIf(!hasFixture)('nsfwjs MobileNetV2 from R2 inside workerd', () => 
   let stockUint8: number[][];
 
   beforeAll(async () => {
-    stock = await stockPredict(await readFolder(MOBILENET_DIR), images);
+    stock = await stockPredict(await readInput(MOBILENET_DIR), images);
     const published = new Map<string, Uint8Array>();
     const edgeflow = EdgeflowJson.parse((await getJson(worker.store, keys.versionFile('mobilenet', 2, 'edgeflow.json')))!.value);
     for (const file of Object.keys(edgeflow.files)) published.set(file, (await worker.store.get(keys.versionFile('mobilenet', 2, file)))!.body);
@@ -135,7 +136,7 @@ describe.skipIf(!hasFixture)('nsfwjs MobileNetV2 from R2 inside workerd', () => 
 describe.skipIf(!hasGraphFixture)('a graph model (nsfwjs MobileNetV2 graph) from R2 inside workerd', () => {
   it('equals stock tf.loadGraphModel in Node within 1e-4 on both APIs', async () => {
     const images = testImages(1, 224, 8);
-    const stock = await stockPredict(await readFolder(GRAPH_DIR), images, 'graph');
+    const stock = await stockPredict(await readInput(GRAPH_DIR), images, 'graph');
     const tfs = (await (await post('/v1/models/mobilenet-graph:predict', { instances: images.nested })).json()) as { predictions: number[][] };
     expect(maxAbsDiff(tfs.predictions, stock)).toBeLessThan(1e-4);
     const v2 = (await (await post('/v2/models/mobilenet-graph/infer', { inputs: [{ name: 'input', shape: images.shape, datatype: 'FP32', data: images.nested }] })).json()) as { outputs: { name: string; data: number[] }[] };
