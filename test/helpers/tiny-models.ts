@@ -33,11 +33,3 @@ export async function tinyDenseModel(): Promise<FileSet> {
   model.dispose();
   return files;
 }
-
-/** Writes a FileSet into a folder (for CLI tests). */
-export async function saveFiles(files: FileSet, folder: string): Promise<void> {
-  const { mkdir, writeFile } = await import('node:fs/promises');
-  const path = await import('node:path');
-  await mkdir(folder, { recursive: true });
-  for (const [name, bytes] of files) await writeFile(path.join(folder, name), bytes);
-}

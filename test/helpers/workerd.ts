@@ -4,13 +4,8 @@
 import { build } from 'esbuild';
 import { Miniflare } from 'miniflare';
 
-export interface BundleOptions {
-  /** Extra esbuild `define` replacements. */
-  define?: Record<string, string>;
-}
-
 /** One ESM script with every import inlined, resolved the way wrangler resolves for workerd. */
-export async function bundleWorkerEntry(entry: string, options: BundleOptions = {}): Promise<string> {
+export async function bundleWorkerEntry(entry: string): Promise<string> {
   const result = await build({
     entryPoints: [entry],
     bundle: true,
@@ -21,15 +16,8 @@ export async function bundleWorkerEntry(entry: string, options: BundleOptions = 
     mainFields: ['module', 'main'],
     write: false,
     logLevel: 'silent',
-    define: options.define,
   });
   return result.outputFiles[0]!.text;
-}
-
-export interface WorkerOptions {
-  compatibilityDate?: string;
-  /** Empty by default: code meant for both runtimes should not need nodejs_compat. */
-  compatibilityFlags?: string[];
 }
 
 export interface TestWorker {
@@ -37,12 +25,13 @@ export interface TestWorker {
   dispose(): Promise<void>;
 }
 
-export async function startTestWorker(script: string, options: WorkerOptions = {}): Promise<TestWorker> {
+export async function startTestWorker(script: string): Promise<TestWorker> {
   const mf = new Miniflare({
     modules: true,
     script,
-    compatibilityDate: options.compatibilityDate ?? '2026-04-01',
-    compatibilityFlags: options.compatibilityFlags ?? [],
+    compatibilityDate: '2026-04-01',
+    // None: code meant for both runtimes should not need nodejs_compat.
+    compatibilityFlags: [],
   });
   const url = await mf.ready;
   return {
