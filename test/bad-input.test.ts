@@ -82,6 +82,14 @@ describe('bad input', () => {
     expect(() => unzip(bomb, 16 << 20)).toThrow(/expands to more than 16777216 bytes/);
   });
 
+  it('a shard named URL-encoded in model.json (as the browser saves it) is found under its plain name', async () => {
+    const files = withModelJson((json) => (json.weightsManifest[0]!.paths = ['my%20weights.bin']));
+    files.delete(WEIGHTS_FILE);
+    files.set('my weights.bin', good.get(WEIGHTS_FILE)!);
+    const result = await convertAndPublish(new MemoryStore(), files, { name: 'spaced', quantize: 'uint8' });
+    expect(result.metadata.source.files).toEqual(['model.json', 'my weights.bin']);
+  });
+
   it('a zip of a good model converts', async () => {
     const zip = zipSync({ 'my-model/model.json': good.get('model.json')!, [`my-model/${WEIGHTS_FILE}`]: good.get(WEIGHTS_FILE)! });
     const store = new MemoryStore();

@@ -49,8 +49,9 @@ export function readTfjsModel(files: FileSet, modelJsonPath: string): DecodedMod
   const used = [modelJsonPath];
   const groupBytes = modelJson.weightsManifest.map((group) => {
     const shards = group.paths.map((p) => {
-      const path = joinPath(dir, p);
-      const bytes = files.get(path) ?? files.get(decodeURIComponent(path));
+      const encoded = joinPath(dir, p);
+      const path = files.has(encoded) ? encoded : decodeURIComponent(encoded);
+      const bytes = files.get(path);
       if (!bytes) throw new ConversionError(`shard ${p} named in ${modelJsonPath} is missing`);
       used.push(path);
       return bytes;
