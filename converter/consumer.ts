@@ -7,6 +7,7 @@
 //   publishes nothing twice); record the status. The caller maps the outcome to ack / retry /
 //   dead-letter. Store errors are retried with backoff inside (RetryingStore); what still fails
 //   is `retry` until the last delivery, then `failed`.
+import { hex } from '../shared/bytes.ts';
 import type { ObjectStore } from '../shared/store/types.ts';
 import { InvalidNameError } from '../shared/names.ts';
 import { dtypeCounts } from '../shared/published.ts';
@@ -70,7 +71,7 @@ function isPermanent(error: unknown): boolean {
 }
 
 function randomSuffix(): string {
-  return [...crypto.getRandomValues(new Uint8Array(4))].map((b) => b.toString(16).padStart(2, '0')).join('');
+  return hex(crypto.getRandomValues(new Uint8Array(4)));
 }
 
 export async function consumeUploadEvent(message: unknown, options: ConsumerOptions): Promise<ConsumeOutcome> {

@@ -4,6 +4,7 @@
 //   3. add the version to models/<name>/index.json with a conditional write (retried on conflict)
 // Readers only trust index.json, so a version is never visible before all its files are there.
 // A publish that carries a sourceId is idempotent: a retry finds its own claim or entry.
+import { sleep } from '../shared/bytes.ts';
 import { readIndex } from '../shared/published.ts';
 import type { IndexJson, VersionEntry } from '../shared/schemas/index-json.ts';
 import type { EdgeflowJson, FileEntry } from '../shared/schemas/edgeflow-json.ts';
@@ -31,7 +32,6 @@ export interface PublishResult {
 
 const MAX_ATTEMPTS = 64;
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const backoff = (attempt: number) => sleep(Math.min(500, 5 * 2 ** attempt) * (0.5 + Math.random()));
 
 /** Claims the lowest free version above every published one (or this source's own earlier claim). */

@@ -1,11 +1,11 @@
 // An ObjectStore wrapper that retries transient failures (network, 5xx, throttling) with
 // exponential backoff and jitter. A failed condition (PreconditionFailedError) or an invalid
 // key is an answer, not a failure: those pass through at once.
+import { sleep } from '../shared/bytes.ts';
 import { InvalidKeyError, PreconditionFailedError, type ObjectStore } from '../shared/store/types.ts';
 
 export const DEFAULT_RETRY_DELAYS_MS = [100, 400, 1600];
 
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 export class RetryingStore implements ObjectStore {
   readonly description: string;

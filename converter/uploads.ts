@@ -8,6 +8,7 @@
 // Upload ids are unique across models (time stamp + 64 random bits), so a status is found
 // by id alone. Status documents live outside uploads/ so writing them fires no notification.
 import { z } from 'zod';
+import { hex } from '../shared/bytes.ts';
 import { AccuracyReport } from '../shared/schemas/edgeflow-json.ts';
 import { checkModelName } from '../shared/names.ts';
 import { checkKey, type ObjectStore } from '../shared/store/types.ts';
@@ -42,7 +43,7 @@ export function checkUploadId(id: string): string {
 export function newUploadId(now = new Date()): string {
   const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
   const random = crypto.getRandomValues(new Uint8Array(8));
-  return `${stamp}-${[...random].map((b) => b.toString(16).padStart(2, '0')).join('')}`;
+  return `${stamp}-${hex(random)}`;
 }
 
 /** `uploads/<name>/<uploadId>/edgeflow-upload.json` → its parts; null for any other key. */

@@ -4,7 +4,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { loadGraphModel, type GraphModel } from '@tensorflow/tfjs-converter';
 import { loadLayersModel, type LayersModel } from '@tensorflow/tfjs-layers';
-import { concatBytes } from './bytes.ts';
+import { concatBytes, exactBuffer } from './bytes.ts';
 import { modelKind, type ModelJson } from './schemas/model-json.ts';
 import type { TensorSignature } from './schemas/edgeflow-json.ts';
 
@@ -33,8 +33,7 @@ function weightData(modelJson: ModelJson, shard: (path: string) => Uint8Array): 
   const parts = modelJson.weightsManifest.flatMap((group) => group.paths.map(shard));
   const total = parts.reduce((sum, p) => sum + p.byteLength, 0);
   if (arePiecesOf(parts, total)) return parts[0]!.buffer as ArrayBuffer;
-  const joined = concatBytes(parts);
-  return joined.byteOffset === 0 && joined.byteLength === joined.buffer.byteLength ? (joined.buffer as ArrayBuffer) : (joined.slice().buffer as ArrayBuffer);
+  return exactBuffer(concatBytes(parts));
 }
 
 export function memoryHandler(modelJson: ModelJson, shard: (path: string) => Uint8Array): tf.io.IOHandler {

@@ -6,6 +6,7 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { checkKey, PreconditionFailedError, type ByteRange, type ListOptions, type ListPage, type ObjectInfo, type ObjectStore, type PutOptions, type StoredObject } from './types.ts';
 import { toBytes } from './util.ts';
+import { sleep } from '../bytes.ts';
 
 const TMP_DIR = '.edgeflow-tmp';
 const LOCK_STALE_MS = 30_000;
@@ -116,7 +117,7 @@ export class LocalFolderStore implements ObjectStore {
         const stat = await fs.stat(lock).catch(() => null);
         if (stat && Date.now() - stat.mtimeMs > LOCK_STALE_MS) await fs.rm(lock, { force: true });
         if (attempt > 2000) throw new Error(`timed out waiting for lock on ${target}`);
-        await new Promise((resolve) => setTimeout(resolve, 5 + Math.random() * 10));
+        await sleep(5 + Math.random() * 10);
       }
     }
     try {

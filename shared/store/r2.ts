@@ -1,6 +1,7 @@
 // ObjectStore over a Cloudflare R2 bucket binding (Workers, or Miniflare from Node).
 import type { R2Bucket, R2Object, R2PutOptions } from '@cloudflare/workers-types';
 import { checkKey, PreconditionFailedError, type ByteRange, type ListOptions, type ListPage, type ObjectInfo, type ObjectStore, type PutOptions, type StoredObject } from './types.ts';
+import { exactBuffer } from '../bytes.ts';
 import { toBytes } from './util.ts';
 
 function info(object: R2Object): ObjectInfo {
@@ -33,8 +34,7 @@ export class R2Store implements ObjectStore {
     if (options.ifMatch !== undefined) putOptions.onlyIf = { etagMatches: options.ifMatch };
     else if (options.ifNoneMatch) putOptions.onlyIf = { etagDoesNotMatch: '*' };
     // R2 (and Miniflare's proxy) want an ArrayBuffer holding exactly the bytes.
-    const buffer = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes.buffer : bytes.slice().buffer;
-    const written = await this.bucket.put(checkKey(key), buffer as ArrayBuffer, putOptions);
+    const written = await this.bucket.put(checkKey(key), exactBuffer(bytes), putOptions);
     if (!written) throw new PreconditionFailedError(key);
     return info(written);
   }

@@ -1,6 +1,7 @@
 // A small typed seam over jsfive (pure-JS HDF5 reader that runs in Node and workerd without
 // wasm): open a file, walk groups, read string attributes and numeric datasets as typed arrays.
 import { Dataset, File, Group } from 'jsfive';
+import { exactBuffer } from '../../../shared/bytes.ts';
 import { ConversionError } from '../../model.ts';
 
 export { Group, Dataset };
@@ -9,9 +10,8 @@ const describe = (error: unknown): string => (error instanceof Error ? error.mes
 
 /** Opens an HDF5 file; a truncated or corrupt file becomes a ConversionError. */
 export function openHdf5(bytes: Uint8Array, name: string): File {
-  const buffer = bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes.buffer : bytes.slice().buffer;
   try {
-    const file = new File(buffer as ArrayBuffer, name);
+    const file = new File(exactBuffer(bytes), name);
     void file.keys; // forces the root group's links to be read
     return file;
   } catch (error) {
