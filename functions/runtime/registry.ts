@@ -23,7 +23,8 @@ export interface ResolvedVersion {
 const MAX_METADATA_ENTRIES = 256;
 
 export class ModelRegistry {
-  private readonly indexes = new Map<string, { index: IndexJson | null; at: number }>();
+  /** One read per model per TTL, shared by concurrent requests; a failed read is not kept. */
+  private readonly indexes = new Map<string, { index: Promise<IndexJson | null>; at: number }>();
   private readonly metadata = new Map<string, Promise<EdgeflowJson>>();
 
   constructor(private readonly store: ObjectStore, private readonly indexTtlMs: number) {}
@@ -31,18 +32,20 @@ export class ModelRegistry {
   /** The model's index.json; 404 when the model is not published. */
   async index(name: string): Promise<IndexJson> {
     if (!MODEL_NAME_PATTERN.test(name)) throw notFound(`model ${JSON.stringify(name)} not found (not a valid model name)`);
-    const cached = this.indexes.get(name);
-    let index: IndexJson | null;
-    if (cached && performance.now() - cached.at < this.indexTtlMs) {
-      index = cached.index;
-    } else {
-      try {
-        index = (await readIndex(this.store, name))?.index ?? null;
-      } catch (error) {
-        throw unavailable((error as Error).message);
-      }
-      this.indexes.set(name, { index, at: performance.now() });
+    let cached = this.indexes.get(name);
+    if (!cached || performance.now() - cached.at >= this.indexTtlMs) {
+      const reading = readIndex(this.store, name).then(
+        (found) => found?.index ?? null,
+        (error: unknown) => {
+          throw unavailable((error as Error).message);
+        },
+      );
+      const entry = { index: reading, at: performance.now() };
+      this.indexes.set(name, entry);
+      reading.catch(() => this.indexes.get(name) === entry && this.indexes.delete(name));
+      cached = entry;
     }
+    const index = await cached.index;
     if (!index || index.versions.length === 0) throw notFound(`model ${JSON.stringify(name)} not found`);
     return index;
   }
