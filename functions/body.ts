@@ -5,6 +5,8 @@ import type { Context } from 'hono';
 import { concatBytes } from '../shared/bytes.ts';
 import { badRequest, tooLarge } from './runtime/errors.ts';
 
+const utf8 = new TextDecoder();
+
 /** Oversized bodies beyond this are cut off rather than drained. */
 const DRAIN_CAP_BYTES = 64 * 1024 * 1024;
 
@@ -61,7 +63,7 @@ export async function readBodyBytes(c: Context, maxBytes: number, rules: BodyRul
 export async function readJsonBody(c: Context, maxBytes: number): Promise<unknown> {
   const bytes = await readBodyBytes(c, maxBytes, { field: 'body', missing: 'a JSON body is required' });
   try {
-    return JSON.parse(new TextDecoder().decode(bytes));
+    return JSON.parse(utf8.decode(bytes));
   } catch (error) {
     throw badRequest(`body: not valid JSON (${(error as Error).message})`);
   }

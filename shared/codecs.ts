@@ -65,6 +65,8 @@ export function elementCount(shape: readonly number[]): number {
 export const isB64Value = (value: unknown): value is { b64: string } =>
   typeof value === 'object' && value !== null && !Array.isArray(value) && typeof (value as { b64?: unknown }).b64 === 'string' && Object.keys(value).length === 1;
 
+const utf8 = new TextEncoder();
+
 /** Base64 alphabet → 6-bit value; 64 for whitespace (skipped), 255 for anything else. */
 const BASE64_VALUES = (() => {
   const table = new Uint8Array(256).fill(255);
@@ -198,6 +200,8 @@ export function decodeValues(value: unknown, shape: readonly number[], field: st
   if (options.dtype === 'string') return decodeStrings(value, shape, field, flat);
   const out = allocate(options.dtype, count);
   const read = numberReader(options.dtype, options.datatype ?? null);
+  // Finite JSON numbers go straight into a float32 tensor (unless v2 declared an integer datatype).
+  const direct = options.dtype === 'float32' && (options.datatype == null || options.datatype === 'FP32' || options.datatype === 'FP64' || options.datatype === 'FP16');
   if (flat) {
     const list = value as unknown[];
     for (let i = 0; i < count; i++) out[i] = read(list[i], () => `${field}[${i}]`);
@@ -219,7 +223,7 @@ export function decodeValues(value: unknown, shape: readonly number[], field: st
       // Innermost level: the hot loop, without building a path per element.
       for (let i = 0; i < node.length; i++) {
         const leaf = node[i];
-        out[offset++] = typeof leaf === 'number' && options.dtype === 'float32' && (options.datatype == null || options.datatype === 'FP32' || options.datatype === 'FP64' || options.datatype === 'FP16') && Number.isFinite(leaf) ? leaf : read(leaf, () => `${path}[${i}]`);
+        out[offset++] = direct && typeof leaf === 'number' && Number.isFinite(leaf) ? leaf : read(leaf, () => `${path}[${i}]`);
       }
       return;
     }
@@ -231,9 +235,8 @@ export function decodeValues(value: unknown, shape: readonly number[], field: st
 
 function decodeStrings(value: unknown, shape: readonly number[], field: string, flat: boolean): Uint8Array[] {
   const out: Uint8Array[] = [];
-  const encoder = new TextEncoder();
   const leaf = (node: unknown, path: string) => {
-    if (typeof node === 'string') out.push(encoder.encode(node));
+    if (typeof node === 'string') out.push(utf8.encode(node));
     else if (isB64Value(node)) out.push(decodeBase64(node.b64, path));
     else throw new CodecError(path, `expected a string or {"b64": ...}, got ${node === null ? 'null' : typeof node}`);
   };
