@@ -173,7 +173,7 @@ function numberReader(target: TensorDtype, datatype: V2Datatype | null): LeafRea
   };
 }
 
-function allocate(dtype: TensorDtype, count: number): TypedValues {
+export function allocate(dtype: TensorDtype, count: number): TypedValues {
   return dtype === 'int32' ? new Int32Array(count) : dtype === 'bool' ? new Uint8Array(count) : new Float32Array(count);
 }
 

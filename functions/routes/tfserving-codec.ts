@@ -2,16 +2,15 @@
 // (row format, from `instances`) or `outputs` (columnar, from `inputs`).
 // {"b64": ...} leaves are bytes: string inputs take them as values; numeric inputs take
 // them as the raw little-endian bytes of one instance (row) or of the whole tensor (columnar).
-import { asTensorDtype, CodecError, checkShape, decodeRawBytes, decodeValues, elementCount, isB64Value, jsonValues, nest, nestedShape, type TypedValues } from '../../shared/codecs.ts';
+import { allocate, asTensorDtype, CodecError, checkShape, decodeRawBytes, decodeValues, elementCount, isB64Value, jsonValues, nest, nestedShape, type TensorDtype, type TypedValues } from '../../shared/codecs.ts';
 import type { TensorSignature } from '../../shared/schemas/edgeflow-json.ts';
 import { checkBatch, ElementBudget, type Limits } from '../limits.ts';
 import type { InputTensor, OutputTensor } from '../inference.ts';
 
 const isPlainObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value) && !isB64Value(value);
 
-function concat(parts: TypedValues[], dtype: string): TypedValues {
-  const total = parts.reduce((sum, p) => sum + p.length, 0);
-  const out = dtype === 'int32' ? new Int32Array(total) : dtype === 'bool' ? new Uint8Array(total) : new Float32Array(total);
+function concat(parts: TypedValues[], dtype: TensorDtype): TypedValues {
+  const out = allocate(dtype, parts.reduce((sum, p) => sum + p.length, 0));
   let offset = 0;
   for (const part of parts) {
     out.set(part, offset);
@@ -20,13 +19,19 @@ function concat(parts: TypedValues[], dtype: string): TypedValues {
   return out;
 }
 
+/** The instance shape b64 raw bytes fill: every dimension after the batch must be known. */
+function b64InstanceShape(signature: TensorSignature, field: string): number[] {
+  const inner = signature.shape.slice(1);
+  if (inner.some((d) => d < 0)) throw new CodecError(field, `b64 raw bytes need a fully known instance shape; ${signature.name} is [${signature.shape.join(', ')}]`);
+  return inner;
+}
+
 /** One input's values across instances (row format); base names the field in errors. */
 function rowInput(values: unknown[], signature: TensorSignature, base: string, field: (i: number) => string, budget: ElementBudget): InputTensor {
   const dtype = asTensorDtype(signature.dtype);
   const n = values.length;
-  const inner = signature.shape.slice(1);
   if (isB64Value(values[0]) && dtype !== 'string') {
-    if (inner.some((d) => d < 0)) throw new CodecError(field(0), `b64 raw bytes need a fully known instance shape; ${signature.name} is [${signature.shape.join(', ')}]`);
+    const inner = b64InstanceShape(signature, field(0));
     const count = elementCount(inner);
     budget.take(count * n, field(0));
     const parts = values.map((value, i) => {
@@ -42,18 +47,18 @@ function rowInput(values: unknown[], signature: TensorSignature, base: string, f
   return { shape, dtype, values: decodeValues(values, shape, base, { dtype }) };
 }
 
-export function decodeInstances(instances: unknown[], signature: TensorSignature[], limits: Limits): { inputs: InputTensor[]; batch: number } {
+export function decodeInstances(instances: unknown[], signature: TensorSignature[], limits: Limits): InputTensor[] {
   checkBatch(instances.length, 'instances', limits);
   const budget = new ElementBudget(limits);
   if (signature.length === 1 && !isPlainObject(instances[0])) {
-    return { inputs: [rowInput(instances, signature[0]!, 'instances', (i) => `instances[${i}]`, budget)], batch: instances.length };
+    return [rowInput(instances, signature[0]!, 'instances', (i) => `instances[${i}]`, budget)];
   }
   const names = new Set(signature.map((s) => s.name));
   instances.forEach((instance, i) => {
     if (!isPlainObject(instance)) throw new CodecError(`instances[${i}]`, `the model has ${signature.length} inputs (${[...names].join(', ')}): each instance must be an object keyed by input name`);
     for (const key of Object.keys(instance)) if (!names.has(key)) throw new CodecError(`instances[${i}].${key}`, `the model has no input ${key} (inputs: ${[...names].join(', ')})`);
   });
-  const inputs = signature.map((s) => {
+  return signature.map((s) => {
     const values = instances.map((instance, i) => {
       const value = (instance as Record<string, unknown>)[s.name];
       if (value === undefined) throw new CodecError(`instances[${i}].${s.name}`, 'missing');
@@ -61,14 +66,12 @@ export function decodeInstances(instances: unknown[], signature: TensorSignature
     });
     return rowInput(values, s, `instances[*].${s.name}`, (i) => `instances[${i}].${s.name}`, budget);
   });
-  return { inputs, batch: instances.length };
 }
 
 function columnInput(value: unknown, signature: TensorSignature, field: string, limits: Limits, budget: ElementBudget): InputTensor {
   const dtype = asTensorDtype(signature.dtype);
   if (isB64Value(value) && dtype !== 'string') {
-    const inner = signature.shape.slice(1);
-    if (inner.some((d) => d < 0)) throw new CodecError(field, `b64 raw bytes need a fully known instance shape; ${signature.name} is [${signature.shape.join(', ')}]`);
+    const inner = b64InstanceShape(signature, field);
     const bytesPerItem = elementCount(inner) * (dtype === 'bool' ? 1 : 4);
     const byteLength = Math.floor((value.b64.replace(/\s+/g, '').length * 3) / 4) - (value.b64.endsWith('==') ? 2 : value.b64.endsWith('=') ? 1 : 0);
     const batch = bytesPerItem > 0 ? Math.floor(byteLength / bytesPerItem) : 0;
@@ -83,20 +86,17 @@ function columnInput(value: unknown, signature: TensorSignature, field: string, 
   return { shape, dtype, values: decodeValues(value, shape, field, { dtype }) };
 }
 
-export function decodeColumns(inputs: unknown, signature: TensorSignature[], limits: Limits): { inputs: InputTensor[]; named: boolean } {
+export function decodeColumns(inputs: unknown, signature: TensorSignature[], limits: Limits): InputTensor[] {
   const budget = new ElementBudget(limits);
-  if (signature.length === 1 && !isPlainObject(inputs)) return { inputs: [columnInput(inputs, signature[0]!, 'inputs', limits, budget)], named: false };
+  if (signature.length === 1 && !isPlainObject(inputs)) return [columnInput(inputs, signature[0]!, 'inputs', limits, budget)];
   if (!isPlainObject(inputs)) throw new CodecError('inputs', `the model has ${signature.length} inputs (${signature.map((s) => s.name).join(', ')}): give an object keyed by input name`);
   const names = new Set(signature.map((s) => s.name));
   for (const key of Object.keys(inputs)) if (!names.has(key)) throw new CodecError(`inputs.${key}`, `the model has no input ${key} (inputs: ${[...names].join(', ')})`);
-  return {
-    inputs: signature.map((s) => {
-      const value = inputs[s.name];
-      if (value === undefined) throw new CodecError(`inputs.${s.name}`, 'missing');
-      return columnInput(value, s, `inputs.${s.name}`, limits, budget);
-    }),
-    named: true,
-  };
+  return signature.map((s) => {
+    const value = inputs[s.name];
+    if (value === undefined) throw new CodecError(`inputs.${s.name}`, 'missing');
+    return columnInput(value, s, `inputs.${s.name}`, limits, budget);
+  });
 }
 
 const outputJson = (output: OutputTensor, values: TypedValues, shape: number[]) => nest(jsonValues(values, output.dtype), shape);

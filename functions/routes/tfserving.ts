@@ -107,12 +107,12 @@ export function tfServingRoutes(): Hono<AppEnv> {
     try {
       timing.set('load', acquired.loadMs);
       const signature = acquired.entry.model.inputs;
-      const rows = request.instances !== undefined;
-      const decoded = rows ? decodeInstances(request.instances!, signature, limits) : decodeColumns(request.inputs, signature, limits);
+      const instances = request.instances;
+      const inputs = instances ? decodeInstances(instances, signature, limits) : decodeColumns(request.inputs, signature, limits);
       timing.mark('decode');
-      const outputs = await runModel(acquired.entry.model, decoded.inputs);
+      const outputs = await runModel(acquired.entry.model, inputs);
       timing.mark('infer');
-      const text = JSON.stringify(rows ? { predictions: encodePredictions(outputs, (decoded as { batch: number }).batch) } : { outputs: encodeOutputs(outputs) });
+      const text = JSON.stringify(instances ? { predictions: encodePredictions(outputs, instances.length) } : { outputs: encodeOutputs(outputs) });
       return timedJson(c, timing, text);
     } finally {
       acquired.release();
