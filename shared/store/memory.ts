@@ -8,6 +8,8 @@ interface Entry {
   uploaded: number;
 }
 
+const info = (key: string, entry: Entry): ObjectInfo => ({ key, size: entry.body.byteLength, etag: entry.etag, uploaded: entry.uploaded });
+
 export class MemoryStore implements ObjectStore {
   readonly description = 'memory';
   private readonly entries = new Map<string, Entry>();
@@ -17,12 +19,12 @@ export class MemoryStore implements ObjectStore {
     const entry = this.entries.get(checkKey(key));
     if (!entry) return null;
     const body = range ? entry.body.subarray(range.offset, range.length === undefined ? undefined : range.offset + range.length) : entry.body;
-    return { key, size: entry.body.byteLength, etag: entry.etag, uploaded: entry.uploaded, body: body.slice() };
+    return { ...info(key, entry), body: body.slice() };
   }
 
   async head(key: string): Promise<ObjectInfo | null> {
     const entry = this.entries.get(checkKey(key));
-    return entry ? { key, size: entry.body.byteLength, etag: entry.etag, uploaded: entry.uploaded } : null;
+    return entry ? info(key, entry) : null;
   }
 
   async put(key: string, body: Uint8Array | string, options: PutOptions = {}): Promise<ObjectInfo> {
@@ -31,17 +33,14 @@ export class MemoryStore implements ObjectStore {
     if (options.ifMatch !== undefined && existing?.etag !== options.ifMatch) throw new PreconditionFailedError(key);
     const entry = { body: toBytes(body).slice(), etag: `m${this.nextTag++}`, uploaded: Date.now() };
     this.entries.set(key, entry);
-    return { key, size: entry.body.byteLength, etag: entry.etag, uploaded: entry.uploaded };
+    return info(key, entry);
   }
 
   async list(prefix: string, options: ListOptions = {}): Promise<ListPage> {
     const limit = options.limit ?? 1000;
     const keys = [...this.entries.keys()].filter((k) => k.startsWith(prefix) && (!options.cursor || k > options.cursor)).sort();
     const page = keys.slice(0, limit);
-    const objects = page.map((key) => {
-      const entry = this.entries.get(key)!;
-      return { key, size: entry.body.byteLength, etag: entry.etag, uploaded: entry.uploaded };
-    });
+    const objects = page.map((key) => info(key, this.entries.get(key)!));
     return { objects, cursor: keys.length > limit ? page[page.length - 1] : undefined };
   }
 

@@ -35,12 +35,15 @@ export class S3Store implements ObjectStore {
     return this.prefix + checkKey(key);
   }
 
+  /** The object's info with an empty body (an empty or unsatisfiable range). */
+  private async emptyBody(key: string): Promise<StoredObject | null> {
+    const head = await this.head(key);
+    return head ? { ...head, body: new Uint8Array(0) } : null;
+  }
+
   async get(key: string, range?: ByteRange): Promise<StoredObject | null> {
+    if (range && range.length === 0) return this.emptyBody(key);
     const Range = range ? `bytes=${range.offset}-${range.length === undefined ? '' : range.offset + range.length - 1}` : undefined;
-    if (range && range.length === 0) {
-      const head = await this.head(key);
-      return head ? { ...head, body: new Uint8Array(0) } : null;
-    }
     try {
       const result = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.full(key), Range }));
       const body = new Uint8Array(await result.Body!.transformToByteArray());
@@ -49,10 +52,7 @@ export class S3Store implements ObjectStore {
     } catch (error) {
       const status = statusOf(error);
       if (status === 404 || (error as Error).name === 'NoSuchKey') return null;
-      if (status === 416) {
-        const head = await this.head(key);
-        return head ? { ...head, body: new Uint8Array(0) } : null;
-      }
+      if (status === 416) return this.emptyBody(key);
       throw error;
     }
   }
