@@ -94,11 +94,18 @@ export async function consumeUploadEvent(message: unknown, options: ConsumerOpti
     await writeStatus(store, status);
   };
 
+  /** The outcome of an upload already settled (published or failed); null when it still needs converting. */
+  const settled = (current: UploadStatus | null): ConsumeOutcome | null => {
+    if (current?.state === 'published' && current.version) return { kind: 'done', uploadId, name, version: current.version, existing: true };
+    if (current?.state === 'failed') return { kind: 'failed', uploadId, reason: current.reason ?? 'failed earlier' };
+    return null;
+  };
+
   let lease: Awaited<ReturnType<typeof claimUpload>> | null = null;
   try {
     status = await readStatus(store, uploadId);
-    if (status?.state === 'published' && status.version) return { kind: 'done', uploadId, name, version: status.version, existing: true };
-    if (status?.state === 'failed') return { kind: 'failed', uploadId, reason: status.reason ?? 'failed earlier' };
+    const before = settled(status);
+    if (before) return before;
 
     lease = await claimUpload(store, uploadId, owner, options.leaseMs ?? DEFAULT_LEASE_MS);
     if ('busy' in lease) {
@@ -106,8 +113,8 @@ export async function consumeUploadEvent(message: unknown, options: ConsumerOpti
     }
     // Re-read under the lease: the previous holder may have finished in between.
     status = await readStatus(store, uploadId);
-    if (status?.state === 'published' && status.version) return { kind: 'done', uploadId, name, version: status.version, existing: true };
-    if (status?.state === 'failed') return { kind: 'failed', uploadId, reason: status.reason ?? 'failed earlier' };
+    const meanwhile = settled(status);
+    if (meanwhile) return meanwhile;
 
     // A status still `converting` under a lapsed lease: the last holder died mid-conversion
     // (in a Worker, usually the CPU or memory limit). Do not loop on it forever.

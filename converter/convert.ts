@@ -130,7 +130,7 @@ export async function convertModel(input: FileSet | DecodedModel, options: Conve
 
   progress({ stage: 'read', detail: 'reading the model' });
   const model = input instanceof Map ? await readModel(input) : input;
-  const floatBytes = model.weights.reduce((sum, w) => sum + w.values.length * (w.dtype === 'bool' ? 1 : 4), 0);
+  const floatBytes = model.weights.reduce((sum, w) => sum + w.values.byteLength, 0);
   progress({ stage: 'read', detail: `${model.source.format}: ${model.weights.length} weights, ${(floatBytes / 2 ** 20).toFixed(2)} MiB as float32` });
   lap('read');
 

@@ -15,8 +15,7 @@ export async function readModel(files: FileSet): Promise<DecodedModel> {
     if (isHdf5(bytes)) return readKerasH5(bytes, name);
     if (isZip(bytes)) {
       const entries = unzip(bytes);
-      if (entries.has('config.json') && entries.has('model.weights.h5')) return readKerasV3(entries, name);
-      if (name.endsWith('.keras')) return readKerasV3(entries, name);
+      if (name.endsWith('.keras') || (entries.has('config.json') && entries.has('model.weights.h5'))) return readKerasV3(entries, name);
       return readModel(entries);
     }
   }
