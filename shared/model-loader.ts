@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { loadGraphModel, type GraphModel } from '@tensorflow/tfjs-converter';
 import { loadLayersModel, type LayersModel } from '@tensorflow/tfjs-layers';
 import { concatBytes, exactBuffer } from './bytes.ts';
-import { modelKind, type ModelJson } from './schemas/model-json.ts';
+import { modelKind, readTopology, type ModelJson } from './schemas/model-json.ts';
 import type { TensorSignature } from './schemas/edgeflow-json.ts';
 
 export interface LoadedModel {
@@ -63,20 +63,11 @@ function graphSignature(model: GraphModel): { inputs: TensorSignature[]; outputs
  * input_layers / output_layers.
  */
 function topologyNames(modelJson: ModelJson): { inputs: string[]; outputs: string[] } | null {
-  const topology = modelJson.modelTopology as { model_config?: unknown; class_name?: unknown; config?: unknown };
-  const root = (topology.model_config ?? topology) as { class_name?: string; config?: { layers?: { config?: { name?: string } }[]; input_layers?: unknown[][]; output_layers?: unknown[][] } | { config?: { name?: string } }[] };
-  const config = root.config;
-  if (!config) return null;
-  if (root.class_name === 'Sequential') {
-    const layers = Array.isArray(config) ? config : config.layers;
-    const first = layers?.[0]?.config?.name;
-    const last = layers?.[layers.length - 1]?.config?.name;
-    if (!first || !last) return null;
-    return { inputs: [(layers?.[0] as { class_name?: string }).class_name === 'InputLayer' ? first : `${first}_input`], outputs: [last] };
-  }
-  if (Array.isArray(config)) return null;
-  const names = (list: unknown[][] | undefined) => (list ?? []).map((entry) => (Array.isArray(entry) ? entry[0] : undefined)).filter((n): n is string => typeof n === 'string');
-  return { inputs: names(config.input_layers), outputs: names(config.output_layers) };
+  const topology = readTopology(modelJson.modelTopology);
+  if (!topology?.sequential) return topology;
+  const first = topology.layers[0];
+  if (!first?.config?.name || topology.outputs.length === 0) return null;
+  return { inputs: [first.class_name === 'InputLayer' ? first.config.name : `${first.config.name}_input`], outputs: topology.outputs };
 }
 
 function layersSignature(model: LayersModel, modelJson: ModelJson): { inputs: TensorSignature[]; outputs: TensorSignature[] } {

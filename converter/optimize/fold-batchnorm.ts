@@ -8,13 +8,8 @@
 // activation and channels-last data, feeds the BN and nothing else, is called once, and the
 // BN normalizes its channel axis and is not a model output (its name stays part of the API).
 // Nested models are left as they are.
+import { readTopology, type TopologyLayer } from '../../shared/schemas/model-json.ts';
 import type { DecodedModel, DecodedWeight } from '../model.ts';
-
-interface LayerJson {
-  class_name: string;
-  config: Record<string, unknown> & { name: string };
-  inbound_nodes?: unknown[];
-}
 
 /** Where each foldable producer keeps the kernel to scale, and which axes count as its channels. */
 const PRODUCERS: Record<string, { kernel: string; channelAxes: number[] }> = {
@@ -39,7 +34,7 @@ export interface FoldResult {
 }
 
 /** [layer, node, tensor, kwargs] entries of a layer's only call, or null if it is called more than once. */
-function onlyCallInputs(layer: LayerJson): unknown[][] | null {
+function onlyCallInputs(layer: TopologyLayer): unknown[][] | null {
   const nodes = layer.inbound_nodes ?? [];
   if (nodes.length !== 1 || !Array.isArray(nodes[0])) return null;
   return nodes[0] as unknown[][];
@@ -47,7 +42,7 @@ function onlyCallInputs(layer: LayerJson): unknown[][] | null {
 
 const axisOf = (config: Record<string, unknown>) => (Array.isArray(config.axis) ? (config.axis.length === 1 ? config.axis[0] : undefined) : (config.axis ?? -1));
 
-function isFoldablePair(producer: LayerJson, bn: LayerJson): boolean {
+function isFoldablePair(producer: TopologyLayer, bn: TopologyLayer): boolean {
   const kind = PRODUCERS[producer.class_name];
   if (!kind || bn.class_name !== 'BatchNormalization') return false;
   const activation = producer.config.activation;
@@ -57,7 +52,7 @@ function isFoldablePair(producer: LayerJson, bn: LayerJson): boolean {
 }
 
 /** The values of a producer's and a BN's weights, or null when a name is missing. */
-function pairWeights(byName: Map<string, DecodedWeight>, producer: LayerJson, bn: LayerJson) {
+function pairWeights(byName: Map<string, DecodedWeight>, producer: TopologyLayer, bn: TopologyLayer) {
   const p = producer.config.name;
   const b = bn.config.name;
   const kernel = byName.get(`${p}/${PRODUCERS[producer.class_name]!.kernel}`);
@@ -91,25 +86,8 @@ function foldWeights(w: NonNullable<ReturnType<typeof pairWeights>>, epsilon: nu
   };
 }
 
-/** The layer list and output names of a Sequential or functional topology, or null for anything else. */
-function modelConfig(topology: unknown): { layers: LayerJson[]; sequential: boolean; outputs: Set<string> } | null {
-  const root = ((topology as { model_config?: unknown })?.model_config ?? topology) as { class_name?: string; config?: unknown };
-  if (root?.class_name === 'Sequential') {
-    const layers = Array.isArray(root.config) ? root.config : (root.config as { layers?: unknown })?.layers;
-    if (!Array.isArray(layers)) return null;
-    const last = (layers[layers.length - 1] as LayerJson | undefined)?.config?.name;
-    return { layers: layers as LayerJson[], sequential: true, outputs: new Set(last ? [last] : []) };
-  }
-  if (root?.class_name === 'Model' || root?.class_name === 'Functional') {
-    const config = root.config as { layers?: unknown; output_layers?: unknown[][] };
-    if (!Array.isArray(config?.layers)) return null;
-    return { layers: config.layers as LayerJson[], sequential: false, outputs: new Set((config.output_layers ?? []).map((entry) => String(entry[0]))) };
-  }
-  return null;
-}
-
 /** Functional models: the producer→BN pairs where the BN is the producer's only consumer. */
-function functionalPairs(layers: LayerJson[], outputs: Set<string>): [LayerJson, LayerJson][] {
+function functionalPairs(layers: TopologyLayer[], outputs: Set<string>): [TopologyLayer, TopologyLayer][] {
   const byName = new Map(layers.map((l) => [l.config.name, l]));
   const uses = new Map<string, number>();
   for (const layer of layers) {
@@ -117,7 +95,7 @@ function functionalPairs(layers: LayerJson[], outputs: Set<string>): [LayerJson,
       for (const input of Array.isArray(node) ? (node as unknown[][]) : []) uses.set(String(input[0]), (uses.get(String(input[0])) ?? 0) + 1);
     }
   }
-  const pairs: [LayerJson, LayerJson][] = [];
+  const pairs: [TopologyLayer, TopologyLayer][] = [];
   for (const bn of layers) {
     const inputs = bn.class_name === 'BatchNormalization' ? onlyCallInputs(bn) : null;
     if (!inputs || inputs.length !== 1 || outputs.has(bn.config.name)) continue;
@@ -129,8 +107,8 @@ function functionalPairs(layers: LayerJson[], outputs: Set<string>): [LayerJson,
   return pairs;
 }
 
-function sequentialPairs(layers: LayerJson[], outputs: Set<string>): [LayerJson, LayerJson][] {
-  const pairs: [LayerJson, LayerJson][] = [];
+function sequentialPairs(layers: TopologyLayer[], outputs: Set<string>): [TopologyLayer, TopologyLayer][] {
+  const pairs: [TopologyLayer, TopologyLayer][] = [];
   for (let i = 1; i < layers.length; i++) {
     if (layers[i]!.class_name === 'BatchNormalization' && !outputs.has(layers[i]!.config.name)) pairs.push([layers[i - 1]!, layers[i]!]);
   }
@@ -138,7 +116,7 @@ function sequentialPairs(layers: LayerJson[], outputs: Set<string>): [LayerJson,
 }
 
 /** Points every input that named `from` at `to` (functional models). */
-function rewire(layers: LayerJson[], from: string, to: string): void {
+function rewire(layers: TopologyLayer[], from: string, to: string): void {
   for (const layer of layers) {
     for (const node of layer.inbound_nodes ?? []) {
       for (const input of Array.isArray(node) ? (node as unknown[][]) : []) if (input[0] === from) input[0] = to;
@@ -150,8 +128,9 @@ function rewire(layers: LayerJson[], from: string, to: string): void {
 export function foldBatchNorm(model: DecodedModel, accept: (candidate: FoldCandidate) => boolean = () => true): FoldResult {
   if (model.format !== 'layers-model') return { model, folded: [] };
   const modelJson = structuredClone(model.modelJson);
-  const config = modelConfig(modelJson.modelTopology);
-  if (!config) return { model, folded: [] };
+  const topology = readTopology(modelJson.modelTopology);
+  if (!topology || (!topology.sequential && topology.className !== 'Model' && topology.className !== 'Functional')) return { model, folded: [] };
+  const config = { ...topology, outputs: new Set(topology.outputs) };
   const byName = new Map(model.weights.map((w) => [w.name, w]));
   const candidates = (config.sequential ? sequentialPairs : functionalPairs)(config.layers, config.outputs);
 

@@ -60,3 +60,39 @@ export function modelKind(modelJson: ModelJson): 'layers-model' | 'graph-model' 
 /** model.json without its weightsManifest: what a converted model keeps of its source. */
 export const ModelJsonBody = ModelJson.omit({ weightsManifest: true });
 export type ModelJsonBody = z.infer<typeof ModelJsonBody>;
+
+/** One layer of a layers model's topology, as Keras and tfjs-layers serialize it. */
+export interface TopologyLayer {
+  class_name: string;
+  config: Record<string, unknown> & { name: string };
+  inbound_nodes?: unknown[];
+}
+
+export interface Topology {
+  className: string | undefined;
+  sequential: boolean;
+  layers: TopologyLayer[];
+  /** Functional models: input_layers / output_layers names. Sequential: [] and the last layer. */
+  inputs: string[];
+  outputs: string[];
+}
+
+/**
+ * The top level of a layers model's topology (Keras's `model_config`, or the topology itself):
+ * Sequential (config a list of layers, or {layers}) or functional ({layers, input_layers,
+ * output_layers}); null when it has no config. The objects are the topology's own.
+ */
+export function readTopology(modelTopology: unknown): Topology | null {
+  const topology = modelTopology as { model_config?: unknown } | undefined;
+  const root = (topology?.model_config ?? topology) as { class_name?: string; config?: unknown } | undefined;
+  const config = root?.config as { layers?: unknown; input_layers?: unknown[]; output_layers?: unknown[] } | unknown[] | undefined;
+  if (!config) return null;
+  if (root!.class_name === 'Sequential') {
+    const layers = (Array.isArray(config) ? config : Array.isArray(config.layers) ? config.layers : []) as TopologyLayer[];
+    const last = layers[layers.length - 1]?.config?.name;
+    return { className: 'Sequential', sequential: true, layers, inputs: [], outputs: last ? [last] : [] };
+  }
+  if (Array.isArray(config)) return null;
+  const names = (list: unknown[] | undefined) => (list ?? []).map((entry) => (Array.isArray(entry) ? entry[0] : undefined)).filter((n): n is string => typeof n === 'string');
+  return { className: root!.class_name, sequential: false, layers: (Array.isArray(config.layers) ? config.layers : []) as TopologyLayer[], inputs: names(config.input_layers), outputs: names(config.output_layers) };
+}
