@@ -64,12 +64,16 @@ export class ModelRuntime {
 
   /** Starts the backend (once); 503 with the reason when it cannot start. */
   async ready(): Promise<BackendStatus> {
+    await this.ensureBackend();
+    return this.backend.status();
+  }
+
+  private async ensureBackend(): Promise<void> {
     try {
       await this.backend.ensure();
     } catch (error) {
       throw unavailable((error as Error).message);
     }
-    return this.backend.status();
   }
 
   backendStatus(): BackendStatus {
@@ -86,7 +90,7 @@ export class ModelRuntime {
    */
   async acquire(name: string, selector: VersionSelector = {}, purpose: LoadPurpose = 'predict'): Promise<AcquiredModel> {
     const start = performance.now();
-    const backend = this.ready();
+    const backend = this.ensureBackend();
     backend.catch(() => undefined); // awaited below; a 404 may come first
     const { version, index } = await this.registry.resolveVersion(name, selector);
     const key = `${name}/${version}`;
