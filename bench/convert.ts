@@ -9,14 +9,14 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
-import { readInput } from '../converter/cli/files.ts';
-import { formatBytes, table } from '../converter/cli/format.ts';
+import { readInput } from '../converter/read/files.ts';
+import { formatBytes, table } from '../cli/format.ts';
 import { convertModel } from '../converter/convert.ts';
 import { encodeWeights } from '../converter/encode.ts';
 import { readModel } from '../converter/read/index.ts';
 import { shardModel } from '../converter/shard.ts';
 import { sha256Hex } from '../shared/hash.ts';
-import type { StorageDtype } from '../converter/quantize/spec.ts';
+import type { StorageDtype } from '../shared/options/quantize-spec.ts';
 
 const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../shared/fixtures');
 const MODELS: [string, string][] = [

@@ -15,10 +15,10 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { useNodeBackend } from '../converter/cli/backend.ts';
-import { table } from '../converter/cli/format.ts';
+import { useNodeBackend } from '../cli/backend.ts';
+import { table } from '../cli/format.ts';
 import { convertModel } from '../converter/convert.ts';
-import { publishVersion } from '../converter/publish.ts';
+import { publishVersion } from '../shared/bucket/publish.ts';
 import { demoModels, type DemoModel } from '../scripts/demo-models.ts';
 import { optionalFixtures } from '../scripts/fixture-models.ts';
 import { createNodeApp } from '../functions/node.ts';
@@ -28,7 +28,7 @@ import { keys } from '../shared/names.ts';
 import { ModelJson } from '../shared/schemas/model-json.ts';
 import { LocalFolderStore } from '../shared/store/local.ts';
 import type { ObjectStore } from '../shared/store/types.ts';
-import { buildWorker, repoRoot, startWorker, type RunningWorker, type WorkerBundle } from '../test/helpers/edge-worker.ts';
+import { buildWorker, repoRoot, startWorker, type RunningWorker, type WorkerBundle } from '../scripts/edge-worker.ts';
 
 interface BenchModel {
   name: string;

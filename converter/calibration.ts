@@ -4,7 +4,7 @@
 import { seededRandom } from '../shared/random.ts';
 import type { TensorSignature } from '../shared/schemas/edgeflow-json.ts';
 import { elementCount } from '../shared/codecs.ts';
-import { ConversionError } from './model.ts';
+import { ConversionError } from '../shared/errors.ts';
 
 /** One batch of inputs, in signature order: values plus the full shape (batch first). */
 export interface CalibrationTensor {

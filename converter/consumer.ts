@@ -2,7 +2,7 @@
 // (functions/queue.ts) and `edgeflow watch` (converter/watcher.ts) both call consumeUploadEvent
 // with the R2 event notification message shape. Per event:
 //   ignore keys other than an upload manifest; skip uploads already published or failed;
-//   take the upload's lease (converter/claim.ts); read the manifest and files; refuse models
+//   take the upload's lease (shared/bucket/claim.ts); read the manifest and files; refuse models
 //   too large for this runtime; convert, verify, publish with sourceId = uploadId (a redelivery
 //   publishes nothing twice); record the status. The caller maps the outcome to ack / retry /
 //   dead-letter. Store errors are retried with backoff inside (RetryingStore); what still fails
@@ -10,13 +10,14 @@
 import { hex } from '../shared/bytes.ts';
 import type { ObjectStore } from '../shared/store/types.ts';
 import { InvalidNameError } from '../shared/names.ts';
-import { dtypeCounts } from '../shared/published.ts';
-import { claimUpload, DEFAULT_LEASE_MS } from './claim.ts';
+import { dtypeCounts } from '../shared/bucket/published.ts';
+import { claimUpload, DEFAULT_LEASE_MS } from '../shared/bucket/claim.ts';
 import { convertModel, publishConverted, ToleranceError, type ConvertProgress } from './convert.ts';
-import { ConversionError, type FileSet } from './model.ts';
+import { ConversionError } from '../shared/errors.ts';
+import { type FileSet } from './model.ts';
 import { readModel } from './read/index.ts';
-import { RetryingStore, DEFAULT_RETRY_DELAYS_MS } from './retrying-store.ts';
-import { parseManifestKey, readManifest, readStatus, uploadKeys, writeStatus, type UploadEvent, type UploadStatus } from './uploads.ts';
+import { RetryingStore, DEFAULT_RETRY_DELAYS_MS } from '../shared/store/retrying.ts';
+import { parseManifestKey, readManifest, readStatus, uploadKeys, writeStatus, type UploadEvent, type UploadStatus } from '../shared/bucket/uploads.ts';
 
 export interface ConsumerLimits {
   /** Largest upload (sum of its files) this runtime converts. */

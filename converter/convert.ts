@@ -9,19 +9,18 @@ import { checkModelName } from '../shared/names.ts';
 import type { ObjectStore } from '../shared/store/types.ts';
 import { DEFAULT_SAMPLES, generateCalibration, type Calibration } from './calibration.ts';
 import { encodeWeights } from './encode.ts';
-import { ConversionError, type DecodedModel, type FileSet } from './model.ts';
-import { publishVersion, type VersionMetadata } from './publish.ts';
+import { ConversionError } from '../shared/errors.ts';
+import { type DecodedModel, type FileSet } from './model.ts';
+import { publishVersion, type VersionMetadata } from '../shared/bucket/publish.ts';
 import { foldBatchNorm } from './optimize/fold-batchnorm.ts';
 import { foldKeepsPrecision } from './optimize/fold-policy.ts';
 import { chooseDtypes } from './quantize/auto.ts';
-import { dtypeForWeight, parseQuantizeSpec, type StorageDtype } from './quantize/spec.ts';
+import { dtypeForWeight, parseQuantizeSpec, type StorageDtype } from '../shared/options/quantize-spec.ts';
 import { readModel } from './read/index.ts';
-import { DEFAULT_SHARD_BYTES, shardModel, type ModelFiles } from './shard.ts';
+import { shardModel, type ModelFiles } from './shard.ts';
+import { DEFAULT_QUANTIZE, DEFAULT_SHARD_BYTES, DEFAULT_TOLERANCE } from '../shared/options/conversion.ts';
 import { accuracyReport, measureDrift, runCalibration, type Drift } from './verify.ts';
 
-export const DEFAULT_QUANTIZE = 'float16';
-/** Largest output difference allowed, divided by max(1, largest reference output). */
-export const DEFAULT_TOLERANCE = 0.05;
 
 export type ConvertStage = 'read' | 'reference' | 'quantize' | 'verify' | 'publish';
 
@@ -61,6 +60,7 @@ export class ToleranceError extends ConversionError {
       `converted model drifts too far from the float32 model: relative error ${report.relativeError.toPrecision(3)} > tolerance ${report.tolerance} ` +
         `(max abs error ${report.maxAbsError.toPrecision(3)}${report.top1Agreement === null ? '' : `, top-1 agreement ${(report.top1Agreement * 100).toFixed(1)}%`}) ` +
         `with --quantize ${quantize}; nothing was published. Use a wider dtype (float16, or auto) or raise --tolerance.`,
+      'tolerance_exceeded',
     );
     this.name = 'ToleranceError';
   }

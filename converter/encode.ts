@@ -6,7 +6,7 @@ import type { DecodedWeight } from './model.ts';
 import { decodeWeights } from './read/weights.ts';
 import { affineParams, minMax, quantizeAffine, searchRange } from './quantize/affine.ts';
 import { float32ToFloat16WithError } from './quantize/float16.ts';
-import type { StorageDtype } from './quantize/spec.ts';
+import type { StorageDtype } from '../shared/options/quantize-spec.ts';
 
 export interface EncodedWeights {
   specs: WeightSpec[];

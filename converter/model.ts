@@ -32,10 +32,4 @@ export interface DecodedModel {
   };
 }
 
-/** A user-facing conversion failure: the message says what is wrong with the input. */
-export class ConversionError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'ConversionError';
-  }
-}
+

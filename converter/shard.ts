@@ -3,8 +3,8 @@
 import type { ModelJson } from '../shared/schemas/model-json.ts';
 import type { DecodedModel } from './model.ts';
 import type { EncodedWeights } from './encode.ts';
+import { DEFAULT_SHARD_BYTES } from '../shared/options/conversion.ts';
 
-export const DEFAULT_SHARD_BYTES = 4 * 1024 * 1024;
 
 export interface ModelFiles {
   modelJson: ModelJson;
@@ -32,11 +32,3 @@ export function shardModel(model: DecodedModel, encoded: EncodedWeights, shardBy
 }
 
 /** Parses sizes like 4194304, 4MiB, 512KiB, 1MB. */
-export function parseByteSize(text: string): number {
-  const match = /^(\d+(?:\.\d+)?)\s*(b|kb|kib|mb|mib|gb|gib)?$/i.exec(text.trim());
-  if (!match) throw new Error(`bad size ${JSON.stringify(text)}: use bytes or a unit like 4MiB`);
-  const units: Record<string, number> = { b: 1, kb: 1e3, kib: 1024, mb: 1e6, mib: 1024 ** 2, gb: 1e9, gib: 1024 ** 3 };
-  const bytes = Math.round(Number(match[1]) * units[(match[2] ?? 'b').toLowerCase()]!);
-  if (bytes < 1024) throw new Error(`size ${text} is too small: shards must be at least 1 KiB`);
-  return bytes;
-}

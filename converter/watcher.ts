@@ -1,11 +1,11 @@
 // The polling trigger for stores without event notifications (a local folder, any S3-compatible
 // server): lists uploads/ every interval, and hands each manifest it has not settled yet to the
 // same consumer the Workers queue uses, as the same R2 event message. Several watchers may run
-// at once: the consumer's lease (converter/claim.ts) lets exactly one convert an upload.
+// at once: the consumer's lease (shared/bucket/claim.ts) lets exactly one convert an upload.
 // Failures stay in the upload's status (the Node counterpart of the dead-letter queue).
 import { listAll } from '../shared/store/util.ts';
 import { consumeUploadEvent, type ConsumeOutcome, type ConsumerOptions } from './consumer.ts';
-import { MANIFEST_FILE, type UploadEvent } from './uploads.ts';
+import { MANIFEST_FILE, type UploadEvent } from '../shared/bucket/uploads.ts';
 
 export interface WatcherOptions extends Omit<ConsumerOptions, 'attempt' | 'maxDeliveries'> {
   intervalMs: number;

@@ -1,13 +1,13 @@
 // The Hono app factory: one app, the same routes on Workers and on Node. The entries
 // (worker.ts, node.ts) differ only in how they build the store and the runtime.
 import { Hono } from 'hono';
-import { CodecError } from '../shared/codecs.ts';
+import type { AppEnv } from './app-env.ts';
 import type { Limits } from './limits.ts';
 import { resolveLimits } from './limits.ts';
 import { adminRoutes, type AdminOptions } from './routes/admin.ts';
 import { tfServingRoutes } from './routes/tfserving.ts';
 import { v2Routes } from './routes/v2.ts';
-import { HttpError } from './runtime/errors.ts';
+import { errorResponse } from './http-errors.ts';
 import type { ModelRuntime } from './runtime/runtime.ts';
 import { SERVER_NAME, SERVER_VERSION } from './version.ts';
 
@@ -19,8 +19,6 @@ export interface AppOptions {
   /** Admin API (uploads, labels, versions); refused unless admin.token is set. */
   admin?: AdminOptions;
 }
-
-export type AppEnv = { Variables: { runtime: ModelRuntime; limits: Limits; platform: string } };
 
 export function createApp(options: AppOptions): Hono<AppEnv> {
   const limits = resolveLimits(options.limits);
@@ -50,11 +48,6 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   app.route('/', adminRoutes(options.admin));
 
   app.notFound((c) => c.json({ error: `no route ${c.req.method} ${c.req.path}` }, 404));
-  app.onError((error, c) => {
-    if (error instanceof HttpError) return c.json({ error: error.message, ...error.extra }, error.status);
-    if (error instanceof CodecError) return c.json({ error: error.message }, 400);
-    console.error(`edgeflow: ${c.req.method} ${c.req.path} failed:`, error);
-    return c.json({ error: `internal error: ${error.message}` }, 500);
-  });
+  app.onError(errorResponse);
   return app;
 }

@@ -3,7 +3,7 @@
 // refused; no or malformed Authorization → 401; a wrong token → 403. Tokens are compared in
 // constant time (equal-length SHA-256 digests, every byte visited) and never echoed or logged.
 import type { MiddlewareHandler } from 'hono';
-import { HttpError } from './runtime/errors.ts';
+import { EdgeflowError } from '../shared/errors.ts';
 
 const encoder = new TextEncoder();
 
@@ -22,16 +22,16 @@ export function bearerAuth(configuredToken: string | undefined): MiddlewareHandl
   let expected: Promise<Uint8Array> | undefined; // the configured token's digest, computed once
   return async (c, next) => {
     if (!configuredToken) {
-      throw new HttpError(403, 'the admin API is disabled: no EDGEFLOW_ADMIN_TOKEN is configured (wrangler secret put EDGEFLOW_ADMIN_TOKEN on Workers, the environment variable on Node)');
+      throw new EdgeflowError('forbidden', 'the admin API is disabled: no EDGEFLOW_ADMIN_TOKEN is configured (wrangler secret put EDGEFLOW_ADMIN_TOKEN on Workers, the environment variable on Node)');
     }
     const header = c.req.header('authorization');
     const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
     if (!match) {
       c.header('WWW-Authenticate', 'Bearer realm="edgeflow-admin"');
-      throw new HttpError(401, header ? 'Authorization must be "Bearer <token>"' : 'the admin API needs Authorization: Bearer <token>');
+      throw new EdgeflowError('unauthorized', header ? 'Authorization must be "Bearer <token>"' : 'the admin API needs Authorization: Bearer <token>');
     }
     expected ??= digest(configuredToken);
-    if (!sameDigest(await digest(match[1]!), await expected)) throw new HttpError(403, 'the admin token is not valid');
+    if (!sameDigest(await digest(match[1]!), await expected)) throw new EdgeflowError('forbidden', 'the admin token is not valid');
     await next();
   };
 }

@@ -3,7 +3,7 @@
 // sending when the server answers and closes gets EPIPE instead of the 413.
 import type { Context } from 'hono';
 import { concatBytes } from '../shared/bytes.ts';
-import { badRequest, tooLarge } from './runtime/errors.ts';
+import { badRequest, tooLarge } from '../shared/errors.ts';
 
 const utf8 = new TextDecoder();
 

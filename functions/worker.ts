@@ -2,7 +2,7 @@
 // a precompiled module (runtime/backend-workerd.ts). One runtime per isolate, made lazily.
 import type { ExecutionContext, MessageBatch, Queue, R2Bucket } from '@cloudflare/workers-types';
 import { WORKER_CONSUMER_LIMITS } from '../converter/consumer.ts';
-import type { UploadEvent } from '../converter/uploads.ts';
+import type { UploadEvent } from '../shared/bucket/uploads.ts';
 import { handleUploadBatch } from './queue.ts';
 import { R2Store } from '../shared/store/r2.ts';
 import { createApp } from './app.ts';

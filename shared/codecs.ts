@@ -1,6 +1,7 @@
 // Tensor codecs for the HTTP APIs: JSON values (nested or flat lists, {"b64": ...} bytes)
 // to typed arrays of a model's input dtype and back, with the KServe v2 datatypes.
 // Every error names the request field it is about (e.g. `inputs[0].data[12]`).
+import { EdgeflowError } from './errors.ts';
 
 /** The dtypes TF.js models take and give. */
 export type TensorDtype = 'float32' | 'int32' | 'bool' | 'string';
@@ -12,9 +13,9 @@ export const V2_DATATYPES = ['BOOL', 'UINT8', 'UINT16', 'UINT32', 'UINT64', 'INT
 export type V2Datatype = (typeof V2_DATATYPES)[number];
 
 /** A request value that cannot be decoded; field is a path like `instances[2]`. */
-export class CodecError extends Error {
+export class CodecError extends EdgeflowError {
   constructor(readonly field: string, problem: string) {
-    super(`${field}: ${problem}`);
+    super('bad_request', `${field}: ${problem}`);
     this.name = 'CodecError';
   }
 }

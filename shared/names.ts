@@ -1,11 +1,12 @@
 // Model names and storage keys of the published layout (one layout for R2, S3 and folders).
+import { EdgeflowError } from './errors.ts';
 
 /** 1-64 of a-z, 0-9, '.', '_', '-', starting with a letter or digit, without '..'. */
 export const MODEL_NAME_PATTERN = /^(?!.*\.\.)[a-z0-9][a-z0-9._-]{0,63}$/;
 
-export class InvalidNameError extends Error {
+export class InvalidNameError extends EdgeflowError {
   constructor(name: string) {
-    super(`invalid model name ${JSON.stringify(name)}: use 1-64 characters of a-z, 0-9, '.', '_' or '-', starting with a letter or digit`);
+    super('bad_request', `invalid model name ${JSON.stringify(name)}: use 1-64 characters of a-z, 0-9, '.', '_' or '-', starting with a letter or digit`);
     this.name = 'InvalidNameError';
   }
 }

@@ -4,7 +4,7 @@
 // rollback, deletes (409 while labelled, latest moves), and that the runtime sees label moves
 // at once even with a long index cache.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { useNodeBackend } from '../converter/cli/backend.ts';
+import { useNodeBackend } from '../cli/backend.ts';
 import { UploadWatcher } from '../converter/watcher.ts';
 import { createNodeApp } from '../functions/node.ts';
 import { MemoryStore } from '../shared/store/memory.ts';

@@ -7,9 +7,9 @@
 import { readFileSync } from 'node:fs';
 import { zipSync } from 'fflate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readInput } from '../converter/cli/files.ts';
+import { readInput } from '../converter/read/files.ts';
 import { listAll } from '../shared/store/util.ts';
-import { buildWorker } from './helpers/edge-worker.ts';
+import { buildWorker } from '../scripts/edge-worker.ts';
 import { fixturePath, HAVE_FIXTURES, NO_FIXTURES_REASON } from './helpers/fixtures.ts';
 import { loadMnistDigits, sampleDigits } from './helpers/mnist.ts';
 import { fixturePresent, MOBILENET_DIR } from './helpers/publish-models.ts';

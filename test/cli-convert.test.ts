@@ -8,7 +8,7 @@ import { promisify } from 'node:util';
 import '@tensorflow/tfjs-backend-cpu';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeFolder } from '../models/train/save.ts';
-import { readIndex } from '../shared/published.ts';
+import { readIndex } from '../shared/bucket/published.ts';
 import { S3Store } from '../shared/store/s3.ts';
 import { HAVE_FIXTURES, NO_FIXTURES_REASON, fixturePath } from './helpers/fixtures.ts';
 import { startS3rver, type RunningS3 } from './helpers/s3rver.ts';

@@ -4,9 +4,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { convertAndPublish, DEFAULT_TOLERANCE, ToleranceError } from '../converter/convert.ts';
+import { convertAndPublish, ToleranceError } from '../converter/convert.ts';
+import { DEFAULT_TOLERANCE } from '../shared/options/conversion.ts';
 import type { FileSet } from '../converter/model.ts';
-import { readIndex } from '../shared/published.ts';
+import { readIndex } from '../shared/bucket/published.ts';
 import { findModelJson, parseModelJson } from '../converter/read/tfjs.ts';
 import { loadModel, type LoadedModel } from '../shared/model-loader.ts';
 import { EdgeflowJson } from '../shared/schemas/edgeflow-json.ts';

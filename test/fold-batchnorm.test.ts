@@ -4,13 +4,13 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { useNodeBackend } from '../converter/cli/backend.ts';
+import { useNodeBackend } from '../cli/backend.ts';
 import { convertModel } from '../converter/convert.ts';
 import { encodeWeights } from '../converter/encode.ts';
 import { consumeUploadEvent } from '../converter/consumer.ts';
 import type { DecodedModel, FileSet } from '../converter/model.ts';
-import { uploadEvent, writeUpload } from '../converter/uploads.ts';
-import { readVersionMetadata } from '../shared/published.ts';
+import { uploadEvent, writeUpload } from '../shared/bucket/uploads.ts';
+import { readVersionMetadata } from '../shared/bucket/published.ts';
 import { MemoryStore } from '../shared/store/memory.ts';
 import { foldBatchNorm } from '../converter/optimize/fold-batchnorm.ts';
 import { readModel } from '../converter/read/index.ts';

@@ -4,12 +4,12 @@
 // must read real digits right.
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { useNodeBackend } from '../converter/cli/backend.ts';
+import { useNodeBackend } from '../cli/backend.ts';
 import { convertAndPublish } from '../converter/convert.ts';
 import { loadModel } from '../shared/model-loader.ts';
 import { keys } from '../shared/names.ts';
 import { ModelJson } from '../shared/schemas/model-json.ts';
-import { buildWorker, startWorker, type RunningWorker } from './helpers/edge-worker.ts';
+import { buildWorker, startWorker, type RunningWorker } from '../scripts/edge-worker.ts';
 import { fixtureFiles, hasFixture, KERAS_FIXTURES, needs } from './helpers/keras.ts';
 import { loadMnistDigits, sampleDigits } from './helpers/mnist.ts';
 

@@ -5,7 +5,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { trainCommand } from '../converter/cli/train.ts';
+import { trainCommand } from '../cli/train.ts';
 import { celsius } from '../models/celsius.ts';
 import { mnist } from '../models/mnist.ts';
 import { spam } from '../models/spam.ts';

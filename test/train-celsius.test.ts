@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PNG } from 'pngjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { useNodeBackend } from '../converter/cli/backend.ts';
+import { useNodeBackend } from '../cli/backend.ts';
 import { UploadWatcher } from '../converter/watcher.ts';
 import { createNodeApp } from '../functions/node.ts';
 import { toFahrenheit } from '../models/celsius.ts';
@@ -15,7 +15,7 @@ import { runTraining, type TrainJobResult } from '../models/train/run.ts';
 import { decodeEventFile } from '../models/train/tensorboard.ts';
 import { EdgeflowJson } from '../shared/schemas/edgeflow-json.ts';
 import { ModelJson } from '../shared/schemas/model-json.ts';
-import { readIndex } from '../shared/published.ts';
+import { readIndex } from '../shared/bucket/published.ts';
 import { LocalFolderStore } from '../shared/store/local.ts';
 import { getJson } from '../shared/store/util.ts';
 

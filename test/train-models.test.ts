@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { convertAndPublish } from '../converter/convert.ts';
-import { trainCommand } from '../converter/cli/train.ts';
+import { trainCommand } from '../cli/train.ts';
 import { decodeEventFile } from '../models/train/tensorboard.ts';
 import { clipByGlobalNorm, learningRateAt, parseSchedule } from '../models/train/optimizer.ts';
 import { classificationMetrics, regressionMetrics } from '../models/train/evaluate.ts';

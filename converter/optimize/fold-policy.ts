@@ -8,7 +8,7 @@
 // that more than doubles it is not made, unless it stays within float16's own relative rounding
 // (2^-11 of each value: overflow or subnormal values at float16 still count against it).
 import { storedValues } from '../encode.ts';
-import type { StorageDtype } from '../quantize/spec.ts';
+import type { StorageDtype } from '../../shared/options/quantize-spec.ts';
 import type { FoldCandidate } from './fold-batchnorm.ts';
 
 export function foldKeepsPrecision(dtypeOf: (weightName: string) => StorageDtype, clipOutliers: boolean): (candidate: FoldCandidate) => boolean {

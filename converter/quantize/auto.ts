@@ -7,7 +7,7 @@
 import type { DecodedWeight } from '../model.ts';
 import { affineParams, minMax, searchRange } from './affine.ts';
 import { float16ToFloat32, float32ToFloat16 } from './float16.ts';
-import type { StorageDtype } from './spec.ts';
+import type { StorageDtype } from '../../shared/options/quantize-spec.ts';
 
 export type DtypeChoice = Map<string, StorageDtype>;
 

@@ -3,7 +3,8 @@
 // Both become a TF.js layers model: the Keras config translated for tfjs-layers 4.22, and the
 // weights named and ordered as stock tf.loadLayersModel expects. HDF5 is read with jsfive
 // (pure JS, so it runs in workerd too).
-import { ConversionError, type DecodedModel, type DecodedWeight, type FileSet } from '../model.ts';
+import { ConversionError } from '../../shared/errors.ts';
+import { type DecodedModel, type DecodedWeight, type FileSet } from '../model.ts';
 import { translateModelConfig } from './keras/config.ts';
 import type { KerasLayer } from './keras/config-types.ts';
 import { attrString, attrStrings, childGroup, openHdf5, type Group } from './keras/hdf5.ts';

@@ -1,7 +1,8 @@
 // Reads a TF.js layers or graph model (model.json + shard files) from a FileSet.
 import { concatBytes } from '../../shared/bytes.ts';
 import { ModelJson, modelKind } from '../../shared/schemas/model-json.ts';
-import { ConversionError, type DecodedModel, type FileSet } from '../model.ts';
+import { ConversionError } from '../../shared/errors.ts';
+import { type DecodedModel, type FileSet } from '../model.ts';
 import { decodeWeights } from './weights.ts';
 
 /** The model.json of a file set: `model.json` itself, else the one JSON with a weightsManifest. */

@@ -2,7 +2,8 @@
 // dequantizing uint8 / uint16 / float16 weights. Sizes are checked before anything is allocated.
 import { MAX_WEIGHT_ELEMENTS, type WeightGroup, type WeightSpec } from '../../shared/schemas/model-json.ts';
 import { elementCount } from '../../shared/codecs.ts';
-import { ConversionError, type DecodedWeight } from '../model.ts';
+import { ConversionError } from '../../shared/errors.ts';
+import { type DecodedWeight } from '../model.ts';
 import { float16ToFloat32 } from '../quantize/float16.ts';
 
 const BYTES_PER_DTYPE: Record<string, number> = { float32: 4, int32: 4, bool: 1, uint8: 1, uint16: 2, float16: 2 };

@@ -1,7 +1,8 @@
 // Safe .zip extraction: refuses path traversal and caps the decompressed size before
 // allocating (entries are inflated into buffers of their declared size, never grown).
 import { unzipSync } from 'fflate';
-import { ConversionError, type FileSet } from '../model.ts';
+import { ConversionError } from '../../shared/errors.ts';
+import { type FileSet } from '../model.ts';
 
 export const DEFAULT_MAX_UNZIPPED_BYTES = 1 << 30;
 const MAX_ENTRIES = 10_000;

@@ -8,19 +8,18 @@
 //   PUT    /admin/models/{name}/labels/{label}    {"version": n}  (rollback = move `stable` back)
 //   DELETE /admin/models/{name}/labels/{label}
 //   DELETE /admin/models/{name}/versions/{v}      409 while a label other than `latest` points at it
-// An upload is written with converter/uploads.ts writeUpload (manifest last); then `notify`
+// An upload is written with shared/bucket/uploads.ts writeUpload (manifest last); then `notify`
 // (when set) sends the R2 event message for the manifest: the local queue in wrangler dev, the
 // in-process watcher on Node. With R2 event notifications configured, the bucket sends it.
 import { Hono, type Context } from 'hono';
-import { DEFAULT_QUANTIZE, DEFAULT_TOLERANCE } from '../../converter/convert.ts';
-import { parseByteSize } from '../../converter/shard.ts';
-import { checkUploadId, readStatus, uploadEvent, UploadError, writeUpload, type ConversionOptions, type UploadEvent, type UploadStatus } from '../../converter/uploads.ts';
-import { deleteVersion, describeModel, listModels, ModelAdminError, removeLabel, setLabel } from '../../converter/versions.ts';
+import { DEFAULT_QUANTIZE, DEFAULT_TOLERANCE, parseByteSize, type ConversionOptions } from '../../shared/options/conversion.ts';
+import { checkUploadId, readStatus, uploadEvent, UploadError, writeUpload, type UploadEvent, type UploadStatus } from '../../shared/bucket/uploads.ts';
+import { deleteVersion, describeModel, listModels, ModelAdminError, removeLabel, setLabel } from '../../shared/bucket/versions.ts';
 import { checkModelName, InvalidNameError, parseVersion } from '../../shared/names.ts';
-import type { AppEnv } from '../app.ts';
+import type { AppEnv } from '../app-env.ts';
 import { bearerAuth } from '../auth.ts';
 import { readBodyBytes, readJsonBody } from '../body.ts';
-import { badRequest, HttpError, notFound } from '../runtime/errors.ts';
+import { badRequest, notFound } from '../../shared/errors.ts';
 
 export interface AdminOptions {
   /** EDGEFLOW_ADMIN_TOKEN; absent → the admin API refuses every request. */
@@ -125,12 +124,6 @@ function versionParam(text: string): number {
   return version;
 }
 
-function adminError(error: unknown): never {
-  if (error instanceof ModelAdminError) throw new HttpError(error.status, error.message);
-  if (error instanceof UploadError || error instanceof InvalidNameError) throw badRequest(error.message);
-  throw error;
-}
-
 function statusView(status: UploadStatus, origin: string) {
   return {
     ...status,
@@ -148,7 +141,7 @@ export function adminRoutes(options: AdminOptions = {}): Hono<AppEnv> {
     const name = checkName(c.req.param('name'));
     const { files, fields } = await readUpload(c, maxUploadBytes);
     const store = c.get('runtime').store;
-    const written = await writeUpload(store, name, files, { options: parseOptions(fields), source: 'admin-api' }).catch(adminError);
+    const written = await writeUpload(store, name, files, { options: parseOptions(fields), source: 'admin-api' });
     let delivery = options.converter ?? (options.notify ? 'queued for the converter' : 'waiting for a converter (R2 event notification, or `edgeflow watch`)');
     if (options.notify) {
       try {
@@ -183,21 +176,21 @@ export function adminRoutes(options: AdminOptions = {}): Hono<AppEnv> {
 
   admin.get('/admin/models', async (c) => c.json({ models: await listModels(c.get('runtime').store) }));
 
-  admin.get('/admin/models/:name', async (c) => c.json(await describeModel(c.get('runtime').store, checkName(c.req.param('name'))).catch(adminError)));
+  admin.get('/admin/models/:name', async (c) => c.json(await describeModel(c.get('runtime').store, checkName(c.req.param('name')))));
 
   admin.put('/admin/models/:name/labels/:label', async (c) => {
     const name = checkName(c.req.param('name'));
     const body = (await readJsonBody(c, 4096)) as { version?: unknown };
     const version = typeof body?.version === 'number' ? body.version : typeof body?.version === 'string' && /^\d+$/.test(body.version) ? Number(body.version) : NaN;
     if (!Number.isInteger(version) || version < 1) throw badRequest('body: {"version": <positive integer>} is required');
-    const index = await setLabel(c.get('runtime').store, name, c.req.param('label'), version).catch(adminError);
+    const index = await setLabel(c.get('runtime').store, name, c.req.param('label'), version);
     c.get('runtime').invalidate(name);
     return c.json({ name, labels: index.labels });
   });
 
   admin.delete('/admin/models/:name/labels/:label', async (c) => {
     const name = checkName(c.req.param('name'));
-    const index = await removeLabel(c.get('runtime').store, name, c.req.param('label')).catch(adminError);
+    const index = await removeLabel(c.get('runtime').store, name, c.req.param('label'));
     c.get('runtime').invalidate(name);
     return c.json({ name, labels: index.labels });
   });
@@ -205,7 +198,7 @@ export function adminRoutes(options: AdminOptions = {}): Hono<AppEnv> {
   admin.delete('/admin/models/:name/versions/:version', async (c) => {
     const name = checkName(c.req.param('name'));
     const version = versionParam(c.req.param('version'));
-    const { index, deletedFiles } = await deleteVersion(c.get('runtime').store, name, version).catch(adminError);
+    const { index, deletedFiles } = await deleteVersion(c.get('runtime').store, name, version);
     c.get('runtime').invalidate(name);
     return c.json({ name, deleted: version, deletedFiles, versions: index.versions.map((v) => v.version), labels: index.labels });
   });

@@ -6,12 +6,13 @@
 import { Hono } from 'hono';
 import { tfServingDtype } from '../../shared/codecs.ts';
 import { parseVersion } from '../../shared/names.ts';
-import { TfServingPredictRequest, describeIssues } from '../../shared/schemas/requests.ts';
+import { TfServingPredictRequest } from '../../shared/schemas/requests.ts';
+import { describeZodError } from '../../shared/errors.ts';
 import type { TensorSignature } from '../../shared/schemas/edgeflow-json.ts';
 import { readJsonBody } from '../body.ts';
 import { runModel } from '../inference.ts';
-import type { AppEnv } from '../app.ts';
-import { badRequest, notFound } from '../runtime/errors.ts';
+import type { AppEnv } from '../app-env.ts';
+import { badRequest, notFound } from '../../shared/errors.ts';
 import type { VersionSelector } from '../runtime/registry.ts';
 import { ServerTiming, timedJson } from '../timing.ts';
 import { decodeColumns, decodeInstances, encodeOutputs, encodePredictions } from './tfserving-codec.ts';
@@ -98,7 +99,7 @@ export function tfServingRoutes(): Hono<AppEnv> {
     const timing = new ServerTiming();
     const [request, acquired] = await runtime.acquireWhile(name, selector, async () => {
       const parsed = TfServingPredictRequest.safeParse(await readJsonBody(c, limits.maxBodyBytes));
-      if (!parsed.success) throw badRequest(describeIssues(parsed.error));
+      if (!parsed.success) throw badRequest(describeZodError(parsed.error));
       if (parsed.data.signature_name !== undefined && parsed.data.signature_name !== 'serving_default' && parsed.data.signature_name !== '') {
         throw badRequest(`signature_name: unknown signature ${JSON.stringify(parsed.data.signature_name)} (the model has serving_default)`);
       }

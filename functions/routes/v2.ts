@@ -6,13 +6,14 @@
 import { Hono, type Context } from 'hono';
 import { asTensorDtype, checkShape, decodeValues, elementCount, jsonValues, v2Datatype } from '../../shared/codecs.ts';
 import type { TensorSignature } from '../../shared/schemas/edgeflow-json.ts';
-import { V2InferRequest, describeIssues } from '../../shared/schemas/requests.ts';
+import { V2InferRequest } from '../../shared/schemas/requests.ts';
+import { describeZodError } from '../../shared/errors.ts';
 import { parseVersion } from '../../shared/names.ts';
 import { readJsonBody } from '../body.ts';
 import { checkBatch, ElementBudget, type Limits } from '../limits.ts';
 import { runModel, type InputTensor } from '../inference.ts';
-import type { AppEnv } from '../app.ts';
-import { badRequest, notFound } from '../runtime/errors.ts';
+import type { AppEnv } from '../app-env.ts';
+import { badRequest, notFound } from '../../shared/errors.ts';
 import type { VersionSelector } from '../runtime/registry.ts';
 import { ServerTiming, timedJson } from '../timing.ts';
 import { SERVER_NAME, SERVER_VERSION } from '../version.ts';
@@ -78,7 +79,7 @@ export function v2Routes(): Hono<AppEnv> {
     const timing = new ServerTiming();
     const [request, acquired] = await runtime.acquireWhile(c.req.param('name')!, selector(c), async () => {
       const parsed = V2InferRequest.safeParse(await readJsonBody(c, limits.maxBodyBytes));
-      if (!parsed.success) throw badRequest(describeIssues(parsed.error));
+      if (!parsed.success) throw badRequest(describeZodError(parsed.error));
       return parsed.data;
     });
     try {

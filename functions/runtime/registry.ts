@@ -2,11 +2,11 @@
 // models/<name>/index.json (cached briefly: labels move) and the version's edgeflow.json
 // (cached for good: versions are immutable).
 import { MODEL_NAME_PATTERN } from '../../shared/names.ts';
-import { readIndex, readVersionMetadata } from '../../shared/published.ts';
+import { readIndex, readVersionMetadata } from '../../shared/bucket/published.ts';
 import type { EdgeflowJson } from '../../shared/schemas/edgeflow-json.ts';
 import type { IndexJson } from '../../shared/schemas/index-json.ts';
 import type { ObjectStore } from '../../shared/store/types.ts';
-import { notFound, unavailable } from './errors.ts';
+import { notFound, unavailable } from '../../shared/errors.ts';
 
 export interface VersionSelector {
   version?: number;

@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { keys } from '../../shared/names.ts';
 import type { ObjectStore, StoredObject } from '../../shared/store/types.ts';
 import { Backend, type BackendStarter, type BackendStatus } from './backend.ts';
-import { HttpError, unavailable } from './errors.ts';
+import { EdgeflowError, unavailable } from '../../shared/errors.ts';
 import { loadVersion } from './loader.ts';
 import { ModelCache, type CachedModel, type CacheStats } from './model-cache.ts';
 import { ModelRegistry, type ResolvedVersion, type VersionSelector } from './registry.ts';
@@ -109,7 +109,7 @@ export class ModelRuntime {
       const loadMs = performance.now() - start;
       return { resolved, entry, loadMs, release: () => this.cache.release(entry) };
     } catch (error) {
-      if (error instanceof HttpError) throw error;
+      if (error instanceof EdgeflowError) throw error;
       throw unavailable(`model ${name} version ${version} failed to load: ${(error as Error).message}`);
     }
   }

@@ -2,26 +2,19 @@
 // The network sees the last `window` month-to-month changes and predicts the next change, so the
 // forecast is last value + predicted change; the naive forecast (last value, change 0) is the baseline.
 // The last `testMonths` months are held out; scaling uses the training months only.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { DataOptions, Dataset } from '../types.ts';
-import { firstExisting, packageFolder, sharedFixtures } from './packages.ts';
+import { packageFolder } from './packages.ts';
 
 export const CO2_FILE = 'co2-concentration.csv';
 export const CO2_WINDOW = 24;
 export const CO2_TEST_MONTHS = 72;
 
 export function co2CsvPath(): string {
-  let packaged: string | undefined;
-  try {
-    packaged = join(packageFolder('vega-datasets'), 'data', CO2_FILE);
-  } catch {
-    packaged = undefined;
-  }
-  const fixtures = sharedFixtures();
-  const path = firstExisting([packaged, fixtures && join(fixtures, 'data', 'vega-datasets', CO2_FILE)]);
-  if (!path) throw new Error(`${CO2_FILE} not found: install vega-datasets (npm install) or provide ../shared/fixtures/data/vega-datasets`);
+  const path = join(packageFolder('vega-datasets'), 'data', CO2_FILE);
+  if (!existsSync(path)) throw new Error(`${CO2_FILE} is missing from the vega-datasets package: run 'npm ci' in the edgeflow checkout`);
   return path;
 }
 

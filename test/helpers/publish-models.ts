@@ -1,5 +1,5 @@
 // The nsfwjs MobileNetV2 layers fixture in ../shared/fixtures (absent on a user's clone), for
-// tests that skip without it. Read it with converter/cli/files.ts readInput.
+// tests that skip without it. Read it with converter/read/files.ts readInput.
 import { promises as fs } from 'node:fs';
 import { MOBILENET_FIXTURE } from '../../scripts/fixture-models.ts';
 

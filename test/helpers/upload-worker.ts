@@ -5,7 +5,7 @@
 import { Miniflare } from 'miniflare';
 import type { R2Bucket } from '@cloudflare/workers-types';
 import { R2Store } from '../../shared/store/r2.ts';
-import type { WorkerBundle } from './edge-worker.ts';
+import type { WorkerBundle } from '../../scripts/edge-worker.ts';
 
 export interface UploadWorker {
   mf: Miniflare;

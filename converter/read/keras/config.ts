@@ -3,7 +3,7 @@
 // DTypePolicy objects and build_config, renames Keras 3 arguments, rewrites Keras 3 inbound
 // nodes, and refuses what TF.js cannot run (custom classes, Lambda, layer options it lacks),
 // listing every problem at once.
-import { ConversionError } from '../../model.ts';
+import { ConversionError } from '../../../shared/errors.ts';
 import { isObject, type JsonObject, type KerasLayer } from './config-types.ts';
 import { isKnownClass, isModel, isWrapper } from './layers.ts';
 

@@ -2,7 +2,7 @@
 // wasm): open a file, walk groups, read string attributes and numeric datasets as typed arrays.
 import { Dataset, File, Group } from 'jsfive';
 import { exactBuffer } from '../../../shared/bytes.ts';
-import { ConversionError } from '../../model.ts';
+import { ConversionError } from '../../../shared/errors.ts';
 
 export { Group, Dataset };
 

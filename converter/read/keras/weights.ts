@@ -2,7 +2,8 @@
 // way TF.js names the variables it builds for the same config, so stock tf.loadLayersModel finds
 // every one. Two file layouts: the HDF5 `model_weights/<layer>` groups with `weight_names`
 // (Keras 2 model.save and Keras 3 legacy .h5), and the `.keras` `layers/<layer>/.../vars/<i>` tree.
-import { ConversionError, type DecodedWeight } from '../../model.ts';
+import { ConversionError } from '../../../shared/errors.ts';
+import { type DecodedWeight } from '../../model.ts';
 import type { KerasLayer } from './config-types.ts';
 import { attrStrings, child, childGroup, Dataset, Group, readDataset, type NumericArray } from './hdf5.ts';
 import { isModel, tfjsWeightNames } from './layers.ts';

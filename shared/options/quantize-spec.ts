@@ -1,6 +1,6 @@
 // The --quantize spec: `none`, `float16`, `uint16`, `uint8`, `auto`, or per-weight rules
 // `uint8=conv*/kernel,float16=*` (first matching rule wins; unmatched weights stay float32).
-import { ConversionError } from '../model.ts';
+import { ConversionError } from '../errors.ts';
 
 export const STORAGE_DTYPES = ['float32', 'float16', 'uint16', 'uint8'] as const;
 export type StorageDtype = (typeof STORAGE_DTYPES)[number];

@@ -4,8 +4,8 @@
 // released lease is taken over with a write conditional on its etag. The holder renews the
 // lease while it works (also conditional), so a crashed holder's upload is picked up again
 // once its lease runs out, and a live holder is never overtaken.
-import { PreconditionFailedError, type ObjectStore } from '../shared/store/types.ts';
-import { getJson, putJson } from '../shared/store/util.ts';
+import { PreconditionFailedError, type ObjectStore } from '../store/types.ts';
+import { getJson, putJson } from '../store/util.ts';
 import { uploadKeys } from './uploads.ts';
 
 export const DEFAULT_LEASE_MS = 120_000;

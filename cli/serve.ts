@@ -1,12 +1,12 @@
 // `edgeflow serve --store <folder | s3://bucket/prefix> [--port 8080]`: the edge app on Node
 // (@hono/node-server, stock wasm backend), serving the models published in the store.
 // Runs until SIGINT / SIGTERM.
-import { startNodeServer } from '../../functions/node.ts';
-import { DEFAULT_LIMITS } from '../../functions/limits.ts';
-import { DEFAULT_INDEX_TTL_MS, DEFAULT_NODE_MEMORY_BUDGET_BYTES } from '../../functions/runtime/runtime.ts';
-import { listAll } from '../../shared/store/util.ts';
-import { openStore } from '../../shared/store/open.ts';
-import { UploadWatcher } from '../watcher.ts';
+import { startNodeServer } from '../functions/node.ts';
+import { DEFAULT_LIMITS } from '../functions/limits.ts';
+import { DEFAULT_INDEX_TTL_MS, DEFAULT_NODE_MEMORY_BUDGET_BYTES } from '../functions/runtime/runtime.ts';
+import { listAll } from '../shared/store/util.ts';
+import { openStore } from '../shared/store/open.ts';
+import { UploadWatcher } from '../converter/watcher.ts';
 import { describeOutcome } from './watch.ts';
 import { parseCommandLine } from './args.ts';
 

@@ -1,6 +1,6 @@
 // Builds the edge Worker exactly as `wrangler deploy` would (dry run, minified) and runs it
 // in workerd through Miniflare, with the MODELS R2 binding. Shared by the worker tests and
-// bench/serve.ts. Different file from test/helpers/workerd.ts (small test workers).
+// bench/serve.ts (test/helpers/workerd.ts builds small test workers).
 import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -8,10 +8,9 @@ import { promisify } from 'node:util';
 import { gzipSync } from 'node:zlib';
 import { Miniflare } from 'miniflare';
 import type { R2Bucket } from '@cloudflare/workers-types';
-import { R2Store } from '../../shared/store/r2.ts';
+import { R2Store } from '../shared/store/r2.ts';
 
 export const repoRoot = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
-export const fixturesRoot = path.resolve(repoRoot, '../shared/fixtures');
 
 export interface WorkerBundle {
   dir: string;

@@ -4,14 +4,14 @@
 //   3. add the version to models/<name>/index.json with a conditional write (retried on conflict)
 // Readers only trust index.json, so a version is never visible before all its files are there.
 // A publish that carries a sourceId is idempotent: a retry finds its own claim or entry.
-import { sleep } from '../shared/bytes.ts';
-import { readIndex } from '../shared/published.ts';
-import type { IndexJson, VersionEntry } from '../shared/schemas/index-json.ts';
-import type { EdgeflowJson, FileEntry } from '../shared/schemas/edgeflow-json.ts';
-import { sha256Hex } from '../shared/hash.ts';
-import { checkModelName, keys } from '../shared/names.ts';
-import { PreconditionFailedError, type ObjectStore } from '../shared/store/types.ts';
-import { getJson, putJson } from '../shared/store/util.ts';
+import { sleep } from '../bytes.ts';
+import { readIndex } from './published.ts';
+import type { IndexJson, VersionEntry } from '../schemas/index-json.ts';
+import type { EdgeflowJson, FileEntry } from '../schemas/edgeflow-json.ts';
+import { sha256Hex } from '../hash.ts';
+import { checkModelName, keys } from '../names.ts';
+import { PreconditionFailedError, type ObjectStore } from '../store/types.ts';
+import { getJson, putJson } from '../store/util.ts';
 
 export type VersionMetadata = Omit<EdgeflowJson, 'edgeflow' | 'name' | 'version' | 'created' | 'files'>;
 

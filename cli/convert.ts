@@ -1,14 +1,14 @@
 // `edgeflow convert <input> --name <name> --out <folder | s3://bucket/prefix> [options]`.
 import { readFile } from 'node:fs/promises';
-import { dtypeCounts } from '../../shared/published.ts';
-import { openStore } from '../../shared/store/open.ts';
-import { parseCalibrationJson, parseNpy } from '../calibration.ts';
-import { convertAndPublish, DEFAULT_QUANTIZE, DEFAULT_TOLERANCE, ToleranceError } from '../convert.ts';
-import { ConversionError } from '../model.ts';
-import { DEFAULT_SHARD_BYTES, parseByteSize } from '../shard.ts';
+import { dtypeCounts } from '../shared/bucket/published.ts';
+import { openStore } from '../shared/store/open.ts';
+import { parseCalibrationJson, parseNpy } from '../converter/calibration.ts';
+import { convertAndPublish, ToleranceError } from '../converter/convert.ts';
+import { ConversionError } from '../shared/errors.ts';
+import { DEFAULT_QUANTIZE, DEFAULT_SHARD_BYTES, DEFAULT_TOLERANCE, parseByteSize } from '../shared/options/conversion.ts';
 import { parseCommandLine } from './args.ts';
 import { useNodeBackend } from './backend.ts';
-import { readInput } from './files.ts';
+import { readInput } from '../converter/read/files.ts';
 import { formatBytes, progressPrinter, table } from './format.ts';
 
 const HELP = `Usage: edgeflow convert <input> --name <name> --out <folder | s3://bucket/prefix> [options]

@@ -1,6 +1,6 @@
 // Node only: starts the TF.js WASM backend for CLI commands (the same starter as `edgeflow serve`)
 // and says in a line what it got.
-import { startNodeBackend } from '../../functions/runtime/backend-node.ts';
+import { startNodeBackend } from '../functions/runtime/backend-node.ts';
 
 export async function useNodeBackend(): Promise<string> {
   const { simd } = await startNodeBackend();

@@ -1,9 +1,9 @@
 // `edgeflow train <model>`: trains one of the models under models/, prints the backend it chose and
 // the held-out evaluation, writes TensorBoard logs / CSV / PNG, and saves or uploads the model.
 import { parseArgs } from 'node:util';
-import { MODELS } from '../../models/index.ts';
-import { BACKEND_REQUESTS, BackendError, type BackendRequest } from '../../models/train/backend.ts';
-import { runTraining, type TrainJobOptions } from '../../models/train/run.ts';
+import { MODELS } from '../models/index.ts';
+import { BACKEND_REQUESTS, BackendError, type BackendRequest } from '../models/train/backend.ts';
+import { runTraining, type TrainJobOptions } from '../models/train/run.ts';
 
 const HELP = `Usage: edgeflow train <model> [options]
 

@@ -1,8 +1,9 @@
 // Node only: reads a CLI input (a folder, a model.json, or one .zip / .h5 / .keras file) into a FileSet.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import { ConversionError, type FileSet } from '../model.ts';
-import { parseModelJson } from '../read/tfjs.ts';
+import { ConversionError } from '../../shared/errors.ts';
+import { type FileSet } from '../model.ts';
+import { parseModelJson } from './tfjs.ts';
 
 async function readFolder(root: string, files: FileSet, prefix = ''): Promise<void> {
   for (const entry of await fs.readdir(path.join(root, prefix), { withFileTypes: true })) {

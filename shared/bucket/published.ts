@@ -1,10 +1,10 @@
 // Reads of the published layout shared by the publisher, the admin API and the runtime:
 // models/<name>/index.json and models/<name>/<version>/edgeflow.json, validated.
-import { EdgeflowJson, type WeightQuantization } from './schemas/edgeflow-json.ts';
-import { IndexJson } from './schemas/index-json.ts';
-import { keys } from './names.ts';
-import type { ObjectStore } from './store/types.ts';
-import { getJson } from './store/util.ts';
+import { EdgeflowJson, type WeightQuantization } from '../schemas/edgeflow-json.ts';
+import { IndexJson } from '../schemas/index-json.ts';
+import { keys } from '../names.ts';
+import type { ObjectStore } from '../store/types.ts';
+import { getJson } from '../store/util.ts';
 
 /** The model's index.json and its etag; null when absent; throws when malformed. */
 export async function readIndex(store: ObjectStore, name: string): Promise<{ index: IndexJson; etag: string } | null> {

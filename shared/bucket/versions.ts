@@ -2,18 +2,19 @@
 // describe one (versions, labels, sizes, quantization), move a label, delete a version.
 // Every change is a conditional read-modify-write of index.json (publish.ts updateIndex), so
 // it composes with concurrent publishes. `latest` is managed: it always names the newest version.
-import { checkModelName, keys, MODEL_NAME_PATTERN } from '../shared/names.ts';
-import { dtypeCounts, readIndex, readVersionMetadata } from '../shared/published.ts';
-import type { EdgeflowJson } from '../shared/schemas/edgeflow-json.ts';
-import { LABEL_PATTERN, type IndexJson } from '../shared/schemas/index-json.ts';
-import type { ObjectStore } from '../shared/store/types.ts';
-import { listAll } from '../shared/store/util.ts';
+import { EdgeflowError } from '../errors.ts';
+import { checkModelName, keys, MODEL_NAME_PATTERN } from '../names.ts';
+import { dtypeCounts, readIndex, readVersionMetadata } from './published.ts';
+import type { EdgeflowJson } from '../schemas/edgeflow-json.ts';
+import { LABEL_PATTERN, type IndexJson } from '../schemas/index-json.ts';
+import type { ObjectStore } from '../store/types.ts';
+import { listAll } from '../store/util.ts';
 import { updateIndex } from './publish.ts';
 
-/** A refused change; status is the HTTP status an API answers with. */
-export class ModelAdminError extends Error {
-  constructor(readonly status: 400 | 404 | 409, message: string) {
-    super(message);
+/** A refused change: bad_request, not_found or conflict. */
+export class ModelAdminError extends EdgeflowError {
+  constructor(code: 'bad_request' | 'not_found' | 'conflict', message: string) {
+    super(code, message);
     this.name = 'ModelAdminError';
   }
 }
@@ -41,11 +42,11 @@ function checkName(name: string): string {
   try {
     return checkModelName(name);
   } catch (error) {
-    throw new ModelAdminError(400, (error as Error).message);
+    throw new ModelAdminError('bad_request', (error as Error).message);
   }
 }
 
-const notFound = (name: string) => new ModelAdminError(404, `model ${JSON.stringify(name)} not found`);
+const notFound = (name: string) => new ModelAdminError('not_found', `model ${JSON.stringify(name)} not found`);
 
 async function requireIndex(store: ObjectStore, name: string): Promise<IndexJson> {
   const found = await readIndex(store, checkName(name));
@@ -82,12 +83,12 @@ export async function describeModel(store: ObjectStore, name: string): Promise<M
 /** Points label at version (rollback = pointing `stable` back). */
 export async function setLabel(store: ObjectStore, name: string, label: string, version: number): Promise<IndexJson> {
   checkName(name);
-  if (!LABEL_PATTERN.test(label)) throw new ModelAdminError(400, `label ${JSON.stringify(label)}: use a-z, 0-9, '_' or '-', starting with a letter (up to 64)`);
-  if (label === 'latest') throw new ModelAdminError(400, 'label latest is managed: it always names the newest version');
-  if (!Number.isInteger(version) || version < 1) throw new ModelAdminError(400, `version: a positive integer is required, got ${JSON.stringify(version)}`);
+  if (!LABEL_PATTERN.test(label)) throw new ModelAdminError('bad_request', `label ${JSON.stringify(label)}: use a-z, 0-9, '_' or '-', starting with a letter (up to 64)`);
+  if (label === 'latest') throw new ModelAdminError('bad_request', 'label latest is managed: it always names the newest version');
+  if (!Number.isInteger(version) || version < 1) throw new ModelAdminError('bad_request', `version: a positive integer is required, got ${JSON.stringify(version)}`);
   return updateExisting(store, name, (index) => {
     if (!index.versions.some((v) => v.version === version)) {
-      throw new ModelAdminError(404, `model ${name} has no version ${version} (versions: ${index.versions.map((v) => v.version).join(', ') || 'none'})`);
+      throw new ModelAdminError('not_found', `model ${name} has no version ${version} (versions: ${index.versions.map((v) => v.version).join(', ') || 'none'})`);
     }
     index.labels[label] = version;
     return index;
@@ -96,9 +97,9 @@ export async function setLabel(store: ObjectStore, name: string, label: string, 
 
 export async function removeLabel(store: ObjectStore, name: string, label: string): Promise<IndexJson> {
   checkName(name);
-  if (label === 'latest') throw new ModelAdminError(400, 'label latest is managed: it always names the newest version');
+  if (label === 'latest') throw new ModelAdminError('bad_request', 'label latest is managed: it always names the newest version');
   return updateExisting(store, name, (index) => {
-    if (!(label in index.labels)) throw new ModelAdminError(404, `model ${name} has no label ${JSON.stringify(label)}`);
+    if (!(label in index.labels)) throw new ModelAdminError('not_found', `model ${name} has no label ${JSON.stringify(label)}`);
     delete index.labels[label];
     return index;
   });
@@ -112,10 +113,10 @@ export async function removeLabel(store: ObjectStore, name: string, label: strin
 export async function deleteVersion(store: ObjectStore, name: string, version: number): Promise<{ index: IndexJson; deletedFiles: number }> {
   checkName(name);
   const index = await updateExisting(store, name, (current) => {
-    if (!current.versions.some((v) => v.version === version)) throw new ModelAdminError(404, `model ${name} has no version ${version}`);
+    if (!current.versions.some((v) => v.version === version)) throw new ModelAdminError('not_found', `model ${name} has no version ${version}`);
     const pinned = Object.entries(current.labels).filter(([label, v]) => v === version && label !== 'latest').map(([label]) => label);
     if (pinned.length) {
-      throw new ModelAdminError(409, `version ${version} of ${name} is labelled ${pinned.join(', ')}: point ${pinned.length > 1 ? 'those labels' : 'that label'} at another version first (PUT /admin/models/${name}/labels/${pinned[0]})`);
+      throw new ModelAdminError('conflict', `version ${version} of ${name} is labelled ${pinned.join(', ')}: point ${pinned.length > 1 ? 'those labels' : 'that label'} at another version first (PUT /admin/models/${name}/labels/${pinned[0]})`);
     }
     current.versions = current.versions.filter((v) => v.version !== version);
     const newest = current.versions[current.versions.length - 1];

@@ -8,13 +8,14 @@
 // Upload ids are unique across models (time stamp + 64 random bits), so a status is found
 // by id alone. Status documents live outside uploads/ so writing them fires no notification.
 import { z } from 'zod';
-import { hex } from '../shared/bytes.ts';
-import { AccuracyReport } from '../shared/schemas/edgeflow-json.ts';
-import { checkModelName } from '../shared/names.ts';
-import { checkKey, type ObjectStore } from '../shared/store/types.ts';
-import { getJson, putJson } from '../shared/store/util.ts';
-import { ConversionError } from './model.ts';
-import { parseQuantizeSpec } from './quantize/spec.ts';
+import { hex } from '../bytes.ts';
+import { AccuracyReport } from '../schemas/edgeflow-json.ts';
+import { checkModelName } from '../names.ts';
+import { checkKey, type ObjectStore } from '../store/types.ts';
+import { getJson, putJson } from '../store/util.ts';
+import { ConversionError } from '../errors.ts';
+import { ConversionOptions } from '../options/conversion.ts';
+import { describeZodError } from '../errors.ts';
 
 export const MANIFEST_FILE = 'edgeflow-upload.json';
 export const UPLOAD_ID_PATTERN = /^\d{8}T\d{6}Z-[0-9a-f]{16}$/;
@@ -29,7 +30,7 @@ export const uploadKeys = {
 /** A problem with the upload itself (not the model): the message says what to fix. */
 export class UploadError extends ConversionError {
   constructor(message: string) {
-    super(message);
+    super(message, 'bad_request');
     this.name = 'UploadError';
   }
 }
@@ -57,15 +58,6 @@ export function parseManifestKey(key: string): { name: string; uploadId: string 
   }
 }
 
-export const ConversionOptions = z.object({
-  /** none | float16 | uint16 | uint8 | auto | per-weight rules (converter/quantize/spec.ts). */
-  quantize: z.string().optional(),
-  shardBytes: z.number().int().positive().optional(),
-  tolerance: z.number().nonnegative().optional(),
-  /** Do not fold BatchNormalization layers (converter/optimize/fold-batchnorm.ts). */
-  keepBatchNorm: z.boolean().optional(),
-});
-export type ConversionOptions = z.infer<typeof ConversionOptions>;
 
 export const UploadManifest = z.object({
   edgeflowUpload: z.literal(1),
@@ -112,14 +104,9 @@ export type UploadStatus = z.infer<typeof UploadStatus>;
 
 /** Checks conversion options as given by a user (query / form fields / CLI); 400-worthy errors. */
 export function checkConversionOptions(options: ConversionOptions): ConversionOptions {
-  if (options.quantize !== undefined) {
-    try {
-      parseQuantizeSpec(options.quantize);
-    } catch (error) {
-      throw new UploadError(`quantize: ${(error as Error).message}`);
-    }
-  }
-  return ConversionOptions.parse(options);
+  const parsed = ConversionOptions.safeParse(options);
+  if (!parsed.success) throw new UploadError(describeZodError(parsed.error, 'options'));
+  return parsed.data;
 }
 
 /** A file name inside an upload: relative, no '..', not the manifest's name. */

@@ -3,10 +3,10 @@
 // like on one store: each upload is claimed by exactly one of them. Runs until SIGINT / SIGTERM
 // (finishing the conversion in progress), or with --once until one pass is done.
 import { hostname } from 'node:os';
-import { openStore } from '../../shared/store/open.ts';
-import { DEFAULT_LEASE_MS } from '../claim.ts';
-import type { ConsumeOutcome } from '../consumer.ts';
-import { parseDuration, UploadWatcher } from '../watcher.ts';
+import { openStore } from '../shared/store/open.ts';
+import { DEFAULT_LEASE_MS } from '../shared/bucket/claim.ts';
+import type { ConsumeOutcome } from '../converter/consumer.ts';
+import { parseDuration, UploadWatcher } from '../converter/watcher.ts';
 import { parseCommandLine } from './args.ts';
 import { useNodeBackend } from './backend.ts';
 

@@ -1,8 +1,8 @@
 // An ObjectStore wrapper that retries transient failures (network, 5xx, throttling) with
 // exponential backoff and jitter. A failed condition (PreconditionFailedError) or an invalid
 // key is an answer, not a failure: those pass through at once.
-import { sleep } from '../shared/bytes.ts';
-import { InvalidKeyError, PreconditionFailedError, type ObjectStore } from '../shared/store/types.ts';
+import { sleep } from '../bytes.ts';
+import { InvalidKeyError, PreconditionFailedError, type ObjectStore } from './types.ts';
 
 export const DEFAULT_RETRY_DELAYS_MS = [100, 400, 1600];
 

@@ -1,0 +1,6 @@
+// The Hono context every route sees: the model runtime, the request limits and the platform
+// name, set once per request by the app (app.ts).
+import type { Limits } from './limits.ts';
+import type { ModelRuntime } from './runtime/runtime.ts';
+
+export type AppEnv = { Variables: { runtime: ModelRuntime; limits: Limits; platform: string } };

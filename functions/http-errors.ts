@@ -1,0 +1,26 @@
+// The one map from domain error codes (shared/errors.ts) to HTTP statuses, and the error body
+// every route answers with: {"error": "<message naming the problem>", ...details}.
+import type { Context } from 'hono';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { EdgeflowError, type ErrorCode } from '../shared/errors.ts';
+
+export const HTTP_STATUS: Record<ErrorCode, ContentfulStatusCode> = {
+  bad_request: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  precondition_failed: 409,
+  too_large: 413,
+  unconvertible: 422,
+  tolerance_exceeded: 422,
+  unavailable: 503,
+  backend: 503,
+};
+
+/** The answer to a failed request: the status of a domain error's code, else a logged 500. */
+export function errorResponse(error: Error, c: Context): Response {
+  if (error instanceof EdgeflowError) return c.json({ error: error.message, ...error.details }, HTTP_STATUS[error.code]);
+  console.error(`edgeflow: ${c.req.method} ${c.req.path} failed:`, error);
+  return c.json({ error: `internal error: ${error.message}` }, 500);
+}

@@ -1,0 +1,52 @@
+// The conversion options, one schema for every way they arrive: CLI flags, admin query / form
+// fields, the upload manifest, the training job. Defaults live here and are merged once, by
+// resolveConversionOptions; the pipeline (converter/convert.ts) only reads resolved options.
+import { z } from 'zod';
+import { EdgeflowError } from '../errors.ts';
+import { parseQuantizeSpec } from './quantize-spec.ts';
+
+export const DEFAULT_QUANTIZE = 'float16';
+/** Largest output difference allowed, divided by max(1, largest reference output). */
+export const DEFAULT_TOLERANCE = 0.05;
+export const DEFAULT_SHARD_BYTES = 4 * 1024 * 1024;
+
+const quantizeSpec = z.string().superRefine((text, context) => {
+  try {
+    parseQuantizeSpec(text);
+  } catch (error) {
+    context.addIssue({ code: 'custom', message: (error as Error).message });
+  }
+});
+
+/** What a user may set; every field optional (an upload manifest stores exactly what was asked). */
+export const ConversionOptions = z.object({
+  /** none | float16 | uint16 | uint8 | auto | per-weight rules (shared/options/quantize-spec.ts). */
+  quantize: quantizeSpec.optional(),
+  shardBytes: z.number().int().min(1024, 'shards must be at least 1 KiB').optional(),
+  tolerance: z.number().nonnegative().optional(),
+  /** Do not fold BatchNormalization layers (converter/optimize/fold-batchnorm.ts). */
+  keepBatchNorm: z.boolean().optional(),
+});
+export type ConversionOptions = z.infer<typeof ConversionOptions>;
+
+export type ResolvedConversionOptions = Required<ConversionOptions>;
+
+/** The one place defaults are filled in. */
+export function resolveConversionOptions(options: ConversionOptions = {}): ResolvedConversionOptions {
+  return {
+    quantize: options.quantize ?? DEFAULT_QUANTIZE,
+    shardBytes: options.shardBytes ?? DEFAULT_SHARD_BYTES,
+    tolerance: options.tolerance ?? DEFAULT_TOLERANCE,
+    keepBatchNorm: options.keepBatchNorm ?? false,
+  };
+}
+
+/** `4MiB`, `512kb`, `1048576` → bytes; a bad_request naming the text otherwise. */
+export function parseByteSize(text: string): number {
+  const match = /^(\d+(?:\.\d+)?)\s*(b|kb|kib|mb|mib|gb|gib)?$/i.exec(text.trim());
+  if (!match) throw new EdgeflowError('bad_request', `bad size ${JSON.stringify(text)}: use bytes or a unit like 4MiB`);
+  const units: Record<string, number> = { b: 1, kb: 1e3, kib: 1024, mb: 1e6, mib: 1024 ** 2, gb: 1e9, gib: 1024 ** 3 };
+  const bytes = Math.round(Number(match[1]) * units[(match[2] ?? 'b').toLowerCase()]!);
+  if (bytes < 1024) throw new EdgeflowError('bad_request', `size ${text} is too small: shards must be at least 1 KiB`);
+  return bytes;
+}
