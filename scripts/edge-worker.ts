@@ -10,7 +10,7 @@ import { Miniflare } from 'miniflare';
 import type { R2Bucket } from '@cloudflare/workers-types';
 import { R2Store } from '../shared/store/r2.ts';
 
-export const repoRoot = path.resolve(path.dirname(new URL(import.meta.url).pathname), '../..');
+export const repoRoot = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
 
 export interface WorkerBundle {
   dir: string;

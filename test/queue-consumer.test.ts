@@ -86,7 +86,7 @@ describe('faults during a publish', () => {
     expect((first as { reason: string }).reason).toMatch(/injected fault/);
     // No reader sees a version: index.json has none, and the edge registry answers 404.
     expect((await readIndex(memory, 'tiny'))?.index.versions ?? []).toEqual([]);
-    await expect(new ModelRegistry(memory, 0).resolve('tiny')).rejects.toMatchObject({ status: 404 });
+    await expect(new ModelRegistry(memory, 0).resolve('tiny')).rejects.toMatchObject({ code: 'not_found' });
     const status = await readStatus(memory, written.uploadId);
     expect(status).toMatchObject({ state: 'queued', attempts: 1 });
     expect(status!.lastError).toMatch(/injected fault/);
