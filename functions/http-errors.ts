@@ -1,6 +1,7 @@
 // The one map from domain error codes (shared/errors.ts) to HTTP statuses, and the error body
 // every route answers with: {"error": "<message naming the problem>", ...details}.
 import type { Context } from 'hono';
+import { HTTPException } from 'hono/http-exception';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { EdgeflowError, type ErrorCode } from '../shared/errors.ts';
 
@@ -18,8 +19,12 @@ export const HTTP_STATUS: Record<ErrorCode, ContentfulStatusCode> = {
   backend: 503,
 };
 
-/** The answer to a failed request: the status of a domain error's code, else a logged 500. */
+/**
+ * The answer to a failed request: the status of a domain error's code; the response a Hono
+ * middleware (bearer-auth) made for its HTTPException; else a logged 500.
+ */
 export function errorResponse(error: Error, c: Context): Response {
+  if (error instanceof HTTPException) return error.getResponse();
   if (error instanceof EdgeflowError) return c.json({ error: error.message, ...error.details }, HTTP_STATUS[error.code]);
   console.error(`edgeflow: ${c.req.method} ${c.req.path} failed:`, error);
   return c.json({ error: `internal error: ${error.message}` }, 500);

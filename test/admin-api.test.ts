@@ -57,6 +57,8 @@ describe('auth', () => {
     expect((await json(missing)).error).toBe('the admin API needs Authorization: Bearer <token>');
     const basic = await app.request('/admin/models', { headers: { authorization: `Basic ${btoa(`admin:${TOKEN}`)}` } });
     expect(basic.status).toBe(401);
+    expect(basic.headers.get('www-authenticate')).toBe('Bearer realm="edgeflow-admin"');
+    expect((await json(basic)).error).toBe('Authorization must be "Bearer <token>"');
     for (const wrong of [`${TOKEN}x`, TOKEN.slice(0, -1), 'wrong-token', TOKEN.toUpperCase()]) {
       const response = await app.request('/admin/models', { headers: { authorization: `Bearer ${wrong}` } });
       expect(response.status).toBe(403);
