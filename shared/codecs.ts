@@ -56,6 +56,9 @@ const INTEGER_RANGES: Partial<Record<V2Datatype, [number, number]>> = {
 };
 
 const INT32_RANGE: [number, number] = [-2147483648, 2147483647];
+/** Largest finite magnitudes: a JSON number past them would become Infinity in the tensor. */
+const FLOAT32_MAX = 3.4028234663852886e38;
+const FLOAT16_MAX = 65504;
 
 export function elementCount(shape: readonly number[]): number {
   let count = 1;
@@ -150,6 +153,12 @@ export function nestedShape(value: unknown): number[] {
   return shape;
 }
 
+/** The largest magnitude a float tensor of this datatype holds (FP64 data still lands in float32). */
+function floatLimit(target: TensorDtype, datatype: V2Datatype | null): number | undefined {
+  if (target !== 'float32') return undefined;
+  return datatype === 'FP16' ? FLOAT16_MAX : FLOAT32_MAX;
+}
+
 /** Reads one JSON leaf into a number for a numeric model dtype. */
 type LeafReader = (leaf: unknown, field: () => string) => number;
 
@@ -157,14 +166,14 @@ function numberReader(target: TensorDtype, datatype: V2Datatype | null): LeafRea
   const range = datatype ? INTEGER_RANGES[datatype] : target === 'int32' ? INT32_RANGE : undefined;
   const integral = range !== undefined || target === 'int32';
   const what = datatype ?? target;
+  const floatMax = floatLimit(target, datatype);
   return (leaf, field) => {
     let n: number;
     if (typeof leaf === 'number') n = leaf;
     else if (typeof leaf === 'boolean' && (datatype === 'BOOL' || target === 'bool' || datatype === null)) n = leaf ? 1 : 0;
     else throw new CodecError(field(), `expected a number for ${what}, got ${leaf === null ? 'null' : Array.isArray(leaf) ? 'a list (the nesting is deeper than the shape)' : typeof leaf}`);
-    if (!Number.isFinite(n) && !(target === 'float32' && datatype !== null && datatype.startsWith('FP'))) {
-      throw new CodecError(field(), `${n} is not a finite number`);
-    }
+    if (!Number.isFinite(n)) throw new CodecError(field(), `${n} is not a finite number`);
+    if (floatMax !== undefined && Math.abs(n) > floatMax) throw new CodecError(field(), `${n} is out of range for ${what} (largest magnitude ${floatMax})`);
     if (datatype === 'BOOL' && n !== 0 && n !== 1) throw new CodecError(field(), `BOOL values are true/false (or 0/1), got ${n}`);
     if (integral && !Number.isInteger(n)) throw new CodecError(field(), `${what} needs integers, got ${n}`);
     if (range && (n < range[0] || n > range[1])) throw new CodecError(field(), `${n} is out of range for ${what} [${range[0]}, ${range[1]}]`);
@@ -203,6 +212,7 @@ export function decodeValues(value: unknown, shape: readonly number[], field: st
   const read = numberReader(options.dtype, options.datatype ?? null);
   // Finite JSON numbers go straight into a float32 tensor (unless v2 declared an integer datatype).
   const direct = options.dtype === 'float32' && (options.datatype == null || options.datatype === 'FP32' || options.datatype === 'FP64' || options.datatype === 'FP16');
+  const limit = floatLimit(options.dtype, options.datatype ?? null) ?? 0;
   if (flat) {
     const list = value as unknown[];
     for (let i = 0; i < count; i++) out[i] = read(list[i], () => `${field}[${i}]`);
@@ -224,7 +234,7 @@ export function decodeValues(value: unknown, shape: readonly number[], field: st
       // Innermost level: the hot loop, without building a path per element.
       for (let i = 0; i < node.length; i++) {
         const leaf = node[i];
-        out[offset++] = direct && typeof leaf === 'number' && Number.isFinite(leaf) ? leaf : read(leaf, () => `${path}[${i}]`);
+        out[offset++] = direct && typeof leaf === 'number' && leaf <= limit && leaf >= -limit ? leaf : read(leaf, () => `${path}[${i}]`);
       }
       return;
     }

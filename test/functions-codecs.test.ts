@@ -54,6 +54,25 @@ describe('values', () => {
     expect(fail(() => checkShape([1, 3], [-1, 4], 'x'))).toBe("x: shape [1, 3] does not match the model's [any, 4]");
   });
 
+  it('refuses numbers the target float type cannot hold instead of answering with Infinity / null', () => {
+    const message = (fn: () => unknown) => {
+      try {
+        fn();
+      } catch (error) {
+        expect(error).toBeInstanceOf(CodecError);
+        return (error as Error).message;
+      }
+      throw new Error('no error');
+    };
+    // TF Serving JSON into a float32 input: 1e39 is past float32's largest finite value.
+    expect(message(() => decodeValues([[0.5, 1e39]], [1, 2], 'instances', { dtype: 'float32' }))).toBe('instances[0][1]: 1e+39 is out of range for float32 (largest magnitude 3.4028234663852886e+38)');
+    // v2: JSON.parse turns 1e309 into Infinity; FP16 holds at most 65504.
+    expect(message(() => decodeValues(JSON.parse('[1, 1e309]'), [2], 'x', { dtype: 'float32', datatype: 'FP32' }))).toBe('x[1]: Infinity is not a finite number');
+    expect(message(() => decodeValues([1, -1e6], [2], 'x', { dtype: 'float32', datatype: 'FP16' }))).toBe('x[1]: -1000000 is out of range for FP16 (largest magnitude 65504)');
+    expect(Array.from(decodeValues([1, -65504], [2], 'x', { dtype: 'float32', datatype: 'FP16' }) as Float32Array)).toEqual([1, -65504]);
+    expect(Array.from(decodeValues([[3.4e38]], [1, 1], 'x', { dtype: 'float32' }) as Float32Array)[0]).toBeCloseTo(3.4e38, -33);
+  });
+
   it('nests flat outputs back to their shape', () => {
     expect(nest([1, 2, 3, 4, 5, 6], [2, 3])).toEqual([[1, 2, 3], [4, 5, 6]]);
     expect(nest([7], [])).toBe(7);

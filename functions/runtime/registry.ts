@@ -4,7 +4,7 @@
 import { MODEL_NAME_PATTERN } from '../../shared/names.ts';
 import { readIndex, readVersionMetadata } from '../../shared/bucket/published.ts';
 import type { EdgeflowJson } from '../../shared/schemas/edgeflow-json.ts';
-import type { IndexJson } from '../../shared/schemas/index-json.ts';
+import { labelVersion, type IndexJson } from '../../shared/schemas/index-json.ts';
 import type { ObjectStore } from '../../shared/store/types.ts';
 import { notFound, unavailable } from '../../shared/errors.ts';
 
@@ -63,7 +63,7 @@ export class ModelRegistry {
       return { version: selector.version, index };
     }
     const label = selector.label ?? 'latest';
-    const target = index.labels[label] ?? (label === 'latest' ? index.versions[index.versions.length - 1]?.version : undefined);
+    const target = labelVersion(index, label) ?? (label === 'latest' ? index.versions[index.versions.length - 1]?.version : undefined);
     if (target === undefined) throw notFound(`model ${name} has no label ${JSON.stringify(label)} (labels: ${Object.keys(index.labels).join(', ') || 'none'})`);
     return { version: target, index };
   }

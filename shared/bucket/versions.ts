@@ -6,7 +6,7 @@ import { EdgeflowError } from '../errors.ts';
 import { checkModelName, keys, MODEL_NAME_PATTERN } from '../names.ts';
 import { dtypeCounts, readIndex, readVersionMetadata } from './published.ts';
 import type { EdgeflowJson } from '../schemas/edgeflow-json.ts';
-import { LABEL_PATTERN, type IndexJson } from '../schemas/index-json.ts';
+import { LABEL_PATTERN, labelVersion, type IndexJson } from '../schemas/index-json.ts';
 import type { ObjectStore } from '../store/types.ts';
 import { listAll } from '../store/util.ts';
 import { updateIndex } from './publish.ts';
@@ -99,7 +99,7 @@ export async function removeLabel(store: ObjectStore, name: string, label: strin
   checkName(name);
   if (label === 'latest') throw new ModelAdminError('bad_request', 'label latest is managed: it always names the newest version');
   return updateExisting(store, name, (index) => {
-    if (!(label in index.labels)) throw new ModelAdminError('not_found', `model ${name} has no label ${JSON.stringify(label)}`);
+    if (labelVersion(index, label) === undefined) throw new ModelAdminError('not_found', `model ${name} has no label ${JSON.stringify(label)}`);
     delete index.labels[label];
     return index;
   });

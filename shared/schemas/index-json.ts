@@ -19,3 +19,8 @@ export const IndexJson = z.object({
   labels: z.record(z.string().regex(LABEL_PATTERN), z.number().int().positive()),
 });
 export type IndexJson = z.infer<typeof IndexJson>;
+
+/** The version a label names, as an own key only (`constructor`, `__proto__` name nothing). */
+export function labelVersion(index: IndexJson, label: string): number | undefined {
+  return Object.hasOwn(index.labels, label) ? index.labels[label] : undefined;
+}
