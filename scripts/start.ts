@@ -83,10 +83,9 @@ edgeflow is running in workerd at ${url}  (wasm ${ready.backend.simd ? 'with SIM
 Admin API (uploads are converted by this Worker's queue consumer, the local queue standing in
 for R2 event notifications)${process.env.EDGEFLOW_ADMIN_TOKEN ? ', token from EDGEFLOW_ADMIN_TOKEN' : ''}:
 
-  export TOKEN=${process.env.EDGEFLOW_ADMIN_TOKEN ? '"$EDGEFLOW_ADMIN_TOKEN"' : adminToken}
-  curl -H "Authorization: Bearer $TOKEN" --data-binary @model.keras "${url}/admin/models/my-model/uploads?filename=model.keras&quantize=uint8"
-  curl -H "Authorization: Bearer $TOKEN" ${url}/admin/uploads/<id from the answer>
-  curl -H "Authorization: Bearer $TOKEN" ${url}/admin/models
+${process.env.EDGEFLOW_ADMIN_TOKEN ? '' : `  export EDGEFLOW_ADMIN_TOKEN=${adminToken}\n`}  curl -H "Authorization: Bearer $EDGEFLOW_ADMIN_TOKEN" --data-binary @model.keras "${url}/admin/models/my-model/uploads?filename=model.keras&quantize=uint8"
+  curl -H "Authorization: Bearer $EDGEFLOW_ADMIN_TOKEN" ${url}/admin/uploads/<id from the answer>
+  curl -H "Authorization: Bearer $EDGEFLOW_ADMIN_TOKEN" ${url}/admin/models
 
 Press Ctrl+C to stop.
 `);
