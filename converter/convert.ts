@@ -15,11 +15,11 @@ import { publishVersion, type VersionMetadata } from '../shared/bucket/publish.t
 import { foldBatchNorm } from './optimize/fold-batchnorm.ts';
 import { foldKeepsPrecision } from './optimize/fold-policy.ts';
 import { chooseDtypes } from './quantize/auto.ts';
-import { dtypeForWeight, parseQuantizeSpec, type StorageDtype } from '../shared/options/quantize-spec.ts';
+import { dtypeForWeight, parseQuantizeSpec, type QuantizeSpec, type StorageDtype } from '../shared/options/quantize-spec.ts';
 import { readModel } from './read/index.ts';
 import { shardModel, type ModelFiles } from './shard.ts';
-import { DEFAULT_QUANTIZE, DEFAULT_SHARD_BYTES, DEFAULT_TOLERANCE } from '../shared/options/conversion.ts';
-import { accuracyReport, measureDrift, runCalibration, type Drift } from './verify.ts';
+import { resolveConversionOptions, type ConversionOptions, type ResolvedConversionOptions } from '../shared/options/conversion.ts';
+import { accuracyReport, measureDrift, runCalibration, type Drift, type ModelOutputs } from './verify.ts';
 
 
 export type ConvertStage = 'read' | 'reference' | 'quantize' | 'verify' | 'publish';
@@ -29,20 +29,42 @@ export interface ConvertProgress {
   detail: string;
 }
 
-export interface ConvertOptions {
+/** What only the pipeline takes, beside the user's conversion options (shared/options/conversion.ts). */
+export interface PipelineOptions {
   name: string;
-  // none, float16, uint16, uint8, auto, or rules such as uint8=conv*/kernel,float16=*
-  quantize?: string;
-  shardBytes?: number;
-  tolerance?: number;
   /** Calibration inputs, or a function that builds them from the model's input signature. */
   calibration?: (inputs: TensorSignature[]) => Calibration;
+  /** Calibration samples when calibration is not given (default DEFAULT_SAMPLES). */
   samples?: number;
   /** Try clipped uint8 / uint16 ranges, kept where they lower the output error (default true). */
   clipOutliers?: boolean;
-  /** Fold BatchNormalization layers into the convolutions / dense layers before them (default true; undone if that misses the tolerance). */
+  /** Fold BatchNormalization layers into the convolutions / dense layers before them (default true; undone if that misses the tolerance). keepBatchNorm, where set, wins. */
   foldBatchNorm?: boolean;
   onProgress?: (progress: ConvertProgress) => void;
+}
+
+/** The user's conversion options (quantize, shardBytes, tolerance, keepBatchNorm) and the pipeline's. */
+export type ConvertOptions = ConversionOptions & PipelineOptions;
+
+/** ConvertOptions with every default filled in (resolveConvertOptions). */
+export interface ResolvedConvertOptions extends ResolvedConversionOptions {
+  name: string;
+  calibration?: (inputs: TensorSignature[]) => Calibration;
+  samples: number;
+  clipOutliers: boolean;
+  onProgress: (progress: ConvertProgress) => void;
+}
+
+/** The one place the pipeline's defaults are merged: the conversion options through resolveConversionOptions, then the pipeline's own. */
+export function resolveConvertOptions(options: ConvertOptions): ResolvedConvertOptions {
+  return {
+    ...resolveConversionOptions({ ...options, keepBatchNorm: options.keepBatchNorm ?? options.foldBatchNorm === false }),
+    name: options.name,
+    ...(options.calibration ? { calibration: options.calibration } : {}),
+    samples: options.samples ?? DEFAULT_SAMPLES,
+    clipOutliers: options.clipOutliers ?? true,
+    onProgress: options.onProgress ?? (() => {}),
+  };
 }
 
 export interface ConvertResult {
@@ -82,9 +104,9 @@ function embeddingVocabulary(topology: unknown): number | undefined {
   return found;
 }
 
-function encodeAndShard(model: DecodedModel, dtypeOf: (name: string) => StorageDtype, clipOutliers: boolean, options: ConvertOptions) {
+function encodeAndShard(model: DecodedModel, dtypeOf: (name: string) => StorageDtype, clipOutliers: boolean, shardBytes: number) {
   const encoded = encodeWeights(model.weights, (w) => dtypeOf(w.name), { clipOutliers });
-  return { encoded, files: shardModel(model, encoded, options.shardBytes ?? DEFAULT_SHARD_BYTES) };
+  return { encoded, files: shardModel(model, encoded, shardBytes) };
 }
 
 async function withLoaded<T>(files: ModelFiles, work: (model: LoadedModel) => Promise<T>): Promise<T> {
@@ -111,34 +133,47 @@ async function preferLowerDrift(clipped: Candidate, minMaxRanges: () => Promise<
   return keep ? clipped : plain;
 }
 
-/** Converts without publishing. Throws ConversionError (or ToleranceError) naming the problem. */
-export async function convertModel(input: FileSet | DecodedModel, options: ConvertOptions): Promise<ConvertResult> {
-  checkModelName(options.name);
-  const quantize = options.quantize ?? DEFAULT_QUANTIZE;
-  const spec = parseQuantizeSpec(quantize);
-  const tolerance = options.tolerance ?? DEFAULT_TOLERANCE;
-  const progress = options.onProgress ?? (() => {});
-  const clip = options.clipOutliers ?? true;
-  const timings = { read: 0, reference: 0, quantize: 0, verify: 0, publish: 0 };
+/** Milliseconds per stage: lap(stage) adds the time since the last lap to stage. */
+function stageClock() {
+  const timings: Record<ConvertStage, number> = { read: 0, reference: 0, quantize: 0, verify: 0, publish: 0 };
   let clock = performance.now();
   const lap = (stage: ConvertStage) => {
     const now = performance.now();
     timings[stage] += now - clock;
     clock = now;
   };
-  await tf.ready();
+  return { timings, lap };
+}
 
+/** What the steps after the float32 reference run share. */
+interface Conversion {
+  options: ResolvedConvertOptions;
+  spec: QuantizeSpec;
+  lap: (stage: ConvertStage) => void;
+  calibration: Calibration;
+  reference: ModelOutputs;
+}
+
+type Reference = Pick<Conversion, 'calibration' | 'reference'> & { signature: { inputs: TensorSignature[]; outputs: TensorSignature[] } };
+
+type Converted = Candidate & { auto?: { trials: number; drift: number }; report: AccuracyReport };
+
+/** Step read: decodes the input (unless already decoded) and reports its float32 size. */
+async function readStep(input: FileSet | DecodedModel, progress: ResolvedConvertOptions['onProgress']): Promise<{ model: DecodedModel; floatBytes: number }> {
   progress({ stage: 'read', detail: 'reading the model' });
   const model = input instanceof Map ? await readModel(input) : input;
   const floatBytes = model.weights.reduce((sum, w) => sum + w.values.byteLength, 0);
   progress({ stage: 'read', detail: `${model.source.format}: ${model.weights.length} weights, ${(floatBytes / 2 ** 20).toFixed(2)} MiB as float32` });
-  lap('read');
+  return { model, floatBytes };
+}
 
-  progress({ stage: 'reference', detail: 'running the float32 model on calibration inputs' });
-  const { signature, calibration, reference } = await withLoaded(encodeAndShard(model, () => 'float32', false, options).files, async (loaded) => {
+/** Step reference: runs the float32 model on the calibration inputs; its outputs are what every candidate is measured against. */
+async function referenceStep(model: DecodedModel, options: ResolvedConvertOptions): Promise<Reference> {
+  options.onProgress({ stage: 'reference', detail: 'running the float32 model on calibration inputs' });
+  return withLoaded(encodeAndShard(model, () => 'float32', false, options.shardBytes).files, async (loaded) => {
     const calibration = options.calibration
       ? options.calibration(loaded.inputs)
-      : generateCalibration(loaded.inputs, options.samples ?? DEFAULT_SAMPLES, embeddingVocabulary(model.modelJson.modelTopology) ?? 10);
+      : generateCalibration(loaded.inputs, options.samples, embeddingVocabulary(model.modelJson.modelTopology) ?? 10);
     const reference = await runCalibration(loaded, calibration);
     // Graph models often leave output shapes unknown: record the ones the run produced (batch free).
     const outputs = loaded.outputs.map((output, o) => {
@@ -147,68 +182,88 @@ export async function convertModel(input: FileSet | DecodedModel, options: Conve
     });
     return { signature: { inputs: loaded.inputs, outputs }, calibration, reference };
   });
-  lap('reference');
+}
 
-  const driftOf = async (files: ModelFiles) => measureDrift(reference, await withLoaded(files, (loaded) => runCalibration(loaded, calibration)));
-
-  /** Chooses the dtypes (rules or auto), encodes and shards target, and measures its drift from the source. */
-  const quantizeAndVerify = async (target: DecodedModel) => {
-    let choice: Map<string, StorageDtype>;
-    let auto: { trials: number; drift: number } | undefined;
-    // auto's trials, by choice: its final choice was one of them, so it is not measured again.
-    const measured = new Map<string, Drift>();
-    const choiceKey = (dtypes: Map<string, StorageDtype>) => [...dtypes].join();
-    if (spec.kind === 'auto') {
-      progress({ stage: 'quantize', detail: `auto: searching per-weight dtypes within tolerance ${tolerance}` });
-      const trial = async (candidate: Map<string, StorageDtype>) => {
-        const drift = await driftOf(encodeAndShard(target, (name) => candidate.get(name) ?? 'float32', clip, options).files);
-        measured.set(choiceKey(candidate), drift);
-        return drift.relativeError;
-      };
-      const result = await chooseDtypes(target.weights, tolerance, trial, {
-        clipOutliers: clip,
-        onTrial: (trial, drift) => progress({ stage: 'quantize', detail: `auto trial ${trial}: relative drift ${drift.toPrecision(3)}` }),
-      });
-      choice = result.choice;
-      auto = { trials: result.trials, drift: result.drift };
-    } else {
-      choice = new Map(target.weights.filter((w) => w.dtype === 'float32').map((w) => [w.name, dtypeForWeight(spec, w.name)]));
-    }
-    const dtypeOf = (name: string) => choice.get(name) ?? 'float32';
-    const clipped = encodeAndShard(target, dtypeOf, clip, options);
-    progress({ stage: 'quantize', detail: `${clipped.encoded.data.byteLength} bytes of weights in ${clipped.files.files.size - 1} shard(s)` });
-    lap('quantize');
-
-    progress({ stage: 'verify', detail: 'loading the converted files with stock TF.js and comparing outputs' });
-    const kept = await preferLowerDrift(
-      { ...clipped, drift: measured.get(choiceKey(choice)) ?? (await driftOf(clipped.files)) },
-      async () => {
-        const plain = encodeAndShard(target, dtypeOf, false, options);
-        return { ...plain, drift: await driftOf(plain.files) };
-      },
-      (detail) => progress({ stage: 'verify', detail }),
-    );
-    lap('verify');
-    return { ...kept, auto, report: accuracyReport(kept.drift, calibration, tolerance) };
-  };
-
+/** Step fold: folds BatchNormalization layers where the planned dtypes keep their precision (none with keepBatchNorm). */
+function foldStep(model: DecodedModel, spec: QuantizeSpec, options: ResolvedConvertOptions): { model: DecodedModel; folded: string[] } {
+  if (options.keepBatchNorm) return { model, folded: [] };
   // auto judges each fold at uint8, the narrowest dtype its search may give a kernel.
   const plannedDtype = (name: string): StorageDtype => (spec.kind === 'auto' ? 'uint8' : dtypeForWeight(spec, name));
-  const folding = options.foldBatchNorm === false ? { model, folded: [] } : foldBatchNorm(model, foldKeepsPrecision(plannedDtype, clip));
-  if (folding.folded.length > 0) progress({ stage: 'quantize', detail: `folded ${folding.folded.length} BatchNormalization layer(s) into the layers before them` });
-  let converted = await quantizeAndVerify(folding.model);
+  const folding = foldBatchNorm(model, foldKeepsPrecision(plannedDtype, options.clipOutliers));
+  if (folding.folded.length > 0) options.onProgress({ stage: 'quantize', detail: `folded ${folding.folded.length} BatchNormalization layer(s) into the layers before them` });
+  return folding;
+}
+
+/** The drift of converted files from the float32 reference, on the same calibration inputs. */
+async function driftOf(run: Conversion, files: ModelFiles): Promise<Drift> {
+  return measureDrift(run.reference, await withLoaded(files, (loaded) => runCalibration(loaded, run.calibration)));
+}
+
+const choiceKey = (dtypes: Map<string, StorageDtype>) => [...dtypes].join();
+
+/** Step auto search: the narrowest per-weight dtypes within the tolerance, with the drift of every trial (by choiceKey). */
+async function autoSearchStep(run: Conversion, target: DecodedModel) {
+  const { tolerance, clipOutliers: clip, onProgress: progress, shardBytes } = run.options;
+  // auto's trials, by choice: its final choice was one of them, so it is not measured again.
+  const measured = new Map<string, Drift>();
+  progress({ stage: 'quantize', detail: `auto: searching per-weight dtypes within tolerance ${tolerance}` });
+  const trial = async (candidate: Map<string, StorageDtype>) => {
+    const drift = await driftOf(run, encodeAndShard(target, (name) => candidate.get(name) ?? 'float32', clip, shardBytes).files);
+    measured.set(choiceKey(candidate), drift);
+    return drift.relativeError;
+  };
+  const result = await chooseDtypes(target.weights, tolerance, trial, {
+    clipOutliers: clip,
+    onTrial: (trial, drift) => progress({ stage: 'quantize', detail: `auto trial ${trial}: relative drift ${drift.toPrecision(3)}` }),
+  });
+  return { choice: result.choice, auto: { trials: result.trials, drift: result.drift }, measured };
+}
+
+/** Step quantize + verify: chooses the dtypes (rules or auto), encodes and shards target, and measures its drift from the reference. */
+async function quantizeAndVerifyStep(run: Conversion, target: DecodedModel): Promise<Converted> {
+  const { spec, lap } = run;
+  const { clipOutliers: clip, onProgress: progress, shardBytes } = run.options;
+  const { choice, auto, measured } =
+    spec.kind === 'auto'
+      ? await autoSearchStep(run, target)
+      : { choice: new Map(target.weights.filter((w) => w.dtype === 'float32').map((w) => [w.name, dtypeForWeight(spec, w.name)])), auto: undefined, measured: new Map<string, Drift>() };
+  const dtypeOf = (name: string) => choice.get(name) ?? 'float32';
+  const clipped = encodeAndShard(target, dtypeOf, clip, shardBytes);
+  progress({ stage: 'quantize', detail: `${clipped.encoded.data.byteLength} bytes of weights in ${clipped.files.files.size - 1} shard(s)` });
+  lap('quantize');
+
+  progress({ stage: 'verify', detail: 'loading the converted files with stock TF.js and comparing outputs' });
+  const kept = await preferLowerDrift(
+    { ...clipped, drift: measured.get(choiceKey(choice)) ?? (await driftOf(run, clipped.files)) },
+    async () => {
+      const plain = encodeAndShard(target, dtypeOf, false, shardBytes);
+      return { ...plain, drift: await driftOf(run, plain.files) };
+    },
+    (detail) => progress({ stage: 'verify', detail }),
+  );
+  lap('verify');
+  return { ...kept, auto, report: accuracyReport(kept.drift, run.calibration, run.options.tolerance) };
+}
+
+/** Steps quantize + verify on the folded model, once more on the unfolded one if folding missed the tolerance; throws ToleranceError if that misses too. */
+async function candidatesStep(run: Conversion, model: DecodedModel, folding: { model: DecodedModel; folded: string[] }): Promise<Converted & { folded: number }> {
+  let converted = await quantizeAndVerifyStep(run, folding.model);
   let folded = folding.folded.length;
   if (!converted.report.passed && folded > 0) {
     // Folding scales each output channel of a kernel; per-tensor uint8 / uint16 grids can lose precision on that.
-    progress({ stage: 'verify', detail: `relative drift ${converted.report.relativeError.toPrecision(3)} over the tolerance with BatchNormalization folded; converting again with it kept` });
-    converted = await quantizeAndVerify(model);
+    run.options.onProgress({ stage: 'verify', detail: `relative drift ${converted.report.relativeError.toPrecision(3)} over the tolerance with BatchNormalization folded; converting again with it kept` });
+    converted = await quantizeAndVerifyStep(run, model);
     folded = 0;
   }
-  const { encoded, files, auto, report } = converted;
-  if (!report.passed) throw new ToleranceError(report, quantize);
+  if (!converted.report.passed) throw new ToleranceError(converted.report, run.options.quantize);
+  return { ...converted, folded };
+}
 
+/** Step report: the version's edgeflow.json metadata (source, signature, dtypes, sizes, accuracy report, training). */
+function reportStep(model: DecodedModel, floatBytes: number, signature: Reference['signature'], converted: Converted & { folded: number }, quantize: string): VersionMetadata {
+  const { encoded, files, auto, report, folded } = converted;
   const training = (model.modelJson.userDefinedMetadata as { training?: Record<string, unknown> } | undefined)?.training;
-  const metadata: VersionMetadata = {
+  return {
     format: model.format,
     source: { format: model.source.format, files: model.source.files, bytes: model.source.bytes, ...(model.source.generatedBy ? { generatedBy: model.source.generatedBy } : {}) },
     signature,
@@ -218,7 +273,24 @@ export async function convertModel(input: FileSet | DecodedModel, options: Conve
     report,
     ...(training ? { training } : {}),
   };
-  return { modelFiles: files, metadata, report, timings };
+}
+
+/** Converts without publishing. Throws ConversionError (or ToleranceError) naming the problem. */
+export async function convertModel(input: FileSet | DecodedModel, given: ConvertOptions): Promise<ConvertResult> {
+  checkModelName(given.name);
+  const options = resolveConvertOptions(given);
+  const spec = parseQuantizeSpec(options.quantize);
+  const { timings, lap } = stageClock();
+  await tf.ready();
+
+  const { model, floatBytes } = await readStep(input, options.onProgress);
+  lap('read');
+  const { signature, calibration, reference } = await referenceStep(model, options);
+  lap('reference');
+  const run: Conversion = { options, spec, lap, calibration, reference };
+  const converted = await candidatesStep(run, model, foldStep(model, spec, options));
+  const metadata = reportStep(model, floatBytes, signature, converted, options.quantize);
+  return { modelFiles: converted.files, metadata, report: converted.report, timings };
 }
 
 export interface PublishedConversion extends ConvertResult {
