@@ -1,7 +1,14 @@
-// Reads request bodies with a size cap (413 beyond it) and a 400 naming the problem.
-// An oversized body is read to its end (up to a cap) before the 413 goes out: a client still
-// sending when the server answers and closes gets EPIPE instead of the 413.
-import type { Context } from 'hono';
+// Request bodies, capped (413 naming the body and the limit, declared or actual) and read whole
+// (400 when empty or not JSON). Two ways, for two needs:
+// - admin routes: Hono's body-limit middleware before the handler (limitBody), then readBody;
+// - predictions: readJsonBody streams the body under its cap inside the handler, because the
+//   model loads while the body arrives (runtime.acquireWhile). Hono's body-limit would buffer a
+//   body without Content-Length before the handler starts, losing that overlap.
+// A body refused from its Content-Length is read to its end (up to a cap) before the 413 goes
+// out: a client still sending when the server answers and closes gets EPIPE instead of the 413.
+// (Past hono/body-limit's cap, a body without Content-Length is not drained: Hono holds its reader.)
+import type { Context, MiddlewareHandler } from 'hono';
+import { bodyLimit } from 'hono/body-limit';
 import { concatBytes } from '../shared/bytes.ts';
 import { badRequest, tooLarge } from '../shared/errors.ts';
 
@@ -10,7 +17,7 @@ const utf8 = new TextDecoder();
 /** Oversized bodies beyond this are cut off rather than drained. */
 const DRAIN_CAP_BYTES = 64 * 1024 * 1024;
 
-async function drain(reader: ReadableStreamDefaultReader<Uint8Array>, already: number): Promise<void> {
+async function drain(reader: ReadableStreamDefaultReader<Uint8Array>, already = 0): Promise<void> {
   try {
     let total = already;
     while (total <= DRAIN_CAP_BYTES) {
@@ -24,46 +31,63 @@ async function drain(reader: ReadableStreamDefaultReader<Uint8Array>, already: n
   }
 }
 
-export interface BodyRules {
+export interface LimitRules {
   /** Names the body in messages: `body`, `upload`, ... */
   field: string;
-  /** Said when the body is missing or empty. */
-  missing: string;
   /** Appended to the 413 message (what to do instead). */
   hint?: string;
 }
 
-/** The whole body, refused with 413 past maxBytes (declared or actual) and 400 when empty. */
-export async function readBodyBytes(c: Context, maxBytes: number, rules: BodyRules): Promise<Uint8Array<ArrayBuffer>> {
+/** Hono's body-limit with edgeflow's 413: the declared size when Content-Length said it. */
+export function limitBody(maxBytes: number, rules: LimitRules): MiddlewareHandler {
   const hint = rules.hint ? `; ${rules.hint}` : '';
+  return bodyLimit({
+    maxSize: maxBytes,
+    onError: async (c) => {
+      const length = c.req.raw.headers.has('transfer-encoding') ? null : c.req.header('content-length');
+      if (length) {
+        const body = c.req.raw.body;
+        if (body && !body.locked) await drain(body.getReader());
+        throw tooLarge(`${rules.field}: ${Number(length)} bytes exceed the limit of ${maxBytes} bytes${hint}`);
+      }
+      throw tooLarge(`${rules.field}: more than the limit of ${maxBytes} bytes${hint}`);
+    },
+  });
+}
+
+/** The whole body (already capped by limitBody); 400 when missing or empty. */
+export async function readBody(c: Context, field: string, missing: string): Promise<Uint8Array<ArrayBuffer>> {
+  const bytes = c.req.raw.body ? new Uint8Array(await c.req.arrayBuffer()) : new Uint8Array(0);
+  if (bytes.byteLength === 0) throw badRequest(`${field}: ${missing}`);
+  return bytes;
+}
+
+/** The body streamed in under maxBytes (declared or actual: 413) and parsed as JSON (400). */
+export async function readJsonBody(c: Context, maxBytes: number): Promise<unknown> {
   const declared = Number(c.req.header('content-length') ?? NaN);
   const body = c.req.raw.body;
   if (Number.isFinite(declared) && declared > maxBytes) {
-    if (body) await drain(body.getReader(), 0);
-    throw tooLarge(`${rules.field}: ${declared} bytes exceed the limit of ${maxBytes} bytes${hint}`);
+    if (body) await drain(body.getReader());
+    throw tooLarge(`body: ${declared} bytes exceed the limit of ${maxBytes} bytes`);
   }
-  if (!body) throw badRequest(`${rules.field}: ${rules.missing}`);
-  const reader = body.getReader();
   const chunks: Uint8Array[] = [];
   let total = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    total += value.byteLength;
-    if (total > maxBytes) {
-      await drain(reader, total);
-      throw tooLarge(`${rules.field}: more than the limit of ${maxBytes} bytes${hint}`);
+  if (body) {
+    const reader = body.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      total += value.byteLength;
+      if (total > maxBytes) {
+        await drain(reader, total);
+        throw tooLarge(`body: more than the limit of ${maxBytes} bytes`);
+      }
+      chunks.push(value);
     }
-    chunks.push(value);
   }
-  if (total === 0) throw badRequest(`${rules.field}: ${rules.missing}`);
-  return concatBytes(chunks) as Uint8Array<ArrayBuffer>;
-}
-
-export async function readJsonBody(c: Context, maxBytes: number): Promise<unknown> {
-  const bytes = await readBodyBytes(c, maxBytes, { field: 'body', missing: 'a JSON body is required' });
+  if (total === 0) throw badRequest('body: a JSON body is required');
   try {
-    return JSON.parse(utf8.decode(bytes));
+    return JSON.parse(utf8.decode(concatBytes(chunks)));
   } catch (error) {
     throw badRequest(`body: not valid JSON (${(error as Error).message})`);
   }

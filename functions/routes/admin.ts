@@ -18,7 +18,7 @@ import { deleteVersion, describeModel, listModels, ModelAdminError, removeLabel,
 import { checkModelName, InvalidNameError, parseVersion } from '../../shared/names.ts';
 import type { AppEnv } from '../app-env.ts';
 import { bearerAuth } from '../auth.ts';
-import { readBodyBytes, readJsonBody } from '../body.ts';
+import { limitBody, readBody, readJsonBody } from '../body.ts';
 import { badRequest, notFound } from '../../shared/errors.ts';
 
 export interface AdminOptions {
@@ -77,13 +77,9 @@ function parseOptions(fields: Map<string, string>): ConversionOptions {
 }
 
 /** The files and option fields of an upload request. */
-async function readUpload(c: Context, maxBytes: number): Promise<{ files: Map<string, Uint8Array>; fields: Map<string, string> }> {
+async function readUpload(c: Context): Promise<{ files: Map<string, Uint8Array>; fields: Map<string, string> }> {
   const fields = new Map(Object.entries(c.req.query()));
-  const bytes = await readBodyBytes(c, maxBytes, {
-    field: 'upload',
-    missing: 'the body is empty: send the model file, or multipart form data with model.json and its shards',
-    hint: 'convert larger models with `npx edgeflow convert --out s3://...` on Node',
-  });
+  const bytes = await readBody(c, 'upload', 'the body is empty: send the model file, or multipart form data with model.json and its shards');
   const type = c.req.header('content-type') ?? '';
   const files = new Map<string, Uint8Array>();
   if (/^multipart\/form-data/i.test(type)) {
@@ -137,9 +133,10 @@ export function adminRoutes(options: AdminOptions = {}): Hono<AppEnv> {
   const maxUploadBytes = options.maxUploadBytes ?? DEFAULT_MAX_UPLOAD_BYTES;
   admin.use('/admin/*', bearerAuth(options.token));
 
-  admin.post('/admin/models/:name/uploads', async (c) => {
+  const uploadLimit = limitBody(maxUploadBytes, { field: 'upload', hint: 'convert larger models with `npx edgeflow convert --out s3://...` on Node' });
+  admin.post('/admin/models/:name/uploads', uploadLimit, async (c) => {
     const name = checkName(c.req.param('name'));
-    const { files, fields } = await readUpload(c, maxUploadBytes);
+    const { files, fields } = await readUpload(c);
     const store = c.get('runtime').store;
     const written = await writeUpload(store, name, files, { options: parseOptions(fields), source: 'admin-api' });
     let delivery = options.converter ?? (options.notify ? 'queued for the converter' : 'waiting for a converter (R2 event notification, or `edgeflow watch`)');

@@ -4,6 +4,7 @@
 //   POST /v1/models/{name}[/versions/{v}|/labels/{l}]:predict    instances → predictions, inputs → outputs
 // The `:predict` suffix is not a Hono route parameter, so paths are parsed here.
 import { Hono } from 'hono';
+import { endTime, setMetric, startTime, timing } from 'hono/timing';
 import { tfServingDtype } from '../../shared/codecs.ts';
 import { parseVersion } from '../../shared/names.ts';
 import { TfServingPredictRequest } from '../../shared/schemas/requests.ts';
@@ -14,7 +15,6 @@ import { runModel } from '../inference.ts';
 import type { AppEnv } from '../app-env.ts';
 import { badRequest, notFound } from '../../shared/errors.ts';
 import type { VersionSelector } from '../runtime/registry.ts';
-import { ServerTiming, timedJson } from '../timing.ts';
 import { decodeColumns, decodeInstances, encodeOutputs, encodePredictions } from './tfserving-codec.ts';
 
 interface ParsedPath {
@@ -53,6 +53,8 @@ function tensorInfo(signature: TensorSignature) {
 
 export function tfServingRoutes(): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
+  // Server-Timing of a prediction: load, decode, infer, encode (ms), in that order.
+  const serverTiming = timing({ total: false });
 
   app.get('/v1/models/*', async (c) => {
     const runtime = c.get('runtime');
@@ -91,12 +93,11 @@ export function tfServingRoutes(): Hono<AppEnv> {
     });
   });
 
-  app.post('/v1/models/*', async (c) => {
+  app.post('/v1/models/*', serverTiming, async (c) => {
     const runtime = c.get('runtime');
     const limits = c.get('limits');
     const { name, selector, action } = parsePath(decodeURIComponent(c.req.path));
     if (action !== 'predict') return c.json({ error: `${action} needs GET` }, 405);
-    const timing = new ServerTiming();
     const [request, acquired] = await runtime.acquireWhile(name, selector, async () => {
       const parsed = TfServingPredictRequest.safeParse(await readJsonBody(c, limits.maxBodyBytes));
       if (!parsed.success) throw badRequest(describeZodError(parsed.error));
@@ -106,15 +107,19 @@ export function tfServingRoutes(): Hono<AppEnv> {
       return parsed.data;
     });
     try {
-      timing.set('load', acquired.loadMs);
+      setMetric(c, 'load', acquired.loadMs, undefined, 2);
+      startTime(c, 'decode');
       const signature = acquired.entry.model.inputs;
       const instances = request.instances;
       const inputs = instances ? decodeInstances(instances, signature, limits) : decodeColumns(request.inputs, signature, limits);
-      timing.mark('decode');
+      endTime(c, 'decode', 2);
+      startTime(c, 'infer');
       const outputs = await runModel(acquired.entry.model, inputs);
-      timing.mark('infer');
+      endTime(c, 'infer', 2);
+      startTime(c, 'encode');
       const text = JSON.stringify(instances ? { predictions: encodePredictions(outputs, instances.length) } : { outputs: encodeOutputs(outputs) });
-      return timedJson(c, timing, text);
+      endTime(c, 'encode', 2);
+      return c.body(text, 200, { 'Content-Type': 'application/json' });
     } finally {
       acquired.release();
     }

@@ -4,6 +4,7 @@
 //   GET  /v2/models/{name}[/versions/{v}]/ready    loads the model; 200 when it can serve
 //   POST /v2/models/{name}[/versions/{v}]/infer    inputs [{name, shape, datatype, data}] → outputs
 import { Hono, type Context } from 'hono';
+import { endTime, setMetric, startTime, timing } from 'hono/timing';
 import { asTensorDtype, checkShape, decodeValues, elementCount, jsonValues, v2Datatype } from '../../shared/codecs.ts';
 import type { TensorSignature } from '../../shared/schemas/edgeflow-json.ts';
 import { V2InferRequest } from '../../shared/schemas/requests.ts';
@@ -15,7 +16,6 @@ import { runModel, type InputTensor } from '../inference.ts';
 import type { AppEnv } from '../app-env.ts';
 import { badRequest, notFound } from '../../shared/errors.ts';
 import type { VersionSelector } from '../runtime/registry.ts';
-import { ServerTiming, timedJson } from '../timing.ts';
 import { SERVER_NAME, SERVER_VERSION } from '../version.ts';
 
 function selector(c: Context<AppEnv>): VersionSelector {
@@ -76,20 +76,22 @@ export function v2Routes(): Hono<AppEnv> {
   const infer = async (c: Context<AppEnv>) => {
     const runtime = c.get('runtime');
     const limits = c.get('limits');
-    const timing = new ServerTiming();
     const [request, acquired] = await runtime.acquireWhile(c.req.param('name')!, selector(c), async () => {
       const parsed = V2InferRequest.safeParse(await readJsonBody(c, limits.maxBodyBytes));
       if (!parsed.success) throw badRequest(describeZodError(parsed.error));
       return parsed.data;
     });
     try {
-      timing.set('load', acquired.loadMs);
+      setMetric(c, 'load', acquired.loadMs, undefined, 2);
+      startTime(c, 'decode');
       const model = acquired.entry.model;
       const inputs = decodeInputs(request, model.inputs, limits);
       const wanted = selectOutputs(request, model.outputs.map((o) => o.name));
-      timing.mark('decode');
+      endTime(c, 'decode', 2);
+      startTime(c, 'infer');
       const outputs = await runModel(model, inputs);
-      timing.mark('infer');
+      endTime(c, 'infer', 2);
+      startTime(c, 'encode');
       const text = JSON.stringify({
         model_name: acquired.resolved.name,
         model_version: String(acquired.resolved.version),
@@ -98,13 +100,16 @@ export function v2Routes(): Hono<AppEnv> {
           .filter((o) => wanted.has(o.name))
           .map((o) => ({ name: o.name, shape: o.shape, datatype: v2Datatype(o.dtype), data: jsonValues(o.values, o.dtype) })),
       });
-      return timedJson(c, timing, text);
+      endTime(c, 'encode', 2);
+      return c.body(text, 200, { 'Content-Type': 'application/json' });
     } finally {
       acquired.release();
     }
   };
-  app.post('/v2/models/:name/infer', infer);
-  app.post('/v2/models/:name/versions/:version/infer', infer);
+  // Server-Timing of a prediction: load, decode, infer, encode (ms), in that order.
+  const serverTiming = timing({ total: false });
+  app.post('/v2/models/:name/infer', serverTiming, infer);
+  app.post('/v2/models/:name/versions/:version/infer', serverTiming, infer);
 
   return app;
 }
