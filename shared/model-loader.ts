@@ -5,7 +5,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { loadGraphModel, type GraphModel } from '@tensorflow/tfjs-converter';
 import { loadLayersModel, type LayersModel } from '@tensorflow/tfjs-layers';
 import { concatBytes, exactBuffer } from './bytes.ts';
-import { modelKind, readTopology, type ModelJson } from './schemas/model-json.ts';
+import { modelKind, readTopology, topologyProblem, type ModelJson } from './schemas/model-json.ts';
+import { ConversionError } from './errors.ts';
 import type { TensorSignature } from './schemas/edgeflow-json.ts';
 
 export interface LoadedModel {
@@ -86,6 +87,8 @@ const asList = (result: tf.Tensor | tf.Tensor[] | tf.NamedTensorMap): tf.Tensor[
 export async function loadModel(modelJson: ModelJson, shard: (path: string) => Uint8Array): Promise<LoadedModel> {
   const handler = memoryHandler(modelJson, shard);
   if (modelKind(modelJson) === 'layers-model') {
+    const problem = topologyProblem(modelJson.modelTopology);
+    if (problem) throw new ConversionError(`the model's topology is broken: ${problem}`);
     const model = await loadLayersModel(handler);
     return {
       ...layersSignature(model, modelJson),

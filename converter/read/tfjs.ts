@@ -1,6 +1,6 @@
 // Reads a TF.js layers or graph model (model.json + shard files) from a FileSet.
 import { concatBytes } from '../../shared/bytes.ts';
-import { ModelJson, modelKind } from '../../shared/schemas/model-json.ts';
+import { ModelJson, modelKind, topologyProblem } from '../../shared/schemas/model-json.ts';
 import { ConversionError } from '../../shared/errors.ts';
 import { type DecodedModel, type FileSet } from '../model.ts';
 import { decodeWeights } from './weights.ts';
@@ -32,6 +32,8 @@ export function parseModelJson(bytes: Uint8Array, path: string): ModelJson {
     const issue = parsed.error.issues[0]!;
     throw new ConversionError(`${path} is not a TF.js model.json: ${issue.path.join('.') || '(root)'}: ${issue.message}`);
   }
+  const problem = topologyProblem(parsed.data.modelTopology);
+  if (problem) throw new ConversionError(`${path}: the model's topology is broken: ${problem}`);
   return parsed.data;
 }
 

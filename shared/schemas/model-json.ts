@@ -96,3 +96,63 @@ export function readTopology(modelTopology: unknown): Topology | null {
   const names = (list: unknown[] | undefined) => (list ?? []).map((entry) => (Array.isArray(entry) ? entry[0] : undefined)).filter((n): n is string => typeof n === 'string');
   return { className: root!.class_name, sequential: false, layers: (Array.isArray(config.layers) ? config.layers : []) as TopologyLayer[], inputs: names(config.input_layers), outputs: names(config.output_layers) };
 }
+
+/** The layers a functional layer's inbound_nodes name (`[[["dense", 0, 0, {}], ...], ...]`). */
+function inboundLayerNames(inboundNodes: unknown): string[] {
+  const names: string[] = [];
+  const walk = (node: unknown, depth: number): void => {
+    if (!Array.isArray(node) || depth > 6) return;
+    if (typeof node[0] === 'string' && typeof node[1] === 'number') names.push(node[0]);
+    else for (const child of node) walk(child, depth + 1);
+  };
+  walk(inboundNodes, 0);
+  return names;
+}
+
+/**
+ * Checks a functional layers topology before TF.js builds it (TF.js loops forever on a cycle):
+ * unique layer names, every inbound layer and every input/output layer defined, no cycle.
+ * Returns the problem as a sentence, or null when the topology is sound (or not functional).
+ */
+export function topologyProblem(modelTopology: unknown): string | null {
+  const topology = readTopology(modelTopology);
+  if (!topology || topology.sequential) return null;
+  const inbound = new Map<string, string[]>();
+  for (const layer of topology.layers) {
+    const name = layer?.config?.name;
+    if (typeof name !== 'string') return 'a layer has no name';
+    if (inbound.has(name)) return `two layers are named ${JSON.stringify(name)}`;
+    inbound.set(name, inboundLayerNames(layer.inbound_nodes));
+  }
+  for (const [name, sources] of inbound) {
+    const missing = sources.find((source) => !inbound.has(source));
+    if (missing !== undefined) return `layer ${JSON.stringify(name)} takes its input from ${JSON.stringify(missing)}, which is not a layer of the model`;
+  }
+  for (const name of [...topology.inputs, ...topology.outputs]) {
+    if (!inbound.has(name)) return `the model's inputs / outputs name ${JSON.stringify(name)}, which is not a layer of the model`;
+  }
+  // Iterative depth-first search: 0 unvisited, 1 on the current path, 2 done.
+  const state = new Map<string, number>();
+  for (const start of inbound.keys()) {
+    if (state.get(start)) continue;
+    const stack: { name: string; next: number }[] = [{ name: start, next: 0 }];
+    state.set(start, 1);
+    while (stack.length > 0) {
+      const top = stack[stack.length - 1]!;
+      const sources = inbound.get(top.name)!;
+      if (top.next === sources.length) {
+        state.set(top.name, 2);
+        stack.pop();
+        continue;
+      }
+      const source = sources[top.next++]!;
+      const seen = state.get(source) ?? 0;
+      if (seen === 1) return `the layers form a cycle through ${JSON.stringify(source)} (${[...stack.map((s) => s.name), source].slice(stack.findIndex((s) => s.name === source)).join(' → ')})`;
+      if (seen === 0) {
+        state.set(source, 1);
+        stack.push({ name: source, next: 0 });
+      }
+    }
+  }
+  return null;
+}
