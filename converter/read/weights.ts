@@ -27,7 +27,8 @@ function decodeOne(spec: WeightSpec, bytes: Uint8Array): DecodedWeight {
   const count = elementCount(spec.shape);
   const q = spec.quantization;
   const dtype = spec.dtype as DecodedWeight['dtype'];
-  const aligned = bytes.byteOffset % 4 === 0 ? bytes : bytes.slice();
+  // A copy into a fresh buffer: a Node Buffer's slice() is a view at the same odd offset.
+  const aligned = bytes.byteOffset % 4 === 0 ? bytes : new Uint8Array(bytes);
   if (!q) {
     if (dtype === 'float32') return { name: spec.name, shape: spec.shape, dtype, values: new Float32Array(aligned.buffer, aligned.byteOffset, count).slice() };
     if (dtype === 'int32') return { name: spec.name, shape: spec.shape, dtype, values: new Int32Array(aligned.buffer, aligned.byteOffset, count).slice() };
@@ -48,12 +49,21 @@ function decodeOne(spec: WeightSpec, bytes: Uint8Array): DecodedWeight {
   return { name: spec.name, shape: spec.shape, dtype: 'float32', values: floats, ...(sourceGrid ? { sourceGrid } : {}) };
 }
 
+/** NaN or ±Infinity in a weight poisons every output; refuse it by name and position. */
+function checkFinite(name: string, values: Float32Array): void {
+  for (let i = 0; i < values.length; i++) {
+    const v = values[i]!;
+    if (v - v !== 0) throw new ConversionError(`weight ${name} holds ${v} at element ${i}: a model with NaN or infinite weights cannot predict; retrain or fix the weights`);
+  }
+}
+
 /**
  * groups[i]'s weights are read from shardBytes[i] (its shard files concatenated).
  * The byte count must match the manifest exactly.
  */
 export function decodeWeights(groups: WeightGroup[], shardBytes: Uint8Array[]): DecodedWeight[] {
   const decoded: DecodedWeight[] = [];
+  const names = new Set<string>();
   groups.forEach((group, g) => {
     const bytes = shardBytes[g]!;
     const expected = group.weights.reduce((sum, spec) => sum + storedByteLength(spec), 0);
@@ -65,7 +75,11 @@ export function decodeWeights(groups: WeightGroup[], shardBytes: Uint8Array[]): 
     let offset = 0;
     for (const spec of group.weights) {
       const length = storedByteLength(spec);
-      decoded.push(decodeOne(spec, bytes.subarray(offset, offset + length)));
+      if (names.has(spec.name)) throw new ConversionError(`the weights manifest lists weight ${spec.name} twice: which one the model uses would be ambiguous`);
+      names.add(spec.name);
+      const weight = decodeOne(spec, bytes.subarray(offset, offset + length));
+      if (weight.values instanceof Float32Array) checkFinite(weight.name, weight.values);
+      decoded.push(weight);
       offset += length;
     }
   });
