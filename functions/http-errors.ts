@@ -26,6 +26,8 @@ export const HTTP_STATUS: Record<ErrorCode, ContentfulStatusCode> = {
 export function errorResponse(error: Error, c: Context): Response {
   if (error instanceof HTTPException) return error.getResponse();
   if (error instanceof EdgeflowError) return c.json({ error: error.message, ...error.details }, HTTP_STATUS[error.code]);
+  // Hono decodes path parameters lazily: a bad %-escape (`/v1/models/%E0%A4%A`) surfaces here.
+  if (error instanceof URIError) return c.json({ error: `the URL ${JSON.stringify(c.req.path)} has a malformed percent-encoding` }, 400);
   console.error(`edgeflow: ${c.req.method} ${c.req.path} failed:`, error);
   return c.json({ error: `internal error: ${error.message}` }, 500);
 }
