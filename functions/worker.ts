@@ -1,86 +1,75 @@
 // Workers entry: the store is the R2 binding MODELS; the backend is wasm-SIMD started from
 // a precompiled module (runtime/backend-workerd.ts). One runtime per isolate, made lazily.
-import type { ExecutionContext, MessageBatch, Queue, R2Bucket } from '@cloudflare/workers-types';
+// The bindings' type (Env) is generated from wrangler.toml: worker-configuration.d.ts; the vars
+// are parsed once by functions/worker-env.ts.
+import type { ExecutionContext, MessageBatch } from '@cloudflare/workers-types';
 import { WORKER_CONSUMER_LIMITS } from '../converter/consumer.ts';
 import type { UploadEvent } from '../shared/bucket/uploads.ts';
 import { handleUploadBatch } from './queue.ts';
 import { R2Store } from '../shared/store/r2.ts';
 import { createApp } from './app.ts';
 import { startWorkerdBackend } from './runtime/backend-workerd.ts';
-import { ModelRuntime, type WarmUpPolicy } from './runtime/runtime.ts';
-
-export interface Env {
-  MODELS: R2Bucket;
-  /** Optional overrides (wrangler.toml [vars]). */
-  MEMORY_BUDGET_MB?: string;
-  INDEX_TTL_MS?: string;
-  /** 'ready' (default), 'always' or 'never': see RuntimeOptions.warmUp. */
-  WARM_UP?: string;
-  MAX_BODY_BYTES?: string;
-  MAX_BATCH?: string;
-  MAX_ELEMENTS?: string;
-  /** Admin API secret (wrangler secret put EDGEFLOW_ADMIN_TOKEN); absent → admin refused. */
-  EDGEFLOW_ADMIN_TOKEN?: string;
-  /** Producer binding of the uploads queue, and of its dead-letter queue. */
-  UPLOAD_QUEUE?: Queue;
-  UPLOAD_DLQ?: Queue;
-  /** 'notifications': R2 event notifications send the message (deployed); else the upload route sends it (wrangler dev). */
-  UPLOAD_EVENTS?: string;
-  /** Bucket name put in the messages the route sends. */
-  BUCKET_NAME?: string;
-  MAX_UPLOAD_BYTES?: string;
-  /** Largest model converted in the Worker, MiB of float32 weights (default 12). */
-  MAX_CONVERT_MB?: string;
-  /** Keep equal to max_retries of the queue consumer in wrangler.toml. */
-  QUEUE_MAX_RETRIES?: string;
-}
-
-const num = (text: string | undefined) => (text === undefined || text === '' ? undefined : Number(text));
+import { ModelRuntime } from './runtime/runtime.ts';
+import { parseWorkerSettings, type WorkerEnv, type WorkerSettings } from './worker-env.ts';
 
 let app: ReturnType<typeof createApp> | null = null;
 let runtime: ModelRuntime | null = null;
+let settings: WorkerSettings | null = null;
 // Random values may only be drawn inside a handler in Workers: named on first use.
 let isolate: string | null = null;
 
-function appFor(env: Env): ReturnType<typeof createApp> {
+const STUCK_HINT = 'if it stays queued, check that this Worker consumes the queue edgeflow-uploads (wrangler.toml [[queues.consumers]]; `npx wrangler queues info edgeflow-uploads`) and read its log with `npx wrangler tail`';
+
+function appFor(env: WorkerEnv): ReturnType<typeof createApp> {
   if (!app) {
-    const budgetMb = num(env.MEMORY_BUDGET_MB);
+    const parsed = parseWorkerSettings(env, WORKER_CONSUMER_LIMITS);
     runtime = new ModelRuntime({
       store: new R2Store(env.MODELS, 'MODELS'),
       backend: startWorkerdBackend,
-      memoryBudgetBytes: budgetMb === undefined ? undefined : budgetMb * 1024 * 1024,
-      indexTtlMs: num(env.INDEX_TTL_MS),
-      warmUp: env.WARM_UP === 'always' || env.WARM_UP === 'never' ? (env.WARM_UP as WarmUpPolicy) : 'ready',
+      memoryBudgetBytes: parsed.memoryBudgetBytes,
+      indexTtlMs: parsed.indexTtlMs,
+      warmUp: parsed.warmUp,
     });
-    const queue = env.UPLOAD_EVENTS === 'notifications' ? undefined : env.UPLOAD_QUEUE;
+    // Always sent by the route: wrangler dev has no R2 event notifications, and a deployment
+    // may have none configured; a second message from a notification finds the upload done.
+    const queue = env.UPLOAD_QUEUE as WorkerEnv['UPLOAD_QUEUE'] | undefined;
     const admin = {
       token: env.EDGEFLOW_ADMIN_TOKEN,
-      maxUploadBytes: num(env.MAX_UPLOAD_BYTES),
-      bucket: env.BUCKET_NAME ?? 'edgeflow-models',
+      maxUploadBytes: parsed.maxUploadBytes,
+      bucket: parsed.bucket,
       notify: queue && (async (event: UploadEvent) => void (await queue.send(event))),
-      converter: queue ? 'sent to the upload queue' : 'waiting for the R2 event notification',
+      converter: queue ? 'sent to the upload queue' : 'waiting for the R2 event notification (no UPLOAD_QUEUE binding)',
+      requeueAfterMs: parsed.requeueAfterMs,
+      stuckHint: STUCK_HINT,
     };
-    app = createApp({ runtime, platform: 'workerd', limits: { maxBodyBytes: num(env.MAX_BODY_BYTES), maxBatch: num(env.MAX_BATCH), maxElements: num(env.MAX_ELEMENTS) }, admin });
+    app = createApp({ runtime, platform: 'workerd', limits: parsed.limits, admin });
+    settings = parsed;
   }
   return app;
 }
 
 export default {
-  fetch(request: Request, env: Env, ctx: ExecutionContext): Response | Promise<Response> {
-    return appFor(env).fetch(request, env, ctx as unknown as Parameters<ReturnType<typeof createApp>["fetch"]>[2]);
+  fetch(request: Request, env: WorkerEnv, ctx: ExecutionContext): Response | Promise<Response> {
+    let handler: ReturnType<typeof createApp>;
+    try {
+      handler = appFor(env);
+    } catch (error) {
+      console.error(`edgeflow: ${(error as Error).message}`);
+      return Response.json({ error: (error as Error).message }, { status: 503 });
+    }
+    return handler.fetch(request, env, ctx as unknown as Parameters<ReturnType<typeof createApp>['fetch']>[2]);
   },
 
-  /** Upload events (R2 notifications, or the route's in wrangler dev) → convert → publish. */
-  async queue(batch: MessageBatch<unknown>, env: Env): Promise<void> {
+  /** Upload events (from the upload route, or R2 notifications) → convert → publish. */
+  async queue(batch: MessageBatch<unknown>, env: WorkerEnv): Promise<void> {
     appFor(env);
     const shared = runtime!;
-    const convertMb = num(env.MAX_CONVERT_MB);
     await handleUploadBatch(batch, {
       store: shared.store,
       ensureBackend: () => shared.ready(),
       owner: (isolate ??= `worker:${crypto.randomUUID().slice(0, 8)}`),
-      limits: convertMb === undefined ? WORKER_CONSUMER_LIMITS : { ...WORKER_CONSUMER_LIMITS, maxFloat32Bytes: convertMb * 2 ** 20 },
-      maxDeliveries: (num(env.QUEUE_MAX_RETRIES) ?? 5) + 1,
+      limits: { ...WORKER_CONSUMER_LIMITS, maxFloat32Bytes: settings!.maxConvertBytes },
+      maxDeliveries: settings!.maxDeliveries,
       deadLetter: env.UPLOAD_DLQ,
       onPublished: (name) => shared.invalidate(name),
       log: (line) => console.log(`edgeflow queue: ${line}`),

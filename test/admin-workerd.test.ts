@@ -1,13 +1,16 @@
 // End to end inside workerd (Miniflare, the real bundled Worker, R2 + Queues bindings as in
-// wrangler.toml): a real Keras fixture uploaded through the admin API → the upload route sends
-// the R2 event message to the queue (as in wrangler dev) → the Worker's queue() consumer converts
-// with the wasm backend and publishes → TF Serving predict answers; a second version, `stable`
-// moved and rolled back, deletes; a permanent failure lands in the dead-letter queue; a model
-// too large for a Worker is refused with the Node CLI command to use instead.
+// wrangler.toml, and no R2 event notification wiring, as in `wrangler dev`): a real Keras fixture
+// uploaded through the admin API → the upload route sends the event message to the queue itself
+// → the Worker's queue() consumer converts with the wasm backend and publishes → TF Serving
+// predict answers; an upload whose message never came (written straight into the bucket) is
+// sent again when its status is read after UPLOAD_REQUEUE_AFTER_MS, with a hint, and converts;
+// a second version, `stable` moved and rolled back, deletes; a permanent failure lands in the
+// dead-letter queue; a model too large for a Worker is refused with the Node CLI command to use.
 import { readFileSync } from 'node:fs';
 import { zipSync } from 'fflate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readInput } from '../converter/read/files.ts';
+import { writeUpload } from '../shared/bucket/uploads.ts';
 import { listAll } from '../shared/store/util.ts';
 import { buildWorker } from '../scripts/edge-worker.ts';
 import { fixturePath, HAVE_FIXTURES, NO_FIXTURES_REASON } from './helpers/fixtures.ts';
@@ -48,7 +51,7 @@ beforeAll(async () => {
   const bundle = await buildWorker();
   worker = await startUploadWorker(bundle, {
     EDGEFLOW_ADMIN_TOKEN: TOKEN,
-    UPLOAD_EVENTS: 'route',
+    UPLOAD_REQUEUE_AFTER_MS: '30000',
     // A 10 minute index cache: label moves and publishes must invalidate it, not wait for it.
     INDEX_TTL_MS: '600000',
     MAX_CONVERT_MB: '4',
@@ -80,6 +83,7 @@ describe.skipIf(!HAVE_FIXTURES)(`upload → queue → convert → serve in worke
     const status = await waitForStatus(accepted.id);
     expect(status).toMatchObject({ state: 'published', version: 1, attempts: 1, quantization: { float16: 4 }, report: { passed: true } });
     expect(status.convertedBy).toMatch(/^worker:/);
+    expect(status.hint).toBeUndefined();
     const first = await predict('');
     const elapsed = performance.now() - started;
     expect(first.status).toBe(200);
@@ -122,6 +126,26 @@ describe.skipIf(!HAVE_FIXTURES)(`upload → queue → convert → serve in worke
     expect((await predict('/versions/2')).status).toBe(404);
     expect((await predict('')).predictions).toEqual(v1);
     expect(await json(await worker.fetch('/admin/models', { headers: auth }))).toEqual({ models: [{ name: 'mnist', versions: [1], labels: { latest: 1, stable: 1 } }] });
+  });
+
+  it('an upload whose event never came is sent to the queue again once its status is read after a while, with a hint', async () => {
+    // Written straight into the bucket, 5 minutes ago, with no message sent (a deployment without
+    // R2 event notifications, or a lost message).
+    const written = await writeUpload(worker.store, 'lost', new Map([['mnist.keras', new Uint8Array(keras)]]), { options: { quantize: 'float16' }, source: 'test', now: new Date(Date.now() - 5 * 60_000) });
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    // Nothing converts it until its status is read: that read sends its event again.
+    const first = await json(await worker.fetch(`/admin/uploads/${written.uploadId}`, { headers: auth }));
+    expect(first.state).toBe('queued');
+    expect(first.hint).toMatch(/^queued for 30\d s: its event was sent to the converter again just now; if it stays queued, check that this Worker consumes the queue edgeflow-uploads /);
+    // Read again at once: not sent a second time.
+    const stuck = await json(await worker.fetch(`/admin/uploads/${written.uploadId}`, { headers: auth }));
+    if (stuck.state === 'queued') expect(stuck.hint).toMatch(/^queued for 30\d s: its event was sent to the converter again \d+ s ago; if it stays queued, check that this Worker consumes the queue edgeflow-uploads .*`npx wrangler tail`$/);
+    const status = await waitForStatus(written.uploadId);
+    expect(status).toMatchObject({ state: 'published', version: 1, attempts: 1, quantization: { float16: 4 } });
+    expect(status.hint).toBeUndefined();
+    const response = await worker.fetch('/v1/models/lost:predict', { method: 'POST', body: JSON.stringify({ instances }) });
+    expect(response.status).toBe(200);
+    expect(correct((await json(response)).predictions)).toBeGreaterThanOrEqual(18);
   });
 
   it('a model with unknown layer classes fails with the reason, and its message goes to the dead-letter queue', async () => {

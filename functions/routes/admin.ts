@@ -9,17 +9,21 @@
 //   DELETE /admin/models/{name}/labels/{label}
 //   DELETE /admin/models/{name}/versions/{v}      409 while a label other than `latest` points at it
 // An upload is written with shared/bucket/uploads.ts writeUpload (manifest last); then `notify`
-// (when set) sends the R2 event message for the manifest: the local queue in wrangler dev, the
-// in-process watcher on Node. With R2 event notifications configured, the bucket sends it.
+// (when set) sends the R2 event message for the manifest: the upload queue on Workers (always,
+// wrangler dev or deployed; a second message from an R2 event notification is harmless, the
+// consumer is idempotent), the in-process watcher on Node. An upload still `queued`
+// requeueAfterMs after its last status change is sent again when its status is read (at most
+// once per requeueAfterMs per isolate), and its status carries a `hint` saying what to check.
 import { Hono, type Context } from 'hono';
 import { DEFAULT_QUANTIZE, DEFAULT_TOLERANCE, parseByteSize, type ConversionOptions } from '../../shared/options/conversion.ts';
-import { checkUploadId, readStatus, uploadEvent, UploadError, writeUpload, type UploadEvent, type UploadStatus } from '../../shared/bucket/uploads.ts';
+import { checkUploadId, readStatus, uploadEvent, uploadKeys, UploadError, writeUpload, type UploadEvent, type UploadStatus } from '../../shared/bucket/uploads.ts';
 import { deleteVersion, describeModel, listModels, ModelAdminError, removeLabel, setLabel } from '../../shared/bucket/versions.ts';
 import { checkModelName, InvalidNameError, parseVersion } from '../../shared/names.ts';
 import type { AppEnv } from '../app-env.ts';
 import { bearerAuth } from '../auth.ts';
 import { limitBody, readBody, readJsonBody } from '../body.ts';
 import { badRequest, notFound } from '../../shared/errors.ts';
+import type { ObjectStore } from '../../shared/store/types.ts';
 
 export interface AdminOptions {
   /** EDGEFLOW_ADMIN_TOKEN; absent → the admin API refuses every request. */
@@ -32,7 +36,13 @@ export interface AdminOptions {
   bucket?: string;
   /** How the upload will be converted, told in the 202 answer. */
   converter?: string;
+  /** A `queued` upload this long after its last status change is sent again (default 60 s). */
+  requeueAfterMs?: number;
+  /** What to check when an upload stays queued, told in its status' hint. */
+  stuckHint?: string;
 }
+
+export const DEFAULT_REQUEUE_AFTER_MS = 60_000;
 
 /** Workers accept request bodies up to 100 MB (Free and Pro plans). */
 export const DEFAULT_MAX_UPLOAD_BYTES = 100 * 1024 * 1024;
@@ -159,6 +169,31 @@ export function adminRoutes(options: AdminOptions = {}): Hono<AppEnv> {
     );
   });
 
+  const requeueAfterMs = options.requeueAfterMs ?? DEFAULT_REQUEUE_AFTER_MS;
+  const stuckHint = options.stuckHint ?? 'if it stays queued, check that a converter runs on this store (`edgeflow watch`, or `edgeflow serve --watch`)';
+  /** Upload id → when this isolate last sent its event again. */
+  const requeued = new Map<string, number>();
+
+  /** Sends a stuck upload's event again (at most once per requeueAfterMs here); says what happened. */
+  async function requeue(store: ObjectStore, status: UploadStatus, ageMs: number): Promise<string> {
+    const waiting = `queued for ${Math.round(ageMs / 1000)} s${status.lastError ? ` (the last attempt failed: ${status.lastError})` : ''}`;
+    if (!options.notify) return `${waiting} and nothing here sends uploads to a converter (${options.converter ?? 'no converter configured'}); ${stuckHint}`;
+    const now = Date.now();
+    const last = requeued.get(status.id);
+    if (last !== undefined && now - last < requeueAfterMs) return `${waiting}: its event was sent to the converter again ${Math.round((now - last) / 1000)} s ago; ${stuckHint}`;
+    const manifestKey = uploadKeys.manifest(status.name, status.id);
+    const manifest = await store.head(manifestKey);
+    if (!manifest) return `${waiting}, but its manifest ${manifestKey} is missing, so no converter will take it: upload the model again`;
+    for (const [id, at] of requeued) if (now - at >= requeueAfterMs) requeued.delete(id);
+    requeued.set(status.id, now);
+    try {
+      await options.notify(uploadEvent({ manifestKey, manifestSize: manifest.size, manifestEtag: manifest.etag }, options.bucket ?? 'local'));
+    } catch (error) {
+      return `${waiting}: sending its event to the converter again failed (${(error as Error).message}); ${stuckHint}`;
+    }
+    return `${waiting}: its event was sent to the converter again just now; ${stuckHint}`;
+  }
+
   admin.get('/admin/uploads/:id', async (c) => {
     const id = c.req.param('id');
     try {
@@ -166,9 +201,13 @@ export function adminRoutes(options: AdminOptions = {}): Hono<AppEnv> {
     } catch (error) {
       throw notFound((error as Error).message);
     }
-    const status = await readStatus(c.get('runtime').store, id);
+    const store = c.get('runtime').store;
+    const status = await readStatus(store, id);
     if (!status) throw notFound(`no upload ${id}`);
-    return c.json(statusView(status, new URL(c.req.url).origin));
+    const view = statusView(status, new URL(c.req.url).origin);
+    const ageMs = Date.now() - Date.parse(status.updated);
+    if (status.state === 'queued' && ageMs >= requeueAfterMs) return c.json({ ...view, hint: await requeue(store, status, ageMs) });
+    return c.json(view);
   });
 
   admin.get('/admin/models', async (c) => c.json({ models: await listModels(c.get('runtime').store) }));
