@@ -2,9 +2,8 @@
 // (persisted under .wrangler/state, through wrangler's getPlatformProxy), then runs
 // `wrangler dev` (workerd) and prints the URL with curl examples once the Worker answers.
 // Re-running converts and publishes nothing twice (each demo has a sourceId from its bytes).
-// The admin API is on: R2 event notifications do not fire in wrangler dev, so the upload route
-// sends the event to the local queue itself (UPLOAD_EVENTS=route) and the same Worker's queue()
-// converts it. The admin token is EDGEFLOW_ADMIN_TOKEN from the environment, or a fresh one
+// The admin API is on: the upload route always sends the upload's event to the upload queue
+// (R2 event notifications do not fire in wrangler dev) and the same Worker's queue() converts it. The admin token is EDGEFLOW_ADMIN_TOKEN from the environment, or a fresh one
 // made for this session (printed: it is only for this local server).
 import { spawn } from 'node:child_process';
 import path from 'node:path';
@@ -64,7 +63,7 @@ async function waitReady(url: string, child: ReturnType<typeof spawn>): Promise<
 
 const models = await seed();
 const url = `http://127.0.0.1:${port}`;
-const child = spawn(process.execPath, [path.join(root, 'node_modules/wrangler/bin/wrangler.js'), 'dev', '--ip', '127.0.0.1', '--port', String(port), '--var', 'UPLOAD_EVENTS:route', '--var', `EDGEFLOW_ADMIN_TOKEN:${adminToken}`, ...process.argv.slice(2)], {
+const child = spawn(process.execPath, [path.join(root, 'node_modules/wrangler/bin/wrangler.js'), 'dev', '--ip', '127.0.0.1', '--port', String(port), '--var', `EDGEFLOW_ADMIN_TOKEN:${adminToken}`, ...process.argv.slice(2)], {
   cwd: root,
   stdio: ['inherit', 'inherit', 'inherit'],
 });
