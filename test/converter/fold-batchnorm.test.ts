@@ -4,21 +4,21 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { useNodeBackend } from '../cli/backend.ts';
-import { convertModel } from '../converter/convert.ts';
-import { encodeWeights } from '../converter/encode.ts';
-import { consumeUploadEvent } from '../converter/consumer.ts';
-import type { DecodedModel, FileSet } from '../converter/model.ts';
-import { uploadEvent, writeUpload } from '../shared/bucket/uploads.ts';
-import { readVersionMetadata } from '../shared/bucket/published.ts';
-import { MemoryStore } from '../shared/store/memory.ts';
-import { foldBatchNorm } from '../converter/optimize/fold-batchnorm.ts';
-import { readModel } from '../converter/read/index.ts';
-import { shardModel } from '../converter/shard.ts';
-import { modelFiles } from '../models/train/save.ts';
-import { loadModel } from '../shared/model-loader.ts';
-import { fixedValues } from './helpers/tiny-models.ts';
-import { HAVE_FIXTURES, NO_FIXTURES_REASON, readFixture } from './helpers/fixtures.ts';
+import { useNodeBackend } from '../../cli/backend.ts';
+import { convertModel } from '../../converter/convert.ts';
+import { encodeWeights } from '../../converter/encode.ts';
+import { consumeUploadEvent } from '../../converter/consumer.ts';
+import type { DecodedModel, FileSet } from '../../converter/model.ts';
+import { uploadEvent, writeUpload } from '../../shared/bucket/uploads.ts';
+import { readVersionMetadata } from '../../shared/bucket/published.ts';
+import { MemoryStore } from '../../shared/store/memory.ts';
+import { foldBatchNorm } from '../../converter/optimize/fold-batchnorm.ts';
+import { readModel } from '../../converter/read/index.ts';
+import { shardModel } from '../../converter/shard.ts';
+import { modelFiles } from '../../models/train/save.ts';
+import { loadModel } from '../../shared/model-loader.ts';
+import { fixedValues } from '../helpers/tiny-models.ts';
+import { HAVE_FIXTURES, NO_FIXTURES_REASON, readFixture } from '../helpers/fixtures.ts';
 
 beforeAll(async () => {
   await useNodeBackend();

@@ -9,14 +9,14 @@
 import { readFileSync } from 'node:fs';
 import { zipSync } from 'fflate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readInput } from '../converter/read/files.ts';
-import { writeUpload } from '../shared/bucket/uploads.ts';
-import { listAll } from '../shared/store/util.ts';
-import { buildWorker } from '../scripts/edge-worker.ts';
-import { fixturePath, HAVE_FIXTURES, NO_FIXTURES_REASON } from './helpers/fixtures.ts';
-import { loadMnistDigits, sampleDigits } from './helpers/mnist.ts';
-import { fixturePresent, MOBILENET_DIR } from './helpers/publish-models.ts';
-import { startUploadWorker, type UploadWorker } from './helpers/upload-worker.ts';
+import { readInput } from '../../converter/read/files.ts';
+import { writeUpload } from '../../shared/bucket/uploads.ts';
+import { listAll } from '../../shared/store/util.ts';
+import { buildWorker } from '../../scripts/edge-worker.ts';
+import { fixturePath, HAVE_FIXTURES, NO_FIXTURES_REASON } from '../helpers/fixtures.ts';
+import { loadMnistDigits, sampleDigits } from '../helpers/mnist.ts';
+import { fixturePresent, MOBILENET_DIR } from '../helpers/publish-models.ts';
+import { startUploadWorker, type UploadWorker } from '../helpers/upload-worker.ts';
 
 const HAVE_MOBILENET = await fixturePresent(MOBILENET_DIR);
 const TOKEN = 'workerd-admin-token-7d41e9';

@@ -4,14 +4,14 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Miniflare } from 'miniflare';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { LocalFolderStore } from '../shared/store/local.ts';
-import { MemoryStore } from '../shared/store/memory.ts';
-import { openStore } from '../shared/store/open.ts';
-import { R2Store } from '../shared/store/r2.ts';
-import { S3Store } from '../shared/store/s3.ts';
-import { InvalidKeyError, PreconditionFailedError, type ObjectStore } from '../shared/store/types.ts';
-import { listAll } from '../shared/store/util.ts';
-import { startS3rver, type RunningS3 } from './helpers/s3rver.ts';
+import { LocalFolderStore } from '../../shared/store/local.ts';
+import { MemoryStore } from '../../shared/store/memory.ts';
+import { openStore } from '../../shared/store/open.ts';
+import { R2Store } from '../../shared/store/r2.ts';
+import { S3Store } from '../../shared/store/s3.ts';
+import { InvalidKeyError, PreconditionFailedError, type ObjectStore } from '../../shared/store/types.ts';
+import { listAll } from '../../shared/store/util.ts';
+import { startS3rver, type RunningS3 } from '../helpers/s3rver.ts';
 
 const text = (bytes: Uint8Array | undefined) => new TextDecoder().decode(bytes);
 

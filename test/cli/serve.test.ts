@@ -5,12 +5,12 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { useNodeBackend } from '../cli/backend.ts';
-import { convertAndPublish } from '../converter/convert.ts';
-import { createNodeApp, startNodeServer, type NodeServer } from '../functions/node.ts';
-import { demoModels, type DemoModel } from '../scripts/demo-models.ts';
-import { LocalFolderStore } from '../shared/store/local.ts';
-import { repoRoot } from '../scripts/edge-worker.ts';
+import { useNodeBackend } from '../../cli/backend.ts';
+import { convertAndPublish } from '../../converter/convert.ts';
+import { createNodeApp, startNodeServer, type NodeServer } from '../../functions/node.ts';
+import { demoModels, type DemoModel } from '../../scripts/demo-models.ts';
+import { LocalFolderStore } from '../../shared/store/local.ts';
+import { repoRoot } from '../../scripts/edge-worker.ts';
 
 let folder: string;
 let store: LocalFolderStore;

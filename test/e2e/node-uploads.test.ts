@@ -8,9 +8,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, describe, expect, it } from 'vitest';
-import { useNodeBackend } from '../cli/backend.ts';
-import { repoRoot } from '../scripts/edge-worker.ts';
-import { tinyDenseModel } from './helpers/tiny-models.ts';
+import { useNodeBackend } from '../../cli/backend.ts';
+import { repoRoot } from '../../scripts/edge-worker.ts';
+import { tinyDenseModel } from '../helpers/tiny-models.ts';
 
 const TOKEN = 'serve-admin-token-0c9d8e7f';
 const children: ChildProcess[] = [];

@@ -3,10 +3,10 @@
 // of every value, the translated topology) must equal the Node result byte for byte.
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { readModel } from '../converter/read/index.ts';
-import { fixtureBytes, hasFixture, KERAS_FIXTURES, needs, repoRoot } from './helpers/keras.ts';
-import { summarizeModel, type ModelSummary } from './helpers/model-summary.ts';
-import { bundleWorkerEntry, startTestWorker, type TestWorker } from './helpers/workerd.ts';
+import { readModel } from '../../converter/read/index.ts';
+import { fixtureBytes, hasFixture, KERAS_FIXTURES, needs, repoRoot } from '../helpers/keras.ts';
+import { summarizeModel, type ModelSummary } from '../helpers/model-summary.ts';
+import { bundleWorkerEntry, startTestWorker, type TestWorker } from '../helpers/workerd.ts';
 
 let worker: TestWorker;
 

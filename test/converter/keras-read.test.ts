@@ -9,14 +9,14 @@ import { Dataset, File, Group } from 'jsfive';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ConversionError } from '../shared/errors.ts';
-import { type DecodedModel } from '../converter/model.ts';
-import { readModel } from '../converter/read/index.ts';
-import { contiguousFloat32, readDataset } from '../converter/read/keras/hdf5.ts';
-import { kerasSnakeCase } from '../converter/read/keras/weights.ts';
-import { unzip } from '../converter/read/zip.ts';
-import { memoryHandler } from '../shared/model-loader.ts';
-import { encodeAndShard, fixtureBytes, fixtureFiles, hasFixture, KERAS_FIXTURES, loadConverted, needs, ownFixturesDir } from './helpers/keras.ts';
+import { ConversionError } from '../../shared/errors.ts';
+import { type DecodedModel } from '../../converter/model.ts';
+import { readModel } from '../../converter/read/index.ts';
+import { contiguousFloat32, readDataset } from '../../converter/read/keras/hdf5.ts';
+import { kerasSnakeCase } from '../../converter/read/keras/weights.ts';
+import { unzip } from '../../converter/read/zip.ts';
+import { memoryHandler } from '../../shared/model-loader.ts';
+import { encodeAndShard, fixtureBytes, fixtureFiles, hasFixture, KERAS_FIXTURES, loadConverted, needs, ownFixturesDir } from '../helpers/keras.ts';
 
 beforeAll(async () => {
   expect(await tf.setBackend('wasm')).toBe(true);

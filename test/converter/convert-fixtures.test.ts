@@ -4,18 +4,18 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { convertAndPublish, ToleranceError } from '../converter/convert.ts';
-import { DEFAULT_TOLERANCE } from '../shared/options/conversion.ts';
-import type { FileSet } from '../converter/model.ts';
-import { readIndex } from '../shared/bucket/published.ts';
-import { findModelJson, parseModelJson } from '../converter/read/tfjs.ts';
-import { loadModel, type LoadedModel } from '../shared/model-loader.ts';
-import { EdgeflowJson } from '../shared/schemas/edgeflow-json.ts';
-import { keys } from '../shared/names.ts';
-import { MemoryStore } from '../shared/store/memory.ts';
-import type { ObjectStore } from '../shared/store/types.ts';
-import { getJson } from '../shared/store/util.ts';
-import { HAVE_FIXTURES, NO_FIXTURES_REASON, readFixture } from './helpers/fixtures.ts';
+import { convertAndPublish, ToleranceError } from '../../converter/convert.ts';
+import { DEFAULT_TOLERANCE } from '../../shared/options/conversion.ts';
+import type { FileSet } from '../../converter/model.ts';
+import { readIndex } from '../../shared/bucket/published.ts';
+import { findModelJson, parseModelJson } from '../../converter/read/tfjs.ts';
+import { loadModel, type LoadedModel } from '../../shared/model-loader.ts';
+import { EdgeflowJson } from '../../shared/schemas/edgeflow-json.ts';
+import { keys } from '../../shared/names.ts';
+import { MemoryStore } from '../../shared/store/memory.ts';
+import type { ObjectStore } from '../../shared/store/types.ts';
+import { getJson } from '../../shared/store/util.ts';
+import { HAVE_FIXTURES, NO_FIXTURES_REASON, readFixture } from '../helpers/fixtures.ts';
 
 beforeAll(async () => {
   await tf.setBackend('wasm');

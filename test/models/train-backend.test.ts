@@ -5,15 +5,15 @@ import * as tf from '@tensorflow/tfjs-core';
 import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
-import { trainCommand } from '../cli/train.ts';
-import { celsius } from '../models/celsius.ts';
-import { mnist } from '../models/mnist.ts';
-import { spam } from '../models/spam.ts';
-import { BackendError, importNative, selectBackend, type NativeLoader } from '../models/train/backend.ts';
-import { conv2dFilterGradient, installFastGradients } from '../models/train/fast-gradients.ts';
-import { probeTrainingKernels } from '../models/train/kernels.ts';
-import { TrainingOptimizer } from '../models/train/optimizer.ts';
-import type { ModelDefinition } from '../models/types.ts';
+import { trainCommand } from '../../cli/train.ts';
+import { celsius } from '../../models/celsius.ts';
+import { mnist } from '../../models/mnist.ts';
+import { spam } from '../../models/spam.ts';
+import { BackendError, importNative, selectBackend, type NativeLoader } from '../../models/train/backend.ts';
+import { conv2dFilterGradient, installFastGradients } from '../../models/train/fast-gradients.ts';
+import { probeTrainingKernels } from '../../models/train/kernels.ts';
+import { TrainingOptimizer } from '../../models/train/optimizer.ts';
+import type { ModelDefinition } from '../../models/types.ts';
 
 /** Kernels of one training step of `definition` on a zero batch of the given input shape. */
 async function kernelsOf(definition: ModelDefinition, inputShape: number[], outputShape: number[], inputDtype: 'float32' | 'int32' = 'float32'): Promise<string[]> {

@@ -7,13 +7,13 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { ConversionError } from '../shared/errors.ts';
-import { type DecodedModel } from '../converter/model.ts';
-import { translateModelConfig } from '../converter/read/keras/config.ts';
-import type { KerasLayer } from '../converter/read/keras/config-types.ts';
-import type { NumericArray } from '../converter/read/keras/hdf5.ts';
-import { collectWeights, type WeightScope } from '../converter/read/keras/weights.ts';
-import { encodeAndShard, loadConverted } from './helpers/keras.ts';
+import { ConversionError } from '../../shared/errors.ts';
+import { type DecodedModel } from '../../converter/model.ts';
+import { translateModelConfig } from '../../converter/read/keras/config.ts';
+import type { KerasLayer } from '../../converter/read/keras/config-types.ts';
+import type { NumericArray } from '../../converter/read/keras/hdf5.ts';
+import { collectWeights, type WeightScope } from '../../converter/read/keras/weights.ts';
+import { encodeAndShard, loadConverted } from '../helpers/keras.ts';
 
 beforeAll(async () => {
   expect(await tf.setBackend('wasm')).toBe(true);

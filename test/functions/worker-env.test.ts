@@ -1,8 +1,8 @@
 // The Worker's vars parsed by one schema (functions/worker-env.ts): defaults when absent or
 // empty, numbers from strings, and a bad value refused naming the var.
 import { describe, expect, it } from 'vitest';
-import { WORKER_CONSUMER_LIMITS } from '../converter/consumer.ts';
-import { parseWorkerSettings as parse } from '../functions/worker-env.ts';
+import { WORKER_CONSUMER_LIMITS } from '../../converter/consumer.ts';
+import { parseWorkerSettings as parse } from '../../functions/worker-env.ts';
 
 const parseWorkerSettings = (env: Record<string, string>) => parse(env, WORKER_CONSUMER_LIMITS);
 

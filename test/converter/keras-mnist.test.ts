@@ -5,10 +5,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { LoadedModel } from '../shared/model-loader.ts';
-import { readModel } from '../converter/read/index.ts';
-import { encodeAndShard, fixtureFiles, hasFixture, KERAS_FIXTURES, loadConverted, needs } from './helpers/keras.ts';
-import { loadMnistDigits, type Digits } from './helpers/mnist.ts';
+import type { LoadedModel } from '../../shared/model-loader.ts';
+import { readModel } from '../../converter/read/index.ts';
+import { encodeAndShard, fixtureFiles, hasFixture, KERAS_FIXTURES, loadConverted, needs } from '../helpers/keras.ts';
+import { loadMnistDigits, type Digits } from '../helpers/mnist.ts';
 
 async function accuracy(model: LoadedModel, digits: Digits, scale: number): Promise<number> {
   const count = digits.labels.length;

@@ -4,13 +4,13 @@
 // rollback, deletes (409 while labelled, latest moves), and that the runtime sees label moves
 // at once even with a long index cache.
 import { beforeAll, describe, expect, it } from 'vitest';
-import { useNodeBackend } from '../cli/backend.ts';
-import { UploadWatcher } from '../converter/watcher.ts';
-import { createNodeApp } from '../functions/node.ts';
-import { MemoryStore } from '../shared/store/memory.ts';
-import { listAll } from '../shared/store/util.ts';
-import { tinyDenseModel } from './helpers/tiny-models.ts';
-import type { FileSet } from '../converter/model.ts';
+import { useNodeBackend } from '../../cli/backend.ts';
+import { UploadWatcher } from '../../converter/watcher.ts';
+import { createNodeApp } from '../../functions/node.ts';
+import { MemoryStore } from '../../shared/store/memory.ts';
+import { listAll } from '../../shared/store/util.ts';
+import { tinyDenseModel } from '../helpers/tiny-models.ts';
+import type { FileSet } from '../../converter/model.ts';
 
 const TOKEN = 'test-admin-token-5b1f0c2e9a';
 let model: FileSet;

@@ -5,11 +5,11 @@ import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { crc32c, maskedCrc32c } from '../models/train/crc32c.ts';
-import { decodeEventFile, encodeFileVersionEvent, encodeScalarEvent, EventFileWriter } from '../models/train/tensorboard.ts';
-import { frameRecord, readRecords } from '../models/train/tfrecord.ts';
+import { crc32c, maskedCrc32c } from '../../models/train/crc32c.ts';
+import { decodeEventFile, encodeFileVersionEvent, encodeScalarEvent, EventFileWriter } from '../../models/train/tensorboard.ts';
+import { frameRecord, readRecords } from '../../models/train/tfrecord.ts';
 
-const reference = new Uint8Array(readFileSync(new URL('./fixtures/train/tensorboard-reference.tfevents', import.meta.url)));
+const reference = new Uint8Array(readFileSync(new URL('../fixtures/train/tensorboard-reference.tfevents', import.meta.url)));
 const ascii = (text: string) => new TextEncoder().encode(text);
 
 describe('crc32c', () => {

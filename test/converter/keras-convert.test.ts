@@ -3,9 +3,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-wasm';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { convertModel } from '../converter/convert.ts';
-import { fixtureFiles, hasFixture, KERAS_FIXTURES, needs } from './helpers/keras.ts';
-import { loadMnistDigits, sampleDigits } from './helpers/mnist.ts';
+import { convertModel } from '../../converter/convert.ts';
+import { fixtureFiles, hasFixture, KERAS_FIXTURES, needs } from '../helpers/keras.ts';
+import { loadMnistDigits, sampleDigits } from '../helpers/mnist.ts';
 
 beforeAll(async () => {
   expect(await tf.setBackend('wasm')).toBe(true);

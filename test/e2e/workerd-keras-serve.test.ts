@@ -4,14 +4,14 @@
 // must read real digits right.
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { useNodeBackend } from '../cli/backend.ts';
-import { convertAndPublish } from '../converter/convert.ts';
-import { loadModel } from '../shared/model-loader.ts';
-import { keys } from '../shared/names.ts';
-import { ModelJson } from '../shared/schemas/model-json.ts';
-import { buildWorker, startWorker, type RunningWorker } from '../scripts/edge-worker.ts';
-import { fixtureFiles, hasFixture, KERAS_FIXTURES, needs } from './helpers/keras.ts';
-import { loadMnistDigits, sampleDigits } from './helpers/mnist.ts';
+import { useNodeBackend } from '../../cli/backend.ts';
+import { convertAndPublish } from '../../converter/convert.ts';
+import { loadModel } from '../../shared/model-loader.ts';
+import { keys } from '../../shared/names.ts';
+import { ModelJson } from '../../shared/schemas/model-json.ts';
+import { buildWorker, startWorker, type RunningWorker } from '../../scripts/edge-worker.ts';
+import { fixtureFiles, hasFixture, KERAS_FIXTURES, needs } from '../helpers/keras.ts';
+import { loadMnistDigits, sampleDigits } from '../helpers/mnist.ts';
 
 const MODELS = [
   { name: 'fer-emotion', file: KERAS_FIXTURES.xception, quantize: 'float16' },

@@ -3,17 +3,17 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { convertModel, type ConvertResult } from '../converter/convert.ts';
-import { publishVersion } from '../shared/bucket/publish.ts';
-import { readIndex } from '../shared/bucket/published.ts';
-import { sha256Hex } from '../shared/hash.ts';
-import { EdgeflowJson } from '../shared/schemas/edgeflow-json.ts';
-import { keys } from '../shared/names.ts';
-import { MemoryStore } from '../shared/store/memory.ts';
-import type { ObjectStore } from '../shared/store/types.ts';
-import { getJson } from '../shared/store/util.ts';
-import { FaultyStore, InjectedFault } from './helpers/faulty-store.ts';
-import { tinyDenseModel } from './helpers/tiny-models.ts';
+import { convertModel, type ConvertResult } from '../../converter/convert.ts';
+import { publishVersion } from '../../shared/bucket/publish.ts';
+import { readIndex } from '../../shared/bucket/published.ts';
+import { sha256Hex } from '../../shared/hash.ts';
+import { EdgeflowJson } from '../../shared/schemas/edgeflow-json.ts';
+import { keys } from '../../shared/names.ts';
+import { MemoryStore } from '../../shared/store/memory.ts';
+import type { ObjectStore } from '../../shared/store/types.ts';
+import { getJson } from '../../shared/store/util.ts';
+import { FaultyStore, InjectedFault } from '../helpers/faulty-store.ts';
+import { tinyDenseModel } from '../helpers/tiny-models.ts';
 
 let converted: ConvertResult;
 

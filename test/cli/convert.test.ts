@@ -7,14 +7,14 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import '@tensorflow/tfjs-backend-cpu';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { writeFolder } from '../models/train/save.ts';
-import { readIndex } from '../shared/bucket/published.ts';
-import { S3Store } from '../shared/store/s3.ts';
-import { HAVE_FIXTURES, NO_FIXTURES_REASON, fixturePath } from './helpers/fixtures.ts';
-import { startS3rver, type RunningS3 } from './helpers/s3rver.ts';
-import { tinyDenseModel } from './helpers/tiny-models.ts';
+import { writeFolder } from '../../models/train/save.ts';
+import { readIndex } from '../../shared/bucket/published.ts';
+import { S3Store } from '../../shared/store/s3.ts';
+import { HAVE_FIXTURES, NO_FIXTURES_REASON, fixturePath } from '../helpers/fixtures.ts';
+import { startS3rver, type RunningS3 } from '../helpers/s3rver.ts';
+import { tinyDenseModel } from '../helpers/tiny-models.ts';
 
-const BIN = fileURLToPath(new URL('../bin/edgeflow.mjs', import.meta.url));
+const BIN = fileURLToPath(new URL('../../bin/edgeflow.mjs', import.meta.url));
 const run = promisify(execFile);
 
 async function edgeflow(args: string[], env: Record<string, string> = {}) {

@@ -3,12 +3,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { zipSync } from 'fflate';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { convertAndPublish } from '../converter/convert.ts';
-import { ConversionError } from '../shared/errors.ts';
-import { type FileSet } from '../converter/model.ts';
-import { unzip } from '../converter/read/zip.ts';
-import { MemoryStore } from '../shared/store/memory.ts';
-import { tinyDenseModel, WEIGHTS_FILE } from './helpers/tiny-models.ts';
+import { convertAndPublish } from '../../converter/convert.ts';
+import { ConversionError } from '../../shared/errors.ts';
+import { type FileSet } from '../../converter/model.ts';
+import { unzip } from '../../converter/read/zip.ts';
+import { MemoryStore } from '../../shared/store/memory.ts';
+import { tinyDenseModel, WEIGHTS_FILE } from '../helpers/tiny-models.ts';
 
 let good: FileSet;
 const encoder = new TextEncoder();

@@ -1,7 +1,7 @@
 // Tensor codecs of the HTTP APIs (shared/codecs.ts): base64, nested and flat values,
 // datatype ranges, and errors naming the field.
 import { describe, expect, it } from 'vitest';
-import { checkShape, CodecError, decodeBase64, decodeRawBytes, decodeValues, encodeBase64, nest, nestedShape } from '../shared/codecs.ts';
+import { checkShape, CodecError, decodeBase64, decodeRawBytes, decodeValues, encodeBase64, nest, nestedShape } from '../../shared/codecs.ts';
 
 describe('base64', () => {
   it('round-trips every length, with or without padding and whitespace', () => {

@@ -2,20 +2,20 @@
 // predictions of the nsfwjs MobileNetV2 fixture equal stock TF.js in Node, both API families,
 // lazy loading, and every error status.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { useNodeBackend } from '../cli/backend.ts';
-import { readInput } from '../converter/read/files.ts';
-import { convertAndPublish, convertModel } from '../converter/convert.ts';
-import { publishVersion, updateIndex } from '../shared/bucket/publish.ts';
-import { demoModels } from '../scripts/demo-models.ts';
-import { keys } from '../shared/names.ts';
-import { EdgeflowJson } from '../shared/schemas/edgeflow-json.ts';
-import { getJson } from '../shared/store/util.ts';
+import { useNodeBackend } from '../../cli/backend.ts';
+import { readInput } from '../../converter/read/files.ts';
+import { convertAndPublish, convertModel } from '../../converter/convert.ts';
+import { publishVersion, updateIndex } from '../../shared/bucket/publish.ts';
+import { demoModels } from '../../scripts/demo-models.ts';
+import { keys } from '../../shared/names.ts';
+import { EdgeflowJson } from '../../shared/schemas/edgeflow-json.ts';
+import { getJson } from '../../shared/store/util.ts';
 import { rm } from 'node:fs/promises';
 import path from 'node:path';
-import { buildWorker, startWorker, type RunningWorker } from '../scripts/edge-worker.ts';
-import { FIXTURES as fixturesRoot } from './helpers/fixtures.ts';
-import { fixturePresent, MOBILENET_DIR } from './helpers/publish-models.ts';
-import { maxAbsDiff, stockPredict, testImages } from './helpers/reference.ts';
+import { buildWorker, startWorker, type RunningWorker } from '../../scripts/edge-worker.ts';
+import { FIXTURES as fixturesRoot } from '../helpers/fixtures.ts';
+import { fixturePresent, MOBILENET_DIR } from '../helpers/publish-models.ts';
+import { maxAbsDiff, stockPredict, testImages } from '../helpers/reference.ts';
 
 const GRAPH_DIR = path.join(fixturesRoot, 'tfjs-graph/nsfwjs-mobilenet_v2_mid');
 const hasFixture = await fixturePresent();
