@@ -95,7 +95,10 @@ async function stagePeak(input: string, mode: string): Promise<number> {
   const baseline = process.memoryUsage.rss();
   const model = await readModel(await readInput(input));
   const dtype = (mode === 'none' ? 'float32' : mode) as StorageDtype;
-  const { files } = shardModel(model, encodeWeights(model.weights, () => dtype, { clipOutliers: true }));
+  const { files } = shardModel(
+    model,
+    encodeWeights(model.weights, () => dtype, { clipOutliers: true }),
+  );
   await Promise.all([...files.values()].map(sha256Hex));
   const floatBytes = model.weights.reduce((sum, w) => sum + w.values.length * 4, 0);
   return (process.resourceUsage().maxRSS * 1024 - baseline) / floatBytes;
@@ -123,12 +126,7 @@ async function clipGain(input: string): Promise<string[]> {
   const plain = squaredError(false);
   const clipped = squaredError(true);
   const drift = async (clip: boolean) => (await convertModel(model, { name: 'bench', quantize: 'uint8', tolerance: Infinity, clipOutliers: clip })).report.relativeError;
-  return [
-    `${clipped.clipped}/${floats.length}`,
-    `${((1 - clipped.sum / plain.sum) * 100).toFixed(1)}%`,
-    (await drift(false)).toPrecision(3),
-    (await drift(true)).toPrecision(3),
-  ];
+  return [`${clipped.clipped}/${floats.length}`, `${((1 - clipped.sum / plain.sum) * 100).toFixed(1)}%`, (await drift(false)).toPrecision(3), (await drift(true)).toPrecision(3)];
 }
 
 async function main(): Promise<void> {
@@ -151,8 +149,7 @@ async function main(): Promise<void> {
     return;
   }
   const self = fileURLToPath(import.meta.url);
-  const child = (...args: string[]) =>
-    JSON.parse(execFileSync(process.execPath, ['--import', 'tsx', self, ...args], { encoding: 'utf8', maxBuffer: 1 << 24, stdio: ['ignore', 'pipe', 'ignore'] }));
+  const child = (...args: string[]) => JSON.parse(execFileSync(process.execPath, ['--import', 'tsx', self, ...args], { encoding: 'utf8', maxBuffer: 1 << 24, stdio: ['ignore', 'pipe', 'ignore'] }));
   const rows = [['model', 'mode', 'bytes in', 'bytes out', 'ratio', 'MB/s', 'peak RSS', 'Δ RSS / f32', 'stage Δ / f32', 'max err', 'mean err', 'rel err', 'top-1', 'BN folded']];
   const clipRows = [['model', 'weights clipped', 'weight sq. error saved', 'output drift, min/max ranges', 'output drift, edgeflow (clipped kept only if lower)']];
   for (const [label, relative] of MODELS) {

@@ -60,8 +60,20 @@ async function benchModels(): Promise<{ models: DemoModel[]; bench: BenchModel[]
     const big = values.length > 10_000;
     // Large image inputs go as raw float32 bytes ({"b64": ...}); small ones as JSON numbers.
     const body = big ? JSON.stringify({ instances: [{ b64: Buffer.from(values.buffer).toString('base64') }] }) : JSON.stringify({ instances: [instance] });
-    const label = model.name === 'iris-dense' ? 'tiny dense (4→16→3)' : model.name === 'mnist-cnn' ? 'MNIST CNN (28x28x1)' : `MobileNetV2 (224x224x3, ${model.quantize === 'float16' ? 'float16, BN folded' : model.quantize})`;
-    return { name: model.name, label, body, bodyKind: big ? `b64 float32, ${(body.length / 1024).toFixed(0)} KiB` : `JSON, ${body.length} B`, input: { values, shape: [1, ...nestedShape(instance)] }, samples: big ? 60 : 400 };
+    const label =
+      model.name === 'iris-dense'
+        ? 'tiny dense (4→16→3)'
+        : model.name === 'mnist-cnn'
+          ? 'MNIST CNN (28x28x1)'
+          : `MobileNetV2 (224x224x3, ${model.quantize === 'float16' ? 'float16, BN folded' : model.quantize})`;
+    return {
+      name: model.name,
+      label,
+      body,
+      bodyKind: big ? `b64 float32, ${(body.length / 1024).toFixed(0)} KiB` : `JSON, ${body.length} B`,
+      input: { values, shape: [1, ...nestedShape(instance)] },
+      samples: big ? 60 : 400,
+    };
   });
   return { models, bench };
 }
@@ -288,7 +300,18 @@ async function main(): Promise<void> {
       bareRows.push([model.label, ms(b.p50), ms(b.p99)]);
       const app = summary(times.get('app')!);
       const appNoop = summary(noops.get('app')!);
-      rows.push(['in-process', model.label, model.bodyKind, ms(app.p50), ms(app.p99), ms(appNoop.p50), `${((app.p50 - appNoop.p50) / b.p50).toFixed(2)}  (${app.p50 - appNoop.p50 - b.p50 >= 0 ? '+' : ''}${ms(app.p50 - appNoop.p50 - b.p50)} ms)`, '-', '-', '-']);
+      rows.push([
+        'in-process',
+        model.label,
+        model.bodyKind,
+        ms(app.p50),
+        ms(app.p99),
+        ms(appNoop.p50),
+        `${((app.p50 - appNoop.p50) / b.p50).toFixed(2)}  (${app.p50 - appNoop.p50 - b.p50 >= 0 ? '+' : ''}${ms(app.p50 - appNoop.p50 - b.p50)} ms)`,
+        '-',
+        '-',
+        '-',
+      ]);
       for (const server of servers) {
         const predict = summary(times.get(server.kind)!);
         const noop = summary(noops.get(server.kind)!);
@@ -297,7 +320,16 @@ async function main(): Promise<void> {
         const url = `${server.url}/v1/models/${model.name}:predict`;
         const rps = [];
         for (const concurrency of [1, 8, 32]) rps.push((await throughput(url, model.body, concurrency, seconds)).toFixed(0));
-        rows.push([server.kind, model.label, model.bodyKind, ms(predict.p50), ms(predict.p99), ms(noop.p50), `${overhead.toFixed(2)}  (${predict.p50 - noop.p50 - b.p50 >= 0 ? '+' : ''}${ms(predict.p50 - noop.p50 - b.p50)} ms)`, ...rps]);
+        rows.push([
+          server.kind,
+          model.label,
+          model.bodyKind,
+          ms(predict.p50),
+          ms(predict.p99),
+          ms(noop.p50),
+          `${overhead.toFixed(2)}  (${predict.p50 - noop.p50 - b.p50 >= 0 ? '+' : ''}${ms(predict.p50 - noop.p50 - b.p50)} ms)`,
+          ...rps,
+        ]);
       }
     }
     for (const server of servers) {
@@ -337,7 +369,7 @@ async function main(): Promise<void> {
   console.log('Memory after 1,000 requests (round-robin over the models):');
   printTable(['server', 'process RSS', 'wasm heap', 'live tensors', 'model weights'], memoryRows);
   console.log('Targets: overhead ≤ 1.10 (MobileNetV2), ≤ 1 ms absolute (tiny); cold start ≤ 150 ms (MobileNetV2 uint8); bundle ≤ 500 KiB gzip.');
-  console.log('Note: on Cloudflare, performance.now() only advances across I/O (Spectre mitigation), so a deployed Worker\'s Server-Timing is coarse; local workerd and Node are exact.');
+  console.log("Note: on Cloudflare, performance.now() only advances across I/O (Spectre mitigation), so a deployed Worker's Server-Timing is coarse; local workerd and Node are exact.");
   console.log(`(bench ran ${((performance.now() - startedAt) / 1000).toFixed(0)} s)`);
   await rm(work, { recursive: true, force: true });
 }

@@ -30,16 +30,22 @@ const HELP = `Usage: edgeflow convert <input> --name <name> --out <folder | s3:/
 `;
 
 export async function convertCommand(argv: string[]): Promise<number> {
-  const parsed = parseCommandLine('convert', HELP, argv, {
-    name: { type: 'string' },
-    out: { type: 'string' },
-    quantize: { type: 'string', default: DEFAULT_QUANTIZE },
-    'shard-size': { type: 'string' },
-    calibration: { type: 'string' },
-    tolerance: { type: 'string' },
-    'no-clip': { type: 'boolean', default: false },
-    'keep-batchnorm': { type: 'boolean', default: false },
-  }, ['name', 'out']);
+  const parsed = parseCommandLine(
+    'convert',
+    HELP,
+    argv,
+    {
+      name: { type: 'string' },
+      out: { type: 'string' },
+      quantize: { type: 'string', default: DEFAULT_QUANTIZE },
+      'shard-size': { type: 'string' },
+      calibration: { type: 'string' },
+      tolerance: { type: 'string' },
+      'no-clip': { type: 'boolean', default: false },
+      'keep-batchnorm': { type: 'boolean', default: false },
+    },
+    ['name', 'out'],
+  );
   if (typeof parsed === 'number') return parsed;
   const { values, positionals } = parsed;
   const input = positionals[0];
@@ -68,8 +74,7 @@ export async function convertCommand(argv: string[]): Promise<number> {
       foldBatchNorm: !values['keep-batchnorm'],
       calibration:
         calibrationBytes &&
-        ((inputs) =>
-          calibrationFile!.endsWith('.npy') ? parseNpy(calibrationBytes, inputs, calibrationFile) : parseCalibrationJson(calibrationBytes.toString('utf8'), inputs, calibrationFile)),
+        ((inputs) => (calibrationFile!.endsWith('.npy') ? parseNpy(calibrationBytes, inputs, calibrationFile) : parseCalibrationJson(calibrationBytes.toString('utf8'), inputs, calibrationFile))),
       onProgress: ({ stage, detail }) => progress(stage, detail),
     });
     console.log(summary(result));

@@ -37,19 +37,25 @@ const optionalNumber = (text: string | undefined, flag: string): number | undefi
 };
 
 export async function serveCommand(argv: string[]): Promise<number> {
-  const parsed = parseCommandLine('serve', HELP, argv, {
-        store: { type: 'string' },
-        port: { type: 'string', default: '8080' },
-        host: { type: 'string', default: '127.0.0.1' },
-        'memory-budget': { type: 'string' },
-        'index-ttl': { type: 'string' },
-        'warm-up': { type: 'string', default: 'ready' },
-        'max-body': { type: 'string' },
-        'max-batch': { type: 'string' },
-        'max-elements': { type: 'string' },
-        watch: { type: 'boolean', default: false },
-        'max-upload': { type: 'string' },
-  }, ['store']);
+  const parsed = parseCommandLine(
+    'serve',
+    HELP,
+    argv,
+    {
+      store: { type: 'string' },
+      port: { type: 'string', default: '8080' },
+      host: { type: 'string', default: '127.0.0.1' },
+      'memory-budget': { type: 'string' },
+      'index-ttl': { type: 'string' },
+      'warm-up': { type: 'string', default: 'ready' },
+      'max-body': { type: 'string' },
+      'max-batch': { type: 'string' },
+      'max-elements': { type: 'string' },
+      watch: { type: 'boolean', default: false },
+      'max-upload': { type: 'string' },
+    },
+    ['store'],
+  );
   if (typeof parsed === 'number') return parsed;
   const values = { ...parsed.values, store: parsed.values.store! };
   let server;
@@ -66,7 +72,11 @@ export async function serveCommand(argv: string[]): Promise<number> {
       memoryBudgetBytes: budget === undefined ? undefined : budget * 2 ** 20,
       indexTtlMs: optionalNumber(values['index-ttl'], '--index-ttl'),
       warmUp,
-      limits: { maxBodyBytes: optionalNumber(values['max-body'], '--max-body'), maxBatch: optionalNumber(values['max-batch'], '--max-batch'), maxElements: optionalNumber(values['max-elements'], '--max-elements') },
+      limits: {
+        maxBodyBytes: optionalNumber(values['max-body'], '--max-body'),
+        maxBatch: optionalNumber(values['max-batch'], '--max-batch'),
+        maxElements: optionalNumber(values['max-elements'], '--max-elements'),
+      },
       admin: {
         token: process.env.EDGEFLOW_ADMIN_TOKEN || undefined,
         maxUploadBytes: optionalNumber(values['max-upload'], '--max-upload'),
@@ -91,7 +101,9 @@ export async function serveCommand(argv: string[]): Promise<number> {
     console.log(`backend: ${backend.backend}${backend.simd ? ' with SIMD' : ' WITHOUT SIMD (2.5-3x slower)'} (${backend.binary})`);
     console.log(`models: ${names.length ? names.join(', ') : 'none published yet'}`);
     if (names[0]) console.log(`try:    curl ${server.url}/v1/models/${names[0]}/metadata`);
-    console.log(`admin:  ${process.env.EDGEFLOW_ADMIN_TOKEN ? `on (Bearer EDGEFLOW_ADMIN_TOKEN)${watcher ? ', uploads converted here' : ', uploads converted by `edgeflow watch`'}` : 'off (set EDGEFLOW_ADMIN_TOKEN to enable /admin)'}`);
+    console.log(
+      `admin:  ${process.env.EDGEFLOW_ADMIN_TOKEN ? `on (Bearer EDGEFLOW_ADMIN_TOKEN)${watcher ? ', uploads converted here' : ', uploads converted by `edgeflow watch`'}` : 'off (set EDGEFLOW_ADMIN_TOKEN to enable /admin)'}`,
+    );
   } catch (error) {
     console.error(`edgeflow serve: ${(error as Error).message}`);
     await server?.close();

@@ -88,7 +88,13 @@ export function parseTrainArgs(argv: string[]): TrainJobOptions | 'help' {
     if (value !== undefined) record[key] = value;
   }
   if (values['batch-norm']) options.batchNorm = true;
-  for (const [key, flag] of [['out', 'out'], ['upload', 'upload'], ['name', 'name'], ['logdir', 'logdir'], ['lrSchedule', 'lr-schedule']] as const) {
+  for (const [key, flag] of [
+    ['out', 'out'],
+    ['upload', 'upload'],
+    ['name', 'name'],
+    ['logdir', 'logdir'],
+    ['lrSchedule', 'lr-schedule'],
+  ] as const) {
     const value = values[flag];
     if (value !== undefined) record[key] = value;
   }

@@ -39,15 +39,21 @@ export function describeOutcome(outcome: ConsumeOutcome): string {
 }
 
 export async function watchCommand(argv: string[]): Promise<number> {
-  const parsed = parseCommandLine('watch', HELP, argv, {
-    store: { type: 'string' },
-    interval: { type: 'string', default: '5s' },
-    lease: { type: 'string' },
-    'max-attempts': { type: 'string' },
-    samples: { type: 'string' },
-    once: { type: 'boolean', default: false },
-    name: { type: 'string' },
-  }, ['store']);
+  const parsed = parseCommandLine(
+    'watch',
+    HELP,
+    argv,
+    {
+      store: { type: 'string' },
+      interval: { type: 'string', default: '5s' },
+      lease: { type: 'string' },
+      'max-attempts': { type: 'string' },
+      samples: { type: 'string' },
+      once: { type: 'boolean', default: false },
+      name: { type: 'string' },
+    },
+    ['store'],
+  );
   if (typeof parsed === 'number') return parsed;
   const values = { ...parsed.values, store: parsed.values.store! };
   let watcher: UploadWatcher;

@@ -143,7 +143,11 @@ export function parseNpy(bytes: Uint8Array, inputs: TensorSignature[], source = 
   const header = new TextDecoder().decode(bytes.subarray(headerStart, headerStart + headerLength));
   const descr = /'descr':\s*'([^']+)'/.exec(header)?.[1];
   const fortran = /'fortran_order':\s*True/.test(header);
-  const shape = (/'shape':\s*\(([^)]*)\)/.exec(header)?.[1] ?? '').split(',').map((s) => s.trim()).filter(Boolean).map(Number);
+  const shape = (/'shape':\s*\(([^)]*)\)/.exec(header)?.[1] ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map(Number);
   if (!descr || fortran) throw new ConversionError(`${source}: only C-order arrays with a plain dtype are read`);
   const n = elementCount(shape);
   const data = bytes.subarray(headerStart + headerLength);

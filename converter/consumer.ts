@@ -14,7 +14,7 @@ import { dtypeCounts } from '../shared/bucket/published.ts';
 import { claimUpload, DEFAULT_LEASE_MS } from '../shared/bucket/claim.ts';
 import { convertModel, publishConverted, ToleranceError, type ConvertProgress } from './convert.ts';
 import { ConversionError } from '../shared/errors.ts';
-import { type FileSet } from './model.ts';
+import type { FileSet } from './model.ts';
 import { readModel } from './read/index.ts';
 import { RetryingStore, DEFAULT_RETRY_DELAYS_MS } from '../shared/store/retrying.ts';
 import { parseManifestKey, readManifest, readStatus, uploadKeys, writeStatus, type UploadEvent, type UploadStatus } from '../shared/bucket/uploads.ts';
@@ -86,7 +86,9 @@ export async function consumeUploadEvent(message: unknown, options: ConsumerOpti
   const log = options.log ?? (() => {});
   const limits = { ...UNLIMITED, ...options.limits };
   const attempt = options.attempt ?? 1;
-  const store = new RetryingStore(options.store, options.retryDelaysMs ?? DEFAULT_RETRY_DELAYS_MS, (operation, k, error, n) => log(`${uploadId}: ${operation} ${k} failed (${error.message}); retry ${n}`));
+  const store = new RetryingStore(options.store, options.retryDelaysMs ?? DEFAULT_RETRY_DELAYS_MS, (operation, k, error, n) =>
+    log(`${uploadId}: ${operation} ${k} failed (${error.message}); retry ${n}`),
+  );
   const owner = `${options.owner}#${randomSuffix()}`;
 
   let status: UploadStatus | null = null;
@@ -131,7 +133,9 @@ export async function consumeUploadEvent(message: unknown, options: ConsumerOpti
 
     const sourceBytes = manifest.files.reduce((sum, f) => sum + f.size, 0);
     if (sourceBytes > limits.maxSourceBytes) {
-      throw new ConversionError(`the upload is ${(sourceBytes / 2 ** 20).toFixed(1)} MiB, more than the ${(limits.maxSourceBytes / 2 ** 20).toFixed(0)} MiB this converter takes (a Worker has 128 MB of memory): ${TOO_LARGE_HINT}`);
+      throw new ConversionError(
+        `the upload is ${(sourceBytes / 2 ** 20).toFixed(1)} MiB, more than the ${(limits.maxSourceBytes / 2 ** 20).toFixed(0)} MiB this converter takes (a Worker has 128 MB of memory): ${TOO_LARGE_HINT}`,
+      );
     }
     const files: FileSet = new Map(
       await Promise.all(
@@ -148,7 +152,9 @@ export async function consumeUploadEvent(message: unknown, options: ConsumerOpti
     files.clear();
     const float32 = decoded.weights.reduce((sum, w) => sum + w.values.byteLength, 0);
     if (float32 > limits.maxFloat32Bytes) {
-      throw new ConversionError(`the model has ${(float32 / 2 ** 20).toFixed(1)} MiB of float32 weights, more than the ${(limits.maxFloat32Bytes / 2 ** 20).toFixed(0)} MiB this converter takes (a Worker has 128 MB of memory): ${TOO_LARGE_HINT}`);
+      throw new ConversionError(
+        `the model has ${(float32 / 2 ** 20).toFixed(1)} MiB of float32 weights, more than the ${(limits.maxFloat32Bytes / 2 ** 20).toFixed(0)} MiB this converter takes (a Worker has 128 MB of memory): ${TOO_LARGE_HINT}`,
+      );
     }
     const onProgress = ({ stage, detail }: ConvertProgress) => log(`${uploadId}: ${stage} ${detail}`);
     const converted = await convertModel(decoded, {
@@ -186,7 +192,10 @@ export async function consumeUploadEvent(message: unknown, options: ConsumerOpti
       const reason = isPermanent(error) ? message : `gave up after ${attempt} deliveries: ${message}`;
       log(`${uploadId}: failed: ${reason}`);
       if (status) await record({ state: 'failed', reason, ...(error instanceof ToleranceError ? { report: error.report } : {}) }).catch(() => undefined);
-      else await writeStatus(store, { id: uploadId, name, state: 'failed', created: new Date().toISOString(), updated: new Date().toISOString(), files: [], options: {}, attempts: 1, reason }).catch(() => undefined);
+      else
+        await writeStatus(store, { id: uploadId, name, state: 'failed', created: new Date().toISOString(), updated: new Date().toISOString(), files: [], options: {}, attempts: 1, reason }).catch(
+          () => undefined,
+        );
       return { kind: 'failed', uploadId, reason };
     }
     log(`${uploadId}: delivery ${attempt} failed, will retry: ${message}`);

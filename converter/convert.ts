@@ -10,7 +10,7 @@ import type { ObjectStore } from '../shared/store/types.ts';
 import { DEFAULT_SAMPLES, generateCalibration, type Calibration } from './calibration.ts';
 import { encodeWeights } from './encode.ts';
 import { ConversionError } from '../shared/errors.ts';
-import { type DecodedModel, type FileSet } from './model.ts';
+import type { DecodedModel, FileSet } from './model.ts';
 import { publishVersion, type VersionMetadata } from '../shared/bucket/publish.ts';
 import { foldBatchNorm } from './optimize/fold-batchnorm.ts';
 import { foldKeepsPrecision } from './optimize/fold-policy.ts';
@@ -20,7 +20,6 @@ import { readModel } from './read/index.ts';
 import { shardModel, type ModelFiles } from './shard.ts';
 import { resolveConversionOptions, type ConversionOptions, type ResolvedConversionOptions } from '../shared/options/conversion.ts';
 import { accuracyReport, measureDrift, runCalibration, type Drift, type ModelOutputs } from './verify.ts';
-
 
 export type ConvertStage = 'read' | 'reference' | 'quantize' | 'verify' | 'publish';
 
@@ -77,7 +76,10 @@ export interface ConvertResult {
 
 /** A conversion that ran but missed its tolerance; carries the report. */
 export class ToleranceError extends ConversionError {
-  constructor(readonly report: AccuracyReport, quantize: string) {
+  constructor(
+    readonly report: AccuracyReport,
+    quantize: string,
+  ) {
     super(
       `converted model drifts too far from the float32 model: relative error ${report.relativeError.toPrecision(3)} > tolerance ${report.tolerance} ` +
         `(max abs error ${report.maxAbsError.toPrecision(3)}${report.top1Agreement === null ? '' : `, top-1 agreement ${(report.top1Agreement * 100).toFixed(1)}%`}) ` +
@@ -171,9 +173,7 @@ async function readStep(input: FileSet | DecodedModel, progress: ResolvedConvert
 async function referenceStep(model: DecodedModel, options: ResolvedConvertOptions): Promise<Reference> {
   options.onProgress({ stage: 'reference', detail: 'running the float32 model on calibration inputs' });
   return withLoaded(encodeAndShard(model, () => 'float32', false, options.shardBytes).files, async (loaded) => {
-    const calibration = options.calibration
-      ? options.calibration(loaded.inputs)
-      : generateCalibration(loaded.inputs, options.samples, embeddingVocabulary(model.modelJson.modelTopology) ?? 10);
+    const calibration = options.calibration ? options.calibration(loaded.inputs) : generateCalibration(loaded.inputs, options.samples, embeddingVocabulary(model.modelJson.modelTopology) ?? 10);
     const reference = await runCalibration(loaded, calibration);
     // Graph models often leave output shapes unknown: record the ones the run produced (batch free).
     const outputs = loaded.outputs.map((output, o) => {
@@ -251,7 +251,10 @@ async function candidatesStep(run: Conversion, model: DecodedModel, folding: { m
   let folded = folding.folded.length;
   if (!converted.report.passed && folded > 0) {
     // Folding scales each output channel of a kernel; per-tensor uint8 / uint16 grids can lose precision on that.
-    run.options.onProgress({ stage: 'verify', detail: `relative drift ${converted.report.relativeError.toPrecision(3)} over the tolerance with BatchNormalization folded; converting again with it kept` });
+    run.options.onProgress({
+      stage: 'verify',
+      detail: `relative drift ${converted.report.relativeError.toPrecision(3)} over the tolerance with BatchNormalization folded; converting again with it kept`,
+    });
     converted = await quantizeAndVerifyStep(run, model);
     folded = 0;
   }

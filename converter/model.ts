@@ -31,5 +31,3 @@ export interface DecodedModel {
     generatedBy?: string;
   };
 }
-
-

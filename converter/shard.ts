@@ -5,7 +5,6 @@ import type { DecodedModel } from './model.ts';
 import type { EncodedWeights } from './encode.ts';
 import { DEFAULT_SHARD_BYTES } from '../shared/options/conversion.ts';
 
-
 export interface ModelFiles {
   modelJson: ModelJson;
   /** File name → bytes, model.json included. Shards are views into the encoded buffer. */

@@ -39,7 +39,14 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
       backend: options.runtime.backendStatus(),
       models: options.runtime.stats(),
       limits,
-      apis: ['GET /v1/models/{name}[/versions/{v}|/labels/{l}][/metadata]', 'POST /v1/models/{name}[/versions/{v}|/labels/{l}]:predict', 'GET /v2/health/live|ready', 'GET /v2', 'GET /v2/models/{name}[/versions/{v}][/ready]', 'POST /v2/models/{name}[/versions/{v}]/infer'],
+      apis: [
+        'GET /v1/models/{name}[/versions/{v}|/labels/{l}][/metadata]',
+        'POST /v1/models/{name}[/versions/{v}|/labels/{l}]:predict',
+        'GET /v2/health/live|ready',
+        'GET /v2',
+        'GET /v2/models/{name}[/versions/{v}][/ready]',
+        'POST /v2/models/{name}[/versions/{v}]/infer',
+      ],
     }),
   );
 

@@ -28,7 +28,13 @@ export interface NodeServer {
 }
 
 export function createNodeApp(options: NodeServerOptions) {
-  const runtime = new ModelRuntime({ store: options.store, backend: startNodeBackend, memoryBudgetBytes: options.memoryBudgetBytes ?? DEFAULT_NODE_MEMORY_BUDGET_BYTES, indexTtlMs: options.indexTtlMs, warmUp: options.warmUp });
+  const runtime = new ModelRuntime({
+    store: options.store,
+    backend: startNodeBackend,
+    memoryBudgetBytes: options.memoryBudgetBytes ?? DEFAULT_NODE_MEMORY_BUDGET_BYTES,
+    indexTtlMs: options.indexTtlMs,
+    warmUp: options.warmUp,
+  });
   return { app: createApp({ runtime, platform: 'node', limits: options.limits, admin: options.admin }), runtime };
 }
 

@@ -27,7 +27,10 @@ export async function handleUploadBatch(batch: MessageBatch<unknown>, options: U
       message.retry({ delaySeconds: outcome.delaySeconds });
     } else if (outcome.kind === 'failed' && options.deadLetter) {
       try {
-        await options.deadLetter.send({ ...(message.body as object), edgeflow: { uploadId: outcome.uploadId, reason: outcome.reason, attempts: message.attempts, failedAt: new Date().toISOString() } });
+        await options.deadLetter.send({
+          ...(message.body as object),
+          edgeflow: { uploadId: outcome.uploadId, reason: outcome.reason, attempts: message.attempts, failedAt: new Date().toISOString() },
+        });
         message.ack();
       } catch (error) {
         options.log?.(`dead-letter send failed (${(error as Error).message}); the message is retried`);

@@ -29,19 +29,20 @@ const number = (fallback: number, min = 0) =>
 const MiB = 2 ** 20;
 
 /** The vars' schema; the MAX_CONVERT_MB default from the converter's limits (WORKER_CONSUMER_LIMITS). */
-export const workerVars = (converter: { maxFloat32Bytes: number }) => z.object({
-  MEMORY_BUDGET_MB: number(DEFAULT_MEMORY_BUDGET_BYTES / MiB, 1),
-  INDEX_TTL_MS: number(DEFAULT_INDEX_TTL_MS),
-  WARM_UP: z.preprocess((value) => (value === '' ? undefined : value), z.enum(['ready', 'always', 'never']).optional().default('ready')),
-  MAX_BODY_BYTES: number(DEFAULT_LIMITS.maxBodyBytes, 1),
-  MAX_BATCH: number(DEFAULT_LIMITS.maxBatch, 1),
-  MAX_ELEMENTS: number(DEFAULT_LIMITS.maxElements, 1),
-  BUCKET_NAME: z.string().min(1).optional().default('edgeflow-models'),
-  MAX_UPLOAD_BYTES: number(DEFAULT_MAX_UPLOAD_BYTES, 1),
-  MAX_CONVERT_MB: number(converter.maxFloat32Bytes / MiB, 0),
-  QUEUE_MAX_RETRIES: number(5, 0),
-  UPLOAD_REQUEUE_AFTER_MS: number(DEFAULT_REQUEUE_AFTER_MS, 0),
-});
+export const workerVars = (converter: { maxFloat32Bytes: number }) =>
+  z.object({
+    MEMORY_BUDGET_MB: number(DEFAULT_MEMORY_BUDGET_BYTES / MiB, 1),
+    INDEX_TTL_MS: number(DEFAULT_INDEX_TTL_MS),
+    WARM_UP: z.preprocess((value) => (value === '' ? undefined : value), z.enum(['ready', 'always', 'never']).optional().default('ready')),
+    MAX_BODY_BYTES: number(DEFAULT_LIMITS.maxBodyBytes, 1),
+    MAX_BATCH: number(DEFAULT_LIMITS.maxBatch, 1),
+    MAX_ELEMENTS: number(DEFAULT_LIMITS.maxElements, 1),
+    BUCKET_NAME: z.string().min(1).optional().default('edgeflow-models'),
+    MAX_UPLOAD_BYTES: number(DEFAULT_MAX_UPLOAD_BYTES, 1),
+    MAX_CONVERT_MB: number(converter.maxFloat32Bytes / MiB, 0),
+    QUEUE_MAX_RETRIES: number(5, 0),
+    UPLOAD_REQUEUE_AFTER_MS: number(DEFAULT_REQUEUE_AFTER_MS, 0),
+  });
 
 export interface WorkerSettings {
   memoryBudgetBytes: number;

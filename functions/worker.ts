@@ -18,7 +18,8 @@ let settings: WorkerSettings | null = null;
 // Random values may only be drawn inside a handler in Workers: named on first use.
 let isolate: string | null = null;
 
-const STUCK_HINT = 'if it stays queued, check that this Worker consumes the queue edgeflow-uploads (wrangler.toml [[queues.consumers]]; `npx wrangler queues info edgeflow-uploads`) and read its log with `npx wrangler tail`';
+const STUCK_HINT =
+  'if it stays queued, check that this Worker consumes the queue edgeflow-uploads (wrangler.toml [[queues.consumers]]; `npx wrangler queues info edgeflow-uploads`) and read its log with `npx wrangler tail`';
 
 function appFor(env: WorkerEnv): ReturnType<typeof createApp> {
   if (!app) {

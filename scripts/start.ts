@@ -63,10 +63,14 @@ async function waitReady(url: string, child: ReturnType<typeof spawn>): Promise<
 
 const models = await seed();
 const url = `http://127.0.0.1:${port}`;
-const child = spawn(process.execPath, [path.join(root, 'node_modules/wrangler/bin/wrangler.js'), 'dev', '--ip', '127.0.0.1', '--port', String(port), '--var', `EDGEFLOW_ADMIN_TOKEN:${adminToken}`, ...process.argv.slice(2)], {
-  cwd: root,
-  stdio: ['inherit', 'inherit', 'inherit'],
-});
+const child = spawn(
+  process.execPath,
+  [path.join(root, 'node_modules/wrangler/bin/wrangler.js'), 'dev', '--ip', '127.0.0.1', '--port', String(port), '--var', `EDGEFLOW_ADMIN_TOKEN:${adminToken}`, ...process.argv.slice(2)],
+  {
+    cwd: root,
+    stdio: ['inherit', 'inherit', 'inherit'],
+  },
+);
 for (const signal of ['SIGINT', 'SIGTERM'] as const) process.on(signal, () => child.kill(signal));
 child.on('exit', (code) => process.exit(code ?? 0));
 

@@ -14,7 +14,10 @@ export type V2Datatype = (typeof V2_DATATYPES)[number];
 
 /** A request value that cannot be decoded; field is a path like `instances[2]`. */
 export class CodecError extends EdgeflowError {
-  constructor(readonly field: string, problem: string) {
+  constructor(
+    readonly field: string,
+    problem: string,
+  ) {
     super('bad_request', `${field}: ${problem}`);
     this.name = 'CodecError';
   }
@@ -256,7 +259,10 @@ function decodeStrings(value: unknown, shape: readonly number[], field: string, 
     return out;
   }
   const walk = (node: unknown, depth: number, path: string): void => {
-    if (depth === shape.length) return leaf(node, path);
+    if (depth === shape.length) {
+      leaf(node, path);
+      return;
+    }
     if (!Array.isArray(node) || node.length !== shape[depth]) {
       throw new CodecError(path, `expected a list of ${shape[depth]} (shape [${shape.join(', ')}])`);
     }

@@ -38,8 +38,7 @@ export class ConversionError extends EdgeflowError {
   }
 }
 
-export const isEdgeflowError = (error: unknown, ...codes: ErrorCode[]): error is EdgeflowError =>
-  error instanceof EdgeflowError && (codes.length === 0 || codes.includes(error.code));
+export const isEdgeflowError = (error: unknown, ...codes: ErrorCode[]): error is EdgeflowError => error instanceof EdgeflowError && (codes.length === 0 || codes.includes(error.code));
 
 /** One line for a zod failure: the first issue's path and message (`files.0.size: expected number`). */
 export function describeZodError(error: z.ZodError, root = 'body'): string {

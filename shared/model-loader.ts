@@ -39,11 +39,7 @@ function weightData(modelJson: ModelJson, shard: (path: string) => Uint8Array): 
 
 export function memoryHandler(modelJson: ModelJson, shard: (path: string) => Uint8Array): tf.io.IOHandler {
   return {
-    load: () =>
-      tf.io.getModelArtifactsForJSON(modelJson as unknown as tf.io.ModelJSON, async (manifest) => [
-        manifest.flatMap((group) => group.weights),
-        weightData(modelJson, shard),
-      ]),
+    load: () => tf.io.getModelArtifactsForJSON(modelJson as unknown as tf.io.ModelJSON, async (manifest) => [manifest.flatMap((group) => group.weights), weightData(modelJson, shard)]),
   };
 }
 
@@ -81,8 +77,7 @@ function layersSignature(model: LayersModel, modelJson: ModelJson): { inputs: Te
   };
 }
 
-const asList = (result: tf.Tensor | tf.Tensor[] | tf.NamedTensorMap): tf.Tensor[] =>
-  result instanceof tf.Tensor ? [result] : Array.isArray(result) ? result : Object.values(result);
+const asList = (result: tf.Tensor | tf.Tensor[] | tf.NamedTensorMap): tf.Tensor[] => (result instanceof tf.Tensor ? [result] : Array.isArray(result) ? result : Object.values(result));
 
 export async function loadModel(modelJson: ModelJson, shard: (path: string) => Uint8Array): Promise<LoadedModel> {
   const handler = memoryHandler(modelJson, shard);

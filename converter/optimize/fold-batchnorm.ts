@@ -62,7 +62,7 @@ function pairWeights(byName: Map<string, DecodedWeight>, producer: TopologyLayer
   const mean = byName.get(`${b}/moving_mean`);
   const variance = byName.get(`${b}/moving_variance`);
   const all = [kernel, mean, variance, ...(producer.config.use_bias === false ? [] : [bias]), ...(bn.config.scale === false ? [] : [gamma]), ...(bn.config.center === false ? [] : [beta])];
-  if (all.some((w) => !w || w.dtype !== 'float32')) return null;
+  if (all.some((w) => w?.dtype !== 'float32')) return null;
   const channels = mean!.values.length;
   if (kernel!.values.length % channels !== 0 || [variance, gamma, beta, bias].some((w) => w && w.values.length !== channels)) return null;
   return { kernel: kernel!, bias, gamma, beta, mean: mean!, variance: variance!, channels };
@@ -98,7 +98,7 @@ function functionalPairs(layers: TopologyLayer[], outputs: Set<string>): [Topolo
   const pairs: [TopologyLayer, TopologyLayer][] = [];
   for (const bn of layers) {
     const inputs = bn.class_name === 'BatchNormalization' ? onlyCallInputs(bn) : null;
-    if (!inputs || inputs.length !== 1 || outputs.has(bn.config.name)) continue;
+    if (inputs?.length !== 1 || outputs.has(bn.config.name)) continue;
     const [producerName, nodeIndex, tensorIndex] = inputs[0]!;
     const producer = byName.get(String(producerName));
     if (!producer || nodeIndex !== 0 || tensorIndex !== 0 || !onlyCallInputs(producer) || outputs.has(producer.config.name)) continue;

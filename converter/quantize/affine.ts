@@ -71,7 +71,7 @@ export function searchRange(values: Float32Array, levels: number, lo: number, hi
   // Candidate cut bins: geometric steps inward from each end (outliers sit in the tails).
   const cuts: number[] = [0];
   for (let k = 0; k < CANDIDATES_PER_SIDE; k++) {
-    const cut = Math.round(bins * 0.45 * Math.pow(2, -k / 2));
+    const cut = Math.round(bins * 0.45 * 2 ** (-k / 2));
     if (cut > 0 && cut !== cuts[cuts.length - 1]) cuts.push(cut);
   }
   let best = { error: Infinity, a: lo, b: hi, clipped: false };

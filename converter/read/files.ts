@@ -2,7 +2,7 @@
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { ConversionError } from '../../shared/errors.ts';
-import { type FileSet } from '../model.ts';
+import type { FileSet } from '../model.ts';
 import { parseModelJson } from './tfjs.ts';
 
 async function readFolder(root: string, files: FileSet, prefix = ''): Promise<void> {

@@ -1,6 +1,6 @@
 // Picks the reader for a model's files: TF.js (layers or graph), Keras HDF5, Keras v3 (.keras zip).
 import { ConversionError } from '../../shared/errors.ts';
-import { type DecodedModel, type FileSet } from '../model.ts';
+import type { DecodedModel, FileSet } from '../model.ts';
 import { readKerasH5, readKerasV3, isHdf5 } from './keras.ts';
 import { findModelJson, readTfjsModel } from './tfjs.ts';
 import { isZip, unzip } from './zip.ts';

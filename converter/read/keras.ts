@@ -4,7 +4,7 @@
 // weights named and ordered as stock tf.loadLayersModel expects. HDF5 is read with jsfive
 // (pure JS, so it runs in workerd too).
 import { ConversionError } from '../../shared/errors.ts';
-import { type DecodedModel, type DecodedWeight, type FileSet } from '../model.ts';
+import type { DecodedModel, DecodedWeight, FileSet } from '../model.ts';
 import { translateModelConfig } from './keras/config.ts';
 import type { KerasLayer } from './keras/config-types.ts';
 import { attrString, attrStrings, childGroup, openHdf5, type Group } from './keras/hdf5.ts';
@@ -60,7 +60,12 @@ function decodedModel(parts: Parts): DecodedModel {
 
 /** A weights-only file: Keras 2 save_weights (layer_names at the root) or Keras 3 .weights.h5 (a layers group). */
 function looksWeightsOnly(file: Group): boolean {
-  return attrStrings(file, 'layer_names') !== undefined || childGroup(file, 'layers') !== undefined || childGroup(file, '_layer_checkpoint_dependencies') !== undefined || childGroup(file, 'model_weights') !== undefined;
+  return (
+    attrStrings(file, 'layer_names') !== undefined ||
+    childGroup(file, 'layers') !== undefined ||
+    childGroup(file, '_layer_checkpoint_dependencies') !== undefined ||
+    childGroup(file, 'model_weights') !== undefined
+  );
 }
 
 /** A Keras `model.save('model.h5')` file (Keras 2, or Keras 3's legacy HDF5). */

@@ -2,7 +2,7 @@
 import { concatBytes } from '../../shared/bytes.ts';
 import { ModelJson, modelKind, topologyProblem } from '../../shared/schemas/model-json.ts';
 import { ConversionError } from '../../shared/errors.ts';
-import { type DecodedModel, type FileSet } from '../model.ts';
+import type { DecodedModel, FileSet } from '../model.ts';
 import { decodeWeights } from './weights.ts';
 
 /** The model.json of a file set: `model.json` itself, else the one JSON with a weightsManifest. */

@@ -3,7 +3,7 @@
 import { MAX_WEIGHT_ELEMENTS, type WeightGroup, type WeightSpec } from '../../shared/schemas/model-json.ts';
 import { elementCount } from '../../shared/codecs.ts';
 import { ConversionError } from '../../shared/errors.ts';
-import { type DecodedWeight } from '../model.ts';
+import type { DecodedWeight } from '../model.ts';
 import { float16ToFloat32 } from '../quantize/float16.ts';
 
 const BYTES_PER_DTYPE: Record<string, number> = { float32: 4, int32: 4, bool: 1, uint8: 1, uint16: 2, float16: 2 };
@@ -68,9 +68,7 @@ export function decodeWeights(groups: WeightGroup[], shardBytes: Uint8Array[]): 
     const bytes = shardBytes[g]!;
     const expected = group.weights.reduce((sum, spec) => sum + storedByteLength(spec), 0);
     if (expected !== bytes.byteLength) {
-      throw new ConversionError(
-        `weight group ${g + 1} (${group.paths.join(', ')}) holds ${bytes.byteLength} bytes but its manifest's shapes and dtypes need ${expected}`,
-      );
+      throw new ConversionError(`weight group ${g + 1} (${group.paths.join(', ')}) holds ${bytes.byteLength} bytes but its manifest's shapes and dtypes need ${expected}`);
     }
     let offset = 0;
     for (const spec of group.weights) {

@@ -2,13 +2,13 @@
 // allocating (entries are inflated into buffers of their declared size, never grown).
 import { unzipSync } from 'fflate';
 import { ConversionError } from '../../shared/errors.ts';
-import { type FileSet } from '../model.ts';
+import type { FileSet } from '../model.ts';
 
 export const DEFAULT_MAX_UNZIPPED_BYTES = 1 << 30;
 const MAX_ENTRIES = 10_000;
 
 export function isZip(bytes: Uint8Array): boolean {
-  return bytes.length >= 4 && bytes[0] === 0x50 && bytes[1] === 0x4b && (bytes[2] === 0x03 || bytes[2] === 0x05) ;
+  return bytes.length >= 4 && bytes[0] === 0x50 && bytes[1] === 0x4b && (bytes[2] === 0x03 || bytes[2] === 0x05);
 }
 
 function checkEntryName(name: string): void {

@@ -16,9 +16,9 @@
 // once per requeueAfterMs per isolate), and its status carries a `hint` saying what to check.
 import { Hono, type Context } from 'hono';
 import { DEFAULT_QUANTIZE, DEFAULT_TOLERANCE, parseByteSize, type ConversionOptions } from '../../shared/options/conversion.ts';
-import { checkUploadId, readStatus, uploadEvent, uploadKeys, UploadError, writeUpload, type UploadEvent, type UploadStatus } from '../../shared/bucket/uploads.ts';
-import { deleteVersion, describeModel, listModels, ModelAdminError, removeLabel, setLabel } from '../../shared/bucket/versions.ts';
-import { checkModelName, InvalidNameError, parseVersion } from '../../shared/names.ts';
+import { checkUploadId, readStatus, uploadEvent, uploadKeys, writeUpload, type UploadEvent, type UploadStatus } from '../../shared/bucket/uploads.ts';
+import { deleteVersion, describeModel, listModels, removeLabel, setLabel } from '../../shared/bucket/versions.ts';
+import { checkModelName, type InvalidNameError, parseVersion } from '../../shared/names.ts';
 import type { AppEnv } from '../app-env.ts';
 import { bearerAuth } from '../auth.ts';
 import { limitBody, readBody, readJsonBody } from '../body.ts';

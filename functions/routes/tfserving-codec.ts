@@ -2,7 +2,21 @@
 // (row format, from `instances`) or `outputs` (columnar, from `inputs`).
 // {"b64": ...} leaves are bytes: string inputs take them as values; numeric inputs take
 // them as the raw little-endian bytes of one instance (row) or of the whole tensor (columnar).
-import { allocate, asTensorDtype, CodecError, checkShape, decodeRawBytes, decodeValues, elementCount, isB64Value, jsonValues, nest, nestedShape, type TensorDtype, type TypedValues } from '../../shared/codecs.ts';
+import {
+  allocate,
+  asTensorDtype,
+  CodecError,
+  checkShape,
+  decodeRawBytes,
+  decodeValues,
+  elementCount,
+  isB64Value,
+  jsonValues,
+  nest,
+  nestedShape,
+  type TensorDtype,
+  type TypedValues,
+} from '../../shared/codecs.ts';
 import type { TensorSignature } from '../../shared/schemas/edgeflow-json.ts';
 import { checkBatch, ElementBudget, type Limits } from '../limits.ts';
 import type { InputTensor, OutputTensor } from '../inference.ts';
@@ -10,7 +24,10 @@ import type { InputTensor, OutputTensor } from '../inference.ts';
 const isPlainObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value) && !isB64Value(value);
 
 function concat(parts: TypedValues[], dtype: TensorDtype): TypedValues {
-  const out = allocate(dtype, parts.reduce((sum, p) => sum + p.length, 0));
+  const out = allocate(
+    dtype,
+    parts.reduce((sum, p) => sum + p.length, 0),
+  );
   let offset = 0;
   for (const part of parts) {
     out.set(part, offset);

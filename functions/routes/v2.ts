@@ -43,7 +43,12 @@ export function v2Routes(): Hono<AppEnv> {
 
   app.get('/v2', (c) => {
     const runtime = c.get('runtime');
-    return c.json({ name: SERVER_NAME, version: SERVER_VERSION, extensions: [], edgeflow: { platform: c.get('platform'), store: runtime.store.description, backend: runtime.backendStatus(), models: runtime.stats() } });
+    return c.json({
+      name: SERVER_NAME,
+      version: SERVER_VERSION,
+      extensions: [],
+      edgeflow: { platform: c.get('platform'), store: runtime.store.description, backend: runtime.backendStatus(), models: runtime.stats() },
+    });
   });
 
   const metadata = async (c: Context<AppEnv>) => {
@@ -86,7 +91,10 @@ export function v2Routes(): Hono<AppEnv> {
       startTime(c, 'decode');
       const model = acquired.entry.model;
       const inputs = decodeInputs(request, model.inputs, limits);
-      const wanted = selectOutputs(request, model.outputs.map((o) => o.name));
+      const wanted = selectOutputs(
+        request,
+        model.outputs.map((o) => o.name),
+      );
       endTime(c, 'decode', 2);
       startTime(c, 'infer');
       const outputs = await runModel(model, inputs);
@@ -96,9 +104,7 @@ export function v2Routes(): Hono<AppEnv> {
         model_name: acquired.resolved.name,
         model_version: String(acquired.resolved.version),
         ...(request.id !== undefined ? { id: request.id } : {}),
-        outputs: outputs
-          .filter((o) => wanted.has(o.name))
-          .map((o) => ({ name: o.name, shape: o.shape, datatype: v2Datatype(o.dtype), data: jsonValues(o.values, o.dtype) })),
+        outputs: outputs.filter((o) => wanted.has(o.name)).map((o) => ({ name: o.name, shape: o.shape, datatype: v2Datatype(o.dtype), data: jsonValues(o.values, o.dtype) })),
       });
       endTime(c, 'encode', 2);
       return c.body(text, 200, { 'Content-Type': 'application/json' });

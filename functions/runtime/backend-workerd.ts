@@ -66,7 +66,15 @@ async function instantiateGlue(): Promise<BackendWasmModule> {
   };
   let aborted: string | null = null;
   const module = await new Promise<BackendWasmModule>((resolve, reject) => {
-    const ready = withoutProcess(() => createWasmModule({ ...factoryConfig, onAbort: (message: string) => { aborted = String(message); reject(new Error(`wasm glue aborted: ${aborted}`)); } }));
+    const ready = withoutProcess(() =>
+      createWasmModule({
+        ...factoryConfig,
+        onAbort: (message: string) => {
+          aborted = String(message);
+          reject(new Error(`wasm glue aborted: ${aborted}`));
+        },
+      }),
+    );
     ready.then(resolve, reject);
   });
   // The bridge of @tensorflow/tfjs-backend-wasm's own init() (dist/backend_wasm.js), unchanged.

@@ -27,7 +27,10 @@ export class ModelRegistry {
   private readonly indexes = new Map<string, { index: Promise<IndexJson | null>; at: number }>();
   private readonly metadata = new Map<string, Promise<EdgeflowJson>>();
 
-  constructor(private readonly store: ObjectStore, private readonly indexTtlMs: number) {}
+  constructor(
+    private readonly store: ObjectStore,
+    private readonly indexTtlMs: number,
+  ) {}
 
   /** The model's index.json; 404 when the model is not published. */
   async index(name: string): Promise<IndexJson> {
@@ -59,7 +62,8 @@ export class ModelRegistry {
   async resolveVersion(name: string, selector: VersionSelector = {}): Promise<{ version: number; index: IndexJson }> {
     const index = await this.index(name);
     if (selector.version !== undefined) {
-      if (!index.versions.some((v) => v.version === selector.version)) throw notFound(`model ${name} has no version ${selector.version} (versions: ${index.versions.map((v) => v.version).join(', ')})`);
+      if (!index.versions.some((v) => v.version === selector.version))
+        throw notFound(`model ${name} has no version ${selector.version} (versions: ${index.versions.map((v) => v.version).join(', ')})`);
       return { version: selector.version, index };
     }
     const label = selector.label ?? 'latest';

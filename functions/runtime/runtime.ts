@@ -125,7 +125,10 @@ export class ModelRuntime {
     try {
       value = await read();
     } catch (error) {
-      acquiring.then((acquired) => acquired.release(), () => undefined);
+      acquiring.then(
+        (acquired) => acquired.release(),
+        () => undefined,
+      );
       throw error;
     }
     return [value, await acquiring];

@@ -20,7 +20,11 @@ export function co2CsvPath(): string {
 
 /** Month index (years·12 + month) → ppm, with missing months filled by linear interpolation. */
 export function readMonthlyCo2(csv: string): { months: string[]; ppm: number[] } {
-  const rows = csv.trim().split(/\r?\n/).slice(1).map((line) => line.split(','));
+  const rows = csv
+    .trim()
+    .split(/\r?\n/)
+    .slice(1)
+    .map((line) => line.split(','));
   const points = rows
     .map(([date, value]) => ({ month: Number(date!.slice(0, 4)) * 12 + Number(date!.slice(5, 7)) - 1, ppm: Number(value) }))
     .filter((p) => Number.isFinite(p.month) && Number.isFinite(p.ppm) && p.ppm > 0)

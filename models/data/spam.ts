@@ -54,7 +54,13 @@ export async function loadSpam({ limit, seed }: DataOptions): Promise<Dataset> {
   const tensors = (indices: number[]) => {
     const ids = new Int32Array(indices.length * SPAM_SEQUENCE);
     indices.forEach((i, row) => ids.set(encode(tokensOf(i), index, SPAM_SEQUENCE), row * SPAM_SEQUENCE));
-    return { x: tf.tensor2d(ids, [indices.length, SPAM_SEQUENCE], 'int32'), y: tf.tensor2d(Float32Array.from(indices, (i) => labels[i]!), [indices.length, 1]) };
+    return {
+      x: tf.tensor2d(ids, [indices.length, SPAM_SEQUENCE], 'int32'),
+      y: tf.tensor2d(
+        Float32Array.from(indices, (i) => labels[i]!),
+        [indices.length, 1],
+      ),
+    };
   };
   const spamCount = (indices: number[]) => indices.filter((i) => labels[i]).length;
   return {

@@ -11,7 +11,10 @@ export function tokenize(text: string): string[] {
 export function buildVocabulary(documents: Iterable<string[]>, size: number): string[] {
   const counts = new Map<string, number>();
   for (const tokens of documents) for (const token of tokens) counts.set(token, (counts.get(token) ?? 0) + 1);
-  return [...counts].sort((a, b) => b[1] - a[1]).slice(0, size - 2).map(([token]) => token);
+  return [...counts]
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, size - 2)
+    .map(([token]) => token);
 }
 
 /** Token ids of the first `length` tokens, padded with 0 at the end. */

@@ -78,7 +78,8 @@ async function activate(backend: string): Promise<void> {
   await tf.ready();
 }
 
-const describeMissing = (missing: string[]) => `lacks ${missing.length} kernel${missing.length === 1 ? '' : 's'} the training needs (${missing.slice(0, 6).join(', ')}${missing.length > 6 ? ', ...' : ''})`;
+const describeMissing = (missing: string[]) =>
+  `lacks ${missing.length} kernel${missing.length === 1 ? '' : 's'} the training needs (${missing.slice(0, 6).join(', ')}${missing.length > 6 ? ', ...' : ''})`;
 
 /** Chooses, activates (tf.setBackend) and explains the backend for a training run. */
 export async function selectBackend(request: BackendRequest, options: SelectOptions): Promise<BackendChoice> {
@@ -100,7 +101,11 @@ export async function selectBackend(request: BackendRequest, options: SelectOpti
         continue;
       }
       await activate('tensorflow');
-      const why = native.usingGpu ? 'it found a GPU' : pkg === '@tensorflow/tfjs-node-gpu' ? 'it is installed (no GPU found: TensorFlow runs on the CPU)' : 'it is installed (native TensorFlow on the CPU)';
+      const why = native.usingGpu
+        ? 'it found a GPU'
+        : pkg === '@tensorflow/tfjs-node-gpu'
+          ? 'it is installed (no GPU found: TensorFlow runs on the CPU)'
+          : 'it is installed (native TensorFlow on the CPU)';
       return { backend: 'tensorflow', package: pkg, usingGpu: native.usingGpu, reason: `${pkg}: ${why}${absent.length ? `; ${absent.join(', ')} not installed` : ''}` };
     }
     if (cpuOnlyNative) {
@@ -108,7 +113,9 @@ export async function selectBackend(request: BackendRequest, options: SelectOpti
       return { backend: 'tensorflow', package: cpuOnlyNative.package, usingGpu: false, reason: `${cpuOnlyNative.package} is installed but found no GPU: native TensorFlow on the CPU` };
     }
     if (request === 'tensorflow') {
-      throw new BackendError(`--backend tensorflow needs @tensorflow/tfjs-node-gpu or @tensorflow/tfjs-node, and neither is installed: run 'npm install @tensorflow/tfjs-node@4.22.0' (or tfjs-node-gpu on a machine with CUDA), or use --backend auto|wasm|cpu`);
+      throw new BackendError(
+        `--backend tensorflow needs @tensorflow/tfjs-node-gpu or @tensorflow/tfjs-node, and neither is installed: run 'npm install @tensorflow/tfjs-node@4.22.0' (or tfjs-node-gpu on a machine with CUDA), or use --backend auto|wasm|cpu`,
+      );
     }
     const reasons: string[] = [`${NATIVE_PACKAGES.join(' and ')} not installed`];
     for (const backend of PURE_BACKENDS) {
@@ -127,5 +134,10 @@ export async function selectBackend(request: BackendRequest, options: SelectOpti
   const missing = missingKernels(request, required);
   if (missing.length > 0) throw new BackendError(`--backend ${request} cannot train this model: it ${describeMissing(missing)}; use --backend auto`);
   await activate(request);
-  return { backend: request, package: `@tensorflow/tfjs-backend-${request}`, usingGpu: false, reason: `asked for with --backend ${request}; it registers all ${required.length} kernels the training runs` };
+  return {
+    backend: request,
+    package: `@tensorflow/tfjs-backend-${request}`,
+    usingGpu: false,
+    reason: `asked for with --backend ${request}; it registers all ${required.length} kernels the training runs`,
+  };
 }

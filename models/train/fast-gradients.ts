@@ -40,7 +40,13 @@ export function conv2dFilterGradient(x: tf.Tensor4D, dy: tf.Tensor4D, filterShap
       const padW = Math.max((outW - 1) * strideW + kernelW - width, 0);
       const top = Math.floor(padH / 2);
       const left = Math.floor(padW / 2);
-      if (padH > 0 || padW > 0) padded = tf.pad(x, [[0, 0], [top, padH - top], [left, padW - left], [0, 0]]);
+      if (padH > 0 || padW > 0)
+        padded = tf.pad(x, [
+          [0, 0],
+          [top, padH - top],
+          [left, padW - left],
+          [0, 0],
+        ]);
     }
     const patches: tf.Tensor4D[] = [];
     for (let kh = 0; kh < kernelH; kh++) {

@@ -62,7 +62,13 @@ export class RunLog {
     const hasValidation = this.epochs.some((r) => Object.keys(r.validation).length > 0);
     const header = ['epoch', ...names, ...(hasValidation ? names.map((n) => `val_${n}`) : []), 'learning_rate', 'seconds'];
     const value = (v: number | undefined) => (v === undefined ? '' : String(v));
-    const rows = this.epochs.map((r) => [String(r.epoch), ...names.map((n) => value(r.train[n])), ...(hasValidation ? names.map((n) => value(r.validation[n])) : []), value(r.learningRate), r.seconds.toFixed(3)]);
+    const rows = this.epochs.map((r) => [
+      String(r.epoch),
+      ...names.map((n) => value(r.train[n])),
+      ...(hasValidation ? names.map((n) => value(r.validation[n])) : []),
+      value(r.learningRate),
+      r.seconds.toFixed(3),
+    ]);
     return [header, ...rows].map((row) => row.join(',')).join('\n') + '\n';
   }
 }

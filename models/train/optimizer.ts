@@ -17,7 +17,8 @@ export function parseSchedule(text: string): Schedule {
   const num = (i: number, fallback: number, zeroAllowed = false) => {
     if (args[i] === undefined) return fallback;
     const value = Number(args[i]);
-    if (args[i]!.trim() === '' || !Number.isFinite(value) || value < 0 || (value === 0 && !zeroAllowed)) throw new Error(`bad --lr-schedule ${JSON.stringify(text)}: ${JSON.stringify(args[i])} is not a positive number`);
+    if (args[i]!.trim() === '' || !Number.isFinite(value) || value < 0 || (value === 0 && !zeroAllowed))
+      throw new Error(`bad --lr-schedule ${JSON.stringify(text)}: ${JSON.stringify(args[i])} is not a positive number`);
     return value;
   };
   if (kind === 'constant') return { kind };

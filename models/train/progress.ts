@@ -15,7 +15,11 @@ export const formatValues = (values: Record<string, number>) =>
 export class ProgressBar {
   private started = 0;
 
-  constructor(private readonly out: ProgressOutput, private readonly epochs: number, private readonly batchesPerEpoch: number) {}
+  constructor(
+    private readonly out: ProgressOutput,
+    private readonly epochs: number,
+    private readonly batchesPerEpoch: number,
+  ) {}
 
   private bar(done: number): string {
     const filled = Math.round((WIDTH * done) / this.batchesPerEpoch);

@@ -89,7 +89,11 @@ export interface TrainJobResult {
   model: tfl.LayersModel;
 }
 
-const stamp = () => new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+const stamp = () =>
+  new Date()
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
 
 function checkOptions(options: TrainJobOptions, definition: ModelDefinition, log: (line: string) => void): void {
   const positive = (name: string, v: number | undefined, integer = false) => {
@@ -200,7 +204,14 @@ export async function runTraining(options: TrainJobOptions): Promise<TrainJobRes
     if (options.earlyStopping) callbacks.push(tfl.callbacks.earlyStopping({ monitor: validates ? 'val_loss' : 'loss', patience: options.earlyStopping }));
 
     const started = Date.now();
-    await model.fit(data.train.x, data.train.y, { epochs, batchSize, ...(data.validation ? { validationData: [data.validation.x, data.validation.y] as [tf.Tensor, tf.Tensor] } : { validationSplit }), shuffle: true, verbose: 0, callbacks });
+    await model.fit(data.train.x, data.train.y, {
+      epochs,
+      batchSize,
+      ...(data.validation ? { validationData: [data.validation.x, data.validation.y] as [tf.Tensor, tf.Tensor] } : { validationSplit }),
+      shuffle: true,
+      verbose: 0,
+      callbacks,
+    });
     const seconds = (Date.now() - started) / 1000;
     const epochsRun = runLog.epochs.length;
     log(`trained ${epochsRun} epoch${epochsRun === 1 ? '' : 's'} in ${seconds.toFixed(1)} s on ${backend.backend}${epochsRun < epochs ? ` (early stopping after ${epochsRun} of ${epochs})` : ''}`);
@@ -245,7 +256,9 @@ export async function runTraining(options: TrainJobOptions): Promise<TrainJobRes
     if (store) {
       const uploaded = await uploadModel(store, name, files);
       result.uploaded = { store: store.description, ...uploaded };
-      log(`uploaded: ${store.description}/uploads/${name}/${uploaded.uploadId}/ (manifest last; the trigger converts it into models/${name}/: the Workers queue on R2, else 'edgeflow watch --store ${store.description}' or 'edgeflow serve --watch')`);
+      log(
+        `uploaded: ${store.description}/uploads/${name}/${uploaded.uploadId}/ (manifest last; the trigger converts it into models/${name}/: the Workers queue on R2, else 'edgeflow watch --store ${store.description}' or 'edgeflow serve --watch')`,
+      );
     }
     optimizer.dispose();
     return result;

@@ -54,17 +54,20 @@ export async function claimUpload(store: ObjectStore, uploadId: string, owner: s
 
   let held = true;
   let renewing: Promise<void> = Promise.resolve();
-  const timer = setInterval(() => {
-    renewing = renewing.then(async () => {
-      if (!held) return;
-      try {
-        etag = (await putJson(store, key, document(), { ifMatch: etag })).etag;
-      } catch (error) {
-        // Lost (another consumer took over after we stalled) or the store is down: stop claiming it.
-        if (error instanceof PreconditionFailedError) held = false;
-      }
-    });
-  }, Math.max(50, leaseMs / 3));
+  const timer = setInterval(
+    () => {
+      renewing = renewing.then(async () => {
+        if (!held) return;
+        try {
+          etag = (await putJson(store, key, document(), { ifMatch: etag })).etag;
+        } catch (error) {
+          // Lost (another consumer took over after we stalled) or the store is down: stop claiming it.
+          if (error instanceof PreconditionFailedError) held = false;
+        }
+      });
+    },
+    Math.max(50, leaseMs / 3),
+  );
   (timer as { unref?: () => void }).unref?.();
 
   return {

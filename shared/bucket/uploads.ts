@@ -42,7 +42,10 @@ export function checkUploadId(id: string): string {
 
 /** A new upload id that sorts by time: 20261129T165012Z-3f9a1c0b5e7d2a46. */
 export function newUploadId(now = new Date()): string {
-  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+  const stamp = now
+    .toISOString()
+    .replace(/[-:]/g, '')
+    .replace(/\.\d+Z$/, 'Z');
   const random = crypto.getRandomValues(new Uint8Array(8));
   return `${stamp}-${hex(random)}`;
 }
@@ -57,7 +60,6 @@ export function parseManifestKey(key: string): { name: string; uploadId: string 
     return null;
   }
 }
-
 
 export const UploadManifest = z.object({
   edgeflowUpload: z.literal(1),
@@ -151,7 +153,9 @@ export async function writeUpload(store: ObjectStore, name: string, files: Map<s
   const created = (options.now ?? new Date()).toISOString();
   const listed = [...files].map(([path, bytes]) => ({ path: checkUploadPath(path), size: bytes.byteLength }));
 
-  await Promise.all([...files].map(([path, bytes]) => store.put(uploadKeys.file(name, uploadId, path), bytes, { contentType: path.endsWith('.json') ? 'application/json' : 'application/octet-stream' })));
+  await Promise.all(
+    [...files].map(([path, bytes]) => store.put(uploadKeys.file(name, uploadId, path), bytes, { contentType: path.endsWith('.json') ? 'application/json' : 'application/octet-stream' })),
+  );
   const status: UploadStatus = { id: uploadId, name, state: 'queued', created, updated: created, files: listed, options: conversion, attempts: 0 };
   if (options.writeStatus ?? true) await writeStatus(store, status);
   const manifest: UploadManifest = { edgeflowUpload: 1, name, uploadId, created, ...(options.source ? { source: options.source } : {}), files: listed, options: conversion };
@@ -169,7 +173,8 @@ export async function readManifest(store: ObjectStore, name: string, uploadId: s
     const issue = parsed.error.issues[0]!;
     throw new UploadError(`${uploadKeys.manifest(name, uploadId)} is not a valid upload manifest: ${issue.path.join('.') || '(root)'}: ${issue.message}`);
   }
-  if (parsed.data.name !== name || parsed.data.uploadId !== uploadId) throw new UploadError(`${uploadKeys.manifest(name, uploadId)} names another upload (${parsed.data.name}/${parsed.data.uploadId})`);
+  if (parsed.data.name !== name || parsed.data.uploadId !== uploadId)
+    throw new UploadError(`${uploadKeys.manifest(name, uploadId)} names another upload (${parsed.data.name}/${parsed.data.uploadId})`);
   for (const file of parsed.data.files) checkUploadPath(file.path);
   return parsed.data;
 }

@@ -70,7 +70,9 @@ export async function describeModel(store: ObjectStore, name: string): Promise<M
   const index = await requireIndex(store, name);
   const versions = await Promise.all(
     index.versions.map(async (entry): Promise<VersionSummary> => {
-      const labels = Object.entries(index.labels).filter(([, v]) => v === entry.version).map(([label]) => label);
+      const labels = Object.entries(index.labels)
+        .filter(([, v]) => v === entry.version)
+        .map(([label]) => label);
       const meta = await readVersionMetadata(store, name, entry.version).catch(() => null);
       if (!meta) return { ...entry, labels };
       const source = { format: meta.source.format, files: meta.source.files, bytes: meta.source.bytes, ...(meta.source.uploadId ? { uploadId: meta.source.uploadId } : {}) };
@@ -114,9 +116,14 @@ export async function deleteVersion(store: ObjectStore, name: string, version: n
   checkName(name);
   const index = await updateExisting(store, name, (current) => {
     if (!current.versions.some((v) => v.version === version)) throw new ModelAdminError('not_found', `model ${name} has no version ${version}`);
-    const pinned = Object.entries(current.labels).filter(([label, v]) => v === version && label !== 'latest').map(([label]) => label);
+    const pinned = Object.entries(current.labels)
+      .filter(([label, v]) => v === version && label !== 'latest')
+      .map(([label]) => label);
     if (pinned.length) {
-      throw new ModelAdminError('conflict', `version ${version} of ${name} is labelled ${pinned.join(', ')}: point ${pinned.length > 1 ? 'those labels' : 'that label'} at another version first (PUT /admin/models/${name}/labels/${pinned[0]})`);
+      throw new ModelAdminError(
+        'conflict',
+        `version ${version} of ${name} is labelled ${pinned.join(', ')}: point ${pinned.length > 1 ? 'those labels' : 'that label'} at another version first (PUT /admin/models/${name}/labels/${pinned[0]})`,
+      );
     }
     current.versions = current.versions.filter((v) => v.version !== version);
     const newest = current.versions[current.versions.length - 1];

@@ -94,7 +94,13 @@ export function readTopology(modelTopology: unknown): Topology | null {
   }
   if (Array.isArray(config)) return null;
   const names = (list: unknown[] | undefined) => (list ?? []).map((entry) => (Array.isArray(entry) ? entry[0] : undefined)).filter((n): n is string => typeof n === 'string');
-  return { className: root!.class_name, sequential: false, layers: (Array.isArray(config.layers) ? config.layers : []) as TopologyLayer[], inputs: names(config.input_layers), outputs: names(config.output_layers) };
+  return {
+    className: root!.class_name,
+    sequential: false,
+    layers: (Array.isArray(config.layers) ? config.layers : []) as TopologyLayer[],
+    inputs: names(config.input_layers),
+    outputs: names(config.output_layers),
+  };
 }
 
 /** The layers a functional layer's inbound_nodes name (`[[["dense", 0, 0, {}], ...], ...]`). */

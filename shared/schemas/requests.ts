@@ -37,4 +37,3 @@ export const V2InferRequest = z.object({
   outputs: z.array(z.object({ name: z.string().min(1), parameters: Parameters.optional() })).optional(),
 });
 export type V2InferRequest = z.infer<typeof V2InferRequest>;
-

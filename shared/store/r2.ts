@@ -11,7 +11,10 @@ function info(object: R2Object): ObjectInfo {
 export class R2Store implements ObjectStore {
   readonly description: string;
 
-  constructor(private readonly bucket: R2Bucket, name = 'r2') {
+  constructor(
+    private readonly bucket: R2Bucket,
+    name = 'r2',
+  ) {
     this.description = `r2://${name}`;
   }
 

@@ -6,7 +6,6 @@ import { InvalidKeyError, PreconditionFailedError, type ObjectStore } from './ty
 
 export const DEFAULT_RETRY_DELAYS_MS = [100, 400, 1600];
 
-
 export class RetryingStore implements ObjectStore {
   readonly description: string;
 

@@ -65,7 +65,10 @@ export class PreconditionFailedError extends EdgeflowError {
 
 /** Raised for keys that could escape the store (.., absolute, empty segments). */
 export class InvalidKeyError extends EdgeflowError {
-  constructor(readonly key: string, reason: string) {
+  constructor(
+    readonly key: string,
+    reason: string,
+  ) {
     super('bad_request', `invalid object key ${JSON.stringify(key)}: ${reason}`);
     this.name = 'InvalidKeyError';
   }

@@ -48,7 +48,9 @@ describe('Node entry over a local folder', () => {
     expect(tfs.headers.get('server-timing')).toMatch(/^load;dur=[\d.]+, ?decode;dur=[\d.]+, ?infer;dur=[\d.]+, ?encode;dur=[\d.]+$/);
     const { predictions } = (await tfs.json()) as { predictions: number[][] };
     expect(predictions[0]).toHaveLength(10);
-    const v2 = (await (await post(server.url, '/v2/models/mnist-cnn/versions/1/infer', { inputs: [{ name: 'conv1_input', shape: [1, 28, 28, 1], datatype: 'FP64', data: [instance] }] })).json()) as { outputs: { data: number[] }[] };
+    const v2 = (await (await post(server.url, '/v2/models/mnist-cnn/versions/1/infer', { inputs: [{ name: 'conv1_input', shape: [1, 28, 28, 1], datatype: 'FP64', data: [instance] }] })).json()) as {
+      outputs: { data: number[] }[];
+    };
     expect(v2.outputs[0]!.data).toEqual(predictions[0]);
   });
 
@@ -102,7 +104,10 @@ describe('warm-up', () => {
   it('runs on loads from GET .../ready, not on loads a prediction triggers (that prediction is the first run)', async () => {
     const fresh = await startNodeServer({ store, port: 0 });
     try {
-      const timings = async () => Object.fromEntries(((await (await fetch(`${fresh.url}/`)).json()) as { models: { models: { key: string; timings: { warmUpMs: number } }[] } }).models.models.map((m) => [m.key, m.timings.warmUpMs]));
+      const timings = async () =>
+        Object.fromEntries(
+          ((await (await fetch(`${fresh.url}/`)).json()) as { models: { models: { key: string; timings: { warmUpMs: number } }[] } }).models.models.map((m) => [m.key, m.timings.warmUpMs]),
+        );
       expect((await fetch(`${fresh.url}/v2/models/mnist-cnn/ready`)).status).toBe(200);
       expect((await post(fresh.url, '/v1/models/iris-dense:predict', { instances: [[1, 2, 3, 4]] })).status).toBe(200);
       const warm = await timings();

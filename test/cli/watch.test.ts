@@ -114,14 +114,25 @@ describe.skipIf(!HAVE_FIXTURES)(`two watchers over s3rver${HAVE_FIXTURES ? '' : 
       const uploadId = newUploadId();
       const prefix = `edge/uploads/emotion/${uploadId}/`;
       await s3.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: `${prefix}fer2013.hdf5`, Body: bytes }));
-      const manifest: UploadManifest = { edgeflowUpload: 1, name: 'emotion', uploadId, created: new Date().toISOString(), files: [{ path: 'fer2013.hdf5', size: bytes.byteLength }], options: { quantize: 'float16' } };
+      const manifest: UploadManifest = {
+        edgeflowUpload: 1,
+        name: 'emotion',
+        uploadId,
+        created: new Date().toISOString(),
+        files: [{ path: 'fer2013.hdf5', size: bytes.byteLength }],
+        options: { quantize: 'float16' },
+      };
       await s3.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: `${prefix}edgeflow-upload.json`, Body: JSON.stringify(manifest), ContentType: 'application/json' }));
 
       const store: ObjectStore = openStore(location, s3.env);
-      const status = await waitFor('the upload to be published', async () => {
-        const s = await readStatus(store, uploadId);
-        return s?.state === 'published' || s?.state === 'failed' ? s : undefined;
-      }, watchers);
+      const status = await waitFor(
+        'the upload to be published',
+        async () => {
+          const s = await readStatus(store, uploadId);
+          return s?.state === 'published' || s?.state === 'failed' ? s : undefined;
+        },
+        watchers,
+      );
       const publishedMs = performance.now() - started;
       expect(status).toMatchObject({ state: 'published', version: 1, report: { passed: true } });
       expect(['w1', 'w2']).toContain(status.convertedBy);
@@ -135,7 +146,9 @@ describe.skipIf(!HAVE_FIXTURES)(`two watchers over s3rver${HAVE_FIXTURES ? '' : 
         const { predictions } = (await response.json()) as { predictions: number[][] };
         expect(predictions[0]).toHaveLength(7);
         expect(predictions[0]!.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 4);
-        console.log(`node + s3rver: upload → published ${publishedMs.toFixed(0)} ms (consumer: ${status.latencyMs} ms, stages ${JSON.stringify(status.timings)}); → first prediction ${(performance.now() - started).toFixed(0)} ms`);
+        console.log(
+          `node + s3rver: upload → published ${publishedMs.toFixed(0)} ms (consumer: ${status.latencyMs} ms, stages ${JSON.stringify(status.timings)}); → first prediction ${(performance.now() - started).toFixed(0)} ms`,
+        );
       } finally {
         await server.close();
       }
@@ -147,7 +160,9 @@ describe.skipIf(!HAVE_FIXTURES)(`two watchers over s3rver${HAVE_FIXTURES ? '' : 
       const index = (await readIndex(store, 'emotion'))!.index;
       expect(index.versions.map((v) => [v.version, v.sourceId])).toEqual([[1, uploadId]]);
       const conversions = watchers.map((w) => converting(w.lines, uploadId));
-      console.log(`node + s3rver: conversions per watcher ${JSON.stringify(conversions)}, claims refused (busy) ${JSON.stringify(watchers.map((w) => w.lines.filter((l) => l.includes('is converting it')).length))}`);
+      console.log(
+        `node + s3rver: conversions per watcher ${JSON.stringify(conversions)}, claims refused (busy) ${JSON.stringify(watchers.map((w) => w.lines.filter((l) => l.includes('is converting it')).length))}`,
+      );
       expect(conversions.reduce((a, b) => a + b, 0)).toBe(1);
     } finally {
       killWatchers();
@@ -165,9 +180,7 @@ describe('two watchers over a local folder', () => {
       const model = await tinyDenseModel();
       const watchers = [startWatcher(folder, 'w1', {}, ['--interval', '200ms']), startWatcher(folder, 'w2', {}, ['--interval', '200ms'])];
       await within(30_000, 'starting the watchers', Promise.all(watchers.map((w) => w.ready)), watchers);
-      const uploads = await Promise.all(
-        Array.from({ length: 4 }, (_, i) => writeUpload(store, 'tiny', model, { options: { quantize: i % 2 ? 'uint8' : 'float16', tolerance: 0.2 }, source: 'test' })),
-      );
+      const uploads = await Promise.all(Array.from({ length: 4 }, (_, i) => writeUpload(store, 'tiny', model, { options: { quantize: i % 2 ? 'uint8' : 'float16', tolerance: 0.2 }, source: 'test' })));
       for (const upload of uploads) {
         await waitFor(`upload ${upload.uploadId}`, async () => ((await readStatus(store, upload.uploadId))?.state === 'published' ? true : undefined), watchers);
       }
@@ -184,7 +197,9 @@ describe('two watchers over a local folder', () => {
       expect(index.versions.map((v) => v.version)).toEqual([1, 2, 3, 4]);
       expect(index.versions.map((v) => v.sourceId).sort()).toEqual(uploads.map((u) => u.uploadId).sort());
       const count = (w: Watcher, text: string) => w.lines.filter((l) => l.includes(text)).length;
-      console.log(`local folder: conversions per watcher ${JSON.stringify(watchers.map((w) => count(w, ': converting')))}, claims refused (busy) ${JSON.stringify(watchers.map((w) => count(w, 'is converting it')))}`);
+      console.log(
+        `local folder: conversions per watcher ${JSON.stringify(watchers.map((w) => count(w, ': converting')))}, claims refused (busy) ${JSON.stringify(watchers.map((w) => count(w, 'is converting it')))}`,
+      );
     } finally {
       killWatchers();
       await rm(folder, { recursive: true, force: true });

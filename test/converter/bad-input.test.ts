@@ -5,7 +5,7 @@ import { zipSync } from 'fflate';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { convertAndPublish } from '../../converter/convert.ts';
 import { ConversionError } from '../../shared/errors.ts';
-import { type FileSet } from '../../converter/model.ts';
+import type { FileSet } from '../../converter/model.ts';
 import { unzip } from '../../converter/read/zip.ts';
 import { MemoryStore } from '../../shared/store/memory.ts';
 import { tinyDenseModel, WEIGHTS_FILE } from '../helpers/tiny-models.ts';
@@ -64,9 +64,18 @@ describe('bad input', () => {
   });
 
   it('absurd shapes, refused before allocating', async () => {
-    await expectRefused(withModelJson((j) => (j.weightsManifest[0]!.weights[0]!.shape = [100000, 100000, 100000])), /weightsManifest\.0\.weights\.0\.shape|elements is more than/);
-    await expectRefused(withModelJson((j) => (j.weightsManifest[0]!.weights[0]!.shape = [65536, 65536])), /hidden\/kernel has shape \[65536, 65536\]: 4294967296 elements is more than/);
-    await expectRefused(withModelJson((j) => (j.weightsManifest[0]!.weights[0]!.shape = [-1, 4])), /shape/);
+    await expectRefused(
+      withModelJson((j) => (j.weightsManifest[0]!.weights[0]!.shape = [100000, 100000, 100000])),
+      /weightsManifest\.0\.weights\.0\.shape|elements is more than/,
+    );
+    await expectRefused(
+      withModelJson((j) => (j.weightsManifest[0]!.weights[0]!.shape = [65536, 65536])),
+      /hidden\/kernel has shape \[65536, 65536\]: 4294967296 elements is more than/,
+    );
+    await expectRefused(
+      withModelJson((j) => (j.weightsManifest[0]!.weights[0]!.shape = [-1, 4])),
+      /shape/,
+    );
   });
 
   it('zip entries with .. or absolute paths', async () => {

@@ -332,6 +332,8 @@ describe('the Workers queue handler', () => {
     expect(outcomes.map((o) => o.kind)).toEqual(['done', 'ignored', 'failed', 'retry']);
     expect(messages.map((m) => m.acked)).toEqual([true, true, true, false]);
     expect(messages[3]!.retried).toEqual({ delaySeconds: 5 });
-    expect(dead).toEqual([{ ...uploadEvent(bad, 'b'), eventTime: expect.any(String), edgeflow: { uploadId: bad.uploadId, reason: expect.stringMatching(/no model found/), attempts: 2, failedAt: expect.any(String) } }]);
+    expect(dead).toEqual([
+      { ...uploadEvent(bad, 'b'), eventTime: expect.any(String), edgeflow: { uploadId: bad.uploadId, reason: expect.stringMatching(/no model found/), attempts: 2, failedAt: expect.any(String) } },
+    ]);
   });
 });

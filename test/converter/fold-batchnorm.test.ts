@@ -29,7 +29,10 @@ function setFixedWeights(model: tfl.LayersModel, seed: number): void {
   model.setWeights(
     model.weights.map((w, i) => {
       const shape = w.shape as number[];
-      const values = fixedValues(shape.reduce((a, b) => a * b, 1), seed + i);
+      const values = fixedValues(
+        shape.reduce((a, b) => a * b, 1),
+        seed + i,
+      );
       // Variable names get a _n suffix when a layer name is reused in the process.
       if (/moving_variance(_\d+)?$/.test(w.name)) values.forEach((v, j) => (values[j] = 0.2 + Math.abs(v)));
       if (/gamma(_\d+)?$/.test(w.name)) values.forEach((v, j) => (values[j] = 1 + 0.8 * v));
@@ -164,7 +167,10 @@ describe('uploads', () => {
   it('fold unless the upload asks keepBatchNorm', async () => {
     const store = new MemoryStore();
     const files = await branchyFiles();
-    for (const [version, keepBatchNorm] of [[1, false], [2, true]] as const) {
+    for (const [version, keepBatchNorm] of [
+      [1, false],
+      [2, true],
+    ] as const) {
       const written = await writeUpload(store, 'branchy', files, { options: { quantize: 'float16', keepBatchNorm }, source: 'test' });
       const outcome = await consumeUploadEvent(uploadEvent(written, 'test'), { store, ensureBackend: useNodeBackend, owner: 'test', samples: 2 });
       expect(outcome).toMatchObject({ kind: 'done', version });

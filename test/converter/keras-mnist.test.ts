@@ -41,7 +41,11 @@ describe('Keras 3 MNIST MLP on real digits', () => {
     const results: Record<string, number> = {};
     for (const dtype of ['float32', 'uint8'] as const) {
       const loaded = await loadConverted(encodeAndShard(model, dtype));
-      for (const [range, scale] of [['[0,1]', 1], ['[0,255]', 255]] as const) results[`${dtype} ${range}`] = await accuracy(loaded, digits, scale);
+      for (const [range, scale] of [
+        ['[0,1]', 1],
+        ['[0,255]', 255],
+      ] as const)
+        results[`${dtype} ${range}`] = await accuracy(loaded, digits, scale);
       loaded.dispose();
     }
     const lines = Object.entries(results).map(([k, v]) => `${k}: ${(v * 100).toFixed(2)}%`);

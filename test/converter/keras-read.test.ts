@@ -10,7 +10,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { ConversionError } from '../../shared/errors.ts';
-import { type DecodedModel } from '../../converter/model.ts';
+import type { DecodedModel } from '../../converter/model.ts';
 import { readModel } from '../../converter/read/index.ts';
 import { contiguousFloat32, readDataset } from '../../converter/read/keras/hdf5.ts';
 import { kerasSnakeCase } from '../../converter/read/keras/weights.ts';
@@ -69,7 +69,13 @@ describe('real Keras files → stock TF.js', () => {
       expect(model.weights).toHaveLength(c.weights);
 
       const loaded = await loadConverted(encodeAndShard(model));
-      const input = c.file === KERAS_FIXTURES.lstm ? tf.tensor2d(Array.from({ length: 1000 }, (_, i) => (i * 7919) % 10000), [2, 500]) : tf.randomUniform([...c.input], 0, 1, 'float32', 7);
+      const input =
+        c.file === KERAS_FIXTURES.lstm
+          ? tf.tensor2d(
+              Array.from({ length: 1000 }, (_, i) => (i * 7919) % 10000),
+              [2, 500],
+            )
+          : tf.randomUniform([...c.input], 0, 1, 'float32', 7);
       const [output] = await loaded.predict([input]);
       expect(output!.shape).toEqual(c.output);
       const values = Array.from(await output!.data());
@@ -152,14 +158,18 @@ describe('layer mapping checked against an independent implementation', () => {
 
 describe('.keras weight layout', () => {
   it('groups are named like Keras 3 names them: snake_case class name, numbered per class', () => {
-    expect(['Dense', 'Conv2D', 'BatchNormalization', 'SeparableConv2D', 'DepthwiseConv2D', 'SimpleRNN', 'LSTM', 'GRU', 'Conv2DTranspose', 'GlobalAveragePooling2D', 'Functional'].map(kerasSnakeCase)).toEqual([
-      'dense', 'conv2d', 'batch_normalization', 'separable_conv2d', 'depthwise_conv2d', 'simple_rnn', 'lstm', 'gru', 'conv2d_transpose', 'global_average_pooling2d', 'functional',
-    ]);
+    expect(
+      ['Dense', 'Conv2D', 'BatchNormalization', 'SeparableConv2D', 'DepthwiseConv2D', 'SimpleRNN', 'LSTM', 'GRU', 'Conv2DTranspose', 'GlobalAveragePooling2D', 'Functional'].map(kerasSnakeCase),
+    ).toEqual(['dense', 'conv2d', 'batch_normalization', 'separable_conv2d', 'depthwise_conv2d', 'simple_rnn', 'lstm', 'gru', 'conv2d_transpose', 'global_average_pooling2d', 'functional']);
   });
 
   it.skipIf(!hasFixture(KERAS_FIXTURES.mnistMlp))(`layers renamed in config.json still find their weights (Keras 3 stores them by class, not by name)${needs(KERAS_FIXTURES.mnistMlp)}`, async () => {
     const entries = unzip(fixtureBytes(KERAS_FIXTURES.mnistMlp));
-    const renamed = new TextDecoder().decode(entries.get('config.json')!).replaceAll('"name": "dense_1"', '"name": "digits"').replaceAll('"name": "dense"', '"name": "hidden"').replaceAll('"name": "flatten"', '"name": "pixels"');
+    const renamed = new TextDecoder()
+      .decode(entries.get('config.json')!)
+      .replaceAll('"name": "dense_1"', '"name": "digits"')
+      .replaceAll('"name": "dense"', '"name": "hidden"')
+      .replaceAll('"name": "flatten"', '"name": "pixels"');
     const zip = zipSync({ 'config.json': new TextEncoder().encode(renamed), 'metadata.json': entries.get('metadata.json')!, 'model.weights.h5': entries.get('model.weights.h5')! });
     const original = await readModel(fixtureFiles(KERAS_FIXTURES.mnistMlp));
     const model = await readModel(new Map([['renamed.keras', zip]]));

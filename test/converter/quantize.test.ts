@@ -24,6 +24,7 @@ function decodeWithTfjs(values: Float32Array, dtype: 'float16' | 'uint8' | 'uint
 
 describe('float16', () => {
   it('round-trips through TF.js with at most half-precision rounding error', () => {
+    // biome-ignore lint/suspicious/noApproximativeNumericConstant: an arbitrary value, not π
     const values = Float32Array.from([0, -0, 1, -1, 0.1, 65504, 1e-5, -3.14159, 6e-8, 1e-9, ...fixedValues(1000, 3)]);
     const back = decodeWithTfjs(values, 'float16');
     values.forEach((v, i) => expect(Math.abs(back[i]! - v)).toBeLessThanOrEqual(Math.max(Math.abs(v) * 2 ** -11, 2 ** -24)));

@@ -21,7 +21,10 @@ function functional(layers: unknown[], outputs = 'b'): ModelJson {
 const files = (modelJson: ModelJson) => new Map([['model.json', new TextEncoder().encode(JSON.stringify(modelJson))]]);
 
 async function refusal(modelJson: ModelJson): Promise<string> {
-  const error = await readModel(files(modelJson)).then(() => null, (e: unknown) => e);
+  const error = await readModel(files(modelJson)).then(
+    () => null,
+    (e: unknown) => e,
+  );
   expect(error).toBeInstanceOf(ConversionError);
   return (error as Error).message;
 }

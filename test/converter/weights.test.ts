@@ -34,7 +34,13 @@ describe('decodeWeights', () => {
   });
 
   it('refuses a weight listed twice, naming it', () => {
-    const group: WeightGroup = { paths: ['a.bin'], weights: [{ name: 'dense/kernel', shape: [1], dtype: 'float32' }, { name: 'dense/kernel', shape: [1], dtype: 'float32' }] };
+    const group: WeightGroup = {
+      paths: ['a.bin'],
+      weights: [
+        { name: 'dense/kernel', shape: [1], dtype: 'float32' },
+        { name: 'dense/kernel', shape: [1], dtype: 'float32' },
+      ],
+    };
     expect(() => decodeWeights([group], [concat(new Float32Array([1, 2]))])).toThrow(ConversionError);
     expect(() => decodeWeights([group], [concat(new Float32Array([1, 2]))])).toThrow(/lists weight dense\/kernel twice/);
   });

@@ -25,7 +25,11 @@ async function serve(env: Record<string, string>, extra: string[]): Promise<{ ur
   const folder = await mkdtemp(path.join(tmpdir(), 'edgeflow-upload-serve-'));
   folders.push(folder);
   const { EDGEFLOW_ADMIN_TOKEN: _, ...inherited } = process.env;
-  const child = spawn(process.execPath, [path.join(repoRoot, 'bin/edgeflow.mjs'), 'serve', '--store', folder, '--port', '0', ...extra], { cwd: repoRoot, env: { ...inherited, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [path.join(repoRoot, 'bin/edgeflow.mjs'), 'serve', '--store', folder, '--port', '0', ...extra], {
+    cwd: repoRoot,
+    env: { ...inherited, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   children.push(child);
   const lines: string[] = [];
   const url = await new Promise<string>((resolve, reject) => {

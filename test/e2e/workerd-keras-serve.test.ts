@@ -71,7 +71,9 @@ describe('Keras models served from R2 by the Worker in workerd', () => {
   it.skipIf(!hasFixture(KERAS_FIXTURES.lstm))(`imdb-lstm (Keras 3 .h5, uint8): Open Inference v2 infer on token ids equals stock TF.js${needs(KERAS_FIXTURES.lstm)}`, async () => {
     const tokens = [0, 1].map((seed) => Array.from({ length: 500 }, (_, i) => (i < 400 ? 0 : 1 + ((i * 7919 + seed * 104729) % 9998))));
     const meta = (await (await worker.fetch('/v2/models/imdb-lstm')).json()) as { inputs: { name: string }[] };
-    const body = (await post('/v2/models/imdb-lstm/infer', { inputs: [{ name: meta.inputs[0]!.name, shape: [2, 500], datatype: 'FP32', data: tokens.flat() }] })) as { outputs: { shape: number[]; data: number[] }[] };
+    const body = (await post('/v2/models/imdb-lstm/infer', { inputs: [{ name: meta.inputs[0]!.name, shape: [2, 500], datatype: 'FP32', data: tokens.flat() }] })) as {
+      outputs: { shape: number[]; data: number[] }[];
+    };
     expect(body.outputs[0]!.shape).toEqual([2, 1]);
     const served = [[body.outputs[0]!.data[0]!], [body.outputs[0]!.data[1]!]];
     const stock = await stockPredict('imdb-lstm', tf.tensor2d(tokens));

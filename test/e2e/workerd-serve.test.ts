@@ -140,7 +140,9 @@ describe.skipIf(!hasGraphFixture)('a graph model (nsfwjs MobileNetV2 graph) from
     const stock = await stockPredict(await readInput(GRAPH_DIR), images, 'graph');
     const tfs = (await (await post('/v1/models/mobilenet-graph:predict', { instances: images.nested })).json()) as { predictions: number[][] };
     expect(maxAbsDiff(tfs.predictions, stock)).toBeLessThan(1e-4);
-    const v2 = (await (await post('/v2/models/mobilenet-graph/infer', { inputs: [{ name: 'input', shape: images.shape, datatype: 'FP32', data: images.nested }] })).json()) as { outputs: { name: string; data: number[] }[] };
+    const v2 = (await (await post('/v2/models/mobilenet-graph/infer', { inputs: [{ name: 'input', shape: images.shape, datatype: 'FP32', data: images.nested }] })).json()) as {
+      outputs: { name: string; data: number[] }[];
+    };
     expect(v2.outputs[0]!.name).toBe('Identity');
     expect(maxAbsDiff([v2.outputs[0]!.data], stock)).toBeLessThan(1e-4);
     expect(await (await worker.fetch('/v2/models/mobilenet-graph')).json()).toMatchObject({ platform: 'tensorflowjs_graph', inputs: [{ name: 'input', datatype: 'FP32', shape: [-1, 224, 224, 3] }] });
@@ -149,25 +151,69 @@ describe.skipIf(!hasGraphFixture)('a graph model (nsfwjs MobileNetV2 graph) from
 
 describe('both API families on the demo models', () => {
   it('TF Serving metadata comes from the signature, with stable names', async () => {
-    const body = (await json(await worker.fetch('/v1/models/iris-dense/metadata'))) as { model_spec: unknown; metadata: { signature_def: { signature_def: { serving_default: { inputs: Record<string, unknown>; outputs: Record<string, unknown>; method_name: string } } } } };
+    const body = (await json(await worker.fetch('/v1/models/iris-dense/metadata'))) as {
+      model_spec: unknown;
+      metadata: { signature_def: { signature_def: { serving_default: { inputs: Record<string, unknown>; outputs: Record<string, unknown>; method_name: string } } } };
+    };
     expect(body.model_spec).toEqual({ name: 'iris-dense', signature_name: '', version: '1' });
     const def = body.metadata.signature_def.signature_def.serving_default;
     expect(def.method_name).toBe('tensorflow/serving/predict');
-    expect(def.inputs).toEqual({ hidden_input: { dtype: 'DT_FLOAT', tensor_shape: { dim: [{ size: '-1', name: '' }, { size: '4', name: '' }], unknown_rank: false }, name: 'hidden_input' } });
+    expect(def.inputs).toEqual({
+      hidden_input: {
+        dtype: 'DT_FLOAT',
+        tensor_shape: {
+          dim: [
+            { size: '-1', name: '' },
+            { size: '4', name: '' },
+          ],
+          unknown_rank: false,
+        },
+        name: 'hidden_input',
+      },
+    });
     expect(Object.keys(def.outputs)).toEqual(['species']);
   });
 
   it('rows, columns, b64 and every numeric v2 datatype agree', async () => {
-    const rows = (await (await post('/v1/models/iris-dense:predict', { signature_name: 'serving_default', instances: [[5, 3, 1, 0], [6, 3, 5, 2]] })).json()) as { predictions: number[][] };
+    const rows = (await (
+      await post('/v1/models/iris-dense:predict', {
+        signature_name: 'serving_default',
+        instances: [
+          [5, 3, 1, 0],
+          [6, 3, 5, 2],
+        ],
+      })
+    ).json()) as { predictions: number[][] };
     expect(rows.predictions).toHaveLength(2);
     expect(rows.predictions[0]!.reduce((a, b) => a + b, 0)).toBeCloseTo(1, 5);
-    const columns = (await (await post('/v1/models/iris-dense:predict', { inputs: { hidden_input: [[5, 3, 1, 0], [6, 3, 5, 2]] } })).json()) as { outputs: number[][] };
+    const columns = (await (
+      await post('/v1/models/iris-dense:predict', {
+        inputs: {
+          hidden_input: [
+            [5, 3, 1, 0],
+            [6, 3, 5, 2],
+          ],
+        },
+      })
+    ).json()) as { outputs: number[][] };
     expect(columns.outputs).toEqual(rows.predictions);
     const b64 = Buffer.from(new Float32Array([5, 3, 1, 0]).buffer).toString('base64');
     const raw = (await (await post('/v1/models/iris-dense:predict', { instances: [{ b64 }] })).json()) as { predictions: number[][] };
     expect(raw.predictions[0]).toEqual(rows.predictions[0]);
     for (const datatype of ['UINT8', 'UINT16', 'UINT32', 'UINT64', 'INT8', 'INT16', 'INT32', 'INT64', 'FP16', 'FP32', 'FP64']) {
-      const response = await post('/v2/models/iris-dense/infer', { inputs: [{ name: 'hidden_input', shape: [2, 4], datatype, data: [[5, 3, 1, 0], [6, 3, 5, 2]] }] });
+      const response = await post('/v2/models/iris-dense/infer', {
+        inputs: [
+          {
+            name: 'hidden_input',
+            shape: [2, 4],
+            datatype,
+            data: [
+              [5, 3, 1, 0],
+              [6, 3, 5, 2],
+            ],
+          },
+        ],
+      });
       expect(response.status, datatype).toBe(200);
       const body = (await response.json()) as { outputs: { data: number[] }[] };
       expect(body.outputs[0]!.data, datatype).toEqual(rows.predictions.flat());
@@ -178,12 +224,20 @@ describe('both API families on the demo models', () => {
 
   it('v2 model metadata, ready, and outputs selection', async () => {
     const metadata = await json(await worker.fetch('/v2/models/mnist-cnn'));
-    expect(metadata).toMatchObject({ name: 'mnist-cnn', versions: ['1'], platform: 'tensorflowjs_layers', inputs: [{ name: 'conv1_input', datatype: 'FP32', shape: [-1, 28, 28, 1] }], outputs: [{ name: 'digits', datatype: 'FP32', shape: [-1, 10] }] });
+    expect(metadata).toMatchObject({
+      name: 'mnist-cnn',
+      versions: ['1'],
+      platform: 'tensorflowjs_layers',
+      inputs: [{ name: 'conv1_input', datatype: 'FP32', shape: [-1, 28, 28, 1] }],
+      outputs: [{ name: 'digits', datatype: 'FP32', shape: [-1, 10] }],
+    });
     const ready = await worker.fetch('/v2/models/mnist-cnn/versions/1/ready');
     expect(ready.status).toBe(200);
     expect(await ready.json()).toEqual({ name: 'mnist-cnn', version: '1', ready: true });
     const data = new Array(28 * 28).fill(0.5);
-    const selected = (await (await post('/v2/models/mnist-cnn/infer', { inputs: [{ name: 'conv1_input', shape: [1, 28, 28, 1], datatype: 'FP32', data }], outputs: [{ name: 'digits' }] })).json()) as { outputs: { name: string; shape: number[] }[] };
+    const selected = (await (await post('/v2/models/mnist-cnn/infer', { inputs: [{ name: 'conv1_input', shape: [1, 28, 28, 1], datatype: 'FP32', data }], outputs: [{ name: 'digits' }] })).json()) as {
+      outputs: { name: string; shape: number[] }[];
+    };
     expect(selected.outputs.map((o) => [o.name, o.shape])).toEqual([['digits', [1, 10]]]);
   });
 
@@ -194,7 +248,13 @@ describe('both API families on the demo models', () => {
     const stats = (await json(await worker.fetch('/'))).models as { models: { key: string; uses: number }[]; tensors: number; loading: string[] };
     expect(stats.models.filter((m) => m.key === 'fresh/1')).toEqual([expect.objectContaining({ uses: 6 })]);
     const before = stats.tensors;
-    for (let i = 0; i < 40; i++) await post('/v1/models/fresh:predict', { instances: [[i, 2, 3, 4], [4, 3, 2, i]] });
+    for (let i = 0; i < 40; i++)
+      await post('/v1/models/fresh:predict', {
+        instances: [
+          [i, 2, 3, 4],
+          [4, 3, 2, i],
+        ],
+      });
     await post('/v1/models/fresh:predict', { instances: [[1, 2]] });
     const after = ((await json(await worker.fetch('/'))).models as { tensors: number }).tensors;
     expect(after).toBe(before);
@@ -214,7 +274,16 @@ describe('errors: {"error": "..."} naming the field, with the right status', () 
     await expectError(await post('/v1/models/iris-dense:predict', { instances: [[1, 2, 3, 4]], inputs: [[1, 2, 3, 4]] }), 400, /exactly one of "instances"/);
     await expectError(await post('/v1/models/iris-dense:predict', {}), 400, /exactly one of "instances"/);
     await expectError(await post('/v1/models/iris-dense:predict', { instances: [[1, 2, 3]] }), 400, /^instances: shape \[1, 3\] does not match the model's \[any, 4\]/);
-    await expectError(await post('/v1/models/iris-dense:predict', { instances: [[1, 2, 3, 4], [1, 2, 3]] }), 400, /^instances\[1\]: expected 4 elements/);
+    await expectError(
+      await post('/v1/models/iris-dense:predict', {
+        instances: [
+          [1, 2, 3, 4],
+          [1, 2, 3],
+        ],
+      }),
+      400,
+      /^instances\[1\]: expected 4 elements/,
+    );
     await expectError(await post('/v1/models/iris-dense:predict', { instances: [[1, 2, 'x', 4]] }), 400, /^instances\[0\]\[2\]: expected a number/);
     await expectError(await post('/v1/models/iris-dense:predict', { signature_name: 'other', instances: [[1, 2, 3, 4]] }), 400, /^signature_name: unknown signature/);
     await expectError(await post('/v1/models/iris-dense:predict', { instances: [{ b64: 'AAAA' }] }), 400, /^instances\[0\]\.b64: b64 holds 3 bytes/);
@@ -222,15 +291,47 @@ describe('errors: {"error": "..."} naming the field, with the right status', () 
     await expectError(await post('/v1/models/iris-dense:predict', { instances: [{ b64: 'AB$C' }] }), 400, /^instances\[0\]\.b64: b64 is not valid base64 \(character "\$" at 2\)/);
     await expectError(await post('/v1/models/iris-dense:predict', { instances: Array.from({ length: 65 }, () => [1, 2, 3, 4]) }), 400, /^instances: batch of 65 exceeds the limit of 64/);
     await expectError(await post('/v2/models/iris-dense/infer', { inputs: [{ name: 'hidden_input', shape: [1, 4], datatype: 'FP33', data: [1, 2, 3, 4] }] }), 400, /^inputs\[0\]\.datatype: /);
-    await expectError(await post('/v2/models/iris-dense/infer', { inputs: [{ name: 'nope', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }] }), 400, /^inputs\[0\]\.name: the model has no input "nope"/);
-    await expectError(await post('/v2/models/iris-dense/infer', { inputs: [{ name: 'hidden_input', shape: [1, 4], datatype: 'UINT8', data: [1, 2, 300, 4] }] }), 400, /^inputs\[0\]\.data\[2\]: 300 is out of range for UINT8/);
-    await expectError(await post('/v2/models/iris-dense/infer', { inputs: [{ name: 'hidden_input', shape: [1, 4], datatype: 'INT32', data: [1, 2, 3.5, 4] }] }), 400, /^inputs\[0\]\.data\[2\]: INT32 needs integers/);
-    await expectError(await post('/v2/models/iris-dense/infer', { inputs: [{ name: 'hidden_input', shape: [1, 4], datatype: 'BYTES', data: ['a', 'b', 'c', 'd'] }] }), 400, /^inputs\[0\]\.datatype: BYTES does not fit the model input hidden_input \(FP32\)/);
-    await expectError(await post('/v2/models/iris-dense/infer', { inputs: [{ name: 'hidden_input', shape: [1, 5], datatype: 'FP32', data: [1, 2, 3, 4, 5] }] }), 400, /^inputs\[0\]\.shape: shape \[1, 5\] does not match/);
-    await expectError(await post('/v2/models/iris-dense/infer', { inputs: [{ name: 'hidden_input', shape: [2, 4], datatype: 'FP32', data: [1, 2, 3, 4] }] }), 400, /^inputs\[0\]\.data: expected 2 elements/);
-    await expectError(await post('/v2/models/iris-dense/infer', { inputs: [{ name: 'hidden_input', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }], outputs: [{ name: 'nope' }] }), 400, /^outputs\[0\]\.name: the model has no output "nope"/);
+    await expectError(
+      await post('/v2/models/iris-dense/infer', { inputs: [{ name: 'nope', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }] }),
+      400,
+      /^inputs\[0\]\.name: the model has no input "nope"/,
+    );
+    await expectError(
+      await post('/v2/models/iris-dense/infer', { inputs: [{ name: 'hidden_input', shape: [1, 4], datatype: 'UINT8', data: [1, 2, 300, 4] }] }),
+      400,
+      /^inputs\[0\]\.data\[2\]: 300 is out of range for UINT8/,
+    );
+    await expectError(
+      await post('/v2/models/iris-dense/infer', { inputs: [{ name: 'hidden_input', shape: [1, 4], datatype: 'INT32', data: [1, 2, 3.5, 4] }] }),
+      400,
+      /^inputs\[0\]\.data\[2\]: INT32 needs integers/,
+    );
+    await expectError(
+      await post('/v2/models/iris-dense/infer', { inputs: [{ name: 'hidden_input', shape: [1, 4], datatype: 'BYTES', data: ['a', 'b', 'c', 'd'] }] }),
+      400,
+      /^inputs\[0\]\.datatype: BYTES does not fit the model input hidden_input \(FP32\)/,
+    );
+    await expectError(
+      await post('/v2/models/iris-dense/infer', { inputs: [{ name: 'hidden_input', shape: [1, 5], datatype: 'FP32', data: [1, 2, 3, 4, 5] }] }),
+      400,
+      /^inputs\[0\]\.shape: shape \[1, 5\] does not match/,
+    );
+    await expectError(
+      await post('/v2/models/iris-dense/infer', { inputs: [{ name: 'hidden_input', shape: [2, 4], datatype: 'FP32', data: [1, 2, 3, 4] }] }),
+      400,
+      /^inputs\[0\]\.data: expected 2 elements/,
+    );
+    await expectError(
+      await post('/v2/models/iris-dense/infer', { inputs: [{ name: 'hidden_input', shape: [1, 4], datatype: 'FP32', data: [1, 2, 3, 4] }], outputs: [{ name: 'nope' }] }),
+      400,
+      /^outputs\[0\]\.name: the model has no output "nope"/,
+    );
     await expectError(await post('/v2/models/iris-dense/infer', { inputs: [] }), 400, /^inputs: inputs must list at least one tensor/);
-    await expectError(await post('/v2/models/iris-dense/infer', { inputs: [{ name: 'hidden_input', shape: [0, 4], datatype: 'FP32', data: [] }] }), 400, /^inputs\[0\]\.shape: shape \[0, 4\] has a dimension of 0/);
+    await expectError(
+      await post('/v2/models/iris-dense/infer', { inputs: [{ name: 'hidden_input', shape: [0, 4], datatype: 'FP32', data: [] }] }),
+      400,
+      /^inputs\[0\]\.shape: shape \[0, 4\] has a dimension of 0/,
+    );
   });
 
   it('404 for unknown models, versions, labels and routes', async () => {
@@ -244,7 +345,11 @@ describe('errors: {"error": "..."} naming the field, with the right status', () 
   });
 
   it('413 beyond the body limit', async () => {
-    await expectError(await post('/v1/models/iris-dense:predict', `{"instances": [[1, 2, 3, 4]], "pad": "${'x'.repeat(12 * 1024 * 1024)}"}`), 413, /^body: \d+ bytes exceed the limit of 12582912 bytes$/);
+    await expectError(
+      await post('/v1/models/iris-dense:predict', `{"instances": [[1, 2, 3, 4]], "pad": "${'x'.repeat(12 * 1024 * 1024)}"}`),
+      413,
+      /^body: \d+ bytes exceed the limit of 12582912 bytes$/,
+    );
   });
 
   it('503 when a load fails (with the reason), not cached: the next request loads again', async () => {
@@ -256,7 +361,11 @@ describe('errors: {"error": "..."} naming the field, with the right status', () 
     const bad = good.slice();
     bad[0] ^= 0xff;
     await worker.store.put(keys.versionFile('broken', 1, shard), bad);
-    await expectError(await post('/v1/models/broken:predict', { instances: [[1, 2, 3, 4]] }), 503, new RegExp(`^model broken version 1 failed to load: ${shard.replace(/[.]/g, '\\.')} fails its sha256 check`));
+    await expectError(
+      await post('/v1/models/broken:predict', { instances: [[1, 2, 3, 4]] }),
+      503,
+      new RegExp(`^model broken version 1 failed to load: ${shard.replace(/[.]/g, '\\.')} fails its sha256 check`),
+    );
     expect(((await json(await worker.fetch('/v1/models/broken'))).model_version_status as { state: string }[])[0]!.state).toBe('END');
     await expectError(await worker.fetch('/v2/models/broken/ready'), 503, /fails its sha256 check/);
     await worker.store.put(keys.versionFile('broken', 1, shard), good);

@@ -131,7 +131,11 @@ describe.skipIf(!HAVE_FIXTURES)(`upload → queue → convert → serve in worke
   it('an upload whose event never came is sent to the queue again once its status is read after a while, with a hint', async () => {
     // Written straight into the bucket, 5 minutes ago, with no message sent (a deployment without
     // R2 event notifications, or a lost message).
-    const written = await writeUpload(worker.store, 'lost', new Map([['mnist.keras', new Uint8Array(keras)]]), { options: { quantize: 'float16' }, source: 'test', now: new Date(Date.now() - 5 * 60_000) });
+    const written = await writeUpload(worker.store, 'lost', new Map([['mnist.keras', new Uint8Array(keras)]]), {
+      options: { quantize: 'float16' },
+      source: 'test',
+      now: new Date(Date.now() - 5 * 60_000),
+    });
     await new Promise((resolve) => setTimeout(resolve, 1500));
     // Nothing converts it until its status is read: that read sends its event again.
     const first = await json(await worker.fetch(`/admin/uploads/${written.uploadId}`, { headers: auth }));
@@ -139,7 +143,10 @@ describe.skipIf(!HAVE_FIXTURES)(`upload → queue → convert → serve in worke
     expect(first.hint).toMatch(/^queued for 30\d s: its event was sent to the converter again just now; if it stays queued, check that this Worker consumes the queue edgeflow-uploads /);
     // Read again at once: not sent a second time.
     const stuck = await json(await worker.fetch(`/admin/uploads/${written.uploadId}`, { headers: auth }));
-    if (stuck.state === 'queued') expect(stuck.hint).toMatch(/^queued for 30\d s: its event was sent to the converter again \d+ s ago; if it stays queued, check that this Worker consumes the queue edgeflow-uploads .*`npx wrangler tail`$/);
+    if (stuck.state === 'queued')
+      expect(stuck.hint).toMatch(
+        /^queued for 30\d s: its event was sent to the converter again \d+ s ago; if it stays queued, check that this Worker consumes the queue edgeflow-uploads .*`npx wrangler tail`$/,
+      );
     const status = await waitForStatus(written.uploadId);
     expect(status).toMatchObject({ state: 'published', version: 1, attempts: 1, quantization: { float16: 4 } });
     expect(status.hint).toBeUndefined();
@@ -161,7 +168,13 @@ describe.skipIf(!HAVE_FIXTURES)(`upload → queue → convert → serve in worke
     }
     expect(letters).toHaveLength(1);
     const letter = JSON.parse(new TextDecoder().decode((await worker.store.get(letters[0]!))!.body));
-    expect(letter).toMatchObject({ account: 'local', action: 'PutObject', bucket: 'edgeflow-models', object: { key: `uploads/mct/${accepted.id}/edgeflow-upload.json` }, edgeflow: { uploadId: accepted.id, reason: status.reason } });
+    expect(letter).toMatchObject({
+      account: 'local',
+      action: 'PutObject',
+      bucket: 'edgeflow-models',
+      object: { key: `uploads/mct/${accepted.id}/edgeflow-upload.json` },
+      edgeflow: { uploadId: accepted.id, reason: status.reason },
+    });
     expect((await worker.fetch('/v1/models/mct')).status).toBe(404);
   });
 
@@ -170,7 +183,9 @@ describe.skipIf(!HAVE_FIXTURES)(`upload → queue → convert → serve in worke
     const accepted = await json(await worker.fetch('/admin/models/mobilenet/uploads?filename=mobilenet.zip', { method: 'POST', headers: auth, body: zip }));
     const status = await waitForStatus(accepted.id);
     expect(status.state).toBe('failed');
-    expect(status.reason).toMatch(/^the model has \d+\.\d MiB of float32 weights, more than the 4 MiB this converter takes \(a Worker has 128 MB of memory\): run `npx edgeflow convert <file> --name <name> --out s3:\/\/<bucket>`/);
+    expect(status.reason).toMatch(
+      /^the model has \d+\.\d MiB of float32 weights, more than the 4 MiB this converter takes \(a Worker has 128 MB of memory\): run `npx edgeflow convert <file> --name <name> --out s3:\/\/<bucket>`/,
+    );
 
     // Refused from Content-Length; the body is drained, so a plain fetch client gets the 413.
     const tooBig = await worker.fetch('/admin/models/mobilenet/uploads', { method: 'POST', headers: auth, body: new Uint8Array(5 * 2 ** 20) });

@@ -22,9 +22,8 @@ beforeAll(async () => {
 
 function setup(token: string | undefined = TOKEN, maxUploadBytes?: number) {
   const store = new MemoryStore();
-  let watcher: UploadWatcher;
   const { app, runtime } = createNodeApp({ store, indexTtlMs: 3_600_000, admin: { token, maxUploadBytes, bucket: 'mem', notify: async () => void 0 } });
-  watcher = new UploadWatcher({ store, owner: 'test', intervalMs: 1000, samples: 2, ensureBackend: () => runtime.ready(), onPublished: (name) => runtime.invalidate(name) });
+  const watcher = new UploadWatcher({ store, owner: 'test', intervalMs: 1000, samples: 2, ensureBackend: () => runtime.ready(), onPublished: (name) => runtime.invalidate(name) });
   const auth = { authorization: `Bearer ${TOKEN}` };
   const request = (path: string, init: RequestInit = {}) => app.request(path, { ...init, headers: { ...auth, ...(init.headers as Record<string, string>) } });
   return { store, app, runtime, watcher, request };
@@ -42,7 +41,11 @@ const json = async (response: Response) => (await response.json()) as Record<str
 describe('auth', () => {
   it('with no token configured, every admin route is refused', async () => {
     const { app } = setup('');
-    for (const [method, path] of [['GET', '/admin/models'], ['POST', '/admin/models/x/uploads'], ['GET', '/admin/uploads/20261129T000000Z-0000000000000001']]) {
+    for (const [method, path] of [
+      ['GET', '/admin/models'],
+      ['POST', '/admin/models/x/uploads'],
+      ['GET', '/admin/uploads/20261129T000000Z-0000000000000001'],
+    ]) {
       const response = await app.request(path, { method, headers: { authorization: 'Bearer anything' } });
       expect(response.status).toBe(403);
       expect((await json(response)).error).toMatch(/admin API is disabled: no EDGEFLOW_ADMIN_TOKEN is configured/);
@@ -90,7 +93,12 @@ describe('uploads', () => {
     const response = await request('/admin/models/tiny/uploads', { method: 'POST', body: multipart(model, { quantize: 'uint8', tolerance: '0.2', shardSize: '1KiB' }) });
     expect(response.status).toBe(202);
     const accepted = await json(response);
-    expect(accepted).toMatchObject({ name: 'tiny', state: 'queued', options: { quantize: 'uint8', tolerance: 0.2, shardBytes: 1024 }, files: [{ path: 'group1-shard1of1.bin' }, { path: 'model.json' }] });
+    expect(accepted).toMatchObject({
+      name: 'tiny',
+      state: 'queued',
+      options: { quantize: 'uint8', tolerance: 0.2, shardBytes: 1024 },
+      files: [{ path: 'group1-shard1of1.bin' }, { path: 'model.json' }],
+    });
     expect(accepted.id).toMatch(/^\d{8}T\d{6}Z-[0-9a-f]{16}$/);
     expect(response.headers.get('location')).toBe(`/admin/uploads/${accepted.id}`);
     expect(accepted.statusUrl).toBe(`http://localhost/admin/uploads/${accepted.id}`);

@@ -7,13 +7,25 @@ import { MemoryStore } from '../../shared/store/memory.ts';
 const { app } = createNodeApp({ store: new MemoryStore(), admin: { token: 'token-for-the-test-0123456789', bucket: 'mem', notify: async () => undefined } });
 
 describe('malformed URLs', () => {
-  const badEscapes = ['/v1/models/%E0%A4%A', '/v1/models/%E0%A4%A/metadata', '/v1/models/ok/labels/%ZZ', '/v1/models/%C0:predict', '/v2/models/%E0%A4%A', '/v2/models/%FF/ready', '/admin/models/%E0%A4%A'];
+  const badEscapes = [
+    '/v1/models/%E0%A4%A',
+    '/v1/models/%E0%A4%A/metadata',
+    '/v1/models/ok/labels/%ZZ',
+    '/v1/models/%C0:predict',
+    '/v2/models/%E0%A4%A',
+    '/v2/models/%FF/ready',
+    '/admin/models/%E0%A4%A',
+  ];
   for (const path of badEscapes) {
     it(`${path} → 400 or 404 with a message, nothing logged as a failure`, async () => {
       const logged = vi.spyOn(console, 'error').mockImplementation(() => undefined);
       try {
         const method = path.includes(':predict') ? 'POST' : 'GET';
-        const response = await app.request(path, { method, headers: { authorization: 'Bearer token-for-the-test-0123456789', 'content-type': 'application/json' }, ...(method === 'POST' ? { body: '{"instances":[1]}' } : {}) });
+        const response = await app.request(path, {
+          method,
+          headers: { authorization: 'Bearer token-for-the-test-0123456789', 'content-type': 'application/json' },
+          ...(method === 'POST' ? { body: '{"instances":[1]}' } : {}),
+        });
         expect([400, 404]).toContain(response.status);
         const body = (await response.json()) as { error: string };
         expect(body.error).toMatch(/malformed percent-encoding|invalid model name|not found|no route/);

@@ -22,8 +22,26 @@ describe('parseWorkerSettings', () => {
   });
 
   it('the values of wrangler.toml-style strings', () => {
-    const settings = parseWorkerSettings({ MEMORY_BUDGET_MB: '64', INDEX_TTL_MS: '0', WARM_UP: 'never', MAX_ELEMENTS: '400000', MAX_CONVERT_MB: '4', QUEUE_MAX_RETRIES: '2', UPLOAD_REQUEUE_AFTER_MS: ' 30000 ', BUCKET_NAME: 'b' });
-    expect(settings).toMatchObject({ memoryBudgetBytes: 64 * 2 ** 20, indexTtlMs: 0, warmUp: 'never', limits: { maxElements: 400000 }, maxConvertBytes: 4 * 2 ** 20, maxDeliveries: 3, requeueAfterMs: 30000, bucket: 'b' });
+    const settings = parseWorkerSettings({
+      MEMORY_BUDGET_MB: '64',
+      INDEX_TTL_MS: '0',
+      WARM_UP: 'never',
+      MAX_ELEMENTS: '400000',
+      MAX_CONVERT_MB: '4',
+      QUEUE_MAX_RETRIES: '2',
+      UPLOAD_REQUEUE_AFTER_MS: ' 30000 ',
+      BUCKET_NAME: 'b',
+    });
+    expect(settings).toMatchObject({
+      memoryBudgetBytes: 64 * 2 ** 20,
+      indexTtlMs: 0,
+      warmUp: 'never',
+      limits: { maxElements: 400000 },
+      maxConvertBytes: 4 * 2 ** 20,
+      maxDeliveries: 3,
+      requeueAfterMs: 30000,
+      bucket: 'b',
+    });
   });
 
   it('a bad value is an error naming the var', () => {

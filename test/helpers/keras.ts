@@ -32,7 +32,10 @@ export const fixtureBytes = (relative: string): Uint8Array => new Uint8Array(rea
 export const fixtureFiles = (relative: string): FileSet => new Map([[path.basename(relative), fixtureBytes(relative)]]);
 
 export function encodeAndShard(model: DecodedModel, dtype: StorageDtype = 'float32'): ModelFiles {
-  return shardModel(model, encodeWeights(model.weights, () => dtype));
+  return shardModel(
+    model,
+    encodeWeights(model.weights, () => dtype),
+  );
 }
 
 /** Loads converted files with the stock TF.js loader (shared/model-loader.ts). */

@@ -6,5 +6,8 @@ import { MOBILENET_FIXTURE } from '../../scripts/fixture-models.ts';
 export { MOBILENET_FIXTURE as MOBILENET_DIR };
 
 export async function fixturePresent(dir = MOBILENET_FIXTURE): Promise<boolean> {
-  return fs.stat(dir).then(() => true, () => false);
+  return fs.stat(dir).then(
+    () => true,
+    () => false,
+  );
 }

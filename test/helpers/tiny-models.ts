@@ -26,7 +26,13 @@ export async function tinyDenseModel(): Promise<FileSet> {
   model.setWeights(
     model.weights.map((w, i) => {
       const shape = w.shape as number[];
-      return tf.tensor(fixedValues(shape.reduce((a, b) => a * b, 1), i + 1), shape);
+      return tf.tensor(
+        fixedValues(
+          shape.reduce((a, b) => a * b, 1),
+          i + 1,
+        ),
+        shape,
+      );
     }),
   );
   const files = await modelFiles(model);

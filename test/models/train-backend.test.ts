@@ -104,7 +104,15 @@ describe('faster Conv2D filter gradient', () => {
     it(`the Embedding (GatherV2) gradient on ${backend} equals TF.js's own (UnsortedSegmentSum, on cpu)`, async () => {
       const params = tf.randomNormal([30, 6]);
       // Repeated ids: their rows' gradients must add up.
-      const ids = tf.tensor2d([[1, 2, 2, 29], [0, 2, 7, 1], [5, 5, 5, 5]], [3, 4], 'int32');
+      const ids = tf.tensor2d(
+        [
+          [1, 2, 2, 29],
+          [0, 2, 7, 1],
+          [5, 5, 5, 5],
+        ],
+        [3, 4],
+        'int32',
+      );
       const weights = tf.randomNormal([3, 4, 6]);
       const loss = (p: tf.Tensor) => tf.sum(tf.mul(tf.gather(p, ids), weights));
       const stock = tf.grad(loss)(params);
@@ -143,7 +151,9 @@ describe('backend selection with the native packages absent', () => {
     expect(stock.reason).toContain('Conv2DBackpropFilter');
   });
   it('an asked-for backend that is missing, or lacks a kernel, is a clear error', async () => {
-    await expect(selectBackend('tensorflow', { requiredKernels: celsiusKernels })).rejects.toThrow(/--backend tensorflow needs @tensorflow\/tfjs-node-gpu or @tensorflow\/tfjs-node, and neither is installed/);
+    await expect(selectBackend('tensorflow', { requiredKernels: celsiusKernels })).rejects.toThrow(
+      /--backend tensorflow needs @tensorflow\/tfjs-node-gpu or @tensorflow\/tfjs-node, and neither is installed/,
+    );
     await expect(selectBackend('wasm', { requiredKernels: embeddingKernelsStock })).rejects.toThrow(BackendError);
     await expect(selectBackend('wasm', { requiredKernels: embeddingKernelsStock })).rejects.toThrow(/--backend wasm cannot train this model: it lacks 1 kernel .*UnsortedSegmentSum/);
     expect((await selectBackend('cpu', { requiredKernels: embeddingKernelsStock })).backend).toBe('cpu');
@@ -169,11 +179,13 @@ describe('backend selection with the native packages absent', () => {
 
 describe('backend selection when a native package is installed (stand-in binding)', () => {
   // The stand-in registers a 'tensorflow' backend, as the real packages' import does.
-  const standIn = (installed: Partial<Record<string, boolean>>): NativeLoader => async (pkg) => {
-    if (!(pkg in installed)) return null;
-    if (!tf.findBackend('tensorflow')) tf.registerBackend('tensorflow', () => new MathBackendCPU());
-    return { package: pkg, usingGpu: installed[pkg]! };
-  };
+  const standIn =
+    (installed: Partial<Record<string, boolean>>): NativeLoader =>
+    async (pkg) => {
+      if (!(pkg in installed)) return null;
+      if (!tf.findBackend('tensorflow')) tf.registerBackend('tensorflow', () => new MathBackendCPU());
+      return { package: pkg, usingGpu: installed[pkg]! };
+    };
   it('takes tfjs-node-gpu when it finds a GPU', async () => {
     const choice = await selectBackend('auto', { requiredKernels: celsiusKernels, loadNative: standIn({ '@tensorflow/tfjs-node-gpu': true }) });
     expect(choice).toMatchObject({ backend: 'tensorflow', package: '@tensorflow/tfjs-node-gpu', usingGpu: true });

@@ -86,7 +86,26 @@ describe('tiny runs through edgeflow train', () => {
   });
 
   it('regularization options: BatchNorm, L2, clipping, a step schedule, early stopping', async () => {
-    const args = ['mnist', '--limit', '120', '--epochs', '3', '--batch-norm', '--l2', '0.001', '--clip-norm', '1', '--lr-schedule', 'step:1:0.5', '--learning-rate', '0.004', '--early-stopping', '5', '--dropout', '0.2'];
+    const args = [
+      'mnist',
+      '--limit',
+      '120',
+      '--epochs',
+      '3',
+      '--batch-norm',
+      '--l2',
+      '0.001',
+      '--clip-norm',
+      '1',
+      '--lr-schedule',
+      'step:1:0.5',
+      '--learning-rate',
+      '0.004',
+      '--early-stopping',
+      '5',
+      '--dropout',
+      '0.2',
+    ];
     const { modelJson } = await train(args);
     const training = modelJson.userDefinedMetadata.training as unknown as { options: Record<string, unknown>; epochs: number };
     expect(training.options).toMatchObject({ batchNorm: true, l2: 0.001, clipNorm: 1, lrSchedule: 'step:1:0.5', earlyStopping: 5, dropout: 0.2 });
@@ -95,7 +114,9 @@ describe('tiny runs through edgeflow train', () => {
     expect(layers).toContain('"l2":0.001');
     const csvLine = printed.find((l) => l.startsWith('logs: '))!;
     const logdir = csvLine.slice('logs: '.length, csvLine.indexOf(' (TensorBoard'));
-    const rates = eventsIn(logdir, 'train').slice(1).map((e) => e.scalars.epoch_learning_rate);
+    const rates = eventsIn(logdir, 'train')
+      .slice(1)
+      .map((e) => e.scalars.epoch_learning_rate);
     expect(rates).toEqual([0.004, 0.002, 0.001].map(Math.fround));
   });
 });

@@ -29,8 +29,23 @@ describe('base64', () => {
 
 describe('values', () => {
   it('reads nested and flat layouts into the model dtype', () => {
-    expect(nestedShape([[[1], [2]], [[3], [4]]])).toEqual([2, 2, 1]);
-    expect(decodeValues([[1, 2], [3, 4]], [2, 2], 'data', { dtype: 'float32' })).toEqual(new Float32Array([1, 2, 3, 4]));
+    expect(
+      nestedShape([
+        [[1], [2]],
+        [[3], [4]],
+      ]),
+    ).toEqual([2, 2, 1]);
+    expect(
+      decodeValues(
+        [
+          [1, 2],
+          [3, 4],
+        ],
+        [2, 2],
+        'data',
+        { dtype: 'float32' },
+      ),
+    ).toEqual(new Float32Array([1, 2, 3, 4]));
     expect(decodeValues([1, 2, 3, 4], [2, 2], 'data', { dtype: 'int32', datatype: 'INT64', allowFlat: true })).toEqual(new Int32Array([1, 2, 3, 4]));
     expect(decodeValues([true, false], [2], 'data', { dtype: 'float32', datatype: 'BOOL' })).toEqual(new Float32Array([1, 0]));
     expect(decodeValues([['a', { b64: 'AAE=' }]], [1, 2], 'data', { dtype: 'string' })).toEqual([new TextEncoder().encode('a'), new Uint8Array([0, 1])]);
@@ -74,7 +89,10 @@ describe('values', () => {
   });
 
   it('nests flat outputs back to their shape', () => {
-    expect(nest([1, 2, 3, 4, 5, 6], [2, 3])).toEqual([[1, 2, 3], [4, 5, 6]]);
+    expect(nest([1, 2, 3, 4, 5, 6], [2, 3])).toEqual([
+      [1, 2, 3],
+      [4, 5, 6],
+    ]);
     expect(nest([7], [])).toBe(7);
   });
 });

@@ -24,8 +24,7 @@ beforeAll(async () => {
   expect(converted.modelFiles.files.size).toBe(4);
 });
 
-const publish = (store: ObjectStore, sourceId?: string) =>
-  publishVersion(store, { name: 'tiny', files: converted.modelFiles.files, metadata: converted.metadata, sourceId });
+const publish = (store: ObjectStore, sourceId?: string) => publishVersion(store, { name: 'tiny', files: converted.modelFiles.files, metadata: converted.metadata, sourceId });
 
 /** What a reader sees: every version index.json lists must have all its files, matching edgeflow.json. */
 async function assertConsistent(store: ObjectStore): Promise<number[]> {

@@ -22,26 +22,66 @@ interface Context extends TranslateOptions {
 
 /** Activations by Keras name → the tfjs-layers name of the same function. */
 const ACTIVATIONS: Record<string, string> = {
-  linear: 'linear', relu: 'relu', relu6: 'relu6', elu: 'elu', selu: 'selu', sigmoid: 'sigmoid', tanh: 'tanh',
-  softmax: 'softmax', softplus: 'softplus', softsign: 'softsign', swish: 'swish', silu: 'swish', mish: 'mish',
-  gelu: 'gelu', hard_sigmoid: 'hard_sigmoid',
+  linear: 'linear',
+  relu: 'relu',
+  relu6: 'relu6',
+  elu: 'elu',
+  selu: 'selu',
+  sigmoid: 'sigmoid',
+  tanh: 'tanh',
+  softmax: 'softmax',
+  softplus: 'softplus',
+  softsign: 'softsign',
+  swish: 'swish',
+  silu: 'swish',
+  mish: 'mish',
+  gelu: 'gelu',
+  hard_sigmoid: 'hard_sigmoid',
 };
 
 const INITIALIZERS = new Set([
-  'Zeros', 'Ones', 'Constant', 'RandomUniform', 'RandomNormal', 'TruncatedNormal', 'VarianceScaling',
-  'GlorotUniform', 'GlorotNormal', 'HeUniform', 'HeNormal', 'LecunUniform', 'LecunNormal', 'Orthogonal', 'Identity',
+  'Zeros',
+  'Ones',
+  'Constant',
+  'RandomUniform',
+  'RandomNormal',
+  'TruncatedNormal',
+  'VarianceScaling',
+  'GlorotUniform',
+  'GlorotNormal',
+  'HeUniform',
+  'HeNormal',
+  'LecunUniform',
+  'LecunNormal',
+  'Orthogonal',
+  'Identity',
 ]);
 const INITIALIZER_ALIASES: Record<string, string> = { OrthogonalInitializer: 'Orthogonal', IdentityInitializer: 'Identity', Zeros: 'Zeros', zeros: 'Zeros' };
 
 /** Keras 3 / TF arguments that tfjs-layers has no use for; dropping them changes no prediction. */
 const DROPPED_KEYS = new Set([
-  'quantization_config', 'lora_rank', 'lora_alpha', 'synchronized', 'optional', 'ragged', 'use_cudnn', 'autocast',
-  'virtual_batch_size', 'adjustment', 'fused', 'renorm_clipping', 'renorm_momentum',
+  'quantization_config',
+  'lora_rank',
+  'lora_alpha',
+  'synchronized',
+  'optional',
+  'ragged',
+  'use_cudnn',
+  'autocast',
+  'virtual_batch_size',
+  'adjustment',
+  'fused',
+  'renorm_clipping',
+  'renorm_momentum',
 ]);
 
 const BUILTIN_MODULE = /^(keras|tf_keras|tensorflow)(\.|$)/;
 
-const pascal = (snake: string): string => snake.split('_').map((part) => part.charAt(0).toUpperCase() + part.slice(1)).join('');
+const pascal = (snake: string): string =>
+  snake
+    .split('_')
+    .map((part) => part.charAt(0).toUpperCase() + part.slice(1))
+    .join('');
 
 function dtypeName(value: unknown): unknown {
   const name = isObject(value) ? (isObject(value.config) ? value.config.name : value.name) : value;
@@ -89,7 +129,8 @@ function translateArguments(config: JsonObject, layerName: string, ctx: Context)
     if (DROPPED_KEYS.has(key)) continue;
     if (key === 'dtype') out[key] = dtypeName(value);
     else if (key.endsWith('_initializer')) out[key] = translateInitializer(value);
-    else if (key.endsWith('_regularizer') || key.endsWith('_constraint')) out[key] = null; // training-only
+    else if (key.endsWith('_regularizer') || key.endsWith('_constraint'))
+      out[key] = null; // training-only
     else if (key === 'activation' || key === 'recurrent_activation') out[key] = translateActivation(value, layerName, ctx);
     else out[key] = value;
   }
@@ -125,12 +166,21 @@ function translateClassArguments(className: string, c: JsonObject, layerName: st
         delete c.negative_slope;
       }
       break;
-    case 'Conv1D': case 'Conv2D': case 'Conv3D': case 'Conv2DTranspose': case 'Conv3DTranspose':
-    case 'DepthwiseConv2D': case 'SeparableConv1D': case 'SeparableConv2D':
+    case 'Conv1D':
+    case 'Conv2D':
+    case 'Conv3D':
+    case 'Conv2DTranspose':
+    case 'Conv3DTranspose':
+    case 'DepthwiseConv2D':
+    case 'SeparableConv1D':
+    case 'SeparableConv2D':
       if (typeof c.groups === 'number' && c.groups > 1) refuse(`is a grouped convolution (groups=${c.groups}), which TF.js does not support`);
       delete c.groups;
       break;
-    case 'GlobalAveragePooling1D': case 'GlobalAveragePooling2D': case 'GlobalMaxPooling1D': case 'GlobalMaxPooling2D':
+    case 'GlobalAveragePooling1D':
+    case 'GlobalAveragePooling2D':
+    case 'GlobalMaxPooling1D':
+    case 'GlobalMaxPooling2D':
       if (c.keepdims === true) refuse('has keepdims=True, which TF.js global pooling does not support');
       delete c.keepdims;
       break;
@@ -145,7 +195,9 @@ function translateClassArguments(className: string, c: JsonObject, layerName: st
       break;
     case 'GRU':
       if (c.reset_after === true) {
-        refuse('has reset_after=True (the Keras default since 2.3, bias shape [2, 3*units]); TF.js 4.22 GRU implements only reset_after=False and the two are not equivalent: retrain with GRU(..., reset_after=False)');
+        refuse(
+          'has reset_after=True (the Keras default since 2.3, bias shape [2, 3*units]); TF.js 4.22 GRU implements only reset_after=False and the two are not equivalent: retrain with GRU(..., reset_after=False)',
+        );
       }
       break;
     case 'Bidirectional':
@@ -160,8 +212,7 @@ function translateClassArguments(className: string, c: JsonObject, layerName: st
  * tfjs-layers (like Keras 2) gives a nested model node 0 for its own inner graph, so its first call
  * in the outer graph is node 1; Keras 3 numbers that call 0. References to nested models shift by one.
  */
-const nodeIndexFor = (layer: unknown, index: unknown, nestedModels: Set<string>): unknown =>
-  typeof layer === 'string' && nestedModels.has(layer) && typeof index === 'number' ? index + 1 : index;
+const nodeIndexFor = (layer: unknown, index: unknown, nestedModels: Set<string>): unknown => (typeof layer === 'string' && nestedModels.has(layer) && typeof index === 'number' ? index + 1 : index);
 
 function keras3NodeToKeras2(node: JsonObject, layerName: string, ctx: Context, nestedModels: Set<string>): unknown[] {
   const history: unknown[][] = [];
@@ -227,7 +278,9 @@ function translateFunctional(config: JsonObject, ctx: Context): JsonObject {
   // Keras 3 writes inbound nodes as {args, kwargs}; only then do nested-model node indices shift.
   const keras3 = rawLayers.some((layer) => isObject(layer) && Array.isArray(layer.inbound_nodes) && layer.inbound_nodes.some(isObject));
   const nestedModels = new Set<string>(
-    keras3 ? rawLayers.filter((l): l is JsonObject => isObject(l) && typeof l.class_name === 'string' && isModel(l.class_name)).map((l) => String(l.name ?? (isObject(l.config) ? l.config.name : ''))) : [],
+    keras3
+      ? rawLayers.filter((l): l is JsonObject => isObject(l) && typeof l.class_name === 'string' && isModel(l.class_name)).map((l) => String(l.name ?? (isObject(l.config) ? l.config.name : '')))
+      : [],
   );
   out.layers = rawLayers.map((layer) => translateLayer(layer, ctx, true, false, nestedModels));
   out.input_layers = tensorList(config.input_layers, new Set());

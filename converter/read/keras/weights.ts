@@ -3,9 +3,9 @@
 // every one. Two file layouts: the HDF5 `model_weights/<layer>` groups with `weight_names`
 // (Keras 2 model.save and Keras 3 legacy .h5), and the `.keras` `layers/<layer>/.../vars/<i>` tree.
 import { ConversionError } from '../../../shared/errors.ts';
-import { type DecodedWeight } from '../../model.ts';
+import type { DecodedWeight } from '../../model.ts';
 import type { KerasLayer } from './config-types.ts';
-import { attrStrings, child, childGroup, Dataset, Group, readDataset, type NumericArray } from './hdf5.ts';
+import { attrStrings, child, childGroup, Dataset, type Group, readDataset, type NumericArray } from './hdf5.ts';
 import { isModel, tfjsWeightNames } from './layers.ts';
 
 /** Where the weights of one model's layers live. */
@@ -23,7 +23,10 @@ const layerName = (layer: KerasLayer): string => String(layer.name ?? layer.conf
 /** A flat list consumed in order: the weights of a nested model in a legacy HDF5 file. */
 class ListScope implements WeightScope {
   private next = 0;
-  constructor(private readonly arrays: NumericArray[], private readonly where: string) {}
+  constructor(
+    private readonly arrays: NumericArray[],
+    private readonly where: string,
+  ) {}
   weightsOf(_layer: KerasLayer, expected: number): NumericArray[] {
     const taken = this.arrays.slice(this.next, this.next + expected);
     this.next += expected;
@@ -73,7 +76,10 @@ export class H5Scope implements WeightScope {
 function ownVars(group: Group): NumericArray[] {
   const vars = childGroup(group, 'vars');
   if (!vars) return [];
-  const indices = vars.keys.map(Number).filter(Number.isInteger).sort((a, b) => a - b);
+  const indices = vars.keys
+    .map(Number)
+    .filter(Number.isInteger)
+    .sort((a, b) => a - b);
   return indices.map((i) => {
     const node = child(vars, String(i));
     if (!(node instanceof Dataset)) throw new ConversionError(`${vars.name}/${i} is not a dataset`);
@@ -96,10 +102,13 @@ function treeVars(group: Group, className: string): NumericArray[] {
   // Keras visits attributes in sorted order, private (`_x`) ones last.
   const sortKey = (key: string) => (key.startsWith('_') ? `~${key}` : key);
   const children = group.keys.filter((key) => key !== 'vars' && !key.startsWith('seed_generator')).sort((a, b) => (sortKey(a) < sortKey(b) ? -1 : sortKey(a) > sortKey(b) ? 1 : 0));
-  return [...ownVars(group), ...children.flatMap((key) => {
-    const sub = childGroup(group, key);
-    return sub ? treeVars(sub, '') : [];
-  })];
+  return [
+    ...ownVars(group),
+    ...children.flatMap((key) => {
+      const sub = childGroup(group, key);
+      return sub ? treeVars(sub, '') : [];
+    }),
+  ];
 }
 
 /** Keras 3's naming.to_snake_case: "BatchNormalization" → "batch_normalization", "Conv2D" → "conv2d". */
@@ -138,7 +147,10 @@ const LEGACY_CONTAINER = '_layer_checkpoint_dependencies';
 /** `.keras` weights: `layers/<snake_case class>[_n]/...` (Keras 3) or `_layer_checkpoint_dependencies/<layer name>/...` (Keras 2.13+). */
 export class V3Scope implements WeightScope {
   private readonly names: Map<KerasLayer, string>;
-  constructor(private readonly root: Group, model: KerasLayer) {
+  constructor(
+    private readonly root: Group,
+    model: KerasLayer,
+  ) {
     const layers = (model.config.layers ?? []) as KerasLayer[];
     this.names = groupNames(layers, root.name.split('/').pop() === LEGACY_CONTAINER);
   }
@@ -184,7 +196,9 @@ export function collectWeights(model: KerasLayer, scope: WeightScope): DecodedWe
       );
     }
     if (layer.class_name === 'GRU' && arrays[2] && arrays[2].shape.length === 2) {
-      throw new ConversionError(`layer ${layerName(layer)} (GRU) has a ${describeShape(arrays[2].shape)} bias: it was trained with reset_after=True, which TF.js 4.22 GRU does not implement; retrain with reset_after=False`);
+      throw new ConversionError(
+        `layer ${layerName(layer)} (GRU) has a ${describeShape(arrays[2].shape)} bias: it was trained with reset_after=True, which TF.js 4.22 GRU does not implement; retrain with reset_after=False`,
+      );
     }
     arrays.forEach((array, i) => out.push({ name: names[i]!, shape: array.shape, dtype: array.dtype, values: array.values }));
   }
