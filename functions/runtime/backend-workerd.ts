@@ -1,5 +1,5 @@
 // workerd starter. Workers refuse runtime wasm compilation, so the stock init (fetch +
-// WebAssembly.instantiate(bytes)) cannot work. Instead, per ../DESIGN.md:
+// WebAssembly.instantiate(bytes)) cannot work. Instead, per docs/ARCHITECTURE.md:
 //   1. the SIMD binary is imported as a CompiledWasm module (a WebAssembly.Module),
 //   2. the package's Emscripten glue is called with an instantiateWasm hook that
 //      instantiates that module (instantiating a Module is allowed; compiling is not),

@@ -1,6 +1,6 @@
 // `edgeflow watch` as real subprocesses (bin/edgeflow.mjs):
 //  - against s3rver (a real S3-protocol server on loopback) with AWS S3's conditional writes put
-//    in front of it (s3rver 3.7.1 ignores If-None-Match / If-Match, DESIGN.md; without them two
+//    in front of it (s3rver 3.7.1 ignores If-None-Match / If-Match, docs/ARCHITECTURE.md; without them two
 //    watchers can both convert and publish twice): a real Keras fixture uploaded with
 //    @aws-sdk/client-s3 (files, then the manifest, as any S3 client can) → two watchers → one
 //    conversion, exactly one version → the Node server answers predictions from the same bucket;

@@ -8,7 +8,7 @@
 //    one key run one at a time (a read keeps the key until its body is sent), and a PUT's
 //    body is written to a temporary file that is renamed over the object.
 //  - with `conditional`: PutObject honours If-None-Match: * and If-Match: <etag> (412
-//    otherwise), as AWS S3, R2 and MinIO do; s3rver ignores both (DESIGN.md).
+//    otherwise), as AWS S3, R2 and MinIO do; s3rver ignores both (docs/ARCHITECTURE.md).
 import { createHash, randomUUID } from 'node:crypto';
 import { mkdir, rename, writeFile } from 'node:fs/promises';
 import path from 'node:path';

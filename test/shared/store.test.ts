@@ -18,7 +18,7 @@ const text = (bytes: Uint8Array | undefined) => new TextDecoder().decode(bytes);
 interface Backend {
   name: string;
   open(): Promise<ObjectStore>;
-  /** s3rver ignores If-Match / If-None-Match (see DESIGN.md): its conditional tests prove nothing. */
+  /** s3rver ignores If-Match / If-None-Match (see docs/ARCHITECTURE.md): its conditional tests prove nothing. */
   conditional: boolean;
 }
 
