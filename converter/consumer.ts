@@ -9,15 +9,14 @@
 //   is `retry` until the last delivery, then `failed`.
 import { hex } from '../shared/bytes.ts';
 import type { ObjectStore } from '../shared/store/types.ts';
-import { InvalidNameError } from '../shared/names.ts';
 import { dtypeCounts } from '../shared/bucket/published.ts';
 import { claimUpload, DEFAULT_LEASE_MS } from '../shared/bucket/claim.ts';
-import { convertModel, publishConverted, ToleranceError, type ConvertProgress } from './convert.ts';
-import { ConversionError } from '../shared/errors.ts';
-import type { FileSet } from './model.ts';
+import { convertModel, publishConverted, ToleranceError, type ConvertProgress, type ConvertResult, type PublishedConversion } from './convert.ts';
+import { ConversionError, isEdgeflowError, type ErrorCode } from '../shared/errors.ts';
+import type { DecodedModel, FileSet } from './model.ts';
 import { readModel } from './read/index.ts';
 import { RetryingStore, DEFAULT_RETRY_DELAYS_MS } from '../shared/store/retrying.ts';
-import { parseManifestKey, readManifest, readStatus, uploadKeys, writeStatus, type UploadEvent, type UploadStatus } from '../shared/bucket/uploads.ts';
+import { parseManifestKey, readManifest, readStatus, uploadKeys, writeStatus, type UploadEvent, type UploadManifest, type UploadStatus } from '../shared/bucket/uploads.ts';
 
 export interface ConsumerLimits {
   /** Largest upload (sum of its files) this runtime converts. */
@@ -67,140 +66,228 @@ export type ConsumeOutcome =
 
 const TOO_LARGE_HINT = 'run `npx edgeflow convert <file> --name <name> --out s3://<bucket>` on Node (with AWS_ENDPOINT_URL set for R2), which publishes the same way';
 
-function isPermanent(error: unknown): boolean {
-  return error instanceof ConversionError || error instanceof InvalidNameError;
-}
+/** Error codes retrying cannot help with: the upload is failed at once. Any other error is transient. */
+const PERMANENT_CODES: readonly ErrorCode[] = ['bad_request', 'unconvertible', 'tolerance_exceeded'];
+
+const isPermanent = (error: unknown): boolean => isEdgeflowError(error, ...PERMANENT_CODES);
 
 function randomSuffix(): string {
   return hex(crypto.getRandomValues(new Uint8Array(4)));
 }
 
-export async function consumeUploadEvent(message: unknown, options: ConsumerOptions): Promise<ConsumeOutcome> {
+/** ConsumerOptions with every default filled in (resolveConsumerOptions). */
+type ResolvedConsumerOptions = Required<Omit<ConsumerOptions, 'limits' | 'onPublished' | 'samples'>> & Pick<ConsumerOptions, 'onPublished' | 'samples'> & { limits: ConsumerLimits };
+
+/** The one place the consumer's defaults are merged. */
+function resolveConsumerOptions(options: ConsumerOptions): ResolvedConsumerOptions {
+  return {
+    ...options,
+    limits: { ...UNLIMITED, ...options.limits },
+    attempt: options.attempt ?? 1,
+    maxDeliveries: options.maxDeliveries ?? Infinity,
+    leaseMs: options.leaseMs ?? DEFAULT_LEASE_MS,
+    retryDelaysMs: options.retryDelaysMs ?? DEFAULT_RETRY_DELAYS_MS,
+    log: options.log ?? (() => {}),
+    maxInterrupted: options.maxInterrupted ?? 2,
+  };
+}
+
+/** One upload being consumed: who it is, where it lives, and its status document as last written. */
+interface UploadJob {
+  key: string;
+  name: string;
+  uploadId: string;
+  options: ResolvedConsumerOptions;
+  /** The caller's store behind retries with backoff. */
+  store: ObjectStore;
+  status: UploadStatus | null;
+}
+
+type Lease = Awaited<ReturnType<typeof claimUpload>>;
+
+/** Step parse event: the upload an R2 event notification names, or why the event is ignored. */
+function parseEvent(message: unknown): { key: string; name: string; uploadId: string } | ConsumeOutcome {
   const event = message as Partial<UploadEvent> | null;
   const key = event?.object?.key;
   if (typeof key !== 'string') return { kind: 'ignored', reason: 'not an R2 event notification (no object.key)' };
   if (event?.action && !/^(PutObject|CopyObject|CompleteMultipartUpload)$/.test(event.action)) return { kind: 'ignored', reason: `action ${event.action}` };
   const parsed = parseManifestKey(key);
   if (!parsed) return { kind: 'ignored', reason: `${key} is not an upload manifest` };
-  const { name, uploadId } = parsed;
-  const log = options.log ?? (() => {});
-  const limits = { ...UNLIMITED, ...options.limits };
-  const attempt = options.attempt ?? 1;
-  const store = new RetryingStore(options.store, options.retryDelaysMs ?? DEFAULT_RETRY_DELAYS_MS, (operation, k, error, n) =>
-    log(`${uploadId}: ${operation} ${k} failed (${error.message}); retry ${n}`),
-  );
-  const owner = `${options.owner}#${randomSuffix()}`;
+  return { key, ...parsed };
+}
 
-  let status: UploadStatus | null = null;
-  const record = async (change: Partial<UploadStatus>) => {
-    status = { ...status!, ...change, updated: new Date().toISOString() };
-    await writeStatus(store, status);
+/** Writes a change to the job's status document (stamped with the time). */
+async function record(job: UploadJob, change: Partial<UploadStatus>): Promise<void> {
+  job.status = { ...job.status!, ...change, updated: new Date().toISOString() };
+  await writeStatus(job.store, job.status);
+}
+
+/** Step skip settled: re-reads the status; the outcome of an upload already published or failed, null when it still needs converting. */
+async function skipSettled(job: UploadJob): Promise<ConsumeOutcome | null> {
+  job.status = await readStatus(job.store, job.uploadId);
+  const current = job.status;
+  if (current?.state === 'published' && current.version) return { kind: 'done', uploadId: job.uploadId, name: job.name, version: current.version, existing: true };
+  if (current?.state === 'failed') return { kind: 'failed', uploadId: job.uploadId, reason: current.reason ?? 'failed earlier' };
+  return null;
+}
+
+/** Step lease: takes the upload's lease; a busy retry outcome when another consumer holds it. */
+async function takeLease(job: UploadJob): Promise<{ lease: Lease; busy?: ConsumeOutcome }> {
+  const lease = await claimUpload(job.store, job.uploadId, `${job.options.owner}#${randomSuffix()}`, job.options.leaseMs);
+  if (!('busy' in lease)) return { lease };
+  return {
+    lease,
+    busy: { kind: 'retry', uploadId: job.uploadId, reason: `${lease.busy.owner} is converting it`, delaySeconds: Math.min(300, Math.max(5, Math.ceil(lease.busy.expiresInMs / 1000))), busy: true },
   };
+}
 
-  /** The outcome of an upload already settled (published or failed); null when it still needs converting. */
-  const settled = (current: UploadStatus | null): ConsumeOutcome | null => {
-    if (current?.state === 'published' && current.version) return { kind: 'done', uploadId, name, version: current.version, existing: true };
-    if (current?.state === 'failed') return { kind: 'failed', uploadId, reason: current.reason ?? 'failed earlier' };
-    return null;
-  };
+/** A status still `converting` under a lapsed lease means the last holder died mid-conversion (in a Worker, usually the CPU or memory limit): do not loop on it forever. */
+function refuseInterrupted(job: UploadJob): void {
+  const status = job.status;
+  if (status?.state === 'converting' && status.attempts >= job.options.maxInterrupted) {
+    throw new ConversionError(`the conversion was interrupted ${status.attempts} times without finishing (a Worker's CPU or memory limit, or a crashed watcher): ${TOO_LARGE_HINT}`);
+  }
+}
 
-  let lease: Awaited<ReturnType<typeof claimUpload>> | null = null;
-  try {
-    status = await readStatus(store, uploadId);
-    const before = settled(status);
-    if (before) return before;
+/** Step read manifest: the upload's manifest (null when it is gone), with the status marked converting. */
+async function readUploadManifest(job: UploadJob): Promise<UploadManifest | null> {
+  const { name, uploadId, options } = job;
+  const manifest = await readManifest(job.store, name, uploadId);
+  if (!manifest) return null;
+  const now = new Date().toISOString();
+  job.status ??= { id: uploadId, name, state: 'queued', created: manifest.created, updated: now, files: manifest.files, options: manifest.options, attempts: 0 };
+  await record(job, { state: 'converting', attempts: job.status.attempts + 1, convertedBy: options.owner, lastError: undefined });
+  options.log(`${uploadId}: converting ${name} (${manifest.files.map((f) => f.path).join(', ')}), delivery ${options.attempt}`);
+  return manifest;
+}
 
-    lease = await claimUpload(store, uploadId, owner, options.leaseMs ?? DEFAULT_LEASE_MS);
-    if ('busy' in lease) {
-      return { kind: 'retry', uploadId, reason: `${lease.busy.owner} is converting it`, delaySeconds: Math.min(300, Math.max(5, Math.ceil(lease.busy.expiresInMs / 1000))), busy: true };
-    }
-    // Re-read under the lease: the previous holder may have finished in between.
-    status = await readStatus(store, uploadId);
-    const meanwhile = settled(status);
-    if (meanwhile) return meanwhile;
-
-    // A status still `converting` under a lapsed lease: the last holder died mid-conversion
-    // (in a Worker, usually the CPU or memory limit). Do not loop on it forever.
-    if (status?.state === 'converting' && status.attempts >= (options.maxInterrupted ?? 2)) {
-      throw new ConversionError(`the conversion was interrupted ${status.attempts} times without finishing (a Worker's CPU or memory limit, or a crashed watcher): ${TOO_LARGE_HINT}`);
-    }
-    const manifest = await readManifest(store, name, uploadId);
-    if (!manifest) return { kind: 'ignored', reason: `${key} is gone` };
-    const now = new Date().toISOString();
-    status ??= { id: uploadId, name, state: 'queued', created: manifest.created, updated: now, files: manifest.files, options: manifest.options, attempts: 0 };
-    await record({ state: 'converting', attempts: status.attempts + 1, convertedBy: options.owner, lastError: undefined });
-    log(`${uploadId}: converting ${name} (${manifest.files.map((f) => f.path).join(', ')}), delivery ${attempt}`);
-
-    const sourceBytes = manifest.files.reduce((sum, f) => sum + f.size, 0);
-    if (sourceBytes > limits.maxSourceBytes) {
-      throw new ConversionError(
-        `the upload is ${(sourceBytes / 2 ** 20).toFixed(1)} MiB, more than the ${(limits.maxSourceBytes / 2 ** 20).toFixed(0)} MiB this converter takes (a Worker has 128 MB of memory): ${TOO_LARGE_HINT}`,
-      );
-    }
-    const files: FileSet = new Map(
-      await Promise.all(
-        manifest.files.map(async (file): Promise<[string, Uint8Array]> => {
-          const object = await store.get(uploadKeys.file(name, uploadId, file.path));
-          if (!object) throw new ConversionError(`${file.path} is listed in the manifest but missing from the upload: upload it again`);
-          if (object.body.byteLength !== file.size) throw new ConversionError(`${file.path} has ${object.body.byteLength} bytes, the manifest says ${file.size}: upload it again`);
-          return [file.path, object.body];
-        }),
-      ),
+/** Step size check (source): refuses an upload larger than this runtime converts. */
+function checkSourceSize(manifest: UploadManifest, limits: ConsumerLimits): void {
+  const sourceBytes = manifest.files.reduce((sum, f) => sum + f.size, 0);
+  if (sourceBytes > limits.maxSourceBytes) {
+    throw new ConversionError(
+      `the upload is ${(sourceBytes / 2 ** 20).toFixed(1)} MiB, more than the ${(limits.maxSourceBytes / 2 ** 20).toFixed(0)} MiB this converter takes (a Worker has 128 MB of memory): ${TOO_LARGE_HINT}`,
     );
+  }
+}
+
+/** Step read files: every file the manifest lists, each present and of the listed size. */
+async function readUploadFiles(job: UploadJob, manifest: UploadManifest): Promise<FileSet> {
+  return new Map(
+    await Promise.all(
+      manifest.files.map(async (file): Promise<[string, Uint8Array]> => {
+        const object = await job.store.get(uploadKeys.file(job.name, job.uploadId, file.path));
+        if (!object) throw new ConversionError(`${file.path} is listed in the manifest but missing from the upload: upload it again`);
+        if (object.body.byteLength !== file.size) throw new ConversionError(`${file.path} has ${object.body.byteLength} bytes, the manifest says ${file.size}: upload it again`);
+        return [file.path, object.body];
+      }),
+    ),
+  );
+}
+
+/** Step size check (float32): refuses a model whose float32 weights are larger than this runtime converts. */
+function checkFloat32Size(decoded: DecodedModel, limits: ConsumerLimits): void {
+  const float32 = decoded.weights.reduce((sum, w) => sum + w.values.byteLength, 0);
+  if (float32 > limits.maxFloat32Bytes) {
+    throw new ConversionError(
+      `the model has ${(float32 / 2 ** 20).toFixed(1)} MiB of float32 weights, more than the ${(limits.maxFloat32Bytes / 2 ** 20).toFixed(0)} MiB this converter takes (a Worker has 128 MB of memory): ${TOO_LARGE_HINT}`,
+    );
+  }
+}
+
+/** Step convert: converts the decoded model with the manifest's options (defaults merged by convertModel). */
+function convertUpload(job: UploadJob, decoded: DecodedModel, manifest: UploadManifest, onProgress: (progress: ConvertProgress) => void) {
+  return convertModel(decoded, {
+    ...manifest.options,
+    name: job.name,
+    ...(job.options.samples ? { samples: job.options.samples } : {}),
+    onProgress,
+  });
+}
+
+/** Step publish: publishes with sourceId = uploadId, so a redelivered or retried publish finds its own version instead of adding one. */
+async function publishUpload(job: UploadJob, converted: ConvertResult, onProgress: (progress: ConvertProgress) => void): Promise<PublishedConversion> {
+  // The upload id goes into edgeflow.json's source.
+  const metadata = { ...converted.metadata, source: { ...converted.metadata.source, uploadId: job.uploadId } };
+  const result = await publishConverted(job.store, { ...converted, metadata }, { name: job.name, sourceId: job.uploadId, onProgress });
+  job.options.onPublished?.(job.name, result.version);
+  return result;
+}
+
+/** Step record status (published): the version, sizes, dtypes, report and timings. */
+async function recordPublished(job: UploadJob, result: PublishedConversion): Promise<ConsumeOutcome> {
+  await record(job, {
+    state: 'published',
+    version: result.version,
+    existing: result.existing,
+    sizes: result.metadata.sizes,
+    quantization: dtypeCounts(result.metadata.quantization.weights),
+    report: result.report,
+    timings: Object.fromEntries(Object.entries(result.timings).map(([k, v]) => [k, Math.round(v)])),
+    latencyMs: Date.now() - Date.parse(job.status!.created),
+  });
+  job.options.log(`${job.uploadId}: published ${job.name} version ${result.version}${result.existing ? ' (already published)' : ''}`);
+  return { kind: 'done', uploadId: job.uploadId, name: job.name, version: result.version, existing: result.existing };
+}
+
+/** Step record status (failure): permanent errors (by code) and the last delivery fail the upload; anything else is retried. */
+async function recordFailure(job: UploadJob, error: unknown): Promise<ConsumeOutcome> {
+  const { store, uploadId, name, options } = job;
+  const { attempt, log } = options;
+  const message = (error as Error).message;
+  const permanent = isPermanent(error);
+  if (permanent || attempt >= options.maxDeliveries) {
+    const reason = permanent ? message : `gave up after ${attempt} deliveries: ${message}`;
+    log(`${uploadId}: failed: ${reason}`);
+    if (job.status) await record(job, { state: 'failed', reason, ...(error instanceof ToleranceError ? { report: error.report } : {}) }).catch(() => undefined);
+    else
+      await writeStatus(store, { id: uploadId, name, state: 'failed', created: new Date().toISOString(), updated: new Date().toISOString(), files: [], options: {}, attempts: 1, reason }).catch(
+        () => undefined,
+      );
+    return { kind: 'failed', uploadId, reason };
+  }
+  log(`${uploadId}: delivery ${attempt} failed, will retry: ${message}`);
+  if (job.status) await record(job, { state: 'queued', lastError: message }).catch(() => undefined);
+  return { kind: 'retry', uploadId, reason: message, delaySeconds: Math.min(300, 5 * 2 ** (attempt - 1)) };
+}
+
+/** Consumes one upload event: the steps above in order; the outcome tells the caller to ack, retry or dead-letter. */
+export async function consumeUploadEvent(message: unknown, given: ConsumerOptions): Promise<ConsumeOutcome> {
+  const parsed = parseEvent(message);
+  if ('kind' in parsed) return parsed;
+  const options = resolveConsumerOptions(given);
+  const { uploadId } = parsed;
+  const store = new RetryingStore(options.store, options.retryDelaysMs, (operation, k, error, n) => options.log(`${uploadId}: ${operation} ${k} failed (${error.message}); retry ${n}`));
+  const job: UploadJob = { ...parsed, options, store, status: null };
+
+  let lease: Lease | null = null;
+  try {
+    const before = await skipSettled(job);
+    if (before) return before;
+    const taken = await takeLease(job);
+    lease = taken.lease;
+    if (taken.busy) return taken.busy;
+    // Re-read under the lease: the previous holder may have finished in between.
+    const meanwhile = await skipSettled(job);
+    if (meanwhile) return meanwhile;
+    refuseInterrupted(job);
+
+    const manifest = await readUploadManifest(job);
+    if (!manifest) return { kind: 'ignored', reason: `${job.key} is gone` };
+    checkSourceSize(manifest, options.limits);
+    const files = await readUploadFiles(job, manifest);
     await options.ensureBackend();
     const decoded = await readModel(files);
     files.clear();
-    const float32 = decoded.weights.reduce((sum, w) => sum + w.values.byteLength, 0);
-    if (float32 > limits.maxFloat32Bytes) {
-      throw new ConversionError(
-        `the model has ${(float32 / 2 ** 20).toFixed(1)} MiB of float32 weights, more than the ${(limits.maxFloat32Bytes / 2 ** 20).toFixed(0)} MiB this converter takes (a Worker has 128 MB of memory): ${TOO_LARGE_HINT}`,
-      );
-    }
-    const onProgress = ({ stage, detail }: ConvertProgress) => log(`${uploadId}: ${stage} ${detail}`);
-    const converted = await convertModel(decoded, {
-      name,
-      quantize: manifest.options.quantize,
-      shardBytes: manifest.options.shardBytes,
-      tolerance: manifest.options.tolerance,
-      foldBatchNorm: !manifest.options.keepBatchNorm,
-      ...(options.samples ? { samples: options.samples } : {}),
-      onProgress,
-    });
+    checkFloat32Size(decoded, options.limits);
+
+    const onProgress = ({ stage, detail }: ConvertProgress) => options.log(`${uploadId}: ${stage} ${detail}`);
+    const converted = await convertUpload(job, decoded, manifest, onProgress);
     // Stalled past the lease (another consumer took the upload over): leave the publish to it.
-    if (!lease.lease.held()) return { kind: 'retry', uploadId, reason: 'lost the lease while converting', delaySeconds: 30, busy: true };
-    // The upload id goes into edgeflow.json's source; sourceId = uploadId makes a redelivered or
-    // retried publish find its own version instead of adding one.
-    const metadata = { ...converted.metadata, source: { ...converted.metadata.source, uploadId } };
-    const result = await publishConverted(store, { ...converted, metadata }, { name, sourceId: uploadId, onProgress });
-    options.onPublished?.(name, result.version);
-    await record({
-      state: 'published',
-      version: result.version,
-      existing: result.existing,
-      sizes: result.metadata.sizes,
-      quantization: dtypeCounts(result.metadata.quantization.weights),
-      report: result.report,
-      timings: Object.fromEntries(Object.entries(result.timings).map(([k, v]) => [k, Math.round(v)])),
-      latencyMs: Date.now() - Date.parse(status.created),
-    });
-    log(`${uploadId}: published ${name} version ${result.version}${result.existing ? ' (already published)' : ''}`);
-    return { kind: 'done', uploadId, name, version: result.version, existing: result.existing };
+    if ('lease' in lease && !lease.lease.held()) return { kind: 'retry', uploadId, reason: 'lost the lease while converting', delaySeconds: 30, busy: true };
+    return await recordPublished(job, await publishUpload(job, converted, onProgress));
   } catch (error) {
-    const message = (error as Error).message;
-    const last = attempt >= (options.maxDeliveries ?? Infinity);
-    if (isPermanent(error) || last) {
-      const reason = isPermanent(error) ? message : `gave up after ${attempt} deliveries: ${message}`;
-      log(`${uploadId}: failed: ${reason}`);
-      if (status) await record({ state: 'failed', reason, ...(error instanceof ToleranceError ? { report: error.report } : {}) }).catch(() => undefined);
-      else
-        await writeStatus(store, { id: uploadId, name, state: 'failed', created: new Date().toISOString(), updated: new Date().toISOString(), files: [], options: {}, attempts: 1, reason }).catch(
-          () => undefined,
-        );
-      return { kind: 'failed', uploadId, reason };
-    }
-    log(`${uploadId}: delivery ${attempt} failed, will retry: ${message}`);
-    if (status) await record({ state: 'queued', lastError: message }).catch(() => undefined);
-    return { kind: 'retry', uploadId, reason: message, delaySeconds: Math.min(300, 5 * 2 ** (attempt - 1)) };
+    return recordFailure(job, error);
   } finally {
     if (lease && 'lease' in lease) await lease.lease.release();
   }
