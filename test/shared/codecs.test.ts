@@ -3,6 +3,17 @@
 import { describe, expect, it } from 'vitest';
 import { checkShape, CodecError, decodeBase64, decodeRawBytes, decodeValues, encodeBase64, nest, nestedShape } from '../../shared/codecs.ts';
 
+/** The message of the CodecError fn throws (and a failed test when it throws none). */
+function fail(fn: () => unknown): string {
+  try {
+    fn();
+  } catch (error) {
+    expect(error).toBeInstanceOf(CodecError);
+    return (error as Error).message;
+  }
+  throw new Error('no error');
+}
+
 describe('base64', () => {
   it('round-trips every length, with or without padding and whitespace', () => {
     for (let n = 0; n < 70; n++) {
@@ -52,15 +63,6 @@ describe('values', () => {
   });
 
   it('names the element that is wrong', () => {
-    const fail = (fn: () => unknown) => {
-      try {
-        fn();
-      } catch (error) {
-        expect(error).toBeInstanceOf(CodecError);
-        return (error as Error).message;
-      }
-      throw new Error('no error');
-    };
     expect(fail(() => decodeValues([[1, 2], [3]], [2, 2], 'inputs', { dtype: 'float32' }))).toMatch(/^inputs\[1\]: expected 2 elements/);
     expect(fail(() => decodeValues([1, -1], [2], 'd', { dtype: 'float32', datatype: 'UINT16' }))).toBe('d[1]: -1 is out of range for UINT16 [0, 65535]');
     expect(fail(() => decodeValues([1, 2 ** 31], [2], 'd', { dtype: 'int32', datatype: 'INT64' }))).toBe(`d[1]: ${2 ** 31} does not fit the model's int32 input`);
@@ -70,20 +72,11 @@ describe('values', () => {
   });
 
   it('refuses numbers the target float type cannot hold instead of answering with Infinity / null', () => {
-    const message = (fn: () => unknown) => {
-      try {
-        fn();
-      } catch (error) {
-        expect(error).toBeInstanceOf(CodecError);
-        return (error as Error).message;
-      }
-      throw new Error('no error');
-    };
     // TF Serving JSON into a float32 input: 1e39 is past float32's largest finite value.
-    expect(message(() => decodeValues([[0.5, 1e39]], [1, 2], 'instances', { dtype: 'float32' }))).toBe('instances[0][1]: 1e+39 is out of range for float32 (largest magnitude 3.4028234663852886e+38)');
+    expect(fail(() => decodeValues([[0.5, 1e39]], [1, 2], 'instances', { dtype: 'float32' }))).toBe('instances[0][1]: 1e+39 is out of range for float32 (largest magnitude 3.4028234663852886e+38)');
     // v2: JSON.parse turns 1e309 into Infinity; FP16 holds at most 65504.
-    expect(message(() => decodeValues(JSON.parse('[1, 1e309]'), [2], 'x', { dtype: 'float32', datatype: 'FP32' }))).toBe('x[1]: Infinity is not a finite number');
-    expect(message(() => decodeValues([1, -1e6], [2], 'x', { dtype: 'float32', datatype: 'FP16' }))).toBe('x[1]: -1000000 is out of range for FP16 (largest magnitude 65504)');
+    expect(fail(() => decodeValues(JSON.parse('[1, 1e309]'), [2], 'x', { dtype: 'float32', datatype: 'FP32' }))).toBe('x[1]: Infinity is not a finite number');
+    expect(fail(() => decodeValues([1, -1e6], [2], 'x', { dtype: 'float32', datatype: 'FP16' }))).toBe('x[1]: -1000000 is out of range for FP16 (largest magnitude 65504)');
     expect(Array.from(decodeValues([1, -65504], [2], 'x', { dtype: 'float32', datatype: 'FP16' }) as Float32Array)).toEqual([1, -65504]);
     expect(Array.from(decodeValues([[3.4e38]], [1, 1], 'x', { dtype: 'float32' }) as Float32Array)[0]).toBeCloseTo(3.4e38, -33);
   });
