@@ -7,9 +7,12 @@ import { listAll } from '../shared/store/util.ts';
 import { consumeUploadEvent, type ConsumeOutcome, type ConsumerOptions } from './consumer.ts';
 import { MANIFEST_FILE, type UploadEvent } from '../shared/bucket/uploads.ts';
 
+/** Conversion attempts per upload before the watcher records it as failed. */
+export const DEFAULT_MAX_ATTEMPTS = 5;
+
 export interface WatcherOptions extends Omit<ConsumerOptions, 'attempt' | 'maxDeliveries'> {
   intervalMs: number;
-  /** Conversion attempts per upload before it is recorded as failed (default 5). */
+  /** Conversion attempts per upload before it is recorded as failed (default DEFAULT_MAX_ATTEMPTS). */
   maxAttempts?: number;
   onOutcome?: (outcome: ConsumeOutcome) => void;
 }
@@ -37,7 +40,7 @@ export class UploadWatcher {
         object: { key: object.key, size: object.size, eTag: object.etag },
         eventTime: new Date(object.uploaded ?? Date.now()).toISOString(),
       };
-      const outcome = await consumeUploadEvent(event, { ...this.options, attempt, maxDeliveries: this.options.maxAttempts ?? 5 });
+      const outcome = await consumeUploadEvent(event, { ...this.options, attempt, maxDeliveries: this.options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS });
       outcomes.push(outcome);
       this.options.onOutcome?.(outcome);
       if (outcome.kind === 'retry') {
