@@ -8,9 +8,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import '@tensorflow/tfjs-backend-wasm';
+import { EdgeflowError } from '../../shared/errors.ts';
 
-export type BackendRequest = 'auto' | 'tensorflow' | 'wasm' | 'cpu';
-export const BACKEND_REQUESTS: readonly BackendRequest[] = ['auto', 'tensorflow', 'wasm', 'cpu'];
+export const BACKEND_REQUESTS = ['auto', 'tensorflow', 'wasm', 'cpu'] as const;
+export type BackendRequest = (typeof BACKEND_REQUESTS)[number];
 
 export type NativePackage = '@tensorflow/tfjs-node-gpu' | '@tensorflow/tfjs-node';
 export const NATIVE_PACKAGES: readonly NativePackage[] = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'];
@@ -37,9 +38,10 @@ export interface BackendChoice {
   reason: string;
 }
 
-export class BackendError extends Error {
+/** No backend could be started as asked: an EdgeflowError with code 'backend'. */
+export class BackendError extends EdgeflowError {
   constructor(message: string) {
-    super(message);
+    super('backend', message);
     this.name = 'BackendError';
   }
 }

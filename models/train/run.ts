@@ -5,11 +5,13 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { z } from 'zod';
 import { findModel } from '../index.ts';
 import type { Dataset, ModelDefinition, Regularization } from '../types.ts';
-import { openStore } from '../../shared/store/open.ts';
+import { EdgeflowError } from '../../shared/errors.ts';
+import { openOutputStore } from '../../shared/store/open.ts';
 import type { ObjectStore } from '../../shared/store/types.ts';
-import { selectBackend, type BackendChoice, type BackendRequest, type NativeLoader } from './backend.ts';
+import { BACKEND_REQUESTS, selectBackend, type BackendChoice, type BackendRequest, type NativeLoader } from './backend.ts';
 import { installFastGradients } from './fast-gradients.ts';
 import { evaluate, formatTable, type Evaluation } from './evaluate.ts';
 import { RunLog, splitLogs, type EpochRecord } from './history.ts';
@@ -19,37 +21,123 @@ import { plotHistory } from './plot.ts';
 import { ProgressBar, type ProgressOutput } from './progress.ts';
 import { modelFiles, uploadModel, writeFolder } from './save.ts';
 
-export interface TrainJobOptions {
-  model: string;
-  epochs?: number;
-  batchSize?: number;
-  backend?: BackendRequest;
+const positive = (flag: string, integer = false) =>
+  z
+    .number()
+    .refine((v) => v > 0 && (!integer || Number.isInteger(v)), { error: (issue) => `--${flag} must be a positive ${integer ? 'integer' : 'number'}, got ${issue.input}` })
+    .optional();
+const fraction = (flag: string) =>
+  z
+    .number()
+    .refine((v) => v >= 0 && v < 1, { error: (issue) => `--${flag} must be in [0, 1), got ${issue.input}` })
+    .optional();
+/** A value checked by a parser that throws a message naming the problem. */
+const checkedBy = (check: (text: string) => unknown) =>
+  z.string().superRefine((text, context) => {
+    try {
+      check(text);
+    } catch (error) {
+      context.addIssue({ code: 'custom', message: (error as Error).message });
+    }
+  });
+
+/**
+ * The training job's options, one schema for the CLI and every other caller; the flag names in
+ * the messages are the CLI's. Defaults (the model's own, then the job's) are merged once, by
+ * resolveTrainingOptions.
+ */
+export const TrainingOptions = z.object({
+  model: checkedBy(findModel),
+  epochs: positive('epochs', true),
+  batchSize: positive('batch-size', true),
+  backend: z.enum(BACKEND_REQUESTS, { error: (issue) => `--backend must be one of ${BACKEND_REQUESTS.join(', ')}, got ${JSON.stringify(issue.input)}` }).optional(),
   /** Folder for the TF.js layers model. */
-  out?: string;
+  out: z.string().optional(),
   /** Store (folder or s3://bucket/prefix, or an ObjectStore) to upload the model to. */
-  upload?: string | ObjectStore;
+  upload: z
+    .union([z.string(), z.custom<ObjectStore>((v) => typeof v === 'object' && v !== null && typeof (v as ObjectStore).put === 'function', 'upload must be a store location or an ObjectStore')])
+    .optional(),
   /** Model name in the store; the model's own name by default. */
-  name?: string;
+  name: z.string().optional(),
   /** TensorBoard log folder; runs/<model>-<time> by default. */
-  logdir?: string;
+  logdir: z.string().optional(),
   /** Keep at most this many training examples (tiny runs). */
-  limit?: number;
-  seed?: number;
-  dropout?: number;
-  batchNorm?: boolean;
-  l2?: number;
-  learningRate?: number;
-  lrSchedule?: string;
-  clipNorm?: number;
+  limit: positive('limit', true),
+  seed: z.number().optional(),
+  dropout: fraction('dropout'),
+  batchNorm: z.boolean().optional(),
+  l2: z
+    .number()
+    .refine((v) => v >= 0, { error: (issue) => `--l2 must be >= 0, got ${issue.input}` })
+    .optional(),
+  learningRate: positive('learning-rate'),
+  lrSchedule: checkedBy(parseSchedule).optional(),
+  clipNorm: positive('clip-norm'),
   /** Stop after this many epochs without improvement of the monitored loss. */
-  earlyStopping?: number;
-  validationSplit?: number;
+  earlyStopping: positive('early-stopping', true),
+  validationSplit: fraction('validation-split'),
   /** Report lines (default: stdout). */
-  log?: (line: string) => void;
+  log: z.custom<(line: string) => void>((v) => typeof v === 'function').optional(),
   /** Progress bar output (default: stderr). */
-  progress?: ProgressOutput;
+  progress: z.custom<ProgressOutput>((v) => typeof v === 'object' && v !== null).optional(),
   /** How native packages are loaded (tests pass a stand-in). */
+  loadNative: z.custom<NativeLoader>((v) => typeof v === 'function').optional(),
+});
+export type TrainJobOptions = z.input<typeof TrainingOptions>;
+
+export const DEFAULT_SEED = 42;
+
+/** TrainJobOptions checked, with every default filled in. */
+export interface ResolvedTrainingOptions {
+  definition: ModelDefinition;
+  epochs: number;
+  batchSize: number;
+  backend: BackendRequest;
+  out?: string;
+  upload?: string | ObjectStore;
+  name: string;
+  logdir: string;
+  limit?: number;
+  seed: number;
+  regularization: Required<Regularization>;
+  learningRate: number;
+  lrSchedule: string;
+  clipNorm?: number;
+  earlyStopping?: number;
+  validationSplit: number;
+  log: (line: string) => void;
+  progress: ProgressOutput;
   loadNative?: NativeLoader;
+}
+
+/** The one place the training defaults are merged; a bad_request naming the first bad option otherwise. */
+export function resolveTrainingOptions(options: TrainJobOptions): ResolvedTrainingOptions {
+  const parsed = TrainingOptions.safeParse(options);
+  if (!parsed.success) throw new EdgeflowError('bad_request', parsed.error.issues[0]!.message);
+  const o = parsed.data;
+  const definition = findModel(o.model);
+  const { defaults } = definition;
+  return {
+    definition,
+    epochs: o.epochs ?? defaults.epochs,
+    batchSize: o.batchSize ?? defaults.batchSize,
+    backend: o.backend ?? 'auto',
+    ...(o.out !== undefined ? { out: o.out } : {}),
+    ...(o.upload !== undefined ? { upload: o.upload } : {}),
+    name: o.name ?? definition.name,
+    logdir: o.logdir ?? join('runs', `${definition.name}-${stamp()}`),
+    ...(o.limit !== undefined ? { limit: o.limit } : {}),
+    seed: o.seed ?? DEFAULT_SEED,
+    regularization: { dropout: o.dropout ?? defaults.dropout ?? 0, batchNorm: o.batchNorm ?? false, l2: o.l2 ?? 0 },
+    learningRate: o.learningRate ?? defaults.learningRate,
+    lrSchedule: o.lrSchedule ?? defaults.lrSchedule ?? 'constant',
+    ...(o.clipNorm !== undefined ? { clipNorm: o.clipNorm } : {}),
+    ...(o.earlyStopping !== undefined ? { earlyStopping: o.earlyStopping } : {}),
+    validationSplit: o.validationSplit ?? defaults.validationSplit,
+    log: o.log ?? ((line: string) => console.log(line)),
+    progress: o.progress ?? process.stderr,
+    ...(o.loadNative ? { loadNative: o.loadNative } : {}),
+  };
 }
 
 export interface TrainingRecord {
@@ -95,23 +183,13 @@ const stamp = () =>
     .replace(/[-:]/g, '')
     .replace(/\.\d+Z$/, 'Z');
 
-function checkOptions(options: TrainJobOptions, definition: ModelDefinition, log: (line: string) => void): void {
-  const positive = (name: string, v: number | undefined, integer = false) => {
-    if (v !== undefined && (!Number.isFinite(v) || v <= 0 || (integer && !Number.isInteger(v)))) throw new Error(`--${name} must be a positive ${integer ? 'integer' : 'number'}, got ${v}`);
-  };
-  positive('epochs', options.epochs, true);
-  positive('batch-size', options.batchSize, true);
-  positive('limit', options.limit, true);
-  positive('learning-rate', options.learningRate);
-  positive('clip-norm', options.clipNorm);
-  positive('early-stopping', options.earlyStopping, true);
-  if (options.dropout !== undefined && !(options.dropout >= 0 && options.dropout < 1)) throw new Error(`--dropout must be in [0, 1), got ${options.dropout}`);
-  if (options.l2 !== undefined && !(options.l2 >= 0)) throw new Error(`--l2 must be >= 0, got ${options.l2}`);
-  if (options.validationSplit !== undefined && !(options.validationSplit >= 0 && options.validationSplit < 1)) throw new Error(`--validation-split must be in [0, 1), got ${options.validationSplit}`);
+/** A note for each regularization asked for that the model has no place for. */
+function noteUnsupported(options: ResolvedTrainingOptions): void {
+  const { definition, regularization, log } = options;
   const asked: Array<[keyof Regularization, boolean]> = [
-    ['dropout', options.dropout !== undefined && options.dropout > 0],
-    ['batchNorm', options.batchNorm === true],
-    ['l2', options.l2 !== undefined && options.l2 > 0],
+    ['dropout', regularization.dropout > 0],
+    ['batchNorm', regularization.batchNorm],
+    ['l2', regularization.l2 > 0],
   ];
   for (const [option, given] of asked) if (given && !definition.supports.includes(option)) log(`note: ${definition.name} has no place for ${option}; ignored`);
 }
@@ -129,26 +207,14 @@ async function toBackend(data: Dataset): Promise<void> {
   await Promise.all(tensors.map((t) => t.data()));
 }
 
-export async function runTraining(options: TrainJobOptions): Promise<TrainJobResult> {
-  const log = options.log ?? ((line: string) => console.log(line));
-  const progressOut = options.progress ?? process.stderr;
-  const definition = findModel(options.model);
-  checkOptions(options, definition, log);
-  const epochs = options.epochs ?? definition.defaults.epochs;
-  const batchSize = options.batchSize ?? definition.defaults.batchSize;
-  const validationSplit = options.validationSplit ?? definition.defaults.validationSplit;
-  const learningRate = options.learningRate ?? definition.defaults.learningRate;
-  const lrSchedule = options.lrSchedule ?? definition.defaults.lrSchedule ?? 'constant';
+export async function runTraining(given: TrainJobOptions): Promise<TrainJobResult> {
+  const options = resolveTrainingOptions(given);
+  const { definition, epochs, batchSize, validationSplit, learningRate, lrSchedule, regularization, seed, name, logdir, log } = options;
+  const progressOut = options.progress;
+  noteUnsupported(options);
   const schedule = parseSchedule(lrSchedule);
-  const regularization: Regularization = {
-    dropout: options.dropout ?? definition.defaults.dropout ?? 0,
-    batchNorm: options.batchNorm ?? false,
-    l2: options.l2 ?? 0,
-  };
-  const seed = options.seed ?? 42;
-  const name = options.name ?? definition.name;
-  const logdir = options.logdir ?? join('runs', `${definition.name}-${stamp()}`);
-  const store = typeof options.upload === 'string' ? openStore(options.upload) : options.upload;
+  // A store that cannot be written is found out before the training, not after it.
+  const store = typeof options.upload === 'string' ? await openOutputStore(options.upload) : options.upload;
 
   log(`model: ${definition.name}: ${definition.summary}`);
   const restoreGradient = installFastGradients();
@@ -172,7 +238,7 @@ export async function runTraining(options: TrainJobOptions): Promise<TrainJobRes
     probeModel.dispose();
     probeOptimizer.dispose();
 
-    const backend = await selectBackend(options.backend ?? 'auto', { requiredKernels: kernels, ...(options.loadNative ? { loadNative: options.loadNative } : {}) });
+    const backend = await selectBackend(options.backend, { requiredKernels: kernels, ...(options.loadNative ? { loadNative: options.loadNative } : {}) });
     log(`backend: ${backend.backend} (${backend.package}): ${backend.reason}`);
     await toBackend(data);
 
