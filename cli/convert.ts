@@ -1,17 +1,18 @@
 // `edgeflow convert <input> --name <name> --out <folder | s3://bucket/prefix> [options]`.
 import { readFile } from 'node:fs/promises';
 import { dtypeCounts } from '../shared/bucket/published.ts';
-import { openStore } from '../shared/store/open.ts';
+import { openOutputStore } from '../shared/store/open.ts';
 import { parseCalibrationJson, parseNpy } from '../converter/calibration.ts';
-import { convertAndPublish, ToleranceError } from '../converter/convert.ts';
-import { ConversionError } from '../shared/errors.ts';
-import { DEFAULT_QUANTIZE, DEFAULT_SHARD_BYTES, DEFAULT_TOLERANCE, parseByteSize } from '../shared/options/conversion.ts';
-import { parseCommandLine } from './args.ts';
+import { convertAndPublish } from '../converter/convert.ts';
+import { EdgeflowError } from '../shared/errors.ts';
+import { checkModelName } from '../shared/names.ts';
+import { ConversionOptions, DEFAULT_QUANTIZE, DEFAULT_TOLERANCE, parseByteSize, resolveConversionOptions, type ResolvedConversionOptions } from '../shared/options/conversion.ts';
+import { parseCommandLine, UsageError } from './args.ts';
 import { useNodeBackend } from './backend.ts';
 import { readInput } from '../converter/read/files.ts';
 import { formatBytes, progressPrinter, table } from './format.ts';
 
-const HELP = `Usage: edgeflow convert <input> --name <name> --out <folder | s3://bucket/prefix> [options]
+export const HELP = `Usage: edgeflow convert <input> --name <name> --out <folder | s3://bucket/prefix> [options]
 
 <input>               a TF.js model folder, a model.json (shards beside it), a .zip of either,
                       a Keras .h5 / .hdf5, or a Keras 3 .keras file
@@ -31,13 +32,12 @@ const HELP = `Usage: edgeflow convert <input> --name <name> --out <folder | s3:/
 
 export async function convertCommand(argv: string[]): Promise<number> {
   const parsed = parseCommandLine(
-    'convert',
-    HELP,
     argv,
+    HELP,
     {
       name: { type: 'string' },
       out: { type: 'string' },
-      quantize: { type: 'string', default: DEFAULT_QUANTIZE },
+      quantize: { type: 'string' },
       'shard-size': { type: 'string' },
       calibration: { type: 'string' },
       tolerance: { type: 'string' },
@@ -49,44 +49,51 @@ export async function convertCommand(argv: string[]): Promise<number> {
   if (typeof parsed === 'number') return parsed;
   const { values, positionals } = parsed;
   const input = positionals[0];
-  if (!input || positionals.length > 1) {
-    console.error(`edgeflow convert: needs exactly one <input>\n\n${HELP}`);
-    return 2;
-  }
-  const name = values.name!;
-  const out = values.out!;
+  if (!input || positionals.length > 1) throw new UsageError('needs exactly one <input>');
+  // Everything that can be checked without the input is checked before any work starts.
+  const name = checkModelName(values.name!);
+  const options = conversionOptions(values);
+  const store = await openOutputStore(values.out!);
+  const calibrationFile = values.calibration;
+  const calibrationBytes = calibrationFile ? await readCalibration(calibrationFile) : undefined;
   const progress = progressPrinter();
+  progress('backend', await useNodeBackend());
+  const files = await readInput(input);
+  const result = await convertAndPublish(store, files, {
+    name,
+    ...options,
+    clipOutliers: !values['no-clip'],
+    calibration:
+      calibrationBytes &&
+      ((inputs) => (calibrationFile!.endsWith('.npy') ? parseNpy(calibrationBytes, inputs, calibrationFile) : parseCalibrationJson(calibrationBytes.toString('utf8'), inputs, calibrationFile))),
+    onProgress: ({ stage, detail }) => progress(stage, detail),
+  });
+  console.log(summary(result));
+  return 0;
+}
+
+async function readCalibration(file: string): Promise<Buffer> {
   try {
-    const tolerance = values.tolerance === undefined ? DEFAULT_TOLERANCE : Number(values.tolerance);
-    if (!Number.isFinite(tolerance) || tolerance < 0) throw new ConversionError(`--tolerance must be a number ≥ 0, got ${values.tolerance}`);
-    const shardBytes = values['shard-size'] ? parseByteSize(values['shard-size']) : DEFAULT_SHARD_BYTES;
-    const calibrationFile = values.calibration;
-    const calibrationBytes = calibrationFile ? await readFile(calibrationFile) : undefined;
-    const store = openStore(out);
-    progress('backend', await useNodeBackend());
-    const files = await readInput(input);
-    const result = await convertAndPublish(store, files, {
-      name,
-      quantize: values.quantize,
-      shardBytes,
-      tolerance,
-      clipOutliers: !values['no-clip'],
-      foldBatchNorm: !values['keep-batchnorm'],
-      calibration:
-        calibrationBytes &&
-        ((inputs) => (calibrationFile!.endsWith('.npy') ? parseNpy(calibrationBytes, inputs, calibrationFile) : parseCalibrationJson(calibrationBytes.toString('utf8'), inputs, calibrationFile))),
-      onProgress: ({ stage, detail }) => progress(stage, detail),
-    });
-    console.log(summary(result));
-    return 0;
+    return await readFile(file);
   } catch (error) {
-    if (error instanceof ConversionError || error instanceof ToleranceError) {
-      console.error(`edgeflow convert: ${error.message}`);
-      return 1;
-    }
-    console.error(`edgeflow convert: ${(error as Error).stack ?? error}`);
-    return 1;
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new EdgeflowError('bad_request', `--calibration ${file}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'a folder, not a file' : (error as Error).message}`);
   }
+}
+
+/** The conversion flags through the one schema of conversion options (shared/options/conversion.ts). */
+function conversionOptions(values: { quantize?: string; 'shard-size'?: string; tolerance?: string; 'keep-batchnorm'?: boolean }): ResolvedConversionOptions {
+  const parsed = ConversionOptions.safeParse({
+    quantize: values.quantize,
+    shardBytes: values['shard-size'] === undefined ? undefined : parseByteSize(values['shard-size']),
+    tolerance: values.tolerance === undefined ? undefined : Number(values.tolerance),
+    keepBatchNorm: values['keep-batchnorm'],
+  });
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    throw new EdgeflowError('bad_request', issue.path[0] === 'tolerance' ? `--tolerance must be a number ≥ 0, got ${values.tolerance}` : issue.message);
+  }
+  return resolveConversionOptions(parsed.data);
 }
 
 function summary(result: Awaited<ReturnType<typeof convertAndPublish>>): string {

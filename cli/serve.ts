@@ -5,12 +5,14 @@ import { startNodeServer } from '../functions/node.ts';
 import { DEFAULT_LIMITS } from '../functions/limits.ts';
 import { DEFAULT_INDEX_TTL_MS, DEFAULT_NODE_MEMORY_BUDGET_BYTES } from '../functions/runtime/runtime.ts';
 import { listAll } from '../shared/store/util.ts';
-import { openStore } from '../shared/store/open.ts';
+import { z } from 'zod';
+import { EdgeflowError } from '../shared/errors.ts';
+import { openExistingStore } from '../shared/store/open.ts';
 import { UploadWatcher } from '../converter/watcher.ts';
 import { describeOutcome } from './watch.ts';
 import { parseCommandLine } from './args.ts';
 
-const HELP = `Usage: edgeflow serve --store <folder | s3://bucket/prefix> [options]
+export const HELP = `Usage: edgeflow serve --store <folder | s3://bucket/prefix> [options]
 
 --store <store>         where models are published (a folder, or s3://bucket/prefix with the
                         usual AWS_* variables and AWS_ENDPOINT_URL for R2 / MinIO)
@@ -29,62 +31,119 @@ const HELP = `Usage: edgeflow serve --store <folder | s3://bucket/prefix> [optio
 The admin API (/admin/...) is on when EDGEFLOW_ADMIN_TOKEN is set in the environment.
 `;
 
-const optionalNumber = (text: string | undefined, flag: string): number | undefined => {
-  if (text === undefined) return undefined;
-  const n = Number(text);
-  if (!Number.isFinite(n) || n < 0) throw new Error(`${flag} needs a non-negative number, got ${JSON.stringify(text)}`);
-  return n;
-};
+/** A flag given as text that must be a number ≥ 0. */
+const nonNegative = (flag: string) =>
+  z
+    .string()
+    .optional()
+    .transform((text, context) => {
+      if (text === undefined) return undefined;
+      const n = Number(text);
+      if (!Number.isFinite(n) || n < 0) {
+        context.addIssue({ code: 'custom', message: `${flag} needs a non-negative number, got ${JSON.stringify(text)}` });
+        return z.NEVER;
+      }
+      return n;
+    });
+
+/** The serve flags as parseArgs gives them, with their defaults, to the server's options. */
+export const ServeFlags = z
+  .object({
+    store: z.string(),
+    port: z
+      .string()
+      .default('8080')
+      .transform((text, context) => {
+        const port = Number(text);
+        if (text.trim() === '' || !Number.isInteger(port) || port < 0 || port > 65535) {
+          context.addIssue({ code: 'custom', message: `--port needs a port number 0-65535 (0 picks a free one), got ${JSON.stringify(text)}` });
+          return z.NEVER;
+        }
+        return port;
+      }),
+    host: z.string().default('127.0.0.1'),
+    'memory-budget': nonNegative('--memory-budget'),
+    'index-ttl': nonNegative('--index-ttl'),
+    'warm-up': z.enum(['ready', 'always', 'never'], { error: (issue) => `--warm-up must be ready, always or never, got ${JSON.stringify(issue.input)}` }).default('ready'),
+    'max-body': nonNegative('--max-body'),
+    'max-batch': nonNegative('--max-batch'),
+    'max-elements': nonNegative('--max-elements'),
+    watch: z.boolean().default(false),
+    'max-upload': nonNegative('--max-upload'),
+  })
+  .transform((flags) => ({
+    store: flags.store,
+    port: flags.port,
+    hostname: flags.host,
+    memoryBudgetBytes: flags['memory-budget'] === undefined ? undefined : flags['memory-budget'] * 2 ** 20,
+    indexTtlMs: flags['index-ttl'],
+    warmUp: flags['warm-up'],
+    limits: { maxBodyBytes: flags['max-body'], maxBatch: flags['max-batch'], maxElements: flags['max-elements'] },
+    watch: flags.watch,
+    maxUploadBytes: flags['max-upload'],
+  }));
+export type ServeOptions = z.output<typeof ServeFlags>;
+
+export function parseServeFlags(values: Record<string, unknown>): ServeOptions {
+  const parsed = ServeFlags.safeParse(values);
+  if (!parsed.success) throw new EdgeflowError('bad_request', parsed.error.issues[0]!.message);
+  return parsed.data;
+}
+
+/** startNodeServer, with a port in use or not ours to take said as such. */
+async function listen(options: Parameters<typeof startNodeServer>[0]) {
+  try {
+    return await startNodeServer(options);
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    if (code === 'EADDRINUSE') throw new EdgeflowError('unavailable', `port ${options.port} on ${options.hostname} is in use: stop what listens there or pick another --port (0 picks a free one)`);
+    if (code === 'EACCES') throw new EdgeflowError('forbidden', `port ${options.port} on ${options.hostname} needs privileges: pick a port above 1023 with --port`);
+    if (code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND') throw new EdgeflowError('bad_request', `--host ${options.hostname} is not an address of this machine`);
+    throw error;
+  }
+}
 
 export async function serveCommand(argv: string[]): Promise<number> {
   const parsed = parseCommandLine(
-    'serve',
-    HELP,
     argv,
+    HELP,
     {
       store: { type: 'string' },
-      port: { type: 'string', default: '8080' },
-      host: { type: 'string', default: '127.0.0.1' },
+      port: { type: 'string' },
+      host: { type: 'string' },
       'memory-budget': { type: 'string' },
       'index-ttl': { type: 'string' },
-      'warm-up': { type: 'string', default: 'ready' },
+      'warm-up': { type: 'string' },
       'max-body': { type: 'string' },
       'max-batch': { type: 'string' },
       'max-elements': { type: 'string' },
-      watch: { type: 'boolean', default: false },
+      watch: { type: 'boolean' },
       'max-upload': { type: 'string' },
     },
     ['store'],
   );
   if (typeof parsed === 'number') return parsed;
-  const values = { ...parsed.values, store: parsed.values.store! };
+  const options = parseServeFlags(parsed.values);
+  const store = await openExistingStore(options.store);
   let server;
   let watcher: UploadWatcher | undefined;
   try {
-    const warmUp = values['warm-up'];
-    if (warmUp !== 'ready' && warmUp !== 'always' && warmUp !== 'never') throw new Error(`--warm-up must be ready, always or never, got ${JSON.stringify(warmUp)}`);
-    const store = openStore(values.store);
-    const budget = optionalNumber(values['memory-budget'], '--memory-budget');
-    server = await startNodeServer({
+    server = await listen({
       store,
-      port: optionalNumber(values.port, '--port'),
-      hostname: values.host,
-      memoryBudgetBytes: budget === undefined ? undefined : budget * 2 ** 20,
-      indexTtlMs: optionalNumber(values['index-ttl'], '--index-ttl'),
-      warmUp,
-      limits: {
-        maxBodyBytes: optionalNumber(values['max-body'], '--max-body'),
-        maxBatch: optionalNumber(values['max-batch'], '--max-batch'),
-        maxElements: optionalNumber(values['max-elements'], '--max-elements'),
-      },
+      port: options.port,
+      hostname: options.hostname,
+      memoryBudgetBytes: options.memoryBudgetBytes,
+      indexTtlMs: options.indexTtlMs,
+      warmUp: options.warmUp,
+      limits: options.limits,
       admin: {
         token: process.env.EDGEFLOW_ADMIN_TOKEN || undefined,
-        maxUploadBytes: optionalNumber(values['max-upload'], '--max-upload'),
+        maxUploadBytes: options.maxUploadBytes,
         bucket: store.description,
-        ...(values.watch ? { notify: async () => watcher?.kick(), converter: 'converted by this server (--watch)' } : { converter: 'waiting for `edgeflow watch` on this store' }),
+        ...(options.watch ? { notify: async () => watcher?.kick(), converter: 'converted by this server (--watch)' } : { converter: 'waiting for `edgeflow watch` on this store' }),
       },
     });
-    if (values.watch) {
+    if (options.watch) {
       const runtime = server.runtime;
       watcher = new UploadWatcher({
         store,
@@ -105,9 +164,8 @@ export async function serveCommand(argv: string[]): Promise<number> {
       `admin:  ${process.env.EDGEFLOW_ADMIN_TOKEN ? `on (Bearer EDGEFLOW_ADMIN_TOKEN)${watcher ? ', uploads converted here' : ', uploads converted by `edgeflow watch`'}` : 'off (set EDGEFLOW_ADMIN_TOKEN to enable /admin)'}`,
     );
   } catch (error) {
-    console.error(`edgeflow serve: ${(error as Error).message}`);
     await server?.close();
-    return 1;
+    throw error;
   }
   const stopped = new AbortController();
   const watching = watcher?.run(stopped.signal);

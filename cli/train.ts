@@ -1,11 +1,10 @@
 // `edgeflow train <model>`: trains one of the models under models/, prints the backend it chose and
 // the held-out evaluation, writes TensorBoard logs / CSV / PNG, and saves or uploads the model.
-import { parseArgs } from 'node:util';
 import { MODELS } from '../models/index.ts';
-import { BACKEND_REQUESTS, BackendError, type BackendRequest } from '../models/train/backend.ts';
-import { runTraining, type TrainJobOptions } from '../models/train/run.ts';
+import { runTraining, TrainingOptions, type TrainJobOptions } from '../models/train/run.ts';
+import { parseCommandLine, UsageError } from './args.ts';
 
-const HELP = `Usage: edgeflow train <model> [options]
+export const HELP = `Usage: edgeflow train <model> (--out <folder> | --upload <store>) [options]
 
 Models:
 ${Object.values(MODELS)
@@ -19,6 +18,7 @@ Options:
                            else tfjs-node, else the fastest pure backend with every kernel needed)
   --out <folder>           save the trained TF.js layers model (model.json + weights) there
   --upload <store>         write it to uploads/<name>/<id>/ of a folder or s3://bucket/prefix store
+                           (one of --out and --upload, or both, is required)
   --name <name>            model name in the store (default: the model's name)
   --logdir <folder>        TensorBoard logs, history.csv, history.png (default runs/<model>-<time>)
   --limit n                train on at most n examples (quick runs)
@@ -36,40 +36,39 @@ Regularization:
 function number(name: string, text: string | undefined): number | undefined {
   if (text === undefined) return undefined;
   const value = Number(text);
-  if (text.trim() === '' || !Number.isFinite(value)) throw new Error(`--${name} needs a number, got ${JSON.stringify(text)}`);
+  if (text.trim() === '' || !Number.isFinite(value)) throw new UsageError(`--${name} needs a number, got ${JSON.stringify(text)}`);
   return value;
 }
 
-export function parseTrainArgs(argv: string[]): TrainJobOptions | 'help' {
-  const { values, positionals } = parseArgs({
-    args: argv,
-    allowPositionals: true,
-    options: {
-      help: { type: 'boolean', short: 'h' },
-      epochs: { type: 'string' },
-      'batch-size': { type: 'string' },
-      backend: { type: 'string' },
-      out: { type: 'string' },
-      upload: { type: 'string' },
-      name: { type: 'string' },
-      logdir: { type: 'string' },
-      limit: { type: 'string' },
-      seed: { type: 'string' },
-      dropout: { type: 'string' },
-      'batch-norm': { type: 'boolean' },
-      l2: { type: 'string' },
-      'learning-rate': { type: 'string' },
-      'lr-schedule': { type: 'string' },
-      'clip-norm': { type: 'string' },
-      'early-stopping': { type: 'string' },
-      'validation-split': { type: 'string' },
-    },
+/** argv to the training job's options (checked by its schema, TrainingOptions, when it runs); 0 after --help. */
+export function parseTrainArgs(argv: string[]): TrainJobOptions | 0 {
+  const parsed = parseCommandLine(argv, HELP, {
+    epochs: { type: 'string' },
+    'batch-size': { type: 'string' },
+    backend: { type: 'string' },
+    out: { type: 'string' },
+    upload: { type: 'string' },
+    name: { type: 'string' },
+    logdir: { type: 'string' },
+    limit: { type: 'string' },
+    seed: { type: 'string' },
+    dropout: { type: 'string' },
+    'batch-norm': { type: 'boolean' },
+    l2: { type: 'string' },
+    'learning-rate': { type: 'string' },
+    'lr-schedule': { type: 'string' },
+    'clip-norm': { type: 'string' },
+    'early-stopping': { type: 'string' },
+    'validation-split': { type: 'string' },
   });
-  if (values.help) return 'help';
-  if (positionals.length !== 1) throw new Error(positionals.length === 0 ? 'which model? give one of ' + Object.keys(MODELS).join(', ') : `one model at a time, got ${positionals.join(' ')}`);
-  const backend = values.backend ?? 'auto';
-  if (!BACKEND_REQUESTS.includes(backend as BackendRequest)) throw new Error(`--backend must be one of ${BACKEND_REQUESTS.join(', ')}, got ${JSON.stringify(backend)}`);
-  const options: TrainJobOptions = { model: positionals[0]!, backend: backend as BackendRequest };
+  if (typeof parsed === 'number') return parsed;
+  const { values, positionals } = parsed;
+  if (positionals.length !== 1) throw new UsageError(positionals.length === 0 ? 'which model? give one of ' + Object.keys(MODELS).join(', ') : `one model at a time, got ${positionals.join(' ')}`);
+  // A bad --backend is a usage mistake; the job's schema words it.
+  const backend = TrainingOptions.shape.backend.safeParse(values.backend);
+  if (!backend.success) throw new UsageError(backend.error.issues[0]!.message);
+  if (values.out === undefined && values.upload === undefined) throw new UsageError('give --out <folder> or --upload <store> (or both): without either the trained model would be thrown away');
+  const options: TrainJobOptions = { model: positionals[0]!, ...(backend.data ? { backend: backend.data } : {}) };
   const numeric: Array<[keyof TrainJobOptions, string]> = [
     ['epochs', 'epochs'],
     ['batchSize', 'batch-size'],
@@ -102,24 +101,9 @@ export function parseTrainArgs(argv: string[]): TrainJobOptions | 'help' {
 }
 
 export async function trainCommand(argv: string[]): Promise<number> {
-  let options: TrainJobOptions | 'help';
-  try {
-    options = parseTrainArgs(argv);
-  } catch (error) {
-    console.error(`edgeflow train: ${(error as Error).message}\n\n${HELP}`);
-    return 2;
-  }
-  if (options === 'help') {
-    console.log(HELP);
-    return 0;
-  }
-  try {
-    const result = await runTraining(options);
-    result.model.dispose();
-    return 0;
-  } catch (error) {
-    const known = error instanceof BackendError || /^(--|unknown model|the data package|bad --)/.test((error as Error).message);
-    console.error(`edgeflow train: ${known ? (error as Error).message : (error as Error).stack}`);
-    return 1;
-  }
+  const options = parseTrainArgs(argv);
+  if (options === 0) return 0;
+  const result = await runTraining(options);
+  result.model.dispose();
+  return 0;
 }

@@ -3,14 +3,14 @@
 // like on one store: each upload is claimed by exactly one of them. Runs until SIGINT / SIGTERM
 // (finishing the conversion in progress), or with --once until one pass is done.
 import { hostname } from 'node:os';
-import { openStore } from '../shared/store/open.ts';
+import { openExistingStore } from '../shared/store/open.ts';
 import { DEFAULT_LEASE_MS } from '../shared/bucket/claim.ts';
 import type { ConsumeOutcome } from '../converter/consumer.ts';
-import { parseDuration, UploadWatcher } from '../converter/watcher.ts';
-import { parseCommandLine } from './args.ts';
+import { DEFAULT_MAX_ATTEMPTS, parseDuration, UploadWatcher } from '../converter/watcher.ts';
+import { flagValue, parseCommandLine, UsageError } from './args.ts';
 import { useNodeBackend } from './backend.ts';
 
-const HELP = `Usage: edgeflow watch --store <folder | s3://bucket/prefix> [options]
+export const HELP = `Usage: edgeflow watch --store <folder | s3://bucket/prefix> [options]
 
 Converts and publishes every upload written under uploads/<name>/<id>/ of the store (by the
 admin API, \`edgeflow train --upload\`, or any S3 client writing the files, then the manifest
@@ -40,9 +40,8 @@ export function describeOutcome(outcome: ConsumeOutcome): string {
 
 export async function watchCommand(argv: string[]): Promise<number> {
   const parsed = parseCommandLine(
-    'watch',
-    HELP,
     argv,
+    HELP,
     {
       store: { type: 'string' },
       interval: { type: 'string', default: '5s' },
@@ -56,35 +55,29 @@ export async function watchCommand(argv: string[]): Promise<number> {
   );
   if (typeof parsed === 'number') return parsed;
   const values = { ...parsed.values, store: parsed.values.store! };
-  let watcher: UploadWatcher;
-  try {
-    const intervalMs = parseDuration(values.interval);
-    const leaseMs = values.lease ? parseDuration(values.lease) : DEFAULT_LEASE_MS;
-    const maxAttempts = values['max-attempts'] ? Number(values['max-attempts']) : 5;
-    const samples = values.samples ? Number(values.samples) : undefined;
-    if (!Number.isInteger(maxAttempts) || maxAttempts < 1) throw new Error('--max-attempts needs a positive integer');
-    if (samples !== undefined && (!Number.isInteger(samples) || samples < 1)) throw new Error('--samples needs a positive integer');
-    const store = openStore(values.store);
-    const owner = values.name ?? `${hostname()}:${process.pid}`;
-    const stamp = () => new Date().toISOString().slice(11, 23);
-    watcher = new UploadWatcher({
-      store,
-      owner,
-      intervalMs,
-      leaseMs,
-      maxAttempts,
-      samples,
-      ensureBackend: useNodeBackend,
-      log: (line) => console.error(`[${stamp()}] ${line}`),
-      onOutcome: (outcome) => {
-        if (outcome.kind !== 'ignored') console.log(`[${stamp()}] ${owner} ${describeOutcome(outcome)}`);
-      },
-    });
-    console.log(`edgeflow watch: ${owner} polling ${store.description}/uploads/ every ${intervalMs} ms`);
-  } catch (error) {
-    console.error(`edgeflow watch: ${(error as Error).message}`);
-    return 2;
-  }
+  const intervalMs = flagValue(() => parseDuration(values.interval));
+  const leaseMs = values.lease ? flagValue(() => parseDuration(values.lease!)) : DEFAULT_LEASE_MS;
+  const maxAttempts = values['max-attempts'] ? Number(values['max-attempts']) : DEFAULT_MAX_ATTEMPTS;
+  const samples = values.samples ? Number(values.samples) : undefined;
+  if (!Number.isInteger(maxAttempts) || maxAttempts < 1) throw new UsageError('--max-attempts needs a positive integer');
+  if (samples !== undefined && (!Number.isInteger(samples) || samples < 1)) throw new UsageError('--samples needs a positive integer');
+  const store = await openExistingStore(values.store);
+  const owner = values.name ?? `${hostname()}:${process.pid}`;
+  const stamp = () => new Date().toISOString().slice(11, 23);
+  const watcher = new UploadWatcher({
+    store,
+    owner,
+    intervalMs,
+    leaseMs,
+    maxAttempts,
+    samples,
+    ensureBackend: useNodeBackend,
+    log: (line) => console.error(`[${stamp()}] ${line}`),
+    onOutcome: (outcome) => {
+      if (outcome.kind !== 'ignored') console.log(`[${stamp()}] ${owner} ${describeOutcome(outcome)}`);
+    },
+  });
+  console.log(`edgeflow watch: ${owner} polling ${store.description}/uploads/ every ${intervalMs} ms`);
   if (values.once) {
     const outcomes = await watcher.pollOnce();
     return outcomes.some((o) => o.kind === 'failed') ? 1 : 0;
