@@ -3,6 +3,7 @@
 // same consumer the Workers queue uses, as the same R2 event message. Several watchers may run
 // at once: the consumer's lease (shared/bucket/claim.ts) lets exactly one convert an upload.
 // Failures stay in the upload's status (the Node counterpart of the dead-letter queue).
+import { EdgeflowError } from '../shared/errors.ts';
 import { listAll } from '../shared/store/util.ts';
 import { consumeUploadEvent, type ConsumeOutcome, type ConsumerOptions } from './consumer.ts';
 import { MANIFEST_FILE, type UploadEvent } from '../shared/bucket/uploads.ts';
@@ -93,7 +94,7 @@ export class UploadWatcher {
 /** "5s", "500ms", "2m", or a number of seconds. */
 export function parseDuration(text: string): number {
   const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/.exec(text.trim());
-  if (!match) throw new Error(`bad duration ${JSON.stringify(text)}: use e.g. 5s, 500ms or 2m`);
+  if (!match) throw new EdgeflowError('bad_request', `bad duration ${JSON.stringify(text)}: use e.g. 5s, 500ms or 2m`);
   const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(match[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
   return Number(match[1]) * unit;
 }

@@ -1,4 +1,5 @@
 // The models `edgeflow train` knows, by name.
+import { EdgeflowError } from '../shared/errors.ts';
 import { celsius } from './celsius.ts';
 import { co2, co2Gru } from './co2.ts';
 import { mnist } from './mnist.ts';
@@ -9,6 +10,6 @@ export const MODELS: Record<string, ModelDefinition> = Object.fromEntries([celsi
 
 export function findModel(name: string): ModelDefinition {
   const model = MODELS[name];
-  if (!model) throw new Error(`unknown model ${JSON.stringify(name)}: choose one of ${Object.keys(MODELS).join(', ')}`);
+  if (!model) throw new EdgeflowError('bad_request', `unknown model ${JSON.stringify(name)}: choose one of ${Object.keys(MODELS).join(', ')}`);
   return model;
 }

