@@ -37,8 +37,6 @@ export interface PipelineOptions {
   samples?: number;
   /** Try clipped uint8 / uint16 ranges, kept where they lower the output error (default true). */
   clipOutliers?: boolean;
-  /** Fold BatchNormalization layers into the convolutions / dense layers before them (default true; undone if that misses the tolerance). keepBatchNorm, where set, wins. */
-  foldBatchNorm?: boolean;
   onProgress?: (progress: ConvertProgress) => void;
 }
 
@@ -57,7 +55,7 @@ export interface ResolvedConvertOptions extends ResolvedConversionOptions {
 /** The one place the pipeline's defaults are merged: the conversion options through resolveConversionOptions, then the pipeline's own. */
 export function resolveConvertOptions(options: ConvertOptions): ResolvedConvertOptions {
   return {
-    ...resolveConversionOptions({ ...options, keepBatchNorm: options.keepBatchNorm ?? options.foldBatchNorm === false }),
+    ...resolveConversionOptions(options),
     name: options.name,
     ...(options.calibration ? { calibration: options.calibration } : {}),
     samples: options.samples ?? DEFAULT_SAMPLES,

@@ -28,7 +28,8 @@ export class S3Store implements ObjectStore {
     this.bucket = options.bucket;
     this.prefix = options.prefix ? `${options.prefix.replace(/^\/+|\/+$/g, '')}/` : '';
     this.client = options.client ?? new S3Client(options.clientConfig ?? {});
-    this.description = `s3://${this.bucket}/${this.prefix}`;
+    // No trailing slash, so callers can append `/uploads/` (a folder store's description is its path).
+    this.description = `s3://${this.bucket}${this.prefix ? `/${this.prefix.slice(0, -1)}` : ''}`;
   }
 
   private full(key: string): string {

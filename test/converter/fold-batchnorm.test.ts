@@ -136,12 +136,12 @@ describe('foldBatchNorm', () => {
 });
 
 describe('conversion with folding', () => {
-  it('records the folds in edgeflow.json, and --keep-batchnorm (foldBatchNorm: false) keeps them', async () => {
+  it('records the folds in edgeflow.json, and --keep-batchnorm (keepBatchNorm: true) keeps them', async () => {
     const model = await branchyModel();
     const folded = await convertModel(model, { name: 'branchy', quantize: 'float16', samples: 4 });
     expect(folded.metadata.optimizations).toEqual({ batchNormFolded: 4 });
     expect(folded.report.passed).toBe(true);
-    const kept = await convertModel(model, { name: 'branchy', quantize: 'float16', samples: 4, foldBatchNorm: false });
+    const kept = await convertModel(model, { name: 'branchy', quantize: 'float16', samples: 4, keepBatchNorm: true });
     expect(kept.metadata.optimizations).toBeUndefined();
     expect(Object.keys(folded.metadata.quantization.weights).length).toBeLessThan(Object.keys(kept.metadata.quantization.weights).length);
   });
@@ -149,7 +149,7 @@ describe('conversion with folding', () => {
   it('converts again with BatchNormalization kept when the folded model misses the tolerance', async () => {
     const model = await branchyModel();
     const options = { name: 'branchy', quantize: 'uint8', samples: 8, clipOutliers: false } as const;
-    const [folded, kept] = [await convertModel(model, { ...options, tolerance: 1 }), await convertModel(model, { ...options, tolerance: 1, foldBatchNorm: false })];
+    const [folded, kept] = [await convertModel(model, { ...options, tolerance: 1 }), await convertModel(model, { ...options, tolerance: 1, keepBatchNorm: true })];
     // The construction this test relies on: at uint8 this model's folded form drifts more.
     expect(folded.metadata.optimizations?.batchNormFolded).toBeGreaterThan(0);
     expect(folded.report.relativeError).toBeGreaterThan(kept.report.relativeError);

@@ -129,7 +129,7 @@ describe('openStore', () => {
     expect(openStore(folder)).toBeInstanceOf(LocalFolderStore);
     const s3store = openStore('s3://bucket/some/prefix', { AWS_ENDPOINT_URL: 'http://127.0.0.1:1' });
     expect(s3store).toBeInstanceOf(S3Store);
-    expect(s3store.description).toBe('s3://bucket/some/prefix/');
+    expect(s3store.description).toBe('s3://bucket/some/prefix');
     expect(() => openStore('gs://bucket/x')).toThrow(/unsupported store/);
   });
 
