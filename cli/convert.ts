@@ -100,13 +100,16 @@ function summary(result: Awaited<ReturnType<typeof convertAndPublish>>): string 
   const { metadata, report } = result;
   const dtypes = Object.entries(dtypeCounts(metadata.quantization.weights));
   const seconds = Object.values(result.timings).reduce((a, b) => a + b, 0) / 1000;
+  const files = result.modelFiles.files;
+  const modelJsonBytes = files.get('model.json')?.byteLength ?? 0;
+  const weightBytes = metadata.sizes.converted - modelJsonBytes;
   return (
     '\n' +
     table([
       ['model', `${result.name} (${metadata.format}, from ${metadata.source.format})`],
       ['size before', `${formatBytes(metadata.sizes.source)} source, ${formatBytes(metadata.sizes.float32)} as float32`],
-      ['size after', formatBytes(metadata.sizes.converted)],
-      ['ratio', `${(metadata.sizes.float32 / metadata.sizes.converted).toFixed(2)}x smaller than float32`],
+      ['size after', `${formatBytes(metadata.sizes.converted)} (weights ${formatBytes(weightBytes)}, model.json ${formatBytes(modelJsonBytes)})`],
+      ['ratio', weightBytes > 0 ? `weights ${(metadata.sizes.float32 / weightBytes).toFixed(2)}x smaller than float32` : 'n/a (no weights)'],
       ['dtypes', dtypes.map(([dtype, count]) => `${dtype}: ${count}`).join(', ')],
       ...(metadata.optimizations ? [['BatchNorm folded', `${metadata.optimizations.batchNormFolded} layer(s)`]] : []),
       ['drift', `max abs ${report.maxAbsError.toPrecision(3)}, mean abs ${report.meanAbsError.toPrecision(3)}, relative ${report.relativeError.toPrecision(3)} (tolerance ${report.tolerance})`],

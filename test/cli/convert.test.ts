@@ -50,7 +50,7 @@ describe('edgeflow convert', () => {
     expect(result.stderr).toMatch(/backend\s+TF\.js wasm with SIMD/);
     expect(result.stderr).toMatch(/verify\s+loading the converted files with stock TF\.js/);
     expect(result.code).toBe(0);
-    expect(result.stdout).toMatch(/size before .*\nsize after .*\nratio\s+\d+\.\d\dx smaller than float32/);
+    expect(result.stdout).toMatch(/size before .*\nsize after .*\nratio\s+weights \d+\.\d\dx smaller than float32/);
     expect(result.stdout).toMatch(/dtypes\s+uint8: 4/);
     expect(result.stdout).toMatch(/version\s+1 published/);
     const index = JSON.parse(await readFile(path.join(out, 'models/tiny/index.json'), 'utf8'));
