@@ -86,7 +86,9 @@ edgeflow is running in workerd at ${url}  (wasm ${ready.backend.simd ? 'with SIM
 Admin API (uploads are converted by this Worker's queue consumer, the local queue standing in
 for R2 event notifications)${process.env.EDGEFLOW_ADMIN_TOKEN ? ', token from EDGEFLOW_ADMIN_TOKEN' : ''}:
 
-${process.env.EDGEFLOW_ADMIN_TOKEN ? '' : `  export EDGEFLOW_ADMIN_TOKEN=${adminToken}\n`}  curl -H "Authorization: Bearer $EDGEFLOW_ADMIN_TOKEN" --data-binary @model.keras "${url}/admin/models/my-model/uploads?filename=model.keras&quantize=uint8"
+${process.env.EDGEFLOW_ADMIN_TOKEN ? '' : `  export EDGEFLOW_ADMIN_TOKEN=${adminToken}\n`}  # upload the README tour's model (npx edgeflow train celsius --out ./celsius-model), or any .h5 / .keras / .zip as
+  # --data-binary @model.keras "${url}/admin/models/my-model/uploads?filename=model.keras&quantize=uint8"
+  curl -H "Authorization: Bearer $EDGEFLOW_ADMIN_TOKEN" -F files=@celsius-model/model.json -F files=@celsius-model/group1-shard1of1.bin ${url}/admin/models/celsius/uploads
   curl -H "Authorization: Bearer $EDGEFLOW_ADMIN_TOKEN" ${url}/admin/uploads/<id from the answer>
   curl -H "Authorization: Bearer $EDGEFLOW_ADMIN_TOKEN" ${url}/admin/models
 
