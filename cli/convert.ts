@@ -11,6 +11,7 @@ import { parseCommandLine, UsageError } from './args.ts';
 import { useNodeBackend } from './backend.ts';
 import { readInput } from '../converter/read/files.ts';
 import { formatBytes, progressPrinter, table } from './format.ts';
+import type { OutputReport } from '../shared/schemas/edgeflow-json.ts';
 
 export const HELP = `Usage: edgeflow convert <input> --name <name> --out <folder | s3://bucket/prefix> [options]
 
@@ -96,6 +97,11 @@ function conversionOptions(values: { quantize?: string; 'shard-size'?: string; t
   return resolveConversionOptions(parsed.data);
 }
 
+function describeOutput(output: OutputReport): string {
+  if (output.kind === 'integer') return `integer output: ${((output.agreement ?? 1) * 100).toFixed(1)}% of elements unchanged`;
+  return output.snrDb === null ? 'unchanged' : `SNR ${output.snrDb.toFixed(1)} dB, max abs error ${output.maxAbsError.toPrecision(3)}`;
+}
+
 function summary(result: Awaited<ReturnType<typeof convertAndPublish>>): string {
   const { metadata, report } = result;
   const dtypes = Object.entries(dtypeCounts(metadata.quantization.weights));
@@ -112,7 +118,9 @@ function summary(result: Awaited<ReturnType<typeof convertAndPublish>>): string 
       ['ratio', weightBytes > 0 ? `weights ${(metadata.sizes.float32 / weightBytes).toFixed(2)}x smaller than float32` : 'n/a (no weights)'],
       ['dtypes', dtypes.map(([dtype, count]) => `${dtype}: ${count}`).join(', ')],
       ...(metadata.optimizations ? [['BatchNorm folded', `${metadata.optimizations.batchNormFolded} layer(s)`]] : []),
+      ['calibration', report.calibration],
       ['drift', `max abs ${report.maxAbsError.toPrecision(3)}, mean abs ${report.meanAbsError.toPrecision(3)}, relative ${report.relativeError.toPrecision(3)} (tolerance ${report.tolerance})`],
+      ...(report.outputs ?? []).map((output) => [`  ${output.name}`, describeOutput(output)]),
       ['top-1 agreement', report.top1Agreement === null ? 'n/a (not a classifier output)' : `${(report.top1Agreement * 100).toFixed(1)}% of ${report.samples} samples`],
       ['version', result.existing ? `${result.version} (already published)` : `${result.version} published`],
       ['time', `${seconds.toFixed(1)} s`],

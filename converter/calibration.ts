@@ -5,6 +5,7 @@ import { seededRandom } from '../shared/random.ts';
 import type { TensorSignature } from '../shared/schemas/edgeflow-json.ts';
 import { elementCount } from '../shared/codecs.ts';
 import { ConversionError } from '../shared/errors.ts';
+import type { InputHint } from './input-hints.ts';
 
 /** One batch of inputs, in signature order: values plus the full shape (batch first). */
 export interface CalibrationTensor {
@@ -17,6 +18,8 @@ export type CalibrationBatch = CalibrationTensor[];
 export interface Calibration {
   /** Where the inputs came from, for the report. */
   description: string;
+  /** synthetic: generated from the signature (and the model's hints); data: the user's file. */
+  kind: 'synthetic' | 'data';
   batches: CalibrationBatch[];
   samples: number;
 }
@@ -27,52 +30,78 @@ export const DEFAULT_FREE_DIMENSION = 64;
 
 const isIntegerDtype = (dtype: string) => /int|bool/i.test(dtype);
 
+/** The batch size a model fixes in its input signature, or undefined when the batch is free. */
+const fixedBatch = (inputs: TensorSignature[]): number | undefined => inputs.map((input) => input.shape[0]).find((d) => d !== undefined && d > 0);
+
 /**
  * Samples run one at a time (or in the model's fixed batch size): activations of a batch
  * would dominate the conversion's memory, and the wasm heap never shrinks.
  */
 function batching(inputs: TensorSignature[], samples: number): { batchSize: number; count: number } {
-  const batchSize = inputs.map((input) => input.shape[0]).find((d) => d !== undefined && d > 0) ?? 1;
+  const batchSize = fixedBatch(inputs) ?? 1;
   return { batchSize, count: Math.max(1, Math.ceil(samples / batchSize)) };
 }
 
-/** Splits a batch of n samples into n batches of one (models with a free batch dimension). */
-function splitSamples(batch: CalibrationBatch, inputs: TensorSignature[]): CalibrationBatch[] {
-  if (inputs.some((input) => input.shape[0] !== undefined && input.shape[0] > 0)) return [batch];
+/**
+ * Splits a batch of n samples into batches of the model's fixed batch size (1 when the batch is
+ * free); samples left over past the last whole batch are dropped, fewer than one batch is refused.
+ */
+function splitSamples(batch: CalibrationBatch, inputs: TensorSignature[], source: string): { batches: CalibrationBatch[]; samples: number } {
   const samples = batch[0]!.shape[0]!;
-  return Array.from({ length: samples }, (_, s) =>
+  const size = fixedBatch(inputs) ?? 1;
+  if (samples < size) throw new ConversionError(`${source} has ${samples} samples; the model takes batches of exactly ${size}`);
+  const count = Math.floor(samples / size);
+  const batches = Array.from({ length: count }, (_, b) =>
     batch.map((t) => {
-      const size = t.values.length / samples;
-      return { ...t, shape: [1, ...t.shape.slice(1)], values: t.values.slice(s * size, (s + 1) * size) };
+      const perSample = t.values.length / samples;
+      return { ...t, shape: [size, ...t.shape.slice(1)], values: t.values.slice(b * size * perSample, (b + 1) * size * perSample) };
     }),
   );
+  return { batches, samples: count * size };
 }
 
+const describeHint = (hint: InputHint | undefined, input: TensorSignature, intRange: number): string => {
+  if (hint?.kind === 'range') return `${input.name} uniform in [${round(hint.low)}, ${round(hint.high)}] (${hint.reason})`;
+  if (hint?.kind === 'normal') return `${input.name} normal around the ${hint.reason}'s mean and variance`;
+  if (hint?.kind === 'tokens') return `${input.name} token ids below ${hint.vocabulary} (${hint.reason})`;
+  return isIntegerDtype(input.dtype) ? `${input.name} integers in [0, ${intRange})` : `${input.name} uniform in [0, 1)`;
+};
+const round = (value: number) => Number(value.toPrecision(4));
+
 /**
- * Uniform values in [0, 1) for float inputs; integers in [0, intRange) for integer inputs
- * (token ids: intRange is the embedding's vocabulary size when the model has one).
+ * Synthetic inputs that follow what the model tells (converter/input-hints.ts): a Rescaling
+ * layer's range, a Normalization layer's mean and variance, an Embedding's vocabulary (also for
+ * float inputs); otherwise uniform values in [0, 1) for float inputs and integers in
+ * [0, intRange) for integer inputs (intRange: the model's embedding vocabulary when it has one).
  */
-export function generateCalibration(inputs: TensorSignature[], samples = DEFAULT_SAMPLES, intRange = 10, seed = 1): Calibration {
+export function generateCalibration(inputs: TensorSignature[], samples = DEFAULT_SAMPLES, intRange = 10, seed = 1, hints: (InputHint | undefined)[] = []): Calibration {
   const next = seededRandom(seed);
+  const gaussian = () => Math.sqrt(-2 * Math.log(1 - next())) * Math.cos(2 * Math.PI * next());
   const { batchSize, count } = batching(inputs, samples);
   const batches: CalibrationBatch[] = [];
   for (let b = 0; b < count; b++) {
     batches.push(
-      inputs.map((input) => {
-        const shape = input.shape.map((d, i) => (i === 0 ? batchSize : d > 0 ? d : DEFAULT_FREE_DIMENSION));
+      inputs.map((input, i) => {
+        const shape = input.shape.map((d, axis) => (axis === 0 ? batchSize : d > 0 ? d : DEFAULT_FREE_DIMENSION));
         const n = elementCount(shape);
-        if (isIntegerDtype(input.dtype)) {
-          const values = new Int32Array(n);
-          for (let i = 0; i < n; i++) values[i] = Math.floor(next() * intRange);
-          return { shape, dtype: 'int32' as const, values };
+        const hint = hints[i];
+        const integer = isIntegerDtype(input.dtype);
+        const values = integer ? new Int32Array(n) : new Float32Array(n);
+        const channels = shape[shape.length - 1] ?? 1;
+        for (let e = 0; e < n; e++) {
+          if (hint?.kind === 'tokens') values[e] = Math.floor(next() * hint.vocabulary);
+          else if (hint?.kind === 'range') values[e] = hint.low + next() * (hint.high - hint.low);
+          else if (hint?.kind === 'normal') {
+            const c = hint.mean.length === channels ? e % channels : 0;
+            values[e] = hint.mean[c]! + gaussian() * hint.std[c]!;
+          } else values[e] = integer ? Math.floor(next() * intRange) : next();
         }
-        const values = new Float32Array(n);
-        for (let i = 0; i < n; i++) values[i] = next();
-        return { shape, dtype: 'float32' as const, values };
+        return { shape, dtype: integer ? ('int32' as const) : ('float32' as const), values };
       }),
     );
   }
-  return { description: `generated: ${batchSize * count} uniform random samples (seed ${seed})`, batches, samples: batchSize * count };
+  const drawn = inputs.map((input, i) => describeHint(hints[i], input, intRange)).join('; ');
+  return { description: `synthetic: ${batchSize * count} samples (seed ${seed}): ${drawn}`, kind: 'synthetic', batches, samples: batchSize * count };
 }
 
 function flatten(value: unknown, out: number[], shape: number[], depth: number, field: string): void {
@@ -128,7 +157,7 @@ export function parseCalibrationJson(text: string, inputs: TensorSignature[], so
     return toTensor(column, inputs[i]!, `${source}: ${inputs[i]!.name}`);
   });
   if (batch.some((t) => t.shape[0] !== batch[0]!.shape[0])) throw new ConversionError(`${source}: every input needs the same number of samples`);
-  return { description: `${source}: ${batch[0]!.shape[0]} samples`, batches: splitSamples(batch, inputs), samples: batch[0]!.shape[0]! };
+  return { description: `${source}: ${batch[0]!.shape[0]} samples`, kind: 'data', ...splitSamples(batch, inputs, source) };
 }
 
 /** A NumPy .npy array (little-endian f4, f8, i4, i8, u1) for a model with one input. */
@@ -167,5 +196,5 @@ export function parseNpy(bytes: Uint8Array, inputs: TensorSignature[], source = 
   for (let i = 0; i < n; i++) values[i] = reader[1](headerStart + headerLength + i * reader[0]);
   if (input.shape.length && shape.length !== input.shape.length) throw new ConversionError(`${source} has shape [${shape}]; input ${input.name} needs rank ${input.shape.length}`);
   const batch: CalibrationBatch = [{ shape, dtype: integer ? 'int32' : 'float32', values }];
-  return { description: `${source}: ${shape[0]} samples`, batches: splitSamples(batch, inputs), samples: shape[0] ?? 1 };
+  return { description: `${source}: ${shape[0]} samples`, kind: 'data', ...splitSamples(batch, inputs, source) };
 }

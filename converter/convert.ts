@@ -19,7 +19,8 @@ import { dtypeForWeight, parseQuantizeSpec, type QuantizeSpec, type StorageDtype
 import { readModel } from './read/index.ts';
 import { shardModel, type ModelFiles } from './shard.ts';
 import { resolveConversionOptions, type ConversionOptions, type ResolvedConversionOptions } from '../shared/options/conversion.ts';
-import { accuracyReport, measureDrift, runCalibration, type Drift, type ModelOutputs } from './verify.ts';
+import { accuracyReport, driftScore, measureDrift, runCalibration, type Drift, type ModelOutputs } from './verify.ts';
+import { inputHints } from './input-hints.ts';
 
 export type ConvertStage = 'read' | 'reference' | 'quantize' | 'verify' | 'publish';
 
@@ -72,16 +73,25 @@ export interface ConvertResult {
   timings: Record<ConvertStage, number>;
 }
 
+/** What to try after a miss at `quantize`: a wider mode than the one asked, or a looser tolerance. */
+function widerModeHint(quantize: string): string {
+  if (quantize === 'none') return 'The model itself is not reproducible at float32 on this backend (see the calibration); raise --tolerance only if that is expected.';
+  if (quantize === 'float16') return 'Use --quantize none (float32 weights), or raise --tolerance.';
+  return 'Use a wider dtype (float16, or auto), or raise --tolerance.';
+}
+
 /** A conversion that ran but missed its tolerance; carries the report. */
 export class ToleranceError extends ConversionError {
   constructor(
     readonly report: AccuracyReport,
     quantize: string,
   ) {
+    const integer = report.integerAgreement ?? null;
     super(
-      `converted model drifts too far from the float32 model: relative error ${report.relativeError.toPrecision(3)} > tolerance ${report.tolerance} ` +
+      `converted model drifts too far from the float32 model: relative error ${report.relativeError.toPrecision(3)}` +
+        `${integer === null ? '' : `, integer outputs ${(integer * 100).toFixed(1)}% unchanged`} against tolerance ${report.tolerance} ` +
         `(max abs error ${report.maxAbsError.toPrecision(3)}${report.top1Agreement === null ? '' : `, top-1 agreement ${(report.top1Agreement * 100).toFixed(1)}%`}) ` +
-        `with --quantize ${quantize}; nothing was published. Use a wider dtype (float16, or auto) or raise --tolerance.`,
+        `with --quantize ${quantize}, on ${report.calibrationKind === 'synthetic' ? 'synthetic inputs' : 'your calibration data'}; nothing was published. ${widerModeHint(quantize)}`,
       'tolerance_exceeded',
     );
     this.name = 'ToleranceError';
@@ -128,8 +138,8 @@ type Candidate = ReturnType<typeof encodeAndShard> & { drift: Drift };
 async function preferLowerDrift(clipped: Candidate, minMaxRanges: () => Promise<Candidate>, report: (detail: string) => void): Promise<Candidate> {
   if (!Object.values(clipped.encoded.quantization).some((q) => q.clipped)) return clipped;
   const plain = await minMaxRanges();
-  const keep = clipped.drift.relativeError <= plain.drift.relativeError;
-  report(`outlier clipping: drift ${clipped.drift.relativeError.toPrecision(3)} vs ${plain.drift.relativeError.toPrecision(3)} with min/max ranges; keeping ${keep ? 'clipped' : 'min/max'} ranges`);
+  const keep = driftScore(clipped.drift) <= driftScore(plain.drift);
+  report(`outlier clipping: drift ${driftScore(clipped.drift).toPrecision(3)} vs ${driftScore(plain.drift).toPrecision(3)} with min/max ranges; keeping ${keep ? 'clipped' : 'min/max'} ranges`);
   return keep ? clipped : plain;
 }
 
@@ -152,6 +162,9 @@ interface Conversion {
   lap: (stage: ConvertStage) => void;
   calibration: Calibration;
   reference: ModelOutputs;
+  outputNames: string[];
+  /** Outlier clipping is tried only on real calibration data: judged on synthetic inputs it can lose to min/max ranges on real ones. */
+  clip: boolean;
 }
 
 type Reference = Pick<Conversion, 'calibration' | 'reference'> & { signature: { inputs: TensorSignature[]; outputs: TensorSignature[] } };
@@ -171,7 +184,11 @@ async function readStep(input: FileSet | DecodedModel, progress: ResolvedConvert
 async function referenceStep(model: DecodedModel, options: ResolvedConvertOptions): Promise<Reference> {
   options.onProgress({ stage: 'reference', detail: 'running the float32 model on calibration inputs' });
   return withLoaded(encodeAndShard(model, () => 'float32', false, options.shardBytes).files, async (loaded) => {
-    const calibration = options.calibration ? options.calibration(loaded.inputs) : generateCalibration(loaded.inputs, options.samples, embeddingVocabulary(model.modelJson.modelTopology) ?? 10);
+    const hints = inputHints(model.modelJson.modelTopology, loaded.inputs.length, model.weights);
+    const calibration = options.calibration
+      ? options.calibration(loaded.inputs)
+      : generateCalibration(loaded.inputs, options.samples, embeddingVocabulary(model.modelJson.modelTopology) ?? 10, 1, hints);
+    options.onProgress({ stage: 'reference', detail: `calibration ${calibration.description}` });
     const reference = await runCalibration(loaded, calibration);
     // Graph models often leave output shapes unknown: record the ones the run produced (batch free).
     const outputs = loaded.outputs.map((output, o) => {
@@ -201,14 +218,15 @@ const choiceKey = (dtypes: Map<string, StorageDtype>) => [...dtypes].join();
 
 /** Step auto search: the narrowest per-weight dtypes within the tolerance, with the drift of every trial (by choiceKey). */
 async function autoSearchStep(run: Conversion, target: DecodedModel) {
-  const { tolerance, clipOutliers: clip, onProgress: progress, shardBytes } = run.options;
+  const { tolerance, onProgress: progress, shardBytes } = run.options;
+  const { clip } = run;
   // auto's trials, by choice: its final choice was one of them, so it is not measured again.
   const measured = new Map<string, Drift>();
   progress({ stage: 'quantize', detail: `auto: searching per-weight dtypes within tolerance ${tolerance}` });
   const trial = async (candidate: Map<string, StorageDtype>) => {
     const drift = await driftOf(run, encodeAndShard(target, (name) => candidate.get(name) ?? 'float32', clip, shardBytes).files);
     measured.set(choiceKey(candidate), drift);
-    return drift.relativeError;
+    return driftScore(drift);
   };
   const result = await chooseDtypes(target.weights, tolerance, trial, {
     clipOutliers: clip,
@@ -220,7 +238,8 @@ async function autoSearchStep(run: Conversion, target: DecodedModel) {
 /** Step quantize + verify: chooses the dtypes (rules or auto), encodes and shards target, and measures its drift from the reference. */
 async function quantizeAndVerifyStep(run: Conversion, target: DecodedModel): Promise<Converted> {
   const { spec, lap } = run;
-  const { clipOutliers: clip, onProgress: progress, shardBytes } = run.options;
+  const { onProgress: progress, shardBytes } = run.options;
+  const { clip } = run;
   const { choice, auto, measured } =
     spec.kind === 'auto'
       ? await autoSearchStep(run, target)
@@ -240,7 +259,7 @@ async function quantizeAndVerifyStep(run: Conversion, target: DecodedModel): Pro
     (detail) => progress({ stage: 'verify', detail }),
   );
   lap('verify');
-  return { ...kept, auto, report: accuracyReport(kept.drift, run.calibration, run.options.tolerance) };
+  return { ...kept, auto, report: accuracyReport(kept.drift, run.calibration, run.options.tolerance, run.outputNames) };
 }
 
 /** Steps quantize + verify on the folded model, once more on the unfolded one if folding missed the tolerance; throws ToleranceError if that misses too. */
@@ -251,7 +270,7 @@ async function candidatesStep(run: Conversion, model: DecodedModel, folding: { m
     // Folding scales each output channel of a kernel; per-tensor uint8 / uint16 grids can lose precision on that.
     run.options.onProgress({
       stage: 'verify',
-      detail: `relative drift ${converted.report.relativeError.toPrecision(3)} over the tolerance with BatchNormalization folded; converting again with it kept`,
+      detail: `drift ${converted.report.relativeError.toPrecision(3)} over the tolerance with BatchNormalization folded; converting again with it kept`,
     });
     converted = await quantizeAndVerifyStep(run, model);
     folded = 0;
@@ -288,7 +307,9 @@ export async function convertModel(input: FileSet | DecodedModel, given: Convert
   lap('read');
   const { signature, calibration, reference } = await referenceStep(model, options);
   lap('reference');
-  const run: Conversion = { options, spec, lap, calibration, reference };
+  const clip = options.clipOutliers && calibration.kind === 'data';
+  if (options.clipOutliers && !clip) options.onProgress({ stage: 'quantize', detail: 'outlier clipping off: it is decided on real inputs only (give --calibration)' });
+  const run: Conversion = { options, spec, lap, calibration, reference, outputNames: signature.outputs.map((o) => o.name), clip };
   const converted = await candidatesStep(run, model, foldStep(model, spec, options));
   const metadata = reportStep(model, floatBytes, signature, converted, options.quantize);
   return { modelFiles: converted.files, metadata, report: converted.report, timings };

@@ -1,12 +1,13 @@
 // Runs models on calibration inputs and compares a converted model's outputs with the
-// float32 reference: max / mean absolute error, scale-free relative error, top-1 agreement.
+// float32 reference: max / mean absolute error, scale-free relative error, SNR per output, top-1
+// agreement; integer outputs (indices, counts) are compared exactly and reported apart.
 import * as tf from '@tensorflow/tfjs-core';
 import type { AccuracyReport } from '../shared/schemas/edgeflow-json.ts';
 import type { LoadedModel } from '../shared/model-loader.ts';
 import type { Calibration } from './calibration.ts';
 
-/** Every output of every batch: outputs[o][b] holds output o of batch b, with its shape. */
-export type ModelOutputs = { values: Float32Array; shape: number[] }[][];
+/** Every output of every batch: outputs[o][b] holds output o of batch b, with its shape and dtype. */
+export type ModelOutputs = { values: Float32Array; shape: number[]; dtype: string }[][];
 
 export async function runCalibration(model: LoadedModel, calibration: Calibration): Promise<ModelOutputs> {
   const outputs: ModelOutputs = [];
@@ -16,7 +17,7 @@ export async function runCalibration(model: LoadedModel, calibration: Calibratio
       const results = await model.predict(inputs);
       for (let o = 0; o < results.length; o++) {
         const result = results[o]!;
-        (outputs[o] ??= []).push({ values: Float32Array.from(await result.data()), shape: result.shape });
+        (outputs[o] ??= []).push({ values: Float32Array.from(await result.data()), shape: result.shape, dtype: result.dtype });
         result.dispose();
       }
     } finally {
@@ -36,12 +37,29 @@ function argmaxRows(values: Float32Array, width: number): Int32Array {
   return rows;
 }
 
+/** One output's drift: float outputs by error and SNR, integer outputs (indices, counts, classes) by exact agreement. */
+export interface OutputDrift {
+  index: number;
+  kind: 'float' | 'integer';
+  maxAbsError: number;
+  /** 10·log10(Σ reference² / Σ error²); null when the output is unchanged (error 0). Float outputs only. */
+  snrDb: number | null;
+  /** Fraction of elements equal to the reference. Integer outputs only. */
+  agreement: number | null;
+}
+
 export interface Drift {
+  /** Over the float outputs: integer outputs are compared exactly, in integerAgreement. */
   maxAbsError: number;
   meanAbsError: number;
   relativeError: number;
   top1Agreement: number | null;
+  /** Fraction of integer-output elements equal to the reference; null when the model has none. */
+  integerAgreement: number | null;
+  outputs: OutputDrift[];
 }
+
+const isIntegerOutput = (dtype: string) => dtype === 'int32' || dtype === 'bool';
 
 export function measureDrift(reference: ModelOutputs, candidate: ModelOutputs): Drift {
   let maxAbs = 0;
@@ -50,37 +68,80 @@ export function measureDrift(reference: ModelOutputs, candidate: ModelOutputs): 
   let peak = 0;
   let agree = 0;
   let rows = 0;
-  reference.forEach((batches, o) => {
+  let integerEqual = 0;
+  let integerCount = 0;
+  const outputs = reference.map((batches, o): OutputDrift => {
+    const integer = isIntegerOutput(batches[0]?.dtype ?? 'float32');
+    let outputMax = 0;
+    let signal = 0;
+    let noise = 0;
+    let equal = 0;
+    let elements = 0;
     batches.forEach((ref, b) => {
       const got = candidate[o]?.[b];
       if (!got || got.values.length !== ref.values.length) throw new Error(`output ${o} of batch ${b} has a different size after conversion`);
       for (let i = 0; i < ref.values.length; i++) {
         const r = ref.values[i]!;
         const d = Math.abs(got.values[i]! - r);
-        if (Number.isNaN(d)) maxAbs = Infinity;
-        if (d > maxAbs) maxAbs = d;
-        sumAbs += d;
+        if (integer) {
+          if (d === 0) equal++;
+          continue;
+        }
+        const e = Number.isNaN(d) ? Infinity : d;
+        if (e > outputMax) outputMax = e;
+        sumAbs += e;
+        signal += r * r;
+        noise += e * e;
         if (Math.abs(r) > peak) peak = Math.abs(r);
       }
-      count += ref.values.length;
+      elements += ref.values.length;
       // Classifier outputs ([batch, classes], classes > 1): compare the top class per row.
       const width = ref.shape[ref.shape.length - 1] ?? 1;
-      if (o === 0 && ref.shape.length === 2 && width > 1) {
+      if (o === 0 && !integer && ref.shape.length === 2 && width > 1) {
         const a = argmaxRows(ref.values, width);
         const c = argmaxRows(got.values, width);
         for (let r = 0; r < a.length; r++) if (a[r] === c[r]) agree++;
         rows += a.length;
       }
     });
+    if (integer) {
+      integerEqual += equal;
+      integerCount += elements;
+      return { index: o, kind: 'integer', maxAbsError: 0, snrDb: null, agreement: elements ? equal / elements : 1 };
+    }
+    count += elements;
+    if (outputMax > maxAbs) maxAbs = outputMax;
+    const snrDb = noise === 0 ? null : noise === Infinity ? -Infinity : 10 * Math.log10(signal / noise);
+    return { index: o, kind: 'float', maxAbsError: outputMax, snrDb: snrDb === null ? null : Number(snrDb.toFixed(2)), agreement: null };
   });
   return {
     maxAbsError: maxAbs,
     meanAbsError: count ? sumAbs / count : 0,
     relativeError: maxAbs / Math.max(peak, 1),
     top1Agreement: rows ? agree / rows : null,
+    integerAgreement: integerCount ? integerEqual / integerCount : null,
+    outputs,
   };
 }
 
-export function accuracyReport(drift: Drift, calibration: Calibration, tolerance: number): AccuracyReport {
-  return { samples: calibration.samples, calibration: calibration.description, tolerance, ...drift, passed: drift.relativeError <= tolerance };
+/**
+ * One figure to compare candidates and to hold against the tolerance: the float outputs' relative
+ * error, or the share of integer-output elements that changed, whichever is larger.
+ */
+export const driftScore = (drift: Drift): number => Math.max(drift.relativeError, 1 - (drift.integerAgreement ?? 1));
+
+export function accuracyReport(drift: Drift, calibration: Calibration, tolerance: number, outputNames: string[] = []): AccuracyReport {
+  return {
+    samples: calibration.samples,
+    calibration: calibration.description,
+    calibrationKind: calibration.kind,
+    tolerance,
+    maxAbsError: drift.maxAbsError,
+    meanAbsError: drift.meanAbsError,
+    relativeError: drift.relativeError,
+    top1Agreement: drift.top1Agreement,
+    integerAgreement: drift.integerAgreement,
+    outputs: drift.outputs.map(({ index, ...output }) => ({ name: outputNames[index] ?? `output ${index}`, ...output, snrDb: output.snrDb === -Infinity ? -999 : output.snrDb })),
+    passed: driftScore(drift) <= tolerance,
+  };
 }

@@ -22,15 +22,31 @@ export const WeightQuantization = z.object({
 });
 export type WeightQuantization = z.infer<typeof WeightQuantization>;
 
+export const OutputReport = z.object({
+  name: z.string(),
+  kind: z.enum(['float', 'integer']),
+  maxAbsError: z.number(),
+  /** Signal-to-noise ratio of a float output in dB; null when it is unchanged. */
+  snrDb: z.number().nullable(),
+  /** Share of an integer output's elements equal to the reference. */
+  agreement: z.number().nullable(),
+});
+export type OutputReport = z.infer<typeof OutputReport>;
+
 export const AccuracyReport = z.object({
   samples: z.number().int().nonnegative(),
   calibration: z.string(),
+  /** synthetic: inputs generated from the signature and the model's hints; data: a calibration file. */
+  calibrationKind: z.enum(['synthetic', 'data']).optional(),
   tolerance: z.number(),
   maxAbsError: z.number(),
   meanAbsError: z.number(),
-  /** maxAbsError divided by max(1, largest absolute reference output): absolute for outputs in [-1, 1], relative beyond. */
+  /** Over the float outputs: maxAbsError divided by max(1, largest absolute reference output): absolute for outputs in [-1, 1], relative beyond. */
   relativeError: z.number(),
   top1Agreement: z.number().nullable(),
+  /** Share of integer-output elements (indices, counts) equal to the reference; null when there are none. */
+  integerAgreement: z.number().nullable().optional(),
+  outputs: z.array(OutputReport).optional(),
   passed: z.boolean(),
 });
 export type AccuracyReport = z.infer<typeof AccuracyReport>;

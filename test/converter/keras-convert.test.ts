@@ -26,7 +26,7 @@ describe('convertModel on Keras files, quantize uint8', () => {
     const result = await convertModel(fixtureFiles(KERAS_FIXTURES.mnistMlp), {
       name: 'mnist-mlp',
       quantize: 'uint8',
-      calibration: () => ({ description: '64 digits of the mnist package', samples: 64, batches: [[{ shape: [64, 28, 28], dtype: 'float32', values: digits.pixels }]] }),
+      calibration: () => ({ description: '64 digits of the mnist package', kind: 'data', samples: 64, batches: [[{ shape: [64, 28, 28], dtype: 'float32', values: digits.pixels }]] }),
     });
     expect(result.report.passed).toBe(true);
     expect(result.report.top1Agreement).toBeGreaterThanOrEqual(0.98);
