@@ -1,6 +1,8 @@
 // Resolves a model name plus a version or label to a published version, reading
 // models/<name>/index.json (cached briefly: labels move) and the version's edgeflow.json
-// (cached for good: versions are immutable).
+// (cached for good: versions are immutable). The caches hold parsed values, never promises:
+// in Workers a request may not await I/O another request started, so a request that finds no
+// fresh value does its own read (index.json and edgeflow.json are small).
 import { MODEL_NAME_PATTERN } from '../../shared/names.ts';
 import { readIndex, readVersionMetadata } from '../../shared/bucket/published.ts';
 import type { EdgeflowJson } from '../../shared/schemas/edgeflow-json.ts';
@@ -21,11 +23,21 @@ export interface ResolvedVersion {
 }
 
 const MAX_METADATA_ENTRIES = 256;
+const MAX_INDEX_ENTRIES = 1024;
+
+/** Sets a value in a map used as a bounded cache (oldest insertion dropped first). */
+function setBounded<K, V>(map: Map<K, V>, key: K, value: V, max: number): void {
+  map.delete(key);
+  map.set(key, value);
+  if (map.size > max) map.delete(map.keys().next().value!);
+}
 
 export class ModelRegistry {
-  /** One read per model per TTL, shared by concurrent requests; a failed read is not kept. */
-  private readonly indexes = new Map<string, { index: Promise<IndexJson | null>; at: number }>();
-  private readonly metadata = new Map<string, Promise<EdgeflowJson>>();
+  /** index.json per model (null: not published) and when its read started. */
+  private readonly indexes = new Map<string, { index: IndexJson | null; at: number }>();
+  /** Bumped by invalidate(): a read started before it must not store its (older) value. */
+  private readonly generations = new Map<string, number>();
+  private readonly metadata = new Map<string, EdgeflowJson>();
 
   constructor(
     private readonly store: ObjectStore,
@@ -35,27 +47,31 @@ export class ModelRegistry {
   /** The model's index.json; 404 when the model is not published. */
   async index(name: string): Promise<IndexJson> {
     if (!MODEL_NAME_PATTERN.test(name)) throw notFound(`model ${JSON.stringify(name)} not found (not a valid model name)`);
-    let cached = this.indexes.get(name);
-    if (!cached || performance.now() - cached.at >= this.indexTtlMs) {
-      const reading = readIndex(this.store, name).then(
-        (found) => found?.index ?? null,
-        (error: unknown) => {
-          throw unavailable((error as Error).message);
-        },
-      );
-      const entry = { index: reading, at: performance.now() };
-      this.indexes.set(name, entry);
-      reading.catch(() => this.indexes.get(name) === entry && this.indexes.delete(name));
-      cached = entry;
-    }
-    const index = await cached.index;
+    const cached = this.indexes.get(name);
+    const index = cached && performance.now() - cached.at < this.indexTtlMs ? cached.index : await this.readIndex(name);
     if (!index || index.versions.length === 0) throw notFound(`model ${JSON.stringify(name)} not found`);
+    return index;
+  }
+
+  /** Reads index.json for this request; keeps it unless a newer read or an invalidate() came first. */
+  private async readIndex(name: string): Promise<IndexJson | null> {
+    const generation = this.generations.get(name) ?? 0;
+    const at = performance.now();
+    let index: IndexJson | null;
+    try {
+      index = (await readIndex(this.store, name))?.index ?? null;
+    } catch (error) {
+      throw unavailable((error as Error).message);
+    }
+    const current = this.indexes.get(name);
+    if ((this.generations.get(name) ?? 0) === generation && (!current || current.at <= at)) setBounded(this.indexes, name, { index, at }, MAX_INDEX_ENTRIES);
     return index;
   }
 
   /** Forgets the cached index.json of a model (after a publish, a label move or a delete). */
   invalidate(name: string): void {
     this.indexes.delete(name);
+    this.generations.set(name, (this.generations.get(name) ?? 0) + 1);
   }
 
   /** The version a selector names (index.json only). */
@@ -78,24 +94,18 @@ export class ModelRegistry {
   }
 
   /** edgeflow.json of a published version: cached once read (versions are immutable). */
-  edgeflow(name: string, version: number): Promise<EdgeflowJson> {
+  async edgeflow(name: string, version: number): Promise<EdgeflowJson> {
     const key = `${name}/${version}`;
-    let pending = this.metadata.get(key);
-    if (!pending) {
-      pending = (async () => {
-        let found: EdgeflowJson | null;
-        try {
-          found = await readVersionMetadata(this.store, name, version);
-        } catch (error) {
-          throw unavailable(`model ${name} version ${version}: ${(error as Error).message}`);
-        }
-        if (!found) throw unavailable(`model ${name} version ${version}: edgeflow.json is missing from the store`);
-        return found;
-      })();
-      this.metadata.set(key, pending);
-      pending.catch(() => this.metadata.delete(key));
-      if (this.metadata.size > MAX_METADATA_ENTRIES) this.metadata.delete(this.metadata.keys().next().value!);
+    const cached = this.metadata.get(key);
+    if (cached) return cached;
+    let found: EdgeflowJson | null;
+    try {
+      found = await readVersionMetadata(this.store, name, version);
+    } catch (error) {
+      throw unavailable(`model ${name} version ${version}: ${(error as Error).message}`);
     }
-    return pending;
+    if (!found) throw unavailable(`model ${name} version ${version}: edgeflow.json is missing from the store`);
+    setBounded(this.metadata, key, found, MAX_METADATA_ENTRIES);
+    return found;
   }
 }

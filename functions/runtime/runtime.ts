@@ -44,6 +44,7 @@ export interface AcquiredModel {
   entry: CachedModel;
   /** Time this request spent waiting for the backend and the model (0 when cached). */
   loadMs: number;
+  /** Gives the model back (call it in a finally); later calls do nothing. */
   release(): void;
 }
 
@@ -107,7 +108,13 @@ export class ModelRuntime {
         loadVersion(this.store, name, version, edgeflow, { warmUp: this.warmUp === 'always' || (this.warmUp === 'ready' && purpose === 'ready'), modelJson }),
       );
       const loadMs = performance.now() - start;
-      return { resolved, entry, loadMs, release: () => this.cache.release(entry) };
+      let held = true;
+      const release = () => {
+        // Once per acquisition: a second call must not drop another holder's reference.
+        if (held) this.cache.release(entry);
+        held = false;
+      };
+      return { resolved, entry, loadMs, release };
     } catch (error) {
       if (error instanceof EdgeflowError) throw error;
       throw unavailable(`model ${name} version ${version} failed to load: ${(error as Error).message}`);
