@@ -88,7 +88,7 @@ export class ModelCache {
     readonly budgetBytes: number,
     options: ModelCacheOptions = {},
   ) {
-    this.loadWaitMs = options.loadWaitMs ?? 60_000;
+    this.loadWaitMs = options.loadWaitMs ?? 20_000;
     this.claimGraceMs = options.claimGraceMs ?? 30_000;
   }
 

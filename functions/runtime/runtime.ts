@@ -123,7 +123,9 @@ export class ModelRuntime {
 
   /**
    * acquire(), started before read() (a request's body) so that a cold load overlaps the body's
-   * upload. read()'s errors still come first, as if the body had been read before.
+   * upload. read()'s errors still come first, as if the body had been read before, but only once
+   * the acquisition has settled: in Workers a request's work ends with its response, and a load
+   * it started would die half-way, leaving other requests waiting for it.
    */
   async acquireWhile<T>(name: string, selector: VersionSelector, read: () => Promise<T>): Promise<[T, AcquiredModel]> {
     const acquiring = this.acquire(name, selector);
@@ -132,7 +134,7 @@ export class ModelRuntime {
     try {
       value = await read();
     } catch (error) {
-      acquiring.then(
+      await acquiring.then(
         (acquired) => acquired.release(),
         () => undefined,
       );
