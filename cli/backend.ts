@@ -1,6 +1,7 @@
 // Node only: starts the TF.js WASM backend for CLI commands (the same starter as `edgeflow serve`)
 // and says in a line what it got.
 import * as tf from '@tensorflow/tfjs-core';
+import '@tensorflow/tfjs-backend-cpu'; // the reference backend the converter checks the serving backend against (converter/backend-check.ts)
 import { startNodeBackend } from '../functions/runtime/backend-node.ts';
 
 export async function useNodeBackend(): Promise<string> {

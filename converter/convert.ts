@@ -21,6 +21,7 @@ import { shardModel, type ModelFiles } from './shard.ts';
 import { resolveConversionOptions, type ConversionOptions, type ResolvedConversionOptions } from '../shared/options/conversion.ts';
 import { accuracyReport, driftScore, measureDrift, runCalibration, type Drift, type ModelOutputs } from './verify.ts';
 import { inputHints } from './input-hints.ts';
+import { checkServingBackend, type BackendCheck } from './backend-check.ts';
 
 export type ConvertStage = 'read' | 'reference' | 'quantize' | 'verify' | 'publish';
 
@@ -119,12 +120,16 @@ function encodeAndShard(model: DecodedModel, dtypeOf: (name: string) => StorageD
   return { encoded, files: shardModel(model, encoded, shardBytes) };
 }
 
-async function withLoaded<T>(files: ModelFiles, work: (model: LoadedModel) => Promise<T>): Promise<T> {
-  const model = await loadModel(files.modelJson, (path) => {
+function loadFiles(files: ModelFiles): Promise<LoadedModel> {
+  return loadModel(files.modelJson, (path) => {
     const bytes = files.files.get(path);
     if (!bytes) throw new Error(`converted model lacks ${path}`);
     return bytes;
   });
+}
+
+async function withLoaded<T>(files: ModelFiles, work: (model: LoadedModel) => Promise<T>): Promise<T> {
+  const model = await loadFiles(files);
   try {
     return await work(model);
   } finally {
@@ -165,9 +170,10 @@ interface Conversion {
   outputNames: string[];
   /** Outlier clipping is tried only on real calibration data: judged on synthetic inputs it can lose to min/max ranges on real ones. */
   clip: boolean;
+  backendCheck: BackendCheck | undefined;
 }
 
-type Reference = Pick<Conversion, 'calibration' | 'reference'> & { signature: { inputs: TensorSignature[]; outputs: TensorSignature[] } };
+type Reference = Pick<Conversion, 'calibration' | 'reference'> & { signature: { inputs: TensorSignature[]; outputs: TensorSignature[] }; backendCheck?: BackendCheck };
 
 type Converted = Candidate & { auto?: { trials: number; drift: number }; report: AccuracyReport };
 
@@ -183,19 +189,21 @@ async function readStep(input: FileSet | DecodedModel, progress: ResolvedConvert
 /** Step reference: runs the float32 model on the calibration inputs; its outputs are what every candidate is measured against. */
 async function referenceStep(model: DecodedModel, options: ResolvedConvertOptions): Promise<Reference> {
   options.onProgress({ stage: 'reference', detail: 'running the float32 model on calibration inputs' });
-  return withLoaded(encodeAndShard(model, () => 'float32', false, options.shardBytes).files, async (loaded) => {
+  const float32Files = encodeAndShard(model, () => 'float32', false, options.shardBytes).files;
+  return withLoaded(float32Files, async (loaded) => {
     const hints = inputHints(model.modelJson.modelTopology, loaded.inputs.length, model.weights);
     const calibration = options.calibration
       ? options.calibration(loaded.inputs)
       : generateCalibration(loaded.inputs, options.samples, embeddingVocabulary(model.modelJson.modelTopology) ?? 10, 1, hints);
     options.onProgress({ stage: 'reference', detail: `calibration ${calibration.description}` });
     const reference = await runCalibration(loaded, calibration);
+    const backendCheck = await checkServingBackend(() => loadFiles(float32Files), calibration, reference, options.tolerance);
     // Graph models often leave output shapes unknown: record the ones the run produced (batch free).
     const outputs = loaded.outputs.map((output, o) => {
       const seen = reference[o]?.[0]?.shape;
       return output.shape.length === 0 && seen && seen.length > 0 ? { ...output, shape: [-1, ...seen.slice(1)] } : output;
     });
-    return { signature: { inputs: loaded.inputs, outputs }, calibration, reference };
+    return { signature: { inputs: loaded.inputs, outputs }, calibration, reference, backendCheck };
   });
 }
 
@@ -259,7 +267,8 @@ async function quantizeAndVerifyStep(run: Conversion, target: DecodedModel): Pro
     (detail) => progress({ stage: 'verify', detail }),
   );
   lap('verify');
-  return { ...kept, auto, report: accuracyReport(kept.drift, run.calibration, run.options.tolerance, run.outputNames) };
+  const report = accuracyReport(kept.drift, run.calibration, run.options.tolerance, run.outputNames);
+  return { ...kept, auto, report: run.backendCheck ? { ...report, backendCheck: run.backendCheck } : report };
 }
 
 /** Steps quantize + verify on the folded model, once more on the unfolded one if folding missed the tolerance; throws ToleranceError if that misses too. */
@@ -305,11 +314,11 @@ export async function convertModel(input: FileSet | DecodedModel, given: Convert
 
   const { model, floatBytes } = await readStep(input, options.onProgress);
   lap('read');
-  const { signature, calibration, reference } = await referenceStep(model, options);
+  const { signature, calibration, reference, backendCheck } = await referenceStep(model, options);
   lap('reference');
   const clip = options.clipOutliers && calibration.kind === 'data';
   if (options.clipOutliers && !clip) options.onProgress({ stage: 'quantize', detail: 'outlier clipping off: it is decided on real inputs only (give --calibration)' });
-  const run: Conversion = { options, spec, lap, calibration, reference, outputNames: signature.outputs.map((o) => o.name), clip };
+  const run: Conversion = { options, spec, lap, calibration, reference, outputNames: signature.outputs.map((o) => o.name), clip, backendCheck };
   const converted = await candidatesStep(run, model, foldStep(model, spec, options));
   const metadata = reportStep(model, floatBytes, signature, converted, options.quantize);
   return { modelFiles: converted.files, metadata, report: converted.report, timings };

@@ -47,6 +47,8 @@ export const AccuracyReport = z.object({
   /** Share of integer-output elements (indices, counts) equal to the reference; null when there are none. */
   integerAgreement: z.number().nullable().optional(),
   outputs: z.array(OutputReport).optional(),
+  /** The float32 source run on TF.js's cpu reference backend next to the serving backend (Node conversions). */
+  backendCheck: z.object({ serving: z.string(), reference: z.literal('cpu'), samples: z.number().int(), relativeError: z.number(), integerAgreement: z.number().nullable() }).optional(),
   passed: z.boolean(),
 });
 export type AccuracyReport = z.infer<typeof AccuracyReport>;

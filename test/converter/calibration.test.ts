@@ -120,7 +120,7 @@ describe('conversion report', () => {
         tfl.layers.dense({ units: 3, activation: 'softmax', name: 'probs' }),
       ],
     });
-    model.setWeights(model.weights.map((w, i) => tf.tensor(fixedValues(w.shape.reduce((a, b) => a! * b!, 1)!, i + 3), w.shape)));
+    model.setWeights(model.weights.map((w, i) => tf.tensor(fixedValues(w.shape.reduce((a, b) => a! * b!, 1)!, i + 3), w.shape as number[])));
     const files = await modelFiles(model);
     model.dispose();
     return files;
@@ -133,6 +133,9 @@ describe('conversion report', () => {
     expect(result.report.calibration).toMatch(/uniform in \[0, 255\] \(Rescaling layer "rescale"/);
     expect(result.report.outputs).toEqual([expect.objectContaining({ name: 'probs', kind: 'float', snrDb: expect.any(Number) })]);
     expect(result.report.outputs![0]!.snrDb!).toBeGreaterThan(20);
+    // The float32 source also ran on TF.js's cpu reference backend, next to wasm (what serves).
+    expect(result.report.backendCheck).toMatchObject({ serving: 'wasm', reference: 'cpu', samples: 1 });
+    expect(result.report.backendCheck!.relativeError).toBeLessThan(1e-4);
   });
 
   it('suggests float32 when float16 was the mode that missed the tolerance', async () => {
