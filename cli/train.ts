@@ -14,8 +14,10 @@ ${Object.values(MODELS)
 Options:
   --epochs n               epochs to train (default: the model's)
   --batch-size n           examples per step (default: the model's)
-  --backend b              auto | tensorflow | wasm | cpu (default auto: tfjs-node-gpu with a GPU,
-                           else tfjs-node, else the fastest pure backend with every kernel needed)
+  --backend b              auto | tensorflow | webgpu | wasm | cpu (default auto: tfjs-node-gpu with
+                           a GPU, else WebGPU on a GPU, else tfjs-node, else the fastest pure
+                           backend with every kernel needed)
+  --allow-software-gpu     let webgpu (and auto) use a software adapter (Mesa's lavapipe)
   --out <folder>           save the trained TF.js layers model (model.json + weights) there
   --upload <store>         write it to uploads/<name>/<id>/ of a folder or s3://bucket/prefix store
                            (one of --out and --upload, or both, is required)
@@ -46,6 +48,7 @@ export function parseTrainArgs(argv: string[]): TrainJobOptions | 0 {
     epochs: { type: 'string' },
     'batch-size': { type: 'string' },
     backend: { type: 'string' },
+    'allow-software-gpu': { type: 'boolean' },
     out: { type: 'string' },
     upload: { type: 'string' },
     name: { type: 'string' },
@@ -87,6 +90,7 @@ export function parseTrainArgs(argv: string[]): TrainJobOptions | 0 {
     if (value !== undefined) record[key] = value;
   }
   if (values['batch-norm']) options.batchNorm = true;
+  if (values['allow-software-gpu']) options.allowSoftwareGpu = true;
   for (const [key, flag] of [
     ['out', 'out'],
     ['upload', 'upload'],

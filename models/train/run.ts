@@ -12,6 +12,7 @@ import { EdgeflowError } from '../../shared/errors.ts';
 import { openOutputStore } from '../../shared/store/open.ts';
 import type { ObjectStore } from '../../shared/store/types.ts';
 import { BACKEND_REQUESTS, selectBackend, type BackendChoice, type BackendRequest, type NativeLoader } from './backend.ts';
+import type { WebGpuLoader } from './webgpu.ts';
 import { installFastGradients } from './fast-gradients.ts';
 import { evaluate, formatTable, type Evaluation } from './evaluate.ts';
 import { RunLog, splitLogs, type EpochRecord } from './history.ts';
@@ -51,6 +52,8 @@ export const TrainingOptions = z.object({
   epochs: positive('epochs', true),
   batchSize: positive('batch-size', true),
   backend: z.enum(BACKEND_REQUESTS, { error: (issue) => `--backend must be one of ${BACKEND_REQUESTS.join(', ')}, got ${JSON.stringify(issue.input)}` }).optional(),
+  /** Accept a software WebGPU adapter (Mesa's lavapipe) for --backend webgpu or auto. */
+  allowSoftwareGpu: z.boolean().optional(),
   /** Folder for the TF.js layers model. */
   out: z.string().optional(),
   /** Store (folder or s3://bucket/prefix, or an ObjectStore) to upload the model to. */
@@ -82,6 +85,8 @@ export const TrainingOptions = z.object({
   progress: z.custom<ProgressOutput>((v) => typeof v === 'object' && v !== null).optional(),
   /** How native packages are loaded (tests pass a stand-in). */
   loadNative: z.custom<NativeLoader>((v) => typeof v === 'function').optional(),
+  /** How WebGPU is loaded (tests pass a stand-in). */
+  loadWebGpu: z.custom<WebGpuLoader>((v) => typeof v === 'function').optional(),
 });
 export type TrainJobOptions = z.input<typeof TrainingOptions>;
 
@@ -93,6 +98,7 @@ export interface ResolvedTrainingOptions {
   epochs: number;
   batchSize: number;
   backend: BackendRequest;
+  allowSoftwareGpu: boolean;
   out?: string;
   upload?: string | ObjectStore;
   name: string;
@@ -108,6 +114,7 @@ export interface ResolvedTrainingOptions {
   log: (line: string) => void;
   progress: ProgressOutput;
   loadNative?: NativeLoader;
+  loadWebGpu?: WebGpuLoader;
 }
 
 /** The one place the training defaults are merged; a bad_request naming the first bad option otherwise. */
@@ -122,6 +129,7 @@ export function resolveTrainingOptions(options: TrainJobOptions): ResolvedTraini
     epochs: o.epochs ?? defaults.epochs,
     batchSize: o.batchSize ?? defaults.batchSize,
     backend: o.backend ?? 'auto',
+    allowSoftwareGpu: o.allowSoftwareGpu ?? false,
     ...(o.out !== undefined ? { out: o.out } : {}),
     ...(o.upload !== undefined ? { upload: o.upload } : {}),
     name: o.name ?? definition.name,
@@ -137,6 +145,7 @@ export function resolveTrainingOptions(options: TrainJobOptions): ResolvedTraini
     log: o.log ?? ((line: string) => console.log(line)),
     progress: o.progress ?? process.stderr,
     ...(o.loadNative ? { loadNative: o.loadNative } : {}),
+    ...(o.loadWebGpu ? { loadWebGpu: o.loadWebGpu } : {}),
   };
 }
 
@@ -150,6 +159,8 @@ export interface TrainingRecord {
   backend: string;
   backendPackage: string;
   usingGpu: boolean;
+  /** The WebGPU adapter's description, when trained on WebGPU. */
+  adapter?: string;
   metrics: Record<string, number>;
   baselines?: Record<string, Record<string, number>>;
   unit?: string;
@@ -238,7 +249,12 @@ export async function runTraining(given: TrainJobOptions): Promise<TrainJobResul
     probeModel.dispose();
     probeOptimizer.dispose();
 
-    const backend = await selectBackend(options.backend, { requiredKernels: kernels, ...(options.loadNative ? { loadNative: options.loadNative } : {}) });
+    const backend = await selectBackend(options.backend, {
+      requiredKernels: kernels,
+      allowSoftwareGpu: options.allowSoftwareGpu,
+      ...(options.loadNative ? { loadNative: options.loadNative } : {}),
+      ...(options.loadWebGpu ? { loadWebGpu: options.loadWebGpu } : {}),
+    });
     log(`backend: ${backend.backend} (${backend.package}): ${backend.reason}`);
     await toBackend(data);
 
@@ -300,6 +316,7 @@ export async function runTraining(given: TrainJobOptions): Promise<TrainJobResul
       backend: backend.backend,
       backendPackage: backend.package,
       usingGpu: backend.usingGpu,
+      ...(backend.adapter ? { adapter: backend.adapter.description } : {}),
       metrics: evaluation.metrics,
       ...(Object.keys(evaluation.baselines).length ? { baselines: evaluation.baselines } : {}),
       ...(evaluation.unit ? { unit: evaluation.unit } : {}),

@@ -1,6 +1,7 @@
 // Backend choice for training: the kernels a model's training runs (probed), the pure backends
 // that register them, the native packages (absent here: the real loader finds neither), and the
-// faster Conv2D filter gradient that lets the wasm backend train CNNs.
+// faster Conv2D filter gradient that lets the wasm backend train CNNs. WebGPU is absent in these
+// cases (a stand-in loader that finds no adapter); test/models/train-webgpu.test.ts runs Dawn.
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -16,6 +17,9 @@ import { conv2dFilterGradient, installFastGradients } from '../../models/train/f
 import { probeTrainingKernels } from '../../models/train/kernels.ts';
 import { TrainingOptimizer } from '../../models/train/optimizer.ts';
 import type { ModelDefinition } from '../../models/types.ts';
+import type { WebGpuLoader } from '../../models/train/webgpu.ts';
+
+const noWebGpu: WebGpuLoader = async () => ({ adapter: null, reason: 'stand-in: no adapter' });
 
 /** Kernels of one training step of `definition` on a zero batch of the given input shape. */
 async function kernelsOf(definition: ModelDefinition, inputShape: number[], outputShape: number[], inputDtype: 'float32' | 'int32' = 'float32'): Promise<string[]> {
@@ -139,16 +143,16 @@ describe('backend selection with the native packages absent', () => {
     expect(await importNative('@tensorflow/tfjs-node')).toBeNull();
   });
   it('auto takes wasm when it registers every kernel', async () => {
-    const choice = await selectBackend('auto', { requiredKernels: mnistKernels });
+    const choice = await selectBackend('auto', { requiredKernels: mnistKernels, loadWebGpu: noWebGpu });
     expect(choice.backend).toBe('wasm');
     expect(tf.getBackend()).toBe('wasm');
-    expect(choice.reason).toMatch(/tfjs-node-gpu and @tensorflow\/tfjs-node not installed; wasm registers all \d+ kernels/);
+    expect(choice.reason).toMatch(/tfjs-node-gpu and @tensorflow\/tfjs-node not installed; webgpu: stand-in: no adapter; wasm registers all \d+ kernels/);
   });
   it('auto falls back to cpu, naming the kernels wasm lacks', async () => {
-    const choice = await selectBackend('auto', { requiredKernels: embeddingKernelsStock });
+    const choice = await selectBackend('auto', { requiredKernels: embeddingKernelsStock, loadWebGpu: noWebGpu });
     expect(choice.backend).toBe('cpu');
     expect(choice.reason).toMatch(/wasm lacks 1 kernel the training needs \(UnsortedSegmentSum\)/);
-    const stock = await selectBackend('auto', { requiredKernels: mnistKernelsStock });
+    const stock = await selectBackend('auto', { requiredKernels: mnistKernelsStock, loadWebGpu: noWebGpu });
     expect(stock.backend).toBe('cpu');
     expect(stock.reason).toContain('Conv2DBackpropFilter');
   });
@@ -159,7 +163,8 @@ describe('backend selection with the native packages absent', () => {
     await expect(selectBackend('wasm', { requiredKernels: embeddingKernelsStock })).rejects.toThrow(BackendError);
     await expect(selectBackend('wasm', { requiredKernels: embeddingKernelsStock })).rejects.toThrow(/--backend wasm cannot train this model: it lacks 1 kernel .*UnsortedSegmentSum/);
     expect((await selectBackend('cpu', { requiredKernels: embeddingKernelsStock })).backend).toBe('cpu');
-    expect((await selectBackend('auto', { requiredKernels: spamKernels })).backend).toBe('wasm');
+    expect((await selectBackend('auto', { requiredKernels: spamKernels, loadWebGpu: noWebGpu })).backend).toBe('wasm');
+    await expect(selectBackend('webgpu', { requiredKernels: celsiusKernels, loadWebGpu: noWebGpu })).rejects.toThrow(/--backend webgpu cannot train this model: stand-in: no adapter/);
   });
   it('edgeflow train --backend tensorflow fails with that message and exit code 1', async () => {
     const errors: string[] = [];
@@ -176,7 +181,7 @@ describe('backend selection with the native packages absent', () => {
       log.mockRestore();
     }
     expect(errors[0]).toMatch(/edgeflow train: --backend tensorflow needs .*neither is installed: run 'npm install @tensorflow\/tfjs-node@4.22.0'/);
-    expect(errors[1]).toMatch(/--backend must be one of auto, tensorflow, wasm, cpu/);
+    expect(errors[1]).toMatch(/--backend must be one of auto, tensorflow, webgpu, wasm, cpu/);
     expect(errors[2]).toMatch(/unknown model "no-such-model": choose one of celsius, mnist, co2, co2-gru, spam/);
   });
 });
@@ -191,23 +196,70 @@ describe('backend selection when a native package is installed (stand-in binding
       return { package: pkg, usingGpu: installed[pkg]! };
     };
   it('takes tfjs-node-gpu when it finds a GPU', async () => {
-    const choice = await selectBackend('auto', { requiredKernels: celsiusKernels, loadNative: standIn({ '@tensorflow/tfjs-node-gpu': true }) });
+    const choice = await selectBackend('auto', { requiredKernels: celsiusKernels, loadNative: standIn({ '@tensorflow/tfjs-node-gpu': true }), loadWebGpu: noWebGpu });
     expect(choice).toMatchObject({ backend: 'tensorflow', package: '@tensorflow/tfjs-node-gpu', usingGpu: true });
     expect(choice.reason).toMatch(/found a GPU/);
     expect(tf.getBackend()).toBe('tensorflow');
   });
   it('prefers tfjs-node when the GPU package finds no GPU', async () => {
-    const choice = await selectBackend('auto', { requiredKernels: celsiusKernels, loadNative: standIn({ '@tensorflow/tfjs-node-gpu': false, '@tensorflow/tfjs-node': false }) });
+    const choice = await selectBackend('auto', { requiredKernels: celsiusKernels, loadNative: standIn({ '@tensorflow/tfjs-node-gpu': false, '@tensorflow/tfjs-node': false }), loadWebGpu: noWebGpu });
     expect(choice).toMatchObject({ backend: 'tensorflow', package: '@tensorflow/tfjs-node', usingGpu: false });
   });
   it('uses the GPU package on the CPU when it is the only native one', async () => {
-    const choice = await selectBackend('auto', { requiredKernels: celsiusKernels, loadNative: standIn({ '@tensorflow/tfjs-node-gpu': false }) });
+    const choice = await selectBackend('auto', { requiredKernels: celsiusKernels, loadNative: standIn({ '@tensorflow/tfjs-node-gpu': false }), loadWebGpu: noWebGpu });
     expect(choice).toMatchObject({ backend: 'tensorflow', package: '@tensorflow/tfjs-node-gpu', usingGpu: false });
     expect(choice.reason).toMatch(/found no GPU/);
   });
   it('takes tfjs-node when only it is installed', async () => {
-    const choice = await selectBackend('tensorflow', { requiredKernels: celsiusKernels, loadNative: standIn({ '@tensorflow/tfjs-node': false }) });
+    const choice = await selectBackend('tensorflow', { requiredKernels: celsiusKernels, loadNative: standIn({ '@tensorflow/tfjs-node': false }), loadWebGpu: noWebGpu });
     expect(choice).toMatchObject({ backend: 'tensorflow', package: '@tensorflow/tfjs-node' });
     expect(choice.reason).toMatch(/tfjs-node-gpu not installed/);
   });
+});
+
+describe('auto order with WebGPU (stand-in adapters)', () => {
+  const kernels = ['BatchMatMul'];
+  // The real kernels of tfjs-backend-webgpu are not needed here: the stand-ins register cpu as 'webgpu'.
+  const adapterStandIn =
+    (software: boolean): WebGpuLoader =>
+    async () => {
+      if (tf.findBackendFactory('webgpu')) tf.removeBackend('webgpu');
+      tf.registerBackend('webgpu', () => new MathBackendCPU());
+      tf.registerKernel({ ...tf.getKernel('BatchMatMul', 'cpu')!, backendName: 'webgpu' });
+      return { adapter: { description: software ? 'llvmpipe (stand-in)' : 'Stand-in GPU', vendor: 'x', architecture: software ? 'software' : 'y', software } };
+    };
+  const native =
+    (usingGpu: boolean): NativeLoader =>
+    async (pkg) => {
+      if (pkg !== (usingGpu ? '@tensorflow/tfjs-node-gpu' : '@tensorflow/tfjs-node')) return null;
+      if (!tf.findBackend('tensorflow')) tf.registerBackend('tensorflow', () => new MathBackendCPU());
+      return { package: pkg, usingGpu };
+    };
+  const none: NativeLoader = async () => null;
+  afterEach(() => {
+    tf.unregisterKernel('BatchMatMul', 'webgpu');
+    tf.removeBackend('webgpu');
+  });
+
+  it('a GPU adapter comes after tfjs-node-gpu with a GPU and before tfjs-node', async () => {
+    expect((await selectBackend('auto', { requiredKernels: kernels, loadNative: native(true), loadWebGpu: adapterStandIn(false) })).package).toBe('@tensorflow/tfjs-node-gpu');
+    const gpu = await selectBackend('auto', { requiredKernels: kernels, loadNative: native(false), loadWebGpu: adapterStandIn(false) });
+    expect(gpu).toMatchObject({ backend: 'webgpu', usingGpu: true, adapter: { description: 'Stand-in GPU' } });
+    expect(gpu.reason).toMatch(/^GPU 'Stand-in GPU' \(x, y\): a GPU adapter that runs every kernel/);
+    expect(tf.getBackend()).toBe('webgpu');
+  });
+  it('a software adapter only with allowSoftwareGpu, after tfjs-node, named with why', async () => {
+    const refused = await selectBackend('auto', { requiredKernels: kernels, loadNative: none, loadWebGpu: adapterStandIn(true) });
+    expect(refused.backend).toBe('wasm');
+    expect(refused.reason).toMatch(/webgpu: Dawn found only a software adapter 'llvmpipe \(stand-in\)' .*--allow-software-gpu trains on it/);
+    const native = await selectBackend('auto', { requiredKernels: kernels, loadNative: nativeCpu, loadWebGpu: adapterStandIn(true), allowSoftwareGpu: true });
+    expect(native.package).toBe('@tensorflow/tfjs-node');
+    const allowed = await selectBackend('auto', { requiredKernels: kernels, loadNative: none, loadWebGpu: adapterStandIn(true), allowSoftwareGpu: true });
+    expect(allowed).toMatchObject({ backend: 'webgpu', usingGpu: false });
+    expect(allowed.reason).toMatch(/^software adapter 'llvmpipe \(stand-in\)' \(x, software\): allowed by --allow-software-gpu/);
+    await expect(selectBackend('webgpu', { requiredKernels: kernels, loadWebGpu: adapterStandIn(true) })).rejects.toThrow(
+      /--backend webgpu cannot train this model: Dawn found only a software adapter .*--allow-software-gpu/,
+    );
+  });
+  const nativeCpu = native(false);
 });
