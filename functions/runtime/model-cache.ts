@@ -116,8 +116,14 @@ export class ModelCache {
     return this.entries.has(key);
   }
 
+  /** A load under way (one past loadWaitMs is presumed dead: the next request for it takes over). */
   isLoading(key: string): boolean {
-    return this.loads.has(key);
+    const loading = this.loads.get(key);
+    return loading !== undefined && !this.isDead(loading);
+  }
+
+  private isDead(loading: Loading): boolean {
+    return Date.now() - loading.startedAt > this.loadWaitMs;
   }
 
   lastFailure(key: string): string | undefined {
@@ -137,7 +143,7 @@ export class ModelCache {
         timings: e.timings,
         lastUsed: new Date(e.lastUsed).toISOString(),
       })),
-      loading: [...this.loads.keys()],
+      loading: [...this.loads.keys()].filter((key) => this.isLoading(key)),
       failures: [...this.failures].map(([key, f]) => ({ key, error: f.error, at: new Date(f.at).toISOString() })),
       evictions: this.evictions,
     };
@@ -164,7 +170,7 @@ export class ModelCache {
       if (loading.error !== undefined) throw loading.error;
       if (loading.abandoned || loading.voided) return {};
       if (loading.entry) return { entry: this.claim(loading.entry) };
-      if (Date.now() - loading.startedAt > this.loadWaitMs) {
+      if (this.isDead(loading)) {
         loading.abandoned = true;
         if (this.loads.get(loading.key) === loading) this.loads.delete(loading.key);
         return {};

@@ -183,6 +183,9 @@ describe('ModelCache', () => {
     const cache = new ModelCache(BUDGET, { loadWaitMs: 40 });
     const dead = gatedLoad(await buildModel());
     const stuck = cache.acquire('a', SIZE, dead.load); // never opened in time
+    expect(cache.isLoading('a')).toBe(true);
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    expect(cache.isLoading('a')).toBe(false); // presumed dead: not reported LOADING for ever
     const fresh = await buildModel();
     const waiter = await Promise.race([cache.acquire('a', SIZE, immediate(fresh)), new Promise<null>((resolve) => setTimeout(() => resolve(null), 2_000))]);
     expect(waiter, 'the waiter was still waiting after 2 s').not.toBeNull();
