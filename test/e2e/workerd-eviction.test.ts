@@ -88,7 +88,7 @@ const predict = async (name: string, body = JSON.stringify({ instances: input.ne
 };
 
 describe('workerd: three models rotating under a budget that holds one', () => {
-  it(`${REQUESTS} predictions at concurrency ${CONCURRENCY}: every one 200 with its model's answer`, async () => {
+  it(`${REQUESTS} requests at concurrency ${CONCURRENCY}: every prediction 200 with its model's answer, every malformed body 400, none hung`, async () => {
     const failures: string[] = [];
     let next = 0;
     let ok = 0;
