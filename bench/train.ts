@@ -1,32 +1,138 @@
-// Full training runs of the lab models, one after another, with their default settings;
-// prints one summary row per model (backend, epochs, time, held-out metrics, baselines).
-//   npx tsx bench/train.ts [celsius co2 co2-gru spam mnist] [--out <folder>]
-// The README's training figures come from these runs. Run it alone: it keeps the CPU busy.
+// Training speed per backend: milliseconds per training batch (forward, gradients, Adam update,
+// loss read back) of each lab model at its default batch size, on cpu, wasm and webgpu side by
+// side. The backends take turns round by round in one process (warm-up round first, not counted),
+// so a busy machine slows them alike; each cell is the median and the range over the rounds.
+//   npm run bench:train [-- <model ...>] [--rounds n]
+// WebGPU is Dawn's adapter, a software one (lavapipe) included, and the table names it.
+// `--full [model ...] [--out <folder>]` instead trains each model fully with its defaults (the
+// figures of docs/benchmarks.md#training).
 import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
 import { MODELS } from '../models/index.ts';
+import { installFastGradients } from '../models/train/fast-gradients.ts';
 import { runTraining } from '../models/train/run.ts';
+import { describeAdapter, importWebGpu } from '../models/train/webgpu.ts';
+import type { ModelDefinition } from '../models/types.ts';
 
 const args = process.argv.slice(2);
-const outIndex = args.indexOf('--out');
-const out = outIndex >= 0 ? args.splice(outIndex, 2)[1] : undefined;
-const names = args.length > 0 ? args : ['celsius', 'co2', 'spam', 'mnist'];
+const option = (name: string) => {
+  const at = args.indexOf(name);
+  return at >= 0 ? args.splice(at, 2)[1] : undefined;
+};
+const full = args.includes('--full') && args.splice(args.indexOf('--full'), 1).length > 0;
+const out = option('--out');
+const rounds = Number(option('--rounds') ?? 5);
+const names = args.length > 0 ? args : full ? ['celsius', 'co2', 'spam', 'mnist'] : Object.keys(MODELS);
 for (const name of names) if (!MODELS[name]) throw new Error(`unknown model ${name}`);
 
-const percent = (v: number) => `${(v * 100).toFixed(2)}%`;
-const rows: string[][] = [];
-for (const name of names) {
-  const result = await runTraining({ model: name, ...(out ? { out: join(out, name), logdir: join(out, name, 'logs') } : {}) });
-  const { record } = result;
-  const metrics = Object.entries(record.metrics)
-    .map(([k, v]) => `${k} ${k === 'mae' || k === 'mse' ? `${v.toPrecision(4)}${record.unit ? ` ${record.unit}${k === 'mse' ? '²' : ''}` : ''}` : percent(v)}`)
-    .join(', ');
-  const baselines = Object.entries(record.baselines ?? {})
-    .map(([label, m]) => `${label}: mae ${m.mae!.toPrecision(4)}${record.unit ? ` ${record.unit}` : ''}`)
-    .join('; ');
-  rows.push([name, record.backend, `${record.epochs}`, `${record.trainSamples}`, record.seconds.toFixed(1), metrics, baselines || '-']);
-  result.model.dispose();
+async function fullRuns(): Promise<void> {
+  const percent = (v: number) => `${(v * 100).toFixed(2)}%`;
+  const rows: string[][] = [];
+  for (const name of names) {
+    const result = await runTraining({ model: name, ...(out ? { out: join(out, name), logdir: join(out, name, 'logs') } : {}) });
+    const { record } = result;
+    const metrics = Object.entries(record.metrics)
+      .map(([k, v]) => `${k} ${k === 'mae' || k === 'mse' ? `${v.toPrecision(4)}${record.unit ? ` ${record.unit}${k === 'mse' ? '²' : ''}` : ''}` : percent(v)}`)
+      .join(', ');
+    const baselines = Object.entries(record.baselines ?? {})
+      .map(([label, m]) => `${label}: mae ${m.mae!.toPrecision(4)}${record.unit ? ` ${record.unit}` : ''}`)
+      .join('; ');
+    rows.push([name, record.backend, `${record.epochs}`, `${record.trainSamples}`, record.seconds.toFixed(1), metrics, baselines || '-']);
+    result.model.dispose();
+  }
+  const header = ['model', 'backend', 'epochs', 'train examples', 'train s', 'held-out', 'baseline'];
+  console.log(`\n| ${header.join(' | ')} |\n|${header.map(() => '---').join('|')}|`);
+  for (const row of rows) console.log(`| ${row.join(' | ')} |`);
 }
 
-const header = ['model', 'backend', 'epochs', 'train examples', 'train s', 'held-out', 'baseline'];
-console.log(`\n| ${header.join(' | ')} |\n|${header.map(() => '---').join('|')}|`);
-for (const row of rows) console.log(`| ${row.join(' | ')} |`);
+interface Batch {
+  x: tf.TypedArray;
+  y: tf.TypedArray;
+  xShape: number[];
+  yShape: number[];
+  xDtype: tf.DataType;
+}
+
+/** One model on one backend: its own weights and batches, used only while that backend is active. */
+interface Runner {
+  backend: string;
+  step: () => Promise<number>;
+  times: number[];
+  error?: string;
+}
+
+async function batchesOf(definition: ModelDefinition, count: number): Promise<Batch[]> {
+  await tf.setBackend('cpu');
+  const size = definition.defaults.batchSize;
+  const data = await definition.loadData({ seed: 1, validationSplit: 0, limit: size * count });
+  const batches: Batch[] = [];
+  for (let b = 0; b < count; b++) {
+    const x = tf.slice(data.train.x, (b * size) % (data.train.x.shape[0] - size + 1), size);
+    const y = tf.slice(data.train.y, (b * size) % (data.train.y.shape[0] - size + 1), size);
+    batches.push({ x: await x.data(), y: await y.data(), xShape: x.shape, yShape: y.shape, xDtype: x.dtype });
+    tf.dispose([x, y]);
+  }
+  tf.dispose([data.train, data.test, ...(data.validation ? [data.validation] : [])].flatMap((s) => [s.x, s.y]));
+  tf.dispose(Object.values(data.baselines ?? {}));
+  return batches;
+}
+
+async function runnerFor(definition: ModelDefinition, backend: string, batches: Batch[]): Promise<Runner> {
+  await tf.setBackend(backend);
+  const model = definition.build({ dropout: definition.defaults.dropout ?? 0 });
+  model.compile({ optimizer: tf.train.adam(definition.defaults.learningRate), loss: definition.loss });
+  const tensors = batches.map((b) => [tf.tensor(b.x, b.xShape, b.xDtype), tf.tensor(b.y, b.yShape)] as const);
+  let next = 0;
+  const step = async () => {
+    const [x, y] = tensors[next++ % tensors.length]!;
+    const started = performance.now();
+    await model.trainOnBatch(x, y);
+    return performance.now() - started;
+  };
+  return { backend, step, times: [] };
+}
+
+async function perBatch(): Promise<void> {
+  tf.enableProdMode(); // no "install our node backend" banner from the cpu backend
+  const restore = installFastGradients();
+  const webgpu = await importWebGpu();
+  const backends = ['cpu', 'wasm', ...(webgpu.adapter ? ['webgpu'] : [])];
+  console.log(webgpu.adapter ? `webgpu: ${describeAdapter(webgpu.adapter)}` : `webgpu: not measured: ${webgpu.reason}`);
+  console.log(`${rounds} rounds after a warm-up round, backends interleaved; ms per batch: median (min-max)\n`);
+  const rows: string[][] = [];
+  for (const name of names) {
+    const definition = MODELS[name]!;
+    const batches = await batchesOf(definition, 4);
+    const runners: Runner[] = [];
+    for (const backend of backends) runners.push(await runnerFor(definition, backend, batches));
+    for (let round = 0; round <= rounds; round++) {
+      for (const runner of runners) {
+        if (runner.error) continue;
+        await tf.setBackend(runner.backend);
+        try {
+          const ms = await runner.step();
+          if (round > 0) runner.times.push(ms);
+        } catch (error) {
+          runner.error = (error as Error).message.split('\n')[0];
+        }
+      }
+      process.stderr.write(`${name}: round ${round}/${rounds}\r`);
+    }
+    const cell = (r: Runner) => {
+      if (r.error) return `failed: ${r.error}`;
+      const t = [...r.times].sort((a, b) => a - b);
+      return `${t[Math.floor(t.length / 2)]!.toFixed(1)} (${t[0]!.toFixed(1)}-${t[t.length - 1]!.toFixed(1)})`;
+    };
+    const median = (r: Runner) => [...r.times].sort((a, b) => a - b)[Math.floor(r.times.length / 2)] ?? Number.NaN;
+    const cpu = median(runners[0]!);
+    const speedups = runners.slice(1).map((r) => `${r.backend} ${(cpu / median(r)).toFixed(1)}x`);
+    rows.push([name, `${definition.defaults.batchSize}`, ...runners.map(cell), speedups.join(', ')]);
+  }
+  restore();
+  process.stderr.write('\n');
+  const header = ['model', 'batch', ...backends.map((b) => `${b} ms`), 'vs cpu'];
+  console.log(`| ${header.join(' | ')} |\n|${header.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`);
+  for (const row of rows) console.log(`| ${row.join(' | ')} |`);
+}
+
+await (full ? fullRuns() : perBatch());

@@ -1,7 +1,9 @@
 // Per-epoch record of a training run, written as it goes: TensorBoard event files
-// (<logdir>/train and <logdir>/validation), a CSV, and (at the end) a PNG plot.
+// (<logdir>/train and <logdir>/validation) with each layer's weight histograms in train/, a CSV,
+// and (at the end) a PNG plot.
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { EventFileWriter } from './tensorboard.ts';
 
 export interface EpochRecord {
@@ -48,6 +50,15 @@ export class RunLog {
     this.trainEvents.scalars(record.epoch, { ...tags(record.train), epoch_learning_rate: record.learningRate });
     if (Object.keys(record.validation).length > 0) this.validationEvents.scalars(record.epoch, tags(record.validation));
     writeFileSync(join(this.logdir, 'history.csv'), this.csv());
+  }
+
+  /** Histograms of every layer's weights after `epoch`, tagged <layer>/<weight> (e.g. dense_Dense1/kernel). */
+  async weights(epoch: number, model: LayersModel): Promise<void> {
+    const values: Record<string, ArrayLike<number>> = {};
+    for (const layer of model.layers) {
+      for (const weight of layer.weights) values[`${layer.name}/${weight.originalName.split('/').pop()}`] = await weight.read().data();
+    }
+    this.trainEvents.histograms(epoch, values);
   }
 
   /** Metric names seen in training, loss first. */

@@ -50,6 +50,14 @@ export class ProtoWriter {
     return this.fixed(field, 5, (view) => view.setFloat32(0, value, true));
   }
 
+  /** A packed repeated double field (proto3's default for `repeated double`). */
+  packedDoubles(field: number, values: ArrayLike<number>): this {
+    const bytes = new Uint8Array(values.length * 8);
+    const view = new DataView(bytes.buffer);
+    for (let i = 0; i < values.length; i++) view.setFloat64(i * 8, values[i]!, true);
+    return this.bytes(field, bytes);
+  }
+
   bytes(field: number, value: Uint8Array): this {
     this.key(field, 2);
     this.varint(BigInt(value.length));
@@ -110,3 +118,5 @@ export function readFields(bytes: Uint8Array): Field[] {
 
 export const fixedFloat = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, 4).getFloat32(0, true);
 export const fixedDouble = (b: Uint8Array) => new DataView(b.buffer, b.byteOffset, 8).getFloat64(0, true);
+/** The values of a packed repeated double field. */
+export const packedDoubles = (b: Uint8Array) => Array.from({ length: b.length / 8 }, (_, i) => fixedDouble(b.subarray(i * 8, i * 8 + 8)));

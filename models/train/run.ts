@@ -278,6 +278,7 @@ export async function runTraining(given: TrainJobOptions): Promise<TrainJobResul
       onEpochEnd: async (epoch, logs) => {
         const values = splitLogs((logs ?? {}) as Record<string, number>);
         runLog.add({ epoch: epoch + 1, ...values, learningRate: optimizer.learningRate, seconds: (Date.now() - epochStart) / 1000 });
+        await runLog.weights(epoch + 1, model);
         progress.endEpoch(epoch, { ...values.train, ...Object.fromEntries(Object.entries(values.validation).map(([k, v]) => [`val_${k}`, v])) });
       },
     });
@@ -303,7 +304,7 @@ export async function runTraining(given: TrainJobOptions): Promise<TrainJobResul
 
     const metricNames = runLog.metricNames();
     writeFileSync(join(logdir, 'history.png'), plotHistory(runLog.epochs, metricNames, `${definition.name} on ${backend.backend}`));
-    log(`logs: ${logdir} (TensorBoard event files in train/ and validation/, history.csv, history.png)`);
+    log(`logs: ${logdir} (TensorBoard event files in train/ and validation/ with weight histograms, history.csv, history.png)`);
 
     const last = runLog.epochs[runLog.epochs.length - 1];
     const record: TrainingRecord = {

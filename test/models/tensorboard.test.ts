@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { crc32c, maskedCrc32c } from '../../models/train/crc32c.ts';
-import { decodeEventFile, encodeFileVersionEvent, encodeScalarEvent, EventFileWriter } from '../../models/train/tensorboard.ts';
+import { decodeEventFile, encodeFileVersionEvent, encodeHistogramEvent, encodeScalarEvent, EventFileWriter, histogramOf } from '../../models/train/tensorboard.ts';
 import { frameRecord, readRecords } from '../../models/train/tfrecord.ts';
 
 const reference = new Uint8Array(readFileSync(new URL('../fixtures/train/tensorboard-reference.tfevents', import.meta.url)));
@@ -76,5 +76,58 @@ describe('Event protos', () => {
       [1, { epoch_loss: 2.5 }],
       [2, { epoch_loss: 1.25 }],
     ]);
+  });
+});
+
+describe('weight histograms (HistogramProto)', () => {
+  it('buckets values between min and max, the last limit DBL_MAX as TensorFlow writes it', () => {
+    const h = histogramOf([0, 1, 1, 2, 3, 4], 4);
+    expect(h).toEqual({ min: 0, max: 4, num: 6, sum: 11, sumSquares: 31, bucketLimit: [1, 2, 3, Number.MAX_VALUE], bucket: [1, 2, 1, 2] });
+    expect(histogramOf([0.5, 0.5])).toEqual({ min: 0.5, max: 0.5, num: 2, sum: 1, sumSquares: 0.5, bucketLimit: [Number.MAX_VALUE], bucket: [2] });
+    const random = Float32Array.from({ length: 1000 }, (_, i) => Math.sin(i) * 3);
+    const spread = histogramOf(random);
+    expect(spread.bucket).toHaveLength(30);
+    expect(spread.bucket.reduce((a, b) => a + b, 0)).toBe(1000);
+  });
+  it("encode with summary.proto's field numbers: Value.histo = 5, HistogramProto 1-7 with packed doubles", () => {
+    const bytes = encodeHistogramEvent(2, { 'dense/kernel': histogramOf([1, 3], 2) }, 0);
+    const double = (v: number) => {
+      const b = new Uint8Array(8);
+      new DataView(b.buffer).setFloat64(0, v, true);
+      return [...b];
+    };
+    const histo = [
+      0x09,
+      ...double(1), // min
+      0x11,
+      ...double(3), // max
+      0x19,
+      ...double(2), // num
+      0x21,
+      ...double(4), // sum
+      0x29,
+      ...double(10), // sum_squares
+      0x32,
+      16,
+      ...double(2),
+      ...double(Number.MAX_VALUE), // bucket_limit, packed
+      0x3a,
+      16,
+      ...double(1),
+      ...double(1), // bucket, packed
+    ];
+    const value = [0x0a, 12, ...new TextEncoder().encode('dense/kernel'), 0x2a, histo.length, ...histo];
+    const summary = [0x0a, value.length, ...value];
+    expect([...bytes]).toEqual([0x09, ...double(0), 0x10, 2, 0x2a, summary.length, ...summary]);
+    expect(decodeEventFile(frameRecord(bytes))[0]!.histograms).toEqual({ 'dense/kernel': histogramOf([1, 3], 2) });
+  });
+  it('a writer appends one event per epoch with a histogram per tag, skipping weights with NaN', () => {
+    const folder = mkdtempSync(join(tmpdir(), 'edgeflow-tb-histo-'));
+    const writer = new EventFileWriter(join(folder, 'train'));
+    writer.histograms(1, { 'conv/kernel': Float32Array.of(-1, 0, 1), 'conv/bias': Float32Array.of(0, 0), broken: Float32Array.of(1, Number.NaN) });
+    const [, event] = decodeEventFile(new Uint8Array(readFileSync(writer.path)));
+    expect(event!.step).toBe(1);
+    expect(Object.keys(event!.histograms!)).toEqual(['conv/kernel', 'conv/bias']);
+    expect(event!.histograms!['conv/kernel']).toMatchObject({ min: -1, max: 1, num: 3, sum: 0, sumSquares: 2 });
   });
 });

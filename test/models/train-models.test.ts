@@ -27,6 +27,7 @@ beforeAll(() => {
 afterAll(() => vi.restoreAllMocks());
 
 interface Saved {
+  logdir: string;
   modelJson: { userDefinedMetadata: { training: Record<string, unknown> & { metrics: Record<string, number> }; preprocessing?: Record<string, unknown> } };
   files: Map<string, Uint8Array>;
 }
@@ -37,7 +38,7 @@ async function train(args: string[]): Promise<Saved> {
   const code = await trainCommand([...args, '--out', out, '--logdir', join(out, 'logs')]);
   expect(code, printed.join('\n')).toBe(0);
   const files = new Map(['model.json', 'group1-shard1of1.bin'].map((f) => [f, new Uint8Array(readFileSync(join(out, f)))]));
-  return { modelJson: JSON.parse(new TextDecoder().decode(files.get('model.json'))), files };
+  return { logdir: join(out, 'logs'), modelJson: JSON.parse(new TextDecoder().decode(files.get('model.json'))), files };
 }
 
 const eventsIn = (logdir: string, run: string) => {
@@ -48,13 +49,23 @@ const eventsIn = (logdir: string, run: string) => {
 
 describe('tiny runs through edgeflow train', () => {
   it('MNIST CNN: trains on wasm with the faster Conv2D gradient and reports accuracy, precision, recall', async () => {
-    const { modelJson } = await train(['mnist', '--limit', '200', '--epochs', '1', '--batch-size', '32']);
+    const { modelJson, logdir } = await train(['mnist', '--limit', '200', '--epochs', '2', '--batch-size', '32']);
     const training = modelJson.userDefinedMetadata.training;
-    expect(training).toMatchObject({ model: 'mnist', backend: 'wasm', epochs: 1, trainSamples: 180 });
+    expect(training).toMatchObject({ model: 'mnist', backend: 'wasm', epochs: 2, trainSamples: 180 });
     expect(Object.keys(training.metrics).sort()).toEqual(['accuracy', 'precision', 'recall']);
     expect(printed.join('\n')).toMatch(/\| held-out \| accuracy \| precision \| recall \|\n\|-+\|-+:\|-+:\|-+:\|\n\| mnist +\| +[\d.]+% \|/);
     const layers = (modelJson as unknown as { modelTopology: { config: { layers: { class_name: string }[] } } }).modelTopology.config.layers.map((l) => l.class_name);
     expect(layers).toEqual(['Conv2D', 'MaxPooling2D', 'Conv2D', 'MaxPooling2D', 'Flatten', 'Dropout', 'Dense', 'Dropout', 'Dense']);
+    // Lab 8: a histogram of every layer's kernel and bias after each epoch, beside the scalars.
+    const histograms = eventsIn(logdir, 'train').filter((e) => e.histograms);
+    expect(histograms.map((e) => e.step)).toEqual([1, 2]);
+    for (const event of histograms) {
+      const tags = Object.keys(event.histograms!);
+      expect(tags.map((tag) => tag.replace(/^(conv2d|dense)_\w+?\d+\//, '$1/'))).toEqual(['conv2d/kernel', 'conv2d/bias', 'conv2d/kernel', 'conv2d/bias', 'dense/kernel', 'dense/bias', 'digit/kernel', 'digit/bias']);
+      expect(Object.values(event.histograms!).map((h) => h.num)).toEqual([144, 16, 4608, 32, 1568 * 128, 128, 1280, 10]);
+    }
+    const kernelSpread = (step: number) => histograms[step]!.histograms!['digit/kernel']!;
+    expect(kernelSpread(1).sumSquares).not.toBe(kernelSpread(0).sumSquares);
   });
 
   it('CO2 LSTM: prints its MAE beside the naive forecast, and conversion publishes both', async () => {
