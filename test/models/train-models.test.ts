@@ -61,7 +61,16 @@ describe('tiny runs through edgeflow train', () => {
     expect(histograms.map((e) => e.step)).toEqual([1, 2]);
     for (const event of histograms) {
       const tags = Object.keys(event.histograms!);
-      expect(tags.map((tag) => tag.replace(/^(conv2d|dense)_\w+?\d+\//, '$1/'))).toEqual(['conv2d/kernel', 'conv2d/bias', 'conv2d/kernel', 'conv2d/bias', 'dense/kernel', 'dense/bias', 'digit/kernel', 'digit/bias']);
+      expect(tags.map((tag) => tag.replace(/^(conv2d|dense)_\w+?\d+\//, '$1/'))).toEqual([
+        'conv2d/kernel',
+        'conv2d/bias',
+        'conv2d/kernel',
+        'conv2d/bias',
+        'dense/kernel',
+        'dense/bias',
+        'digit/kernel',
+        'digit/bias',
+      ]);
       expect(Object.values(event.histograms!).map((h) => h.num)).toEqual([144, 16, 4608, 32, 1568 * 128, 128, 1280, 10]);
     }
     const kernelSpread = (step: number) => histograms[step]!.histograms!['digit/kernel']!;
