@@ -11,7 +11,7 @@ import { parseCommandLine, UsageError } from './args.ts';
 import { useNodeBackend } from './backend.ts';
 import { readInput } from '../converter/read/files.ts';
 import { formatBytes, progressPrinter, table } from './format.ts';
-import type { OutputReport } from '../shared/schemas/edgeflow-json.ts';
+import type { OutputReport, ServingReport } from '../shared/schemas/edgeflow-json.ts';
 
 export const HELP = `Usage: edgeflow convert <input> --name <name> --out <folder | s3://bucket/prefix> [options]
 
@@ -29,6 +29,9 @@ export const HELP = `Usage: edgeflow convert <input> --name <name> --out <folder
 --no-clip             use each weight's plain min/max range for uint8 / uint16
 --keep-batchnorm      do not fold BatchNormalization layers into the convolution / dense
                       layer before them (folded by default where it keeps the precision)
+--format <f>          layers (default: stored as given, served compiled to fused ops where
+                      checked), graph (compiled to a TF.js graph model of fused ops), or auto
+                      (graph where every layer compiles)
 `;
 
 export async function convertCommand(argv: string[]): Promise<number> {
@@ -44,6 +47,7 @@ export async function convertCommand(argv: string[]): Promise<number> {
       tolerance: { type: 'string' },
       'no-clip': { type: 'boolean', default: false },
       'keep-batchnorm': { type: 'boolean', default: false },
+      format: { type: 'string' },
     },
     ['name', 'out'],
   );
@@ -83,18 +87,30 @@ async function readCalibration(file: string): Promise<Buffer> {
 }
 
 /** The conversion flags through the one schema of conversion options (shared/options/conversion.ts). */
-function conversionOptions(values: { quantize?: string; 'shard-size'?: string; tolerance?: string; 'keep-batchnorm'?: boolean }): ResolvedConversionOptions {
+function conversionOptions(values: { quantize?: string; 'shard-size'?: string; tolerance?: string; 'keep-batchnorm'?: boolean; format?: string }): ResolvedConversionOptions {
   const parsed = ConversionOptions.safeParse({
     quantize: values.quantize,
     shardBytes: values['shard-size'] === undefined ? undefined : parseByteSize(values['shard-size']),
     tolerance: values.tolerance === undefined ? undefined : Number(values.tolerance),
     keepBatchNorm: values['keep-batchnorm'],
+    format: values.format,
   });
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
+    if (issue.path[0] === 'format') throw new EdgeflowError('bad_request', `--format must be layers, graph or auto, got ${JSON.stringify(values.format)}`);
     throw new EdgeflowError('bad_request', issue.path[0] === 'tolerance' ? `--tolerance must be a number ≥ 0, got ${values.tolerance}` : issue.message);
   }
   return resolveConversionOptions(parsed.data);
+}
+
+function describeServing(serving: ServingReport): string {
+  if (serving.runtime === 'compiled-graph') return 'compiled to fused graph ops at load (checked against the layers model)';
+  if (serving.runtime === 'layers') return `the layers runtime (${serving.reason ?? 'as stored'})`;
+  return serving.ops
+    ? `graph model: ${Object.entries(serving.ops)
+        .map(([op, n]) => `${op} ${n}`)
+        .join(', ')}`
+    : 'graph model';
 }
 
 function describeOutput(output: OutputReport): string {
@@ -113,6 +129,7 @@ function summary(result: Awaited<ReturnType<typeof convertAndPublish>>): string 
     '\n' +
     table([
       ['model', `${result.name} (${metadata.format}, from ${metadata.source.format})`],
+      ...(metadata.serving ? [['serving', describeServing(metadata.serving)]] : []),
       ['size before', `${formatBytes(metadata.sizes.source)} source, ${formatBytes(metadata.sizes.float32)} as float32`],
       ['size after', `${formatBytes(metadata.sizes.converted)} (weights ${formatBytes(weightBytes)}, model.json ${formatBytes(modelJsonBytes)})`],
       ['ratio', weightBytes > 0 ? `weights ${(metadata.sizes.float32 / weightBytes).toFixed(2)}x smaller than float32` : 'n/a (no weights)'],

@@ -3,13 +3,13 @@
 // and TF.js only, so the Node CLI and the Worker's queue consumer run the same code.
 // The caller must have a TF.js backend ready (wasm in Node and in Workers).
 import * as tf from '@tensorflow/tfjs-core';
-import { loadModel, type LoadedModel } from '../shared/model-loader.ts';
+import { loadModel, type LoadedModel, type LoadModelOptions } from '../shared/model-loader.ts';
 import type { AccuracyReport, TensorSignature } from '../shared/schemas/edgeflow-json.ts';
 import { checkModelName } from '../shared/names.ts';
 import type { ObjectStore } from '../shared/store/types.ts';
 import { DEFAULT_SAMPLES, generateCalibration, type Calibration } from './calibration.ts';
 import { encodeWeights } from './encode.ts';
-import { ConversionError } from '../shared/errors.ts';
+import { ConversionError, EdgeflowError } from '../shared/errors.ts';
 import type { DecodedModel, FileSet } from './model.ts';
 import { publishVersion, type VersionMetadata } from '../shared/bucket/publish.ts';
 import { foldBatchNorm } from './optimize/fold-batchnorm.ts';
@@ -22,6 +22,9 @@ import { resolveConversionOptions, type ConversionOptions, type ResolvedConversi
 import { accuracyReport, driftScore, measureDrift, runCalibration, type Drift, type ModelOutputs } from './verify.ts';
 import { inputHints } from './input-hints.ts';
 import { checkServingBackend, type BackendCheck } from './backend-check.ts';
+import { compileToGraph, layersTfjsCannotBuild, requireGraph, type GraphCompilation } from './optimize/compile-graph.ts';
+import { NotCompilable } from '../shared/graph/compile.ts';
+import type { ServingReport } from '../shared/schemas/edgeflow-json.ts';
 
 export type ConvertStage = 'read' | 'reference' | 'quantize' | 'verify' | 'publish';
 
@@ -120,12 +123,16 @@ function encodeAndShard(model: DecodedModel, dtypeOf: (name: string) => StorageD
   return { encoded, files: shardModel(model, encoded, shardBytes) };
 }
 
-function loadFiles(files: ModelFiles): Promise<LoadedModel> {
-  return loadModel(files.modelJson, (path) => {
-    const bytes = files.files.get(path);
-    if (!bytes) throw new Error(`converted model lacks ${path}`);
-    return bytes;
-  });
+function loadFiles(files: ModelFiles, options: LoadModelOptions = {}): Promise<LoadedModel> {
+  return loadModel(
+    files.modelJson,
+    (path) => {
+      const bytes = files.files.get(path);
+      if (!bytes) throw new Error(`converted model lacks ${path}`);
+      return bytes;
+    },
+    options,
+  );
 }
 
 async function withLoaded<T>(files: ModelFiles, work: (model: LoadedModel) => Promise<T>): Promise<T> {
@@ -171,6 +178,7 @@ interface Conversion {
   /** Outlier clipping is tried only on real calibration data: judged on synthetic inputs it can lose to min/max ranges on real ones. */
   clip: boolean;
   backendCheck: BackendCheck | undefined;
+  format: DecodedModel['format'];
 }
 
 type Reference = Pick<Conversion, 'calibration' | 'reference'> & { signature: { inputs: TensorSignature[]; outputs: TensorSignature[] }; backendCheck?: BackendCheck };
@@ -304,6 +312,74 @@ function reportStep(model: DecodedModel, floatBytes: number, signature: Referenc
   };
 }
 
+/**
+ * Step required graph: a layers model with layers stock TF.js cannot build (GRU with
+ * reset_after, MultiHeadAttention, ...) is compiled to a graph model before anything runs it,
+ * whatever --format says; refused by name when the compiler cannot lower it either.
+ */
+function requiredGraphStep(model: DecodedModel, options: ResolvedConvertOptions): GraphCompilation | undefined {
+  if (model.format !== 'layers-model') return undefined;
+  const unbuildable = layersTfjsCannotBuild(model);
+  if (unbuildable.length === 0) return undefined;
+  try {
+    const compilation = compileToGraph(model);
+    options.onProgress({ stage: 'read', detail: `TF.js layers cannot build ${unbuildable.join(', ')}: compiled to a graph model of standard TF ops` });
+    return compilation;
+  } catch (error) {
+    if (!(error instanceof NotCompilable)) throw error;
+    throw new EdgeflowError(
+      'unconvertible',
+      `TF.js layers cannot build ${unbuildable.slice(0, 5).join(', ')}${unbuildable.length > 5 ? ` and ${unbuildable.length - 5} more` : ''}, and the graph compiler cannot lower the model yet: ${error.message}`,
+    );
+  }
+}
+
+/** Step format: a layers model compiled to a graph model for `--format graph` (refused by name if it cannot be) or `auto` (where it can be). */
+function formatStep(model: DecodedModel, options: ResolvedConvertOptions): { model: DecodedModel; compiled: GraphCompilation['summary'] | undefined } {
+  if (model.format !== 'layers-model' || options.format === 'layers') return { model, compiled: undefined };
+  let compilation: GraphCompilation;
+  if (options.format === 'graph') compilation = requireGraph(model);
+  else {
+    try {
+      compilation = compileToGraph(model);
+    } catch (error) {
+      if (!(error instanceof NotCompilable)) throw error;
+      options.onProgress({ stage: 'quantize', detail: `--format auto: keeping the layers model (${error.message})` });
+      return { model, compiled: undefined };
+    }
+  }
+  const { summary } = compilation;
+  options.onProgress({
+    stage: 'quantize',
+    detail: `compiled to a graph model: ${summary.layers} layers → ${Object.values(summary.ops).reduce((a, b) => a + b, 0)} ops (${summary.fusedLayers} layers fused)`,
+  });
+  return { model: compilation.model, compiled: summary };
+}
+
+/**
+ * Step serving: a layers model is served compiled to fused graph ops at load time (the stored
+ * files keep their quantization grid) where the compiled graph computes what the converted
+ * layers model computes on the calibration inputs; edgeflow.json's `serving` tells the runtime.
+ */
+async function servingStep(run: Conversion, converted: Converted, compiled: GraphCompilation['summary'] | undefined): Promise<ServingReport> {
+  if (compiled) return { runtime: 'graph', ops: compiled.ops, fusedLayers: compiled.fusedLayers };
+  if (run.format !== 'layers-model') return { runtime: 'graph' };
+  const layersOutputs = await withLoaded(converted.files, (loaded) => runCalibration(loaded, run.calibration));
+  const graph = await loadFiles(converted.files, { compile: true });
+  try {
+    if (graph.runtime !== 'compiled-graph') return { runtime: 'layers', reason: 'a layer has no graph lowering yet' };
+    const drift = measureDrift(layersOutputs, await runCalibration(graph, run.calibration));
+    if (driftScore(drift) > COMPILED_MATCH) return { runtime: 'layers', reason: `the compiled graph differs from the layers model by ${driftScore(drift).toPrecision(3)}` };
+    run.options.onProgress({ stage: 'verify', detail: 'served compiled to fused graph ops (checked against the layers model on the calibration inputs)' });
+    return { runtime: 'compiled-graph' };
+  } finally {
+    graph.dispose();
+  }
+}
+
+/** How close the load-time compiled graph must stay to the layers model (float32 rounding: ~1e-6). */
+const COMPILED_MATCH = 1e-4;
+
 /** Converts without publishing. Throws ConversionError (or ToleranceError) naming the problem. */
 export async function convertModel(input: FileSet | DecodedModel, given: ConvertOptions): Promise<ConvertResult> {
   checkModelName(given.name);
@@ -312,15 +388,36 @@ export async function convertModel(input: FileSet | DecodedModel, given: Convert
   const { timings, lap } = stageClock();
   await tf.ready();
 
-  const { model, floatBytes } = await readStep(input, options.onProgress);
+  const read = await readStep(input, options.onProgress);
+  const { floatBytes } = read;
+  const required = requiredGraphStep(read.model, options);
+  const source = required?.model ?? read.model;
   lap('read');
-  const { signature, calibration, reference, backendCheck } = await referenceStep(model, options);
+  const { signature, calibration, reference, backendCheck } = await referenceStep(source, options);
   lap('reference');
   const clip = options.clipOutliers && calibration.kind === 'data';
   if (options.clipOutliers && !clip) options.onProgress({ stage: 'quantize', detail: 'outlier clipping off: it is decided on real inputs only (give --calibration)' });
-  const run: Conversion = { options, spec, lap, calibration, reference, outputNames: signature.outputs.map((o) => o.name), clip, backendCheck };
-  const converted = await candidatesStep(run, model, foldStep(model, spec, options));
-  const metadata = reportStep(model, floatBytes, signature, converted, options.quantize);
+  const formatted = required ? { model: source, compiled: required.summary } : formatStep(source, options);
+  let { model, compiled } = formatted;
+  const base = { options, spec, lap, calibration, reference, outputNames: signature.outputs.map((o) => o.name), clip, backendCheck };
+  let run: Conversion = { ...base, format: model.format };
+  let converted: Converted & { folded: number };
+  try {
+    converted = await candidatesStep(run, model, compiled ? { model, folded: [] } : foldStep(model, spec, options));
+  } catch (error) {
+    // auto: BN folded into kernels can lose a quantization grid the layers model keeps (and serves fused anyway).
+    if (!(error instanceof ToleranceError) || !compiled || options.format !== 'auto') throw error;
+    options.onProgress({
+      stage: 'verify',
+      detail: `--format auto: the graph model misses the tolerance at ${options.quantize} (${error.report.relativeError.toPrecision(3)}); keeping the layers model`,
+    });
+    [model, compiled] = [source, undefined];
+    run = { ...base, format: model.format };
+    converted = await candidatesStep(run, model, foldStep(model, spec, options));
+  }
+  const serving = await servingStep(run, converted, compiled);
+  lap('verify');
+  const metadata = { ...reportStep(model, floatBytes, signature, converted, options.quantize), serving };
   return { modelFiles: converted.files, metadata, report: converted.report, timings };
 }
 

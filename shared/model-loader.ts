@@ -8,10 +8,13 @@ import { concatBytes, exactBuffer } from './bytes.ts';
 import { modelKind, readTopology, topologyProblem, type ModelJson } from './schemas/model-json.ts';
 import { ConversionError } from './errors.ts';
 import type { TensorSignature } from './schemas/edgeflow-json.ts';
+import { compileLayersModel, NotCompilable, type CompiledGraph } from './graph/compile.ts';
 
 export interface LoadedModel {
   inputs: TensorSignature[];
   outputs: TensorSignature[];
+  /** How it runs: the stock layers or graph runtime, or a layers model compiled to a fused graph at load. */
+  runtime: 'layers' | 'graph' | 'compiled-graph';
   /** Inputs in signature order; outputs in signature order. The caller disposes them. */
   predict(inputs: tf.Tensor[]): Promise<tf.Tensor[]>;
   dispose(): void;
@@ -79,24 +82,69 @@ function layersSignature(model: LayersModel, modelJson: ModelJson): { inputs: Te
 
 const asList = (result: tf.Tensor | tf.Tensor[] | tf.NamedTensorMap): tf.Tensor[] => (result instanceof tf.Tensor ? [result] : Array.isArray(result) ? result : Object.values(result));
 
-export async function loadModel(modelJson: ModelJson, shard: (path: string) => Uint8Array): Promise<LoadedModel> {
+/**
+ * A layers model compiled to a fused graph model (shared/graph/compile.ts) from its dequantized
+ * weights: the stored files keep their precise quantization grid, and inference runs the fused
+ * kernels. Null when a layer has no graph lowering (the caller runs the layers model).
+ */
+async function compiledGraph(modelJson: ModelJson, shard: (path: string) => Uint8Array): Promise<{ model: GraphModel; signature: ReturnType<typeof graphSignature> } | null> {
+  const specs = modelJson.weightsManifest.flatMap((group) => group.weights);
+  const tensors = tf.io.decodeWeights(weightData(modelJson, shard), specs);
+  const weights = new Map<string, { shape: number[]; values: Float32Array }>();
+  try {
+    for (const [name, tensor] of Object.entries(tensors)) if (tensor.dtype === 'float32') weights.set(name, { shape: tensor.shape, values: tensor.dataSync() as Float32Array });
+  } finally {
+    tf.dispose(Object.values(tensors));
+  }
+  let compiled: CompiledGraph;
+  try {
+    compiled = compileLayersModel(modelJson.modelTopology, weights);
+  } catch (error) {
+    if (error instanceof NotCompilable) return null;
+    throw error;
+  }
+  const data = concatBytes(compiled.weights.map((w) => new Uint8Array(w.values.buffer, w.values.byteOffset, w.values.byteLength)));
+  const model = await loadGraphModel(
+    tf.io.fromMemory({
+      modelTopology: compiled.modelJson.modelTopology,
+      weightSpecs: compiled.weights.map(({ name, shape, dtype }) => ({ name, shape, dtype })),
+      weightData: exactBuffer(data),
+      format: 'graph-model',
+    }),
+  );
+  return { model, signature: compiled.signature };
+}
+
+export interface LoadModelOptions {
+  /** Run a layers model as a graph model compiled at load (fused kernels); falls back to the layers runtime. */
+  compile?: boolean;
+}
+
+export async function loadModel(modelJson: ModelJson, shard: (path: string) => Uint8Array, options: LoadModelOptions = {}): Promise<LoadedModel> {
   const handler = memoryHandler(modelJson, shard);
   if (modelKind(modelJson) === 'layers-model') {
     const problem = topologyProblem(modelJson.modelTopology);
     if (problem) throw new ConversionError(`the model's topology is broken: ${problem}`);
+    const compiled = options.compile ? await compiledGraph(modelJson, shard) : null;
+    if (compiled) return graphRunner(compiled.model, compiled.signature, 'compiled-graph');
     const model = await loadLayersModel(handler);
     return {
       ...layersSignature(model, modelJson),
+      runtime: 'layers',
       predict: async (inputs) => asList(model.predict(inputs.length === 1 ? inputs[0]! : inputs) as tf.Tensor | tf.Tensor[]),
       dispose: () => model.dispose(),
     };
   }
   const model = await loadGraphModel(handler);
-  const signature = graphSignature(model);
+  return graphRunner(model, graphSignature(model), 'graph');
+}
+
+function graphRunner(model: GraphModel, signature: ReturnType<typeof graphSignature>, runtime: LoadedModel['runtime']): LoadedModel {
   // Graph models without control flow run synchronously; the first dynamic-op error switches to executeAsync.
   let dynamic = false;
   return {
     ...signature,
+    runtime,
     predict: async (inputs) => {
       const feed: tf.NamedTensorMap = {};
       signature.inputs.forEach((input, i) => (feed[input.name] = inputs[i]!));

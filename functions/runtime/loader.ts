@@ -62,7 +62,8 @@ export async function loadVersion(store: ObjectStore, name: string, version: num
   }
   const verified = performance.now();
 
-  const model = await loadModel(modelJson, (path) => shards.get(path)!);
+  // A layers model the conversion checked compiled (edgeflow.json `serving`) runs as fused graph ops.
+  const model = await loadModel(modelJson, (path) => shards.get(path)!, { compile: edgeflow.serving?.runtime === 'compiled-graph' });
   const built = performance.now();
   try {
     if (options.warmUp) {

@@ -20,6 +20,14 @@ export interface CompiledGraph {
   weights: GraphWeight[];
   /** What was emitted, for edgeflow.json: ops by type, and the layers fused away. */
   summary: { ops: Record<string, number>; fusedLayers: number; layers: number };
+  /** The graph's inputs and outputs: the layers model's names, shapes (-1 unknown) and dtypes. */
+  signature: { inputs: GraphTensor[]; outputs: GraphTensor[] };
+}
+
+export interface GraphTensor {
+  name: string;
+  dtype: string;
+  shape: number[];
 }
 
 interface Tensor {
@@ -76,6 +84,8 @@ class Compiler {
     for (const call of model.calls) for (const input of call.inputs) this.readersOf.set(input, [...(this.readersOf.get(input) ?? []), call]);
   }
 
+  private readonly inputSignature: GraphTensor[] = [];
+
   compile(): CompiledGraph {
     // Input and output names are the model's API: reserved before any op can take them.
     this.graph.reserve(this.model.outputs);
@@ -83,21 +93,24 @@ class Compiler {
       if (input.dtype !== 'float32' && input.dtype !== 'int32') throw new NotCompilable(`input ${input.name} has dtype ${input.dtype}`);
       const shape = input.shape.map((d) => (d === null ? -1 : d));
       this.tensors.set(input.name, { name: this.graph.placeholder(input.name, shape, input.dtype), shape });
+      this.inputSignature.push({ name: input.name, dtype: input.dtype, shape });
     }
     for (const call of this.model.calls) {
       if (this.absorbed.has(name(call.layer))) continue;
       this.tensors.set(name(call.layer), this.lower(call));
     }
-    for (const output of this.model.outputs) {
+    const outputs = this.model.outputs.map((output) => {
       const tensor = this.materialize(this.tensor(output));
       this.graph.op(output, 'Identity', [tensor.name], { T: attr.float() }, { exact: true });
-    }
+      return { name: output, dtype: 'float32', shape: tensor.shape };
+    });
     const ops: Record<string, number> = {};
     for (const node of this.graph.nodes) if (node.op !== 'Const') ops[node.op] = (ops[node.op] ?? 0) + 1;
     return {
       modelJson: { format: 'graph-model', convertedBy: 'edgeflow graph compiler', modelTopology: { node: this.graph.nodes, library: {}, versions: { producer: 1395 } } },
       weights: this.graph.weights,
       summary: { ops, fusedLayers: this.fused, layers: this.model.calls.length },
+      signature: { inputs: this.inputSignature, outputs },
     };
   }
 

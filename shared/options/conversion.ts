@@ -9,6 +9,7 @@ export const DEFAULT_QUANTIZE = 'float16';
 /** Largest output difference allowed, divided by max(1, largest reference output). */
 export const DEFAULT_TOLERANCE = 0.05;
 export const DEFAULT_SHARD_BYTES = 4 * 1024 * 1024;
+export const DEFAULT_FORMAT = 'layers';
 
 const quantizeSpec = z.string().superRefine((text, context) => {
   try {
@@ -26,6 +27,12 @@ export const ConversionOptions = z.object({
   tolerance: z.number().nonnegative().optional(),
   /** Do not fold BatchNormalization layers (converter/optimize/fold-batchnorm.ts). */
   keepBatchNorm: z.boolean().optional(),
+  /**
+   * What a Keras / TF.js layers model is stored as: `layers` (as given; the runtime still runs it
+   * compiled to fused ops where it can), `graph` (compiled to a TF.js graph model, shared/graph/),
+   * `auto` (graph where the compiler lowers every layer, else layers). Graph models stay graph models.
+   */
+  format: z.enum(['layers', 'graph', 'auto']).optional(),
 });
 export type ConversionOptions = z.infer<typeof ConversionOptions>;
 
@@ -38,6 +45,7 @@ export function resolveConversionOptions(options: ConversionOptions = {}): Resol
     shardBytes: options.shardBytes ?? DEFAULT_SHARD_BYTES,
     tolerance: options.tolerance ?? DEFAULT_TOLERANCE,
     keepBatchNorm: options.keepBatchNorm ?? false,
+    format: options.format ?? DEFAULT_FORMAT,
   };
 }
 

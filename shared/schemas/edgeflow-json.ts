@@ -53,6 +53,17 @@ export const AccuracyReport = z.object({
 });
 export type AccuracyReport = z.infer<typeof AccuracyReport>;
 
+/** How the runtime runs a version: the stored graph, the stored layers model, or that layers model compiled to fused graph ops at load. */
+export const ServingReport = z.object({
+  runtime: z.enum(['layers', 'graph', 'compiled-graph']),
+  /** Graph ops by type, for a model compiled at conversion (`--format graph`). */
+  ops: z.record(z.string(), z.number().int()).optional(),
+  fusedLayers: z.number().int().optional(),
+  /** Why a layers model is not compiled at load. */
+  reason: z.string().optional(),
+});
+export type ServingReport = z.infer<typeof ServingReport>;
+
 export const EdgeflowJson = z.object({
   edgeflow: z.literal(1),
   name: z.string(),
@@ -78,6 +89,7 @@ export const EdgeflowJson = z.object({
   sizes: z.object({ float32: z.number().int().nonnegative(), converted: z.number().int().nonnegative(), source: z.number().int().nonnegative() }),
   files: z.record(z.string(), FileEntry),
   report: AccuracyReport,
+  serving: ServingReport.optional(),
   /** Metrics of the training run that produced the model, when it came from `edgeflow train`. */
   training: z.record(z.string(), z.unknown()).optional(),
 });

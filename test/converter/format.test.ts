@@ -1,0 +1,90 @@
+// --format layers | graph | auto, and how a published version is served: a layers model is stored
+// as given and, where the conversion checked it, served compiled to fused graph ops at load; a
+// graph model is stored for `--format graph`; both predict what the source predicts.
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useNodeBackend } from '../../cli/backend.ts';
+import { convertAndPublish, convertModel } from '../../converter/convert.ts';
+import { loadVersion } from '../../functions/runtime/loader.ts';
+import { readVersionMetadata } from '../../shared/bucket/published.ts';
+import { MemoryStore } from '../../shared/store/memory.ts';
+import { modelFiles } from '../../models/train/save.ts';
+import { fixedValues } from '../helpers/tiny-models.ts';
+
+beforeAll(async () => {
+  await useNodeBackend();
+});
+
+async function convNet() {
+  const model = tfl.sequential({
+    layers: [
+      tfl.layers.conv2d({ inputShape: [10, 10, 1], filters: 4, kernelSize: 3, useBias: false, name: 'conv' }),
+      tfl.layers.batchNormalization({ name: 'bn' }),
+      tfl.layers.reLU({ name: 'relu' }),
+      tfl.layers.flatten({ name: 'flat' }),
+      tfl.layers.dense({ units: 3, activation: 'softmax', name: 'probs' }),
+    ],
+  });
+  model.setWeights(
+    model.weights.map((w, i) => {
+      const values = fixedValues(
+        (w.shape as number[]).reduce((a, b) => a * b, 1),
+        i + 40,
+      );
+      return tf.tensor(w.name.includes('variance') ? values.map((v) => 0.5 + Math.abs(v)) : values, w.shape as number[]);
+    }),
+  );
+  const x = tf.tensor(
+    fixedValues(2 * 100, 9).map((v) => (v + 1) / 2),
+    [2, 10, 10, 1],
+  );
+  const expected = Array.from(await (model.predict(x) as tf.Tensor).data());
+  const files = await modelFiles(model);
+  model.dispose();
+  return { files, x, expected };
+}
+
+describe('--format', () => {
+  it('layers (default): stored as a layers model, served compiled to fused ops, predicting what the source does', async () => {
+    const { files, x, expected } = await convNet();
+    const store = new MemoryStore();
+    const published = await convertAndPublish(store, files, { name: 'net', quantize: 'float16', samples: 4 });
+    expect(published.metadata.format).toBe('layers-model');
+    expect(published.metadata.serving).toEqual({ runtime: 'compiled-graph' });
+    const edgeflow = (await readVersionMetadata(store, 'net', published.version))!;
+    const { model } = await loadVersion(store, 'net', published.version, edgeflow, { warmUp: false });
+    try {
+      expect(model.runtime).toBe('compiled-graph');
+      expect(model.inputs.map((i) => i.name)).toEqual(['conv_input']);
+      expect(model.outputs.map((o) => o.name)).toEqual(['probs']);
+      const [y] = await model.predict([x]);
+      const got = Array.from(await y!.data());
+      y!.dispose();
+      got.forEach((v, i) => expect(v).toBeCloseTo(expected[i]!, 2));
+    } finally {
+      model.dispose();
+    }
+  });
+
+  it('graph: stored as a graph model of fused ops that stock tf.loadGraphModel runs', async () => {
+    const { files } = await convNet();
+    const result = await convertModel(files, { name: 'net', quantize: 'none', samples: 4, format: 'graph' });
+    expect(result.metadata.format).toBe('graph-model');
+    expect(result.metadata.serving).toMatchObject({ runtime: 'graph', ops: { _FusedConv2D: 1, Reshape: 1, _FusedMatMul: 1, Softmax: 1 }, fusedLayers: 2 });
+    expect(result.report.relativeError).toBeLessThan(1e-5);
+    expect(JSON.parse(new TextDecoder().decode(result.modelFiles.files.get('model.json')))).toMatchObject({ format: 'graph-model' });
+  });
+
+  it('graph: refuses by name a model the compiler cannot lower; auto keeps it a layers model', async () => {
+    const model = tfl.sequential({ layers: [tfl.layers.permute({ inputShape: [4, 2], dims: [2, 1], name: 'swap' }), tfl.layers.flatten({ name: 'flat' })] });
+    const files = await modelFiles(model);
+    model.dispose();
+    await expect(convertModel(files, { name: 'p', samples: 2, format: 'graph' })).rejects.toThrow(
+      /--format graph: layer "swap" of class Permute has no graph lowering yet; convert with --format layers/,
+    );
+    const auto = await convertModel(files, { name: 'p', samples: 2, format: 'auto' });
+    expect(auto.metadata.format).toBe('layers-model');
+    expect(auto.metadata.serving).toEqual({ runtime: 'layers', reason: 'a layer has no graph lowering yet' });
+  });
+});
