@@ -50,7 +50,10 @@ export function layersTfjsCannotBuild(model: DecodedModel): string[] {
   const found: string[] = [];
   const visit = (node: unknown, depth: number): void => {
     if (!node || typeof node !== 'object' || depth > 64) return;
-    if (Array.isArray(node)) return node.forEach((item) => visit(item, depth + 1));
+    if (Array.isArray(node)) {
+      for (const item of node) visit(item, depth + 1);
+      return;
+    }
     const record = node as { class_name?: unknown; config?: Record<string, unknown> };
     if (typeof record.class_name === 'string' && record.config && typeof record.config === 'object' && 'name' in record.config) {
       const refused = !(record.class_name in known) || UNBUILDABLE_CONFIGS[record.class_name]?.(record.config);
