@@ -7,50 +7,20 @@
 import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import path from 'node:path';
-import { S3Client } from '@aws-sdk/client-s3';
 import { EdgeflowError } from '../errors.ts';
 import { LocalFolderStore } from './local.ts';
-import { S3Store } from './s3.ts';
 import type { ObjectStore } from './types.ts';
 
 const S3_URL = /^s3:\/\/([^/]+)\/?(.*)$/;
 
-const CREDENTIALS_HELP = 'set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (and AWS_ENDPOINT_URL for R2 / MinIO / a local server), or configure an AWS profile';
-
-export function openStore(location: string, env: NodeJS.ProcessEnv = process.env): ObjectStore {
+export async function openStore(location: string, env: NodeJS.ProcessEnv = process.env): Promise<ObjectStore> {
   const match = S3_URL.exec(location);
   if (!match) {
     if (/^[a-z][a-z0-9+.-]*:\/\//i.test(location)) throw new EdgeflowError('bad_request', `unsupported store ${location}: use a folder path or s3://bucket/prefix`);
     return new LocalFolderStore(location);
   }
-  const endpoint = env.AWS_ENDPOINT_URL_S3 ?? env.AWS_ENDPOINT_URL;
-  const credentials =
-    env.AWS_ACCESS_KEY_ID && env.AWS_SECRET_ACCESS_KEY ? { accessKeyId: env.AWS_ACCESS_KEY_ID, secretAccessKey: env.AWS_SECRET_ACCESS_KEY, sessionToken: env.AWS_SESSION_TOKEN } : undefined;
-  const bucket = match[1]!;
-  const client = new S3Client({
-    region: env.AWS_REGION ?? env.AWS_DEFAULT_REGION ?? 'auto',
-    // A connection that never opens, or a request that stalls, fails (and the SDK retries it)
-    // instead of holding a watcher or the server forever.
-    requestHandler: { connectionTimeout: 10_000, socketTimeout: 60_000 },
-    ...(endpoint ? { endpoint, forcePathStyle: true } : {}),
-    ...(credentials ? { credentials } : {}),
-  });
-  // The SDK's own errors for a store that cannot be used at all become domain errors, whichever
-  // request meets them first.
-  client.middlewareStack.add(
-    (next) => async (args) => {
-      try {
-        return await next(args);
-      } catch (error) {
-        const name = (error as Error | undefined)?.name;
-        if (name === 'CredentialsProviderError') throw new EdgeflowError('unauthorized', `no S3 credentials for ${location}: ${CREDENTIALS_HELP}`);
-        if (name === 'NoSuchBucket') throw new EdgeflowError('not_found', `no bucket ${JSON.stringify(bucket)} for ${location}${endpoint ? ` at ${endpoint}` : ''} (is AWS_ENDPOINT_URL right?)`);
-        throw error;
-      }
-    },
-    { step: 'initialize', name: 'edgeflowStoreErrors' },
-  );
-  return new S3Store({ bucket, prefix: match[2], client });
+  const { openS3Store } = await import('./s3-open.ts');
+  return openS3Store(location, match, env);
 }
 
 async function folderKind(folder: string): Promise<'folder' | 'file' | 'under-file' | 'missing'> {
@@ -75,7 +45,7 @@ async function probe(store: ObjectStore): Promise<ObjectStore> {
  * empty store); an S3 store must answer with the credentials at hand.
  */
 export async function openExistingStore(location: string, env: NodeJS.ProcessEnv = process.env): Promise<ObjectStore> {
-  const store = openStore(location, env);
+  const store = await openStore(location, env);
   if (S3_URL.test(location)) return probe(store);
   const kind = await folderKind(location);
   if (kind === 'missing') throw new EdgeflowError('not_found', `store ${location}: no such folder (publish into it first with 'edgeflow convert <input> --name <name> --out ${location}')`);
@@ -90,7 +60,7 @@ export async function openExistingStore(location: string, env: NodeJS.ProcessEnv
  * store must answer.
  */
 export async function openOutputStore(location: string, env: NodeJS.ProcessEnv = process.env): Promise<ObjectStore> {
-  const store = openStore(location, env);
+  const store = await openStore(location, env);
   if (S3_URL.test(location)) return probe(store);
   const kind = await folderKind(location);
   if (kind === 'file' || kind === 'under-file')

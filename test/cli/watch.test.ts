@@ -97,7 +97,7 @@ describe.skipIf(!HAVE_FIXTURES)(`two watchers over s3rver${HAVE_FIXTURES ? '' : 
     try {
       const location = `s3://${s3.bucket}/edge`;
       // The server honours conditional writes over the wire: one of eight racing creators wins.
-      const probe = openStore(`s3://${s3.bucket}/probe`, s3.env);
+      const probe = await openStore(`s3://${s3.bucket}/probe`, s3.env);
       const race = await within(30_000, 'eight racing conditional creates', Promise.allSettled(Array.from({ length: 8 }, (_, i) => probe.put('claim', `writer ${i}`, { ifNoneMatch: '*' }))), []);
       expect(race.filter((r) => r.status === 'fulfilled')).toHaveLength(1);
       expect(race.filter((r) => r.status === 'rejected').every((r) => (r as PromiseRejectedResult).reason instanceof PreconditionFailedError)).toBe(true);
@@ -124,7 +124,7 @@ describe.skipIf(!HAVE_FIXTURES)(`two watchers over s3rver${HAVE_FIXTURES ? '' : 
       };
       await s3.client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: `${prefix}edgeflow-upload.json`, Body: JSON.stringify(manifest), ContentType: 'application/json' }));
 
-      const store: ObjectStore = openStore(location, s3.env);
+      const store: ObjectStore = await openStore(location, s3.env);
       const status = await waitFor(
         'the upload to be published',
         async () => {

@@ -125,16 +125,16 @@ describe.each(backends)('$name store', (backend) => {
 });
 
 describe('openStore', () => {
-  it('opens folders and s3:// URLs, and refuses other schemes', () => {
-    expect(openStore(folder)).toBeInstanceOf(LocalFolderStore);
-    const s3store = openStore('s3://bucket/some/prefix', { AWS_ENDPOINT_URL: 'http://127.0.0.1:1' });
+  it('opens folders and s3:// URLs, and refuses other schemes', async () => {
+    expect(await openStore(folder)).toBeInstanceOf(LocalFolderStore);
+    const s3store = await openStore('s3://bucket/some/prefix', { AWS_ENDPOINT_URL: 'http://127.0.0.1:1' });
     expect(s3store).toBeInstanceOf(S3Store);
     expect(s3store.description).toBe('s3://bucket/some/prefix');
-    expect(() => openStore('gs://bucket/x')).toThrow(/unsupported store/);
+    await expect(openStore('gs://bucket/x')).rejects.toThrow(/unsupported store/);
   });
 
   it('reaches s3rver through AWS_ENDPOINT_URL', async () => {
-    const store = openStore(`s3://${s3.bucket}/via-env`, s3.env);
+    const store = await openStore(`s3://${s3.bucket}/via-env`, s3.env);
     await store.put('k', 'v');
     expect(text((await store.get('k'))!.body)).toBe('v');
   });
