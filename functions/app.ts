@@ -5,6 +5,7 @@ import type { AppEnv } from './app-env.ts';
 import type { Limits } from './limits.ts';
 import { resolveLimits } from './limits.ts';
 import { adminRoutes, type AdminOptions } from './routes/admin.ts';
+import { admission } from './admission.ts';
 import { tfServingRoutes } from './routes/tfserving.ts';
 import { v2Routes } from './routes/v2.ts';
 import { errorResponse } from './http-errors.ts';
@@ -50,6 +51,7 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
     }),
   );
 
+  app.use('*', admission(limits.maxInFlight));
   app.route('/', tfServingRoutes());
   app.route('/', v2Routes());
   app.route('/', adminRoutes(options.admin));

@@ -9,12 +9,15 @@ export interface Limits {
   maxBatch: number;
   /** Most tensor elements in one request, over all inputs. */
   maxElements: number;
+  /** Most prediction requests running or waiting at once per process / isolate; beyond it: 503 with Retry-After. */
+  maxInFlight: number;
 }
 
 export const DEFAULT_LIMITS: Limits = {
   maxBodyBytes: 8 * 1024 * 1024,
   maxBatch: 64,
   maxElements: 2 * 1024 * 1024,
+  maxInFlight: 64,
 };
 
 export function resolveLimits(partial: Partial<Limits> = {}): Limits {

@@ -12,7 +12,7 @@ describe('parseWorkerSettings', () => {
       memoryBudgetBytes: 24 * 2 ** 20,
       indexTtlMs: 5000,
       warmUp: 'ready',
-      limits: { maxBodyBytes: 8 * 2 ** 20, maxBatch: 64, maxElements: 2 * 2 ** 20 },
+      limits: { maxBodyBytes: 8 * 2 ** 20, maxBatch: 64, maxElements: 2 * 2 ** 20, maxInFlight: 64 },
       bucket: 'edgeflow-models',
       maxUploadBytes: 100 * 2 ** 20,
       maxConvertBytes: 12 * 2 ** 20,
