@@ -11,6 +11,11 @@ import { openExistingStore } from '../shared/store/open.ts';
 import { UploadWatcher } from '../converter/watcher.ts';
 import { describeOutcome } from './watch.ts';
 import { parseCommandLine } from './args.ts';
+import { useNodeBackend } from './backend.ts';
+import type { ObjectStore } from '../shared/store/types.ts';
+import type { BackendInfo } from '../functions/runtime/backend.ts';
+import { availableParallelism } from 'node:os';
+import { followPrimary, isClusterWorker, startCluster, tellPrimary } from './serve-cluster.ts';
 
 export const HELP = `Usage: edgeflow serve --store <folder | s3://bucket/prefix> [options]
 
@@ -27,6 +32,11 @@ export const HELP = `Usage: edgeflow serve --store <folder | s3://bucket/prefix>
 --watch                 also convert uploads in this process (polls uploads/ every 5 s, and at
                         once after each admin upload); without it, run \`edgeflow watch\`
 --max-upload <bytes>    admin upload body limit, 413 beyond (default 100 MiB)
+--workers <n>           serving processes sharing the port, each with its own wasm backend and
+                        model cache (default: one per core, ${availableParallelism()} here); with --watch
+                        the conversions run in the primary process, apart from serving
+--max-in-flight <n>     predictions running or waiting per process; beyond: 503 with
+                        Retry-After (default ${DEFAULT_LIMITS.maxInFlight})
 
 The admin API (/admin/...) is on when EDGEFLOW_ADMIN_TOKEN is set in the environment.
 `;
@@ -70,6 +80,8 @@ export const ServeFlags = z
     'max-elements': nonNegative('--max-elements'),
     watch: z.boolean().default(false),
     'max-upload': nonNegative('--max-upload'),
+    workers: nonNegative('--workers'),
+    'max-in-flight': nonNegative('--max-in-flight'),
   })
   .transform((flags) => ({
     store: flags.store,
@@ -78,8 +90,9 @@ export const ServeFlags = z
     memoryBudgetBytes: flags['memory-budget'] === undefined ? undefined : flags['memory-budget'] * 2 ** 20,
     indexTtlMs: flags['index-ttl'],
     warmUp: flags['warm-up'],
-    limits: { maxBodyBytes: flags['max-body'], maxBatch: flags['max-batch'], maxElements: flags['max-elements'] },
+    limits: { maxBodyBytes: flags['max-body'], maxBatch: flags['max-batch'], maxElements: flags['max-elements'], maxInFlight: flags['max-in-flight'] },
     watch: flags.watch,
+    workers: Math.max(1, Math.floor(flags.workers ?? availableParallelism())),
     maxUploadBytes: flags['max-upload'],
   }));
 export type ServeOptions = z.output<typeof ServeFlags>;
@@ -119,14 +132,73 @@ export async function serveCommand(argv: string[]): Promise<number> {
       'max-elements': { type: 'string' },
       watch: { type: 'boolean' },
       'max-upload': { type: 'string' },
+      workers: { type: 'string' },
+      'max-in-flight': { type: 'string' },
     },
     ['store'],
   );
   if (typeof parsed === 'number') return parsed;
   const options = parseServeFlags(parsed.values);
   const store = await openExistingStore(options.store);
+  if (options.workers > 1 && !isClusterWorker()) return servePrimary(store, options);
+  return serveProcess(store, options);
+}
+
+/** Waits for SIGINT / SIGTERM. */
+const stopSignal = () =>
+  new Promise<void>((resolve) => {
+    process.once('SIGINT', () => resolve());
+    process.once('SIGTERM', () => resolve());
+  });
+
+function uploadWatcher(store: ObjectStore, ensureBackend: () => Promise<unknown>, onPublished: (name: string) => void): UploadWatcher {
+  return new UploadWatcher({
+    store,
+    owner: `serve:${process.pid}`,
+    intervalMs: 5000,
+    ensureBackend,
+    onPublished,
+    onOutcome: (outcome) => outcome.kind !== 'ignored' && console.log(`watch: ${describeOutcome(outcome)}`),
+  });
+}
+
+async function printBanner(store: ObjectStore, url: string, backend: BackendInfo, workers: number, watching: boolean): Promise<void> {
+  const names = [...new Set((await listAll(store, 'models/')).filter((o) => o.key.endsWith('/index.json')).map((o) => o.key.split('/')[1]!))];
+  console.log(`edgeflow serving ${store.description} at ${url}`);
+  console.log(`backend: ${backend.backend}${backend.simd ? ' with SIMD' : ' WITHOUT SIMD (2.5-3x slower)'} (${backend.binary}), ${workers} serving process${workers > 1 ? 'es' : ''}`);
+  console.log(`models: ${names.length ? names.join(', ') : 'none published yet'}`);
+  if (names[0]) console.log(`try:    curl ${url}/v1/models/${names[0]}/metadata`);
+  console.log(
+    `admin:  ${process.env.EDGEFLOW_ADMIN_TOKEN ? `on (Bearer EDGEFLOW_ADMIN_TOKEN)${watching ? ', uploads converted here' : ', uploads converted by `edgeflow watch`'}` : 'off (set EDGEFLOW_ADMIN_TOKEN to enable /admin)'}`,
+  );
+}
+
+/** --workers n > 1, in the primary: the serving workers, and the watcher apart from them. */
+async function servePrimary(store: ObjectStore, options: ServeOptions): Promise<number> {
+  let watcher: UploadWatcher | undefined;
+  const workers = await startCluster(
+    options.workers,
+    (message) => message.type === 'upload' && watcher?.kick(),
+    (line) => console.error(`serve: ${line}`),
+  );
+  if (options.watch) watcher = uploadWatcher(store, useNodeBackend, (name) => workers.broadcast({ type: 'published', name }));
+  const ready = (await (await fetch(`${workers.url}/v2/health/ready`)).json()) as { backend: BackendInfo };
+  await printBanner(store, workers.url, ready.backend, options.workers, Boolean(watcher));
+  const stopped = new AbortController();
+  const watching = watcher?.run(stopped.signal);
+  await stopSignal();
+  stopped.abort();
+  await watching;
+  await workers.close();
+  return 0;
+}
+
+/** One serving process: the whole server (with the watcher when --watch), or a worker of servePrimary. */
+async function serveProcess(store: ObjectStore, options: ServeOptions): Promise<number> {
+  const inWorker = isClusterWorker();
   let server;
   let watcher: UploadWatcher | undefined;
+  const notify = inWorker ? () => tellPrimary({ type: 'upload' }) : async () => watcher?.kick();
   try {
     server = await listen({
       store,
@@ -140,42 +212,38 @@ export async function serveCommand(argv: string[]): Promise<number> {
         token: process.env.EDGEFLOW_ADMIN_TOKEN || undefined,
         maxUploadBytes: options.maxUploadBytes,
         bucket: store.description,
-        ...(options.watch ? { notify: async () => watcher?.kick(), converter: 'converted by this server (--watch)' } : { converter: 'waiting for `edgeflow watch` on this store' }),
+        ...(options.watch ? { notify, converter: 'converted by this server (--watch)' } : { converter: 'waiting for `edgeflow watch` on this store' }),
       },
     });
-    if (options.watch) {
-      const runtime = server.runtime;
-      watcher = new UploadWatcher({
-        store,
-        owner: `serve:${process.pid}`,
-        intervalMs: 5000,
-        ensureBackend: () => runtime.ready(),
-        onPublished: (name) => runtime.invalidate(name),
-        onOutcome: (outcome) => outcome.kind !== 'ignored' && console.log(`watch: ${describeOutcome(outcome)}`),
-      });
+    const runtime = server.runtime;
+    if (inWorker) {
+      followPrimary((message) => message.type === 'published' && runtime.invalidate(message.name));
+      await tellPrimary({ type: 'listening', url: server.url });
+    } else {
+      if (options.watch)
+        watcher = uploadWatcher(
+          store,
+          () => runtime.ready(),
+          (name) => runtime.invalidate(name),
+        );
+      await printBanner(store, server.url, await runtime.ready(), 1, Boolean(watcher));
     }
-    const backend = await server.runtime.ready();
-    const names = [...new Set((await listAll(store, 'models/')).filter((o) => o.key.endsWith('/index.json')).map((o) => o.key.split('/')[1]!))];
-    console.log(`edgeflow serving ${store.description} at ${server.url}`);
-    console.log(`backend: ${backend.backend}${backend.simd ? ' with SIMD' : ' WITHOUT SIMD (2.5-3x slower)'} (${backend.binary})`);
-    console.log(`models: ${names.length ? names.join(', ') : 'none published yet'}`);
-    if (names[0]) console.log(`try:    curl ${server.url}/v1/models/${names[0]}/metadata`);
-    console.log(
-      `admin:  ${process.env.EDGEFLOW_ADMIN_TOKEN ? `on (Bearer EDGEFLOW_ADMIN_TOKEN)${watcher ? ', uploads converted here' : ', uploads converted by `edgeflow watch`'}` : 'off (set EDGEFLOW_ADMIN_TOKEN to enable /admin)'}`,
-    );
   } catch (error) {
     await server?.close();
+    if (inWorker) {
+      // The primary says it once, for every worker.
+      await tellPrimary({ type: 'failed', message: (error as Error).message });
+      process.exit(1);
+    }
     throw error;
   }
   const stopped = new AbortController();
   const watching = watcher?.run(stopped.signal);
-  await new Promise<void>((resolve) => {
-    const stop = () => resolve();
-    process.once('SIGINT', stop);
-    process.once('SIGTERM', stop);
-  });
+  await stopSignal();
   stopped.abort();
   await watching;
   await server.close();
+  // A worker's IPC channel to the primary would keep it running.
+  if (inWorker) process.exit(0);
   return 0;
 }

@@ -1,0 +1,104 @@
+// `edgeflow serve --workers 2`: two serving processes on one port answer predictions; a worker
+// that dies is replaced while the other keeps answering; SIGTERM stops the primary and every
+// worker; a port in use is said once, as one line.
+import { execFileSync, spawn } from 'node:child_process';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { useNodeBackend } from '../../cli/backend.ts';
+import { convertAndPublish } from '../../converter/convert.ts';
+import { repoRoot } from '../../scripts/edge-worker.ts';
+import { LocalFolderStore } from '../../shared/store/local.ts';
+import { tinyDenseModel } from '../helpers/tiny-models.ts';
+
+let folder: string;
+const body = JSON.stringify({ instances: [Array.from({ length: 16 }, (_, i) => i / 16)] });
+
+beforeAll(async () => {
+  await useNodeBackend();
+  folder = await mkdtemp(path.join(tmpdir(), 'edgeflow-cluster-'));
+  await convertAndPublish(new LocalFolderStore(folder), await tinyDenseModel(), { name: 'dense', samples: 2 });
+});
+
+afterAll(async () => {
+  await rm(folder, { recursive: true, force: true });
+});
+
+/** The serving workers the primary forked (tsx's esbuild service is a child too: not counted). */
+const childPids = (pid: number): number[] => {
+  try {
+    return execFileSync('ps', ['-o', 'pid=,args=', '--ppid', String(pid)], { encoding: 'utf8' })
+      .split('\n')
+      .filter((line) => line.includes('edgeflow.mjs serve'))
+      .map((line) => Number.parseInt(line, 10));
+  } catch {
+    return [];
+  }
+};
+
+function startServe(args: string[]) {
+  const child = spawn(process.execPath, [path.join(repoRoot, 'bin/edgeflow.mjs'), 'serve', '--store', folder, ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const waitFor = (pattern: RegExp, ms = 60_000) =>
+    new Promise<RegExpExecArray>((resolve, reject) => {
+      const started = Date.now();
+      const poll = setInterval(() => {
+        const match = pattern.exec(output);
+        if (match) {
+          clearInterval(poll);
+          resolve(match);
+        } else if (Date.now() - started > ms || child.exitCode !== null) {
+          clearInterval(poll);
+          reject(new Error(`no ${pattern} in: ${output}`));
+        }
+      }, 50);
+    });
+  return { child, waitFor, output: () => output };
+}
+
+describe('edgeflow serve --workers', () => {
+  it('serves from two processes on one port, replaces a worker that dies, stops them all on SIGTERM', async () => {
+    const { child, waitFor, output } = startServe(['--port', '0', '--workers', '2']);
+    try {
+      const url = (await waitFor(/at (http:\/\/127\.0\.0\.1:\d+)[\s\S]*try:/))[1]!;
+      expect(output()).toMatch(/2 serving processes/);
+      const predict = () => fetch(`${url}/v1/models/dense:predict`, { method: 'POST', body });
+      expect((await Promise.all(Array.from({ length: 12 }, predict))).map((r) => r.status)).toEqual(Array(12).fill(200));
+      const workers = childPids(child.pid!);
+      expect(workers).toHaveLength(2);
+      process.kill(workers[0]!, 'SIGKILL');
+      await waitFor(new RegExp(`worker ${workers[0]} exited \\(SIGKILL\\); starting another`));
+      expect((await predict()).status).toBe(200);
+      const replaced = childPids(child.pid!);
+      expect(replaced).toHaveLength(2);
+      expect(replaced).not.toContain(workers[0]);
+      const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      for (const pid of replaced) expect(() => process.kill(pid, 0)).toThrow();
+    } finally {
+      for (const pid of childPids(child.pid!)) process.kill(pid, 'SIGKILL');
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
+
+  it('a port in use is one line from the primary, and nothing keeps running', async () => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const port = (blocker.address() as { port: number }).port;
+    const { child, output } = startServe(['--port', String(port), '--workers', '2']);
+    try {
+      const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+      expect(code).toBe(1);
+      const lines = output().trim().split('\n');
+      expect(lines).toEqual([`edgeflow serve: port ${port} on 127.0.0.1 is in use: stop what listens there or pick another --port (0 picks a free one)`]);
+    } finally {
+      blocker.close();
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
+});
