@@ -35,6 +35,8 @@ export interface Dataset {
   baselines?: Record<string, tf.Tensor>;
   /** What a caller needs to prepare inputs (vocabulary, normalisation); saved with the model. */
   preprocessing?: Record<string, unknown>;
+  /** The source task's data, for a model with `transfer`: its base is trained on this first. */
+  source?: Split & { description: string };
 }
 
 export interface Regularization {
@@ -43,6 +45,23 @@ export interface Regularization {
   batchNorm?: boolean;
   /** L2 factor of the kernel regularizer on weight layers. */
   l2?: number;
+}
+
+/**
+ * Transfer learning: a source model is trained first on Dataset.source; its base layers (same
+ * names in both models) are copied into the model and frozen while the new head trains for
+ * `headEpochs`; then `fineTuneLayers` train again, with the head, at `fineTuneRate` times the
+ * learning rate, for the rest of the epochs. The job also trains the model from scratch on the
+ * same data and reports it beside the result.
+ */
+export interface Transfer {
+  buildSource(regularization: Regularization): LayersModel;
+  sourceEpochs: number;
+  sourceBatchSize: number;
+  baseLayers: readonly string[];
+  fineTuneLayers: readonly string[];
+  headEpochs: number;
+  fineTuneRate: number;
 }
 
 export interface ModelDefinition {
@@ -60,4 +79,6 @@ export interface ModelDefinition {
   loss: string;
   /** Metrics shown during training (TF.js metric names). */
   metrics: readonly string[];
+  /** Train a base on another task first (lab 5). */
+  transfer?: Transfer;
 }

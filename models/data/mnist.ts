@@ -49,8 +49,9 @@ export function shiftImage(source: Float32Array, target: Float32Array, dx: numbe
 /**
  * The digits at `indices`, plus `shiftedCopies` extra copies of each moved by a random offset of
  * up to 2 pixels (data augmentation: the CNN learns that position does not change the digit).
+ * Labels are one-hot over `classes` classes, digit `firstDigit` being class 0.
  */
-function gather(digits: Digits, indices: number[], shiftedCopies: number, seed: number): { x: tf.Tensor; y: tf.Tensor } {
+export function gather(digits: Digits, indices: number[], shiftedCopies: number, seed: number, firstDigit = 0, classes = 10): { x: tf.Tensor; y: tf.Tensor } {
   const random = seededRandom(seed);
   const count = indices.length * (1 + shiftedCopies);
   const pixels = new Float32Array(count * PIXELS);
@@ -62,10 +63,10 @@ function gather(digits: Digits, indices: number[], shiftedCopies: number, seed: 
       const target = pixels.subarray(row * PIXELS, (row + 1) * PIXELS);
       if (copy === 0) target.set(source);
       else shiftImage(source, target, Math.floor(random() * 5) - 2, Math.floor(random() * 5) - 2);
-      labels[row] = digits.labels[index]!;
+      labels[row] = digits.labels[index]! - firstDigit;
     });
   }
-  return tf.tidy(() => ({ x: tf.tensor4d(pixels, [count, IMAGE_SIZE, IMAGE_SIZE, 1]), y: tf.oneHot(tf.tensor1d(labels, 'int32'), 10) }));
+  return tf.tidy(() => ({ x: tf.tensor4d(pixels, [count, IMAGE_SIZE, IMAGE_SIZE, 1]), y: tf.oneHot(tf.tensor1d(labels, 'int32'), classes) }));
 }
 
 export const MNIST_TEST_FRACTION = 0.2;

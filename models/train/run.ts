@@ -20,6 +20,7 @@ import { probeTrainingKernels } from './kernels.ts';
 import { parseSchedule, TrainingOptimizer } from './optimizer.ts';
 import { plotHistory } from './plot.ts';
 import { ProgressBar, type ProgressOutput } from './progress.ts';
+import { fromScratch, takeFrozenBase, trainSource, unfreezeForFineTuning } from './transfer.ts';
 import { modelFiles, uploadModel, writeFolder } from './save.ts';
 
 const positive = (flag: string, integer = false) =>
@@ -233,10 +234,18 @@ export async function runTraining(given: TrainJobOptions): Promise<TrainJobResul
   try {
     await tf.setBackend('cpu');
     const data = await definition.loadData({ seed, validationSplit, ...(options.limit ? { limit: options.limit } : {}) });
-    disposables.push(data.train.x, data.train.y, data.test.x, data.test.y, ...(data.validation ? [data.validation.x, data.validation.y] : []), ...Object.values(data.baselines ?? {}));
+    disposables.push(
+      data.train.x,
+      data.train.y,
+      data.test.x,
+      data.test.y,
+      ...(data.validation ? [data.validation.x, data.validation.y] : []),
+      ...(data.source ? [data.source.x, data.source.y] : []),
+      ...Object.values(data.baselines ?? {}),
+    );
     log(`data: ${data.description}`);
 
-    const newOptimizer = () => new TrainingOptimizer({ learningRate, schedule, epochs, ...(options.clipNorm ? { clipNorm: options.clipNorm } : {}) });
+    const newOptimizer = (rate = learningRate) => new TrainingOptimizer({ learningRate: rate, schedule, epochs, ...(options.clipNorm ? { clipNorm: options.clipNorm } : {}) });
     const probeOptimizer = newOptimizer();
     const probeModel = compile(definition, regularization, probeOptimizer);
     const probeCount = Math.min(2, data.train.x.shape[0]);
@@ -258,8 +267,20 @@ export async function runTraining(given: TrainJobOptions): Promise<TrainJobResul
     log(`backend: ${backend.backend} (${backend.package}): ${backend.reason}`);
     await toBackend(data);
 
-    const optimizer = newOptimizer();
-    const model = compile(definition, regularization, optimizer);
+    let optimizer = newOptimizer();
+    const transfer = definition.transfer && data.source ? definition.transfer : undefined;
+    const model = definition.build(regularization);
+    if (transfer) {
+      const sourceOptimizer = newOptimizer();
+      const { source, accuracy } = await trainSource(definition, transfer, data, regularization, sourceOptimizer);
+      takeFrozenBase(source, model, transfer);
+      source.dispose();
+      sourceOptimizer.dispose();
+      log(
+        `source: trained ${transfer.sourceEpochs} epochs on ${data.source!.description} (training accuracy ${(accuracy * 100).toFixed(2)}%); its ${transfer.baseLayers.join(', ')} are frozen for ${Math.min(transfer.headEpochs, epochs)} epochs of the new head, then ${transfer.fineTuneLayers.join(', ')} fine-tune at ${transfer.fineTuneRate}x the learning rate`,
+      );
+    }
+    model.compile({ optimizer, loss: definition.loss, metrics: [...definition.metrics] });
     const trainSamples = data.train.x.shape[0];
     const fitSamples = data.validation ? trainSamples : Math.max(1, Math.round(trainSamples * (1 - validationSplit)));
     const progress = new ProgressBar(progressOut, epochs, Math.ceil(fitSamples / batchSize));
@@ -287,18 +308,38 @@ export async function runTraining(given: TrainJobOptions): Promise<TrainJobResul
     if (options.earlyStopping) callbacks.push(tfl.callbacks.earlyStopping({ monitor: validates ? 'val_loss' : 'loss', patience: options.earlyStopping }));
 
     const started = Date.now();
-    await model.fit(data.train.x, data.train.y, {
-      epochs,
-      batchSize,
-      ...(data.validation ? { validationData: [data.validation.x, data.validation.y] as [tf.Tensor, tf.Tensor] } : { validationSplit }),
-      shuffle: true,
-      verbose: 0,
-      callbacks,
-    });
+    const fitEpochs = (initialEpoch: number, until: number) =>
+      model.fit(data.train.x, data.train.y, {
+        initialEpoch,
+        epochs: until,
+        batchSize,
+        ...(data.validation ? { validationData: [data.validation.x, data.validation.y] as [tf.Tensor, tf.Tensor] } : { validationSplit }),
+        shuffle: true,
+        verbose: 0,
+        callbacks,
+      });
+    if (transfer && epochs > transfer.headEpochs) {
+      await fitEpochs(0, transfer.headEpochs);
+      unfreezeForFineTuning(model, transfer);
+      optimizer.dispose();
+      optimizer = newOptimizer(learningRate * transfer.fineTuneRate);
+      model.compile({ optimizer, loss: definition.loss, metrics: [...definition.metrics] });
+      await fitEpochs(transfer.headEpochs, epochs);
+    } else {
+      await fitEpochs(0, epochs);
+    }
     const seconds = (Date.now() - started) / 1000;
     const epochsRun = runLog.epochs.length;
     log(`trained ${epochsRun} epoch${epochsRun === 1 ? '' : 's'} in ${seconds.toFixed(1)} s on ${backend.backend}${epochsRun < epochs ? ` (early stopping after ${epochsRun} of ${epochs})` : ''}`);
 
+    if (transfer) {
+      const scratchOptimizer = newOptimizer();
+      const scratch = await fromScratch(definition, data, regularization, scratchOptimizer, epochs, batchSize);
+      scratchOptimizer.dispose();
+      disposables.push(scratch);
+      data.baselines = { ...data.baselines, 'from scratch': scratch };
+      log(`from scratch: the same network trained ${epochs} epochs on the same ${trainSamples} examples, for comparison`);
+    }
     const evaluation = await evaluate(model, data, definition.task, definition.classes?.length ?? 0);
     log(formatTable(evaluation, definition.name));
 

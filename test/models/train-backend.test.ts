@@ -182,7 +182,7 @@ describe('backend selection with the native packages absent', () => {
     }
     expect(errors[0]).toMatch(/edgeflow train: --backend tensorflow needs .*neither is installed: run 'npm install @tensorflow\/tfjs-node@4.22.0'/);
     expect(errors[1]).toMatch(/--backend must be one of auto, tensorflow, webgpu, wasm, cpu/);
-    expect(errors[2]).toMatch(/unknown model "no-such-model": choose one of celsius, mnist, co2, co2-gru, spam/);
+    expect(errors[2]).toMatch(/unknown model "no-such-model": choose one of celsius, mnist, mnist-transfer, co2, co2-gru, spam/);
   });
 });
 
