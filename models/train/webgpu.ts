@@ -60,7 +60,7 @@ function noAdapterReason(): string {
   const absent = drivers.filter((file) => !existsSync(file));
   if (absent.length > 0 && absent.length === drivers.length) return `the Vulkan driver files named by VK_DRIVER_FILES / VK_ICD_FILENAMES do not exist (${absent.join(', ')})`;
   if (drivers.length === 0) return `no Vulkan driver is installed (no ICD file in ${VULKAN_ICD_DIRS[0]}): install your GPU's Vulkan driver, or ${SETUP_HINT}`;
-  return `Dawn found no usable adapter among the Vulkan drivers (${drivers.map((d) => basename(d)).join(', ')}); Mesa's lavapipe must be 25 or newer (22.3 is too old for Dawn): ${SETUP_HINT}`;
+  return `Dawn found no usable adapter among the Vulkan drivers (${drivers.map((d) => basename(d)).join(', ')}), and Mesa's lavapipe must be 25 or newer (22.3 is too old for Dawn): ${SETUP_HINT}`;
 }
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));

@@ -39,7 +39,7 @@ beforeAll(async () => {
 describe('edgeflow train celsius', () => {
   it('says which backend it chose and why, and prints the evaluation table', () => {
     expect(result.backend.backend).toBe('wasm');
-    expect(lines).toContainEqual(expect.stringMatching(/^backend: wasm \(@tensorflow\/tfjs-backend-wasm\): .*not installed; wasm registers all \d+ kernels the training runs/));
+    expect(lines).toContainEqual(expect.stringMatching(/^backend: wasm \(@tensorflow\/tfjs-backend-wasm\): .*not installed; (webgpu: [^;]+; )?wasm registers all \d+ kernels the training runs/));
     expect(lines.join('\n')).toMatch(/\| held-out \| mae \(°F\) \| +mse \(°F²\) \|/);
     expect(progress).toHaveLength(result.history.length);
     expect(progress[0]).toMatch(/^epoch +1\/60 \[=+\] [\d.]+s loss [\d.e+-]+ · mae [\d.]+ · val_loss/);
@@ -54,9 +54,14 @@ describe('edgeflow train celsius', () => {
     const train = decodeEventFile(new Uint8Array(readFileSync(result.eventFiles.train)));
     const validation = decodeEventFile(new Uint8Array(readFileSync(result.eventFiles.validation)));
     expect(train[0]!.fileVersion).toBe('brain.Event:2');
-    expect(train.slice(1).map((e) => e.step)).toEqual(result.history.map((r) => r.epoch));
+    const scalars = train.slice(1).filter((e) => !e.histograms);
+    expect(scalars.map((e) => e.step)).toEqual(result.history.map((r) => r.epoch));
+    // And a histogram event per epoch of the Dense unit's kernel and bias.
+    const histograms = train.filter((e) => e.histograms);
+    expect(histograms.map((e) => e.step)).toEqual(result.history.map((r) => r.epoch));
+    expect(Object.keys(histograms[0]!.histograms!)).toEqual(['fahrenheit/kernel', 'fahrenheit/bias']);
     result.history.forEach((record, i) => {
-      expect(train[i + 1]!.scalars).toEqual({
+      expect(scalars[i]!.scalars).toEqual({
         epoch_loss: Math.fround(record.train.loss!),
         epoch_mae: Math.fround(record.train.mae!),
         epoch_learning_rate: Math.fround(record.learningRate),
