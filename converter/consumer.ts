@@ -1,12 +1,14 @@
 // The one consumer of upload events, runtime-neutral: the Workers queue() handler
 // (functions/queue.ts) and `edgeflow watch` (converter/watcher.ts) both call consumeUploadEvent
 // with the R2 event notification message shape. Per event:
-//   ignore keys other than an upload manifest; skip uploads already published or failed;
-//   take the upload's lease (shared/bucket/claim.ts); read the manifest and files; refuse models
+//   ignore keys other than an upload manifest; skip uploads already published or failed (the
+//   status document decides, not the caller's memory); take the upload's lease
+//   (shared/bucket/claim.ts, renewed while converting); count an attempt, or a takeover when the
+//   last holder died mid-conversion (not the upload's fault); read the manifest and files; refuse models
 //   too large for this runtime; convert, verify, publish with sourceId = uploadId (a redelivery
 //   publishes nothing twice); record the status. The caller maps the outcome to ack / retry /
 //   dead-letter. Store errors are retried with backoff inside (RetryingStore); what still fails
-//   is `retry` until the last delivery, then `failed`.
+//   is `retry` until the last delivery, then `failed`. Permanent vs transient: by error code, here only.
 import { hex } from '../shared/bytes.ts';
 import type { ObjectStore } from '../shared/store/types.ts';
 import { dtypeCounts } from '../shared/bucket/published.ts';
@@ -16,7 +18,7 @@ import { ConversionError, isEdgeflowError, type ErrorCode } from '../shared/erro
 import type { DecodedModel, FileSet } from './model.ts';
 import { readModel } from './read/index.ts';
 import { RetryingStore, DEFAULT_RETRY_DELAYS_MS } from '../shared/store/retrying.ts';
-import { parseManifestKey, readManifest, readStatus, uploadKeys, writeStatus, type UploadEvent, type UploadManifest, type UploadStatus } from '../shared/bucket/uploads.ts';
+import { InvalidStatusError, parseManifestKey, readManifest, readStatus, uploadKeys, writeStatus, type UploadEvent, type UploadManifest, type UploadStatus } from '../shared/bucket/uploads.ts';
 
 export interface ConsumerLimits {
   /** Largest upload (sum of its files) this runtime converts. */
@@ -40,17 +42,18 @@ export interface ConsumerOptions {
   /** Who converts: a Worker isolate or a watcher process (a per-call suffix is added). */
   owner: string;
   limits?: Partial<ConsumerLimits>;
-  /** This delivery's number, from 1 (Queues' message.attempts). */
+  /** This delivery's number, from 1 (Queues' message.attempts); absent (the watcher): the status's attempts count. */
   attempt?: number;
-  /** Deliveries allowed in all (max_retries + 1); at the last one a transient failure is final. */
+  /** Deliveries (or, without `attempt`, attempts) allowed in all; at the last one a transient failure is final. */
   maxDeliveries?: number;
+  /** Lease length (default DEFAULT_LEASE_MS); renewed every third of it while converting. */
   leaseMs?: number;
   retryDelaysMs?: readonly number[];
   /** Called when a version was published or a label moved (to drop cached index.json). */
   onPublished?: (name: string, version: number) => void;
   log?: (line: string) => void;
-  /** Conversions that died without an outcome before an upload is failed (default 2). */
-  maxInterrupted?: number;
+  /** Takeovers of conversions that died without an outcome before an upload is failed (default DEFAULT_MAX_TAKEOVERS). */
+  maxTakeovers?: number;
   /** Calibration samples (fewer is faster; default the converter's). */
   samples?: number;
 }
@@ -71,24 +74,30 @@ const PERMANENT_CODES: readonly ErrorCode[] = ['bad_request', 'unconvertible', '
 
 const isPermanent = (error: unknown): boolean => isEdgeflowError(error, ...PERMANENT_CODES);
 
+/** The code recorded in a status for an error: its own, or `unavailable` for anything that is no EdgeflowError (a store failing). */
+const errorCode = (error: unknown): ErrorCode => (isEdgeflowError(error) ? error.code : 'unavailable');
+
+/** Conversions of one upload that may die mid-way (a crashed watcher, a Worker past its limits) before it is failed. */
+export const DEFAULT_MAX_TAKEOVERS = 10;
+
 function randomSuffix(): string {
   return hex(crypto.getRandomValues(new Uint8Array(4)));
 }
 
 /** ConsumerOptions with every default filled in (resolveConsumerOptions). */
-type ResolvedConsumerOptions = Required<Omit<ConsumerOptions, 'limits' | 'onPublished' | 'samples'>> & Pick<ConsumerOptions, 'onPublished' | 'samples'> & { limits: ConsumerLimits };
+type ResolvedConsumerOptions = Required<Omit<ConsumerOptions, 'limits' | 'onPublished' | 'samples' | 'attempt'>> &
+  Pick<ConsumerOptions, 'onPublished' | 'samples' | 'attempt'> & { limits: ConsumerLimits };
 
 /** The one place the consumer's defaults are merged. */
 function resolveConsumerOptions(options: ConsumerOptions): ResolvedConsumerOptions {
   return {
     ...options,
     limits: { ...UNLIMITED, ...options.limits },
-    attempt: options.attempt ?? 1,
     maxDeliveries: options.maxDeliveries ?? Infinity,
     leaseMs: options.leaseMs ?? DEFAULT_LEASE_MS,
     retryDelaysMs: options.retryDelaysMs ?? DEFAULT_RETRY_DELAYS_MS,
     log: options.log ?? (() => {}),
-    maxInterrupted: options.maxInterrupted ?? 2,
+    maxTakeovers: options.maxTakeovers ?? DEFAULT_MAX_TAKEOVERS,
   };
 }
 
@@ -103,7 +112,7 @@ interface UploadJob {
   status: UploadStatus | null;
 }
 
-type Lease = Awaited<ReturnType<typeof claimUpload>>;
+type Claim = Awaited<ReturnType<typeof claimUpload>>;
 
 /** Step parse event: the upload an R2 event notification names, or why the event is ignored. */
 function parseEvent(message: unknown): { key: string; name: string; uploadId: string } | ConsumeOutcome {
@@ -118,13 +127,22 @@ function parseEvent(message: unknown): { key: string; name: string; uploadId: st
 
 /** Writes a change to the job's status document (stamped with the time). */
 async function record(job: UploadJob, change: Partial<UploadStatus>): Promise<void> {
-  job.status = { ...job.status!, ...change, updated: new Date().toISOString() };
-  await writeStatus(job.store, job.status);
+  job.status = await writeStatus(job.store, { ...job.status!, ...change, updated: new Date().toISOString() });
 }
+
+/** The attempt a failure counts against: the queue's delivery, else the status's attempts. */
+const attemptOf = (job: UploadJob): number => job.options.attempt ?? job.status?.attempts ?? 0;
 
 /** Step skip settled: re-reads the status; the outcome of an upload already published or failed, null when it still needs converting. */
 async function skipSettled(job: UploadJob): Promise<ConsumeOutcome | null> {
-  job.status = await readStatus(job.store, job.uploadId);
+  try {
+    job.status = await readStatus(job.store, job.uploadId);
+  } catch (error) {
+    if (!(error instanceof InvalidStatusError)) throw error;
+    // Not ours or torn: converting rewrites it from the manifest.
+    job.options.log(`${job.uploadId}: ${error.message}`);
+    job.status = null;
+  }
   const current = job.status;
   if (current?.state === 'published' && current.version) return { kind: 'done', uploadId: job.uploadId, name: job.name, version: current.version, existing: true };
   if (current?.state === 'failed') return { kind: 'failed', uploadId: job.uploadId, reason: current.reason ?? 'failed earlier' };
@@ -132,7 +150,7 @@ async function skipSettled(job: UploadJob): Promise<ConsumeOutcome | null> {
 }
 
 /** Step lease: takes the upload's lease; a busy retry outcome when another consumer holds it. */
-async function takeLease(job: UploadJob): Promise<{ lease: Lease; busy?: ConsumeOutcome }> {
+async function takeLease(job: UploadJob): Promise<{ lease: Claim; busy?: ConsumeOutcome }> {
   const lease = await claimUpload(job.store, job.uploadId, `${job.options.owner}#${randomSuffix()}`, job.options.leaseMs);
   if (!('busy' in lease)) return { lease };
   return {
@@ -141,23 +159,28 @@ async function takeLease(job: UploadJob): Promise<{ lease: Lease; busy?: Consume
   };
 }
 
-/** A status still `converting` under a lapsed lease means the last holder died mid-conversion (in a Worker, usually the CPU or memory limit): do not loop on it forever. */
-function refuseInterrupted(job: UploadJob): void {
-  const status = job.status;
-  if (status?.state === 'converting' && status.attempts >= job.options.maxInterrupted) {
-    throw new ConversionError(`the conversion was interrupted ${status.attempts} times without finishing (a Worker's CPU or memory limit, or a crashed watcher): ${TOO_LARGE_HINT}`);
-  }
-}
-
-/** Step read manifest: the upload's manifest (null when it is gone), with the status marked converting. */
-async function readUploadManifest(job: UploadJob): Promise<UploadManifest | null> {
+/**
+ * Step start: the upload's manifest (null when it is gone), with the status marked converting.
+ * A status still `converting` when we got the lease means its last holder died mid-conversion
+ * (a killed watcher; in a Worker, usually the CPU or memory limit): a takeover, counted apart
+ * from attempts, and refused past maxTakeovers, or at the queue's last delivery (a death there
+ * would leave nothing to record it).
+ */
+async function startConversion(job: UploadJob): Promise<UploadManifest | null> {
   const { name, uploadId, options } = job;
   const manifest = await readManifest(job.store, name, uploadId);
   if (!manifest) return null;
   const now = new Date().toISOString();
   job.status ??= { id: uploadId, name, state: 'queued', created: manifest.created, updated: now, files: manifest.files, options: manifest.options, attempts: 0 };
-  await record(job, { state: 'converting', attempts: job.status.attempts + 1, convertedBy: options.owner, lastError: undefined });
-  options.log(`${uploadId}: converting ${name} (${manifest.files.map((f) => f.path).join(', ')}), delivery ${options.attempt}`);
+  const takeover = job.status.state === 'converting';
+  const takeovers = (job.status.takeovers ?? 0) + (takeover ? 1 : 0);
+  const lastDelivery = options.attempt !== undefined && options.attempt >= options.maxDeliveries;
+  if (takeover && (takeovers > options.maxTakeovers || lastDelivery)) {
+    throw new ConversionError(`the conversion was interrupted ${takeovers} times without finishing (a Worker's CPU or memory limit, or a crashed watcher): ${TOO_LARGE_HINT}`);
+  }
+  const attempts = job.status.attempts + (takeover ? 0 : 1);
+  await record(job, { state: 'converting', attempts, ...(takeovers ? { takeovers } : {}), convertedBy: options.owner, lastError: undefined, code: undefined });
+  options.log(`${uploadId}: converting ${name} (${manifest.files.map((f) => f.path).join(', ')}), attempt ${attempts}${takeover ? `, takeover ${takeovers}` : ''}`);
   return manifest;
 }
 
@@ -233,22 +256,24 @@ async function recordPublished(job: UploadJob, result: PublishedConversion): Pro
 /** Step record status (failure): permanent errors (by code) and the last delivery fail the upload; anything else is retried. */
 async function recordFailure(job: UploadJob, error: unknown): Promise<ConsumeOutcome> {
   const { store, uploadId, name, options } = job;
-  const { attempt, log } = options;
+  const { log } = options;
+  const attempt = attemptOf(job);
   const message = (error as Error).message;
+  const code = errorCode(error);
   const permanent = isPermanent(error);
   if (permanent || attempt >= options.maxDeliveries) {
-    const reason = permanent ? message : `gave up after ${attempt} deliveries: ${message}`;
+    const reason = permanent ? message : `gave up after ${attempt} ${options.attempt === undefined ? 'attempts' : 'deliveries'}: ${message}`;
     log(`${uploadId}: failed: ${reason}`);
-    if (job.status) await record(job, { state: 'failed', reason, ...(error instanceof ToleranceError ? { report: error.report } : {}) }).catch(() => undefined);
-    else
-      await writeStatus(store, { id: uploadId, name, state: 'failed', created: new Date().toISOString(), updated: new Date().toISOString(), files: [], options: {}, attempts: 1, reason }).catch(
-        () => undefined,
-      );
+    if (job.status) await record(job, { state: 'failed', reason, code, ...(error instanceof ToleranceError ? { report: error.report } : {}) }).catch(() => undefined);
+    else {
+      const now = new Date().toISOString();
+      await writeStatus(store, { id: uploadId, name, state: 'failed', created: now, updated: now, files: [], options: {}, attempts: 1, reason, code }).catch(() => undefined);
+    }
     return { kind: 'failed', uploadId, reason };
   }
-  log(`${uploadId}: delivery ${attempt} failed, will retry: ${message}`);
-  if (job.status) await record(job, { state: 'queued', lastError: message }).catch(() => undefined);
-  return { kind: 'retry', uploadId, reason: message, delaySeconds: Math.min(300, 5 * 2 ** (attempt - 1)) };
+  log(`${uploadId}: attempt ${attempt} failed, will retry: ${message}`);
+  if (job.status) await record(job, { state: 'queued', lastError: message, code }).catch(() => undefined);
+  return { kind: 'retry', uploadId, reason: message, delaySeconds: Math.min(300, 5 * 2 ** Math.max(0, attempt - 1)) };
 }
 
 /** Consumes one upload event: the steps above in order; the outcome tells the caller to ack, retry or dead-letter. */
@@ -260,7 +285,7 @@ export async function consumeUploadEvent(message: unknown, given: ConsumerOption
   const store = new RetryingStore(options.store, options.retryDelaysMs, (operation, k, error, n) => options.log(`${uploadId}: ${operation} ${k} failed (${error.message}); retry ${n}`));
   const job: UploadJob = { ...parsed, options, store, status: null };
 
-  let lease: Lease | null = null;
+  let lease: Claim | null = null;
   try {
     const before = await skipSettled(job);
     if (before) return before;
@@ -270,9 +295,8 @@ export async function consumeUploadEvent(message: unknown, given: ConsumerOption
     // Re-read under the lease: the previous holder may have finished in between.
     const meanwhile = await skipSettled(job);
     if (meanwhile) return meanwhile;
-    refuseInterrupted(job);
 
-    const manifest = await readUploadManifest(job);
+    const manifest = await startConversion(job);
     if (!manifest) return { kind: 'ignored', reason: `${job.key} is gone` };
     checkSourceSize(manifest, options.limits);
     const files = await readUploadFiles(job, manifest);
@@ -284,7 +308,7 @@ export async function consumeUploadEvent(message: unknown, given: ConsumerOption
     const onProgress = ({ stage, detail }: ConvertProgress) => options.log(`${uploadId}: ${stage} ${detail}`);
     const converted = await convertUpload(job, decoded, manifest, onProgress);
     // Stalled past the lease (another consumer took the upload over): leave the publish to it.
-    if ('lease' in lease && !lease.lease.held()) return { kind: 'retry', uploadId, reason: 'lost the lease while converting', delaySeconds: 30, busy: true };
+    if ('lease' in lease && !(await lease.lease.renew())) return { kind: 'retry', uploadId, reason: 'lost the lease while converting', delaySeconds: 30, busy: true };
     return await recordPublished(job, await publishUpload(job, converted, onProgress));
   } catch (error) {
     return recordFailure(job, error);

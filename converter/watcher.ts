@@ -2,25 +2,28 @@
 // server): lists uploads/ every interval, and hands each manifest it has not settled yet to the
 // same consumer the Workers queue uses, as the same R2 event message. Several watchers may run
 // at once: the consumer's lease (shared/bucket/claim.ts) lets exactly one convert an upload.
-// Failures stay in the upload's status (the Node counterpart of the dead-letter queue).
+// The upload's status document decides what is settled and how many attempts were made, so a
+// restarted watcher converts nothing twice; what this process remembers (uploads it saw
+// settle, retry back-off) only saves reads. Failures stay in the upload's status (the Node
+// counterpart of the dead-letter queue).
 import { EdgeflowError } from '../shared/errors.ts';
 import { listAll } from '../shared/store/util.ts';
 import { consumeUploadEvent, type ConsumeOutcome, type ConsumerOptions } from './consumer.ts';
 import { MANIFEST_FILE, type UploadEvent } from '../shared/bucket/uploads.ts';
 
-/** Conversion attempts per upload before the watcher records it as failed. */
+/** Conversion attempts per upload (its status' attempts, takeovers not counted) before a transient failure is final. */
 export const DEFAULT_MAX_ATTEMPTS = 5;
 
 export interface WatcherOptions extends Omit<ConsumerOptions, 'attempt' | 'maxDeliveries'> {
   intervalMs: number;
-  /** Conversion attempts per upload before it is recorded as failed (default DEFAULT_MAX_ATTEMPTS). */
+  /** Conversion attempts per upload before a transient failure is final (default DEFAULT_MAX_ATTEMPTS). */
   maxAttempts?: number;
   onOutcome?: (outcome: ConsumeOutcome) => void;
 }
 
 export class UploadWatcher {
+  /** Manifests whose status this process saw published or failed: not read again. */
   private readonly settled = new Set<string>();
-  private readonly attempts = new Map<string, number>();
   private readonly notBefore = new Map<string, number>();
   private wake: (() => void) | null = null;
   private kicked = false;
@@ -33,7 +36,6 @@ export class UploadWatcher {
     const outcomes: ConsumeOutcome[] = [];
     for (const object of manifests) {
       if ((this.notBefore.get(object.key) ?? 0) > Date.now()) continue;
-      const attempt = (this.attempts.get(object.key) ?? 0) + 1;
       const event: UploadEvent = {
         account: 'local',
         action: 'PutObject',
@@ -41,18 +43,14 @@ export class UploadWatcher {
         object: { key: object.key, size: object.size, eTag: object.etag },
         eventTime: new Date(object.uploaded ?? Date.now()).toISOString(),
       };
-      const outcome = await consumeUploadEvent(event, { ...this.options, attempt, maxDeliveries: this.options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS });
+      const outcome = await consumeUploadEvent(event, { ...this.options, maxDeliveries: this.options.maxAttempts ?? DEFAULT_MAX_ATTEMPTS });
       outcomes.push(outcome);
       this.options.onOutcome?.(outcome);
       if (outcome.kind === 'retry') {
         // Another watcher holds it: look again next pass (its status will say published).
-        if (!outcome.busy) {
-          this.attempts.set(object.key, attempt);
-          this.notBefore.set(object.key, Date.now() + outcome.delaySeconds * 1000);
-        }
+        if (!outcome.busy) this.notBefore.set(object.key, Date.now() + outcome.delaySeconds * 1000);
       } else {
         this.settled.add(object.key);
-        this.attempts.delete(object.key);
         this.notBefore.delete(object.key);
       }
     }

@@ -2,84 +2,100 @@
 // several `edgeflow watch` processes) exactly one converts a given upload at a time.
 // Taking a lease is a create-if-absent write of status/uploads/<id>.claim; an expired or
 // released lease is taken over with a write conditional on its etag. The holder renews the
-// lease while it works (also conditional), so a crashed holder's upload is picked up again
-// once its lease runs out, and a live holder is never overtaken.
+// lease (a heartbeat, also conditional) every third of its length while it works, so a live
+// holder is never overtaken and a crashed one's upload is picked up again once its lease runs
+// out; renew() checks it is still held right before publishing.
 import { PreconditionFailedError, type ObjectStore } from '../store/types.ts';
 import { getJson, putJson } from '../store/util.ts';
 import { uploadKeys } from './uploads.ts';
 
-export const DEFAULT_LEASE_MS = 120_000;
+/** How long a lease lasts without a heartbeat: a crashed holder's upload waits this long. */
+export const DEFAULT_LEASE_MS = 30_000;
+
+/** Heartbeats per lease length: a holder survives two lost renewals. */
+const HEARTBEATS_PER_LEASE = 3;
 
 interface ClaimDocument {
   owner: string;
   /** ms since epoch; 0 once released. */
   expires: number;
   taken: string;
+  /** Last renewal (ISO time). */
+  renewed?: string;
 }
 
 export interface Lease {
   owner: string;
   /** True when the lease was still ours at the last renewal. */
   held(): boolean;
+  /** Renews the lease now; false when someone else holds it (took it over after we stalled). */
+  renew(): Promise<boolean>;
   /** Gives the lease up (conditional: never releases a lease someone else took over). */
   release(): Promise<void>;
 }
 
 export type ClaimResult = { lease: Lease } | { busy: { owner: string; expiresInMs: number } };
 
+async function currentClaim(store: ObjectStore, key: string) {
+  const found = await getJson(store, key);
+  const claim = found?.value as Partial<ClaimDocument> | undefined;
+  return { found, owner: String(claim?.owner), expires: typeof claim?.expires === 'number' ? claim.expires : 0 };
+}
+
+/** Takes the upload's lease for owner, or says who holds it and for how much longer. */
 export async function claimUpload(store: ObjectStore, uploadId: string, owner: string, leaseMs = DEFAULT_LEASE_MS): Promise<ClaimResult> {
   const key = uploadKeys.claim(uploadId);
-  const document = (): ClaimDocument => ({ owner, expires: Date.now() + leaseMs, taken: new Date().toISOString() });
+  const taken = new Date().toISOString();
+  const document = (): ClaimDocument => ({ owner, expires: Date.now() + leaseMs, taken, renewed: new Date().toISOString() });
   let etag: string;
   try {
     etag = (await putJson(store, key, document(), { ifNoneMatch: '*' })).etag;
   } catch (error) {
     if (!(error instanceof PreconditionFailedError)) throw error;
-    const current = await getJson(store, key);
-    const claim = current?.value as Partial<ClaimDocument> | undefined;
-    const expires = typeof claim?.expires === 'number' ? claim.expires : 0;
+    const current = await currentClaim(store, key);
     // Our own write whose answer was lost (a retried put): the lease is ours.
-    if (current && claim?.owner === owner && expires > Date.now()) etag = current.etag;
-    else if (current && expires > Date.now()) return { busy: { owner: String(claim?.owner), expiresInMs: expires - Date.now() } };
+    if (current.found && current.owner === owner && current.expires > Date.now()) etag = current.found.etag;
+    else if (current.found && current.expires > Date.now()) return { busy: { owner: current.owner, expiresInMs: current.expires - Date.now() } };
     else {
       try {
-        etag = (await putJson(store, key, document(), current ? { ifMatch: current.etag } : { ifNoneMatch: '*' })).etag;
+        etag = (await putJson(store, key, document(), current.found ? { ifMatch: current.found.etag } : { ifNoneMatch: '*' })).etag;
       } catch (raced) {
         if (!(raced instanceof PreconditionFailedError)) throw raced;
-        const winner = (await getJson(store, key))?.value as Partial<ClaimDocument> | undefined;
-        return { busy: { owner: String(winner?.owner), expiresInMs: Math.max(0, (winner?.expires ?? 0) - Date.now()) } };
+        const winner = await currentClaim(store, key);
+        return { busy: { owner: winner.owner, expiresInMs: Math.max(0, winner.expires - Date.now()) } };
       }
     }
   }
 
   let held = true;
   let renewing: Promise<void> = Promise.resolve();
-  const timer = setInterval(
-    () => {
-      renewing = renewing.then(async () => {
-        if (!held) return;
-        try {
-          etag = (await putJson(store, key, document(), { ifMatch: etag })).etag;
-        } catch (error) {
-          // Lost (another consumer took over after we stalled) or the store is down: stop claiming it.
-          if (error instanceof PreconditionFailedError) held = false;
-        }
-      });
-    },
-    Math.max(50, leaseMs / 3),
-  );
+  /** One renewal at a time, in order: a conditional write on the etag of our last one. */
+  const renew = (): Promise<boolean> => {
+    renewing = renewing.then(async () => {
+      if (!held) return;
+      try {
+        etag = (await putJson(store, key, document(), { ifMatch: etag })).etag;
+      } catch (error) {
+        // Lost (another consumer took over after we stalled); a store that is down keeps the lease until it expires.
+        if (error instanceof PreconditionFailedError) held = false;
+      }
+    });
+    return renewing.then(() => held);
+  };
+  const timer = setInterval(() => void renew(), Math.max(50, leaseMs / HEARTBEATS_PER_LEASE));
   (timer as { unref?: () => void }).unref?.();
 
   return {
     lease: {
       owner,
       held: () => held,
+      renew,
       release: async () => {
         clearInterval(timer);
         await renewing;
         if (!held) return;
         held = false;
-        await putJson(store, key, { owner, expires: 0, taken: new Date().toISOString() } satisfies ClaimDocument, { ifMatch: etag }).catch(() => undefined);
+        await putJson(store, key, { owner, expires: 0, taken } satisfies ClaimDocument, { ifMatch: etag }).catch(() => undefined);
       },
     },
   };

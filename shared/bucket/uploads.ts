@@ -12,10 +12,9 @@ import { hex } from '../bytes.ts';
 import { AccuracyReport } from '../schemas/edgeflow-json.ts';
 import { checkModelName } from '../names.ts';
 import { checkKey, type ObjectStore } from '../store/types.ts';
-import { getJson, putJson } from '../store/util.ts';
-import { ConversionError } from '../errors.ts';
+import { getJson, getText, putJson } from '../store/util.ts';
+import { ConversionError, describeZodError, EdgeflowError, ERROR_CODES } from '../errors.ts';
 import { ConversionOptions } from '../options/conversion.ts';
-import { describeZodError } from '../errors.ts';
 
 export const MANIFEST_FILE = 'edgeflow-upload.json';
 export const UPLOAD_ID_PATTERN = /^\d{8}T\d{6}Z-[0-9a-f]{16}$/;
@@ -84,10 +83,14 @@ export const UploadStatus = z.object({
   updated: z.string(),
   files: z.array(z.object({ path: z.string(), size: z.number() })),
   options: ConversionOptions,
-  /** Deliveries that started a conversion (redeliveries and takeovers count). */
+  /** Conversions started for this upload: the first, and one per retry after a failure. */
   attempts: z.number().int().nonnegative(),
+  /** Conversions taken over from a holder that died mid-way (its lease lapsed): not attempts. */
+  takeovers: z.number().int().nonnegative().optional(),
   /** Set while a transient failure waits for its retry. */
   lastError: z.string().optional(),
+  /** failed, or lastError: the error's code (shared/errors.ts). */
+  code: z.enum(ERROR_CODES).optional(),
   /** published: */
   version: z.number().int().positive().optional(),
   existing: z.boolean().optional(),
@@ -179,15 +182,54 @@ export async function readManifest(store: ObjectStore, name: string, uploadId: s
   return parsed.data;
 }
 
-export async function readStatus(store: ObjectStore, uploadId: string): Promise<UploadStatus | null> {
-  const found = await getJson(store, uploadKeys.status(uploadId));
-  if (!found) return null;
-  const parsed = UploadStatus.safeParse(found.value);
-  return parsed.success ? parsed.data : null;
+/** A status document that exists but cannot be read (not ours, or torn): the consumer rewrites it. */
+export class InvalidStatusError extends EdgeflowError {
+  constructor(key: string, problem: string) {
+    super('unavailable', `${key} is not a valid upload status (${problem}); the converter rewrites it on its next attempt`);
+    this.name = 'InvalidStatusError';
+  }
 }
 
-export async function writeStatus(store: ObjectStore, status: UploadStatus): Promise<void> {
-  await putJson(store, uploadKeys.status(status.id), status);
+/**
+ * A status document as stored (JSON) → the status. Optional parts that fail their schema are
+ * dropped (a drift report with a NaN figure, stored as null), so an upload never vanishes
+ * behind one bad field; a document whose core (state, attempts, ...) is unreadable throws.
+ */
+export function parseStatus(key: string, value: unknown): UploadStatus {
+  const parsed = UploadStatus.safeParse(value);
+  if (parsed.success) return parsed.data;
+  if (value && typeof value === 'object' && !Array.isArray(value)) {
+    const kept: Record<string, unknown> = { ...value };
+    for (const issue of parsed.error.issues) {
+      const field = issue.path[0];
+      if (typeof field === 'string' && UploadStatus.shape[field as keyof typeof UploadStatus.shape]?.safeParse(undefined).success) delete kept[field];
+    }
+    const salvaged = UploadStatus.safeParse(kept);
+    if (salvaged.success) return salvaged.data;
+  }
+  throw new InvalidStatusError(key, describeZodError(parsed.error, 'status'));
+}
+
+/** The upload's status; null when it has none (yet). Throws InvalidStatusError for an unreadable one. */
+export async function readStatus(store: ObjectStore, uploadId: string): Promise<UploadStatus | null> {
+  const key = uploadKeys.status(uploadId);
+  const found = await getText(store, key);
+  if (!found) return null;
+  let value: unknown;
+  try {
+    value = JSON.parse(found.text);
+  } catch (error) {
+    throw new InvalidStatusError(key, `not JSON: ${(error as Error).message}`);
+  }
+  return parseStatus(key, value);
+}
+
+/** Writes the status as readStatus will read it back (non-finite figures, stored as null, are dropped with their part). */
+export async function writeStatus(store: ObjectStore, status: UploadStatus): Promise<UploadStatus> {
+  const key = uploadKeys.status(status.id);
+  const stored = parseStatus(key, JSON.parse(JSON.stringify(status)));
+  await putJson(store, key, stored);
+  return stored;
 }
 
 /** The R2 event notification message (and what the local paths send in its place). */

@@ -267,17 +267,62 @@ describe('leases', () => {
     expect((await readStatus(store, written.uploadId))!.convertedBy).toBe('rescuer');
   });
 
-  it('an upload whose conversions keep dying (CPU / memory limit) is failed, pointing to the Node CLI', async () => {
+  it('a conversion whose holder died is taken over: not an attempt, counted as a takeover', async () => {
     const store = new MemoryStore();
     const written = await upload(store);
     const status = (await readStatus(store, written.uploadId))!;
-    // Two holders started converting and vanished: status converting, lease lapsed.
-    await putJson(store, uploadKeys.status(written.uploadId), { ...status, state: 'converting', attempts: 2 });
+    // A holder started converting (attempt 1) and vanished: status converting, lease lapsed.
+    await putJson(store, uploadKeys.status(written.uploadId), { ...status, state: 'converting', attempts: 1 });
     await putJson(store, uploadKeys.claim(written.uploadId), { owner: 'dead', expires: Date.now() - 1, taken: '' });
-    const outcome = await consumeUploadEvent(uploadEvent(written, 't'), options(store));
+    const lines: string[] = [];
+    expect(await consumeUploadEvent(uploadEvent(written, 't'), options(store, { owner: 'rescuer', log: (line) => lines.push(line) }))).toMatchObject({ kind: 'done', version: 1 });
+    expect(await readStatus(store, written.uploadId)).toMatchObject({ state: 'published', attempts: 1, takeovers: 1, convertedBy: 'rescuer' });
+    expect(lines.filter((line) => line.includes('converting'))).toEqual([expect.stringMatching(/attempt 1, takeover 1$/)]);
+  });
+
+  it('an upload whose conversions keep dying (CPU / memory limit) is failed past maxTakeovers, pointing to the Node CLI', async () => {
+    const store = new MemoryStore();
+    const written = await upload(store);
+    const status = (await readStatus(store, written.uploadId))!;
+    await putJson(store, uploadKeys.status(written.uploadId), { ...status, state: 'converting', attempts: 1, takeovers: 3 });
+    await putJson(store, uploadKeys.claim(written.uploadId), { owner: 'dead', expires: Date.now() - 1, taken: '' });
+    const outcome = await consumeUploadEvent(uploadEvent(written, 't'), options(store, { maxTakeovers: 3 }));
     expect(outcome).toMatchObject({ kind: 'failed' });
-    expect((await readStatus(store, written.uploadId))!.reason).toMatch(/^the conversion was interrupted 2 times without finishing .*npx edgeflow convert/);
+    const failed = (await readStatus(store, written.uploadId))!;
+    expect(failed).toMatchObject({ state: 'failed', code: 'unconvertible', attempts: 1, takeovers: 3 });
+    expect(failed.reason).toMatch(/^the conversion was interrupted 4 times without finishing .*npx edgeflow convert/);
     expect(await listAll(store, 'models/')).toEqual([]);
+  });
+
+  it("a takeover at the queue's last delivery is failed (a death there would leave the status converting)", async () => {
+    const store = new MemoryStore();
+    const written = await upload(store);
+    const status = (await readStatus(store, written.uploadId))!;
+    await putJson(store, uploadKeys.status(written.uploadId), { ...status, state: 'converting', attempts: 1 });
+    await putJson(store, uploadKeys.claim(written.uploadId), { owner: 'dead', expires: Date.now() - 1, taken: '' });
+    expect(await consumeUploadEvent(uploadEvent(written, 't'), options(store, { attempt: 6, maxDeliveries: 6 }))).toMatchObject({ kind: 'failed' });
+    expect((await readStatus(store, written.uploadId))!.reason).toMatch(/^the conversion was interrupted 1 times/);
+  });
+
+  it('failures name their code in the status: transient ones stay queued with lastError, permanent ones fail', async () => {
+    const memory = new MemoryStore();
+    const written = await upload(memory);
+    await consumeUploadEvent(uploadEvent(written, 't'), options(new FaultyStore(memory, /index\.json$/)));
+    expect(await readStatus(memory, written.uploadId)).toMatchObject({ state: 'queued', attempts: 1, code: 'unavailable', lastError: expect.stringMatching(/injected fault/) });
+    const junk = await writeUpload(memory, 'junk', new Map([['notes.txt', new TextEncoder().encode('hello')]]));
+    await consumeUploadEvent(uploadEvent(junk, 't'), options(memory));
+    expect(await readStatus(memory, junk.uploadId)).toMatchObject({ state: 'failed', attempts: 1, code: 'unconvertible' });
+  });
+
+  it('without a delivery number (the watcher) the status counts attempts: the last one fails, also after a restart', async () => {
+    const memory = new MemoryStore();
+    const written = await upload(memory);
+    const faulty = new FaultyStore(memory, /index\.json$/);
+    // Three watchers in turn (each a fresh process, nothing remembered): attempts 1, 2, then the third is final.
+    expect(await consumeUploadEvent(uploadEvent(written, 't'), options(faulty, { maxDeliveries: 3 }))).toMatchObject({ kind: 'retry' });
+    expect(await consumeUploadEvent(uploadEvent(written, 't'), options(faulty, { maxDeliveries: 3 }))).toMatchObject({ kind: 'retry' });
+    expect(await consumeUploadEvent(uploadEvent(written, 't'), options(faulty, { maxDeliveries: 3 }))).toMatchObject({ kind: 'failed' });
+    expect(await readStatus(memory, written.uploadId)).toMatchObject({ state: 'failed', attempts: 3, code: 'unavailable', reason: expect.stringMatching(/^gave up after 3 attempts: injected fault/) });
   });
 
   it('a lease is renewed while its holder works, and lost if someone overtakes it', async () => {
@@ -290,6 +335,25 @@ describe('leases', () => {
     expect(result.lease.held()).toBe(true);
     await result.lease.release();
     expect('lease' in (await claimUpload(store, '20261129T000000Z-0000000000000001', 'other', 150))).toBe(true);
+  });
+
+  it('a holder that stalled past its lease finds it lost at the renewal before publishing, and leaves it to the new holder', async () => {
+    const store = new MemoryStore();
+    const id = '20261129T000000Z-0000000000000002';
+    const stalled = await claimUpload(store, id, 'stalled', 60_000);
+    if (!('lease' in stalled)) throw new Error('expected the lease');
+    const key = uploadKeys.claim(id);
+    const current = (await getJson(store, key))!;
+    // Its heartbeats did not run (a blocked event loop): the lease lapsed and another consumer took it.
+    await putJson(store, key, { ...(current.value as object), expires: Date.now() - 1 }, { ifMatch: current.etag });
+    const rescuer = await claimUpload(store, id, 'rescuer', 60_000);
+    if (!('lease' in rescuer)) throw new Error('expected the lease');
+    expect(await stalled.lease.renew()).toBe(false);
+    expect(stalled.lease.held()).toBe(false);
+    await stalled.lease.release();
+    expect(await getJson(store, key)).toMatchObject({ value: { owner: 'rescuer', expires: expect.any(Number) } });
+    expect(((await getJson(store, key))!.value as { expires: number }).expires).toBeGreaterThan(Date.now());
+    await rescuer.lease.release();
   });
 });
 
