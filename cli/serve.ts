@@ -144,12 +144,17 @@ export async function serveCommand(argv: string[]): Promise<number> {
   return serveProcess(store, options);
 }
 
-/** Waits for SIGINT / SIGTERM. */
-const stopSignal = () =>
-  new Promise<void>((resolve) => {
+/** Runs the watcher (if any) until SIGINT / SIGTERM, then lets its conversion in progress finish. */
+async function runUntilStopped(watcher: UploadWatcher | undefined): Promise<void> {
+  const stopped = new AbortController();
+  const watching = watcher?.run(stopped.signal);
+  await new Promise<void>((resolve) => {
     process.once('SIGINT', () => resolve());
     process.once('SIGTERM', () => resolve());
   });
+  stopped.abort();
+  await watching;
+}
 
 function uploadWatcher(store: ObjectStore, ensureBackend: () => Promise<unknown>, onPublished: (name: string) => void): UploadWatcher {
   return new UploadWatcher({
@@ -184,11 +189,7 @@ async function servePrimary(store: ObjectStore, options: ServeOptions): Promise<
   if (options.watch) watcher = uploadWatcher(store, useNodeBackend, (name) => workers.broadcast({ type: 'published', name }));
   const ready = (await (await fetch(`${workers.url}/v2/health/ready`)).json()) as { backend: BackendInfo };
   await printBanner(store, workers.url, ready.backend, options.workers, Boolean(watcher));
-  const stopped = new AbortController();
-  const watching = watcher?.run(stopped.signal);
-  await stopSignal();
-  stopped.abort();
-  await watching;
+  await runUntilStopped(watcher);
   await workers.close();
   return 0;
 }
@@ -237,11 +238,7 @@ async function serveProcess(store: ObjectStore, options: ServeOptions): Promise<
     }
     throw error;
   }
-  const stopped = new AbortController();
-  const watching = watcher?.run(stopped.signal);
-  await stopSignal();
-  stopped.abort();
-  await watching;
+  await runUntilStopped(watcher);
   await server.close();
   // A worker's IPC channel to the primary would keep it running.
   if (inWorker) process.exit(0);

@@ -17,29 +17,12 @@ import { readModel } from '../../converter/read/index.ts';
 import { shardModel } from '../../converter/shard.ts';
 import { modelFiles } from '../../models/train/save.ts';
 import { loadModel } from '../../shared/model-loader.ts';
-import { fixedValues } from '../helpers/tiny-models.ts';
+import { fixedValues, setFixedWeights } from '../helpers/tiny-models.ts';
 import { HAVE_FIXTURES, NO_FIXTURES_REASON, readFixture } from '../helpers/fixtures.ts';
 
 beforeAll(async () => {
   await useNodeBackend();
 });
-
-/** Gives every weight fixed values; BN variances positive, gammas around 1. */
-function setFixedWeights(model: tfl.LayersModel, seed: number): void {
-  model.setWeights(
-    model.weights.map((w, i) => {
-      const shape = w.shape as number[];
-      const values = fixedValues(
-        shape.reduce((a, b) => a * b, 1),
-        seed + i,
-      );
-      // Variable names get a _n suffix when a layer name is reused in the process.
-      if (/moving_variance(_\d+)?$/.test(w.name)) values.forEach((v, j) => (values[j] = 0.2 + Math.abs(v)));
-      if (/gamma(_\d+)?$/.test(w.name)) values.forEach((v, j) => (values[j] = 1 + 0.8 * v));
-      return tf.tensor(values, shape);
-    }),
-  );
-}
 
 /**
  * Folded: conv→bnConv, depthwise→bnDepthwise, separable→bnSeparable, dense→bnDense.

@@ -10,7 +10,7 @@ import { loadVersion } from '../../functions/runtime/loader.ts';
 import { readVersionMetadata } from '../../shared/bucket/published.ts';
 import { MemoryStore } from '../../shared/store/memory.ts';
 import { modelFiles } from '../../models/train/save.ts';
-import { fixedValues } from '../helpers/tiny-models.ts';
+import { fixedValues, setFixedWeights } from '../helpers/tiny-models.ts';
 
 beforeAll(async () => {
   await useNodeBackend();
@@ -26,15 +26,7 @@ async function convNet() {
       tfl.layers.dense({ units: 3, activation: 'softmax', name: 'probs' }),
     ],
   });
-  model.setWeights(
-    model.weights.map((w, i) => {
-      const values = fixedValues(
-        (w.shape as number[]).reduce((a, b) => a * b, 1),
-        i + 40,
-      );
-      return tf.tensor(w.name.includes('variance') ? values.map((v) => 0.5 + Math.abs(v)) : values, w.shape as number[]);
-    }),
-  );
+  setFixedWeights(model, 40);
   const x = tf.tensor(
     fixedValues(2 * 100, 9).map((v) => (v + 1) / 2),
     [2, 10, 10, 1],

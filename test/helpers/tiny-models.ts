@@ -39,3 +39,20 @@ export async function tinyDenseModel(): Promise<FileSet> {
   model.dispose();
   return files;
 }
+
+/** Gives every weight of a model fixed values: BatchNormalization variances positive and gammas around 1, so a wrong fold shows. */
+export function setFixedWeights(model: tfl.LayersModel, seed: number): void {
+  model.setWeights(
+    model.weights.map((w, i) => {
+      const shape = w.shape as number[];
+      const values = fixedValues(
+        shape.reduce((a, b) => a * b, 1),
+        seed + i,
+      );
+      // Variable names get a _n suffix when a layer name is reused in the process.
+      if (/moving_variance(_\d+)?$/.test(w.name)) values.forEach((v, j) => (values[j] = 0.2 + Math.abs(v)));
+      if (/gamma(_\d+)?$/.test(w.name)) values.forEach((v, j) => (values[j] = 1 + 0.8 * v));
+      return tf.tensor(values, shape);
+    }),
+  );
+}

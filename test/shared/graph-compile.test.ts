@@ -14,38 +14,11 @@ import { NotCompilable } from '../../shared/graph/compile.ts';
 import { encodeAndShard, loadConverted } from '../helpers/keras.ts';
 import { HAVE_FIXTURES, NO_FIXTURES_REASON } from '../helpers/fixtures.ts';
 import { MOBILENET_DIR } from '../helpers/publish-models.ts';
-import { fixedValues } from '../helpers/tiny-models.ts';
+import { fixedValues, setFixedWeights } from '../helpers/tiny-models.ts';
 
 beforeAll(async () => {
   await useNodeBackend();
 });
-
-/** Weights in a plausible range: kernels small, BN variances positive and away from 1, so a wrong fold shows. */
-function randomizeWeights(model: tfl.LayersModel, seed: number): void {
-  model.setWeights(
-    model.weights.map((w, i) => {
-      const shape = w.shape as number[];
-      const values = fixedValues(
-        shape.reduce((a, b) => a * b, 1),
-        seed + i,
-      );
-      if (w.name.includes('moving_variance'))
-        return tf.tensor(
-          values.map((v) => 0.5 + Math.abs(v)),
-          shape,
-        );
-      if (w.name.includes('gamma'))
-        return tf.tensor(
-          values.map((v) => 1 + 0.5 * v),
-          shape,
-        );
-      return tf.tensor(
-        values.map((v) => v * 0.5),
-        shape,
-      );
-    }),
-  );
-}
 
 async function layersAndGraph(files: FileSet) {
   const decoded = await readModel(files);
@@ -102,7 +75,7 @@ describe('compileToGraph', () => {
         tfl.layers.dense({ units: 4, activation: 'softmax', name: 'probs' }),
       ],
     });
-    randomizeWeights(model, 11);
+    setFixedWeights(model, 11);
     const { decoded, graph, summary } = await layersAndGraph(await modelFiles(model));
     model.dispose();
     expect(summary.ops).toEqual({ Placeholder: 1, _FusedConv2D: 2, FusedDepthwiseConv2dNative: 1, MaxPool: 1, Mean: 1, _FusedMatMul: 1, Softmax: 1, Identity: 1 });
@@ -125,7 +98,7 @@ describe('compileToGraph', () => {
     const flat = tfl.layers.flatten({ name: 'flat' }).apply(pooled) as tfl.SymbolicTensor;
     const out = tfl.layers.dense({ units: 3, activation: 'tanh', name: 'out' }).apply(flat) as tfl.SymbolicTensor;
     const model = tfl.model({ inputs: input, outputs: out });
-    randomizeWeights(model, 29);
+    setFixedWeights(model, 29);
     const { decoded, graph, summary } = await layersAndGraph(await modelFiles(model));
     model.dispose();
     expect(summary.ops).toMatchObject({ _FusedConv2D: 2, AddV2: 3, Mul: 2, ConcatV2: 1, Pad: 1, AvgPool: 1, Reshape: 1, _FusedMatMul: 1, Tanh: 1 });
