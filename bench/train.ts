@@ -2,8 +2,10 @@
 // loss read back) of each lab model at its default batch size, on cpu, wasm and webgpu side by
 // side. The backends take turns round by round in one process (warm-up round first, not counted),
 // so a busy machine slows them alike; each cell is the median and the range over the rounds.
-//   npm run bench:train [-- <model ...>] [--rounds n]
-// WebGPU is Dawn's adapter, a software one (lavapipe) included, and the table names it.
+//   npm run bench:train [-- <model ...>] [--rounds n] [--stock-cpu]
+// WebGPU is Dawn's adapter, a software one (lavapipe) included, and the table names it. The job's
+// faster Conv2D / Embedding gradients (train/fast-gradients.ts) are on, as in training; --stock-cpu
+// adds a column of cpu with TF.js's own gradients (its slow Conv2DBackpropFilter loop).
 // `--full [model ...] [--out <folder>]` instead trains each model fully with its defaults (the
 // figures of docs/benchmarks.md#training).
 import { join } from 'node:path';
@@ -19,7 +21,9 @@ const option = (name: string) => {
   const at = args.indexOf(name);
   return at >= 0 ? args.splice(at, 2)[1] : undefined;
 };
-const full = args.includes('--full') && args.splice(args.indexOf('--full'), 1).length > 0;
+const flag = (name: string) => args.includes(name) && args.splice(args.indexOf(name), 1).length > 0;
+const full = flag('--full');
+const stockCpu = flag('--stock-cpu');
 const out = option('--out');
 const rounds = Number(option('--rounds') ?? 5);
 const names = args.length > 0 ? args : full ? ['celsius', 'co2', 'spam', 'mnist'] : Object.keys(MODELS);
@@ -55,7 +59,10 @@ interface Batch {
 
 /** One model on one backend: its own weights and batches, used only while that backend is active. */
 interface Runner {
+  label: string;
   backend: string;
+  /** Runs with TF.js's own gradients. */
+  stock: boolean;
   step: () => Promise<number>;
   times: number[];
   error?: string;
@@ -77,7 +84,8 @@ async function batchesOf(definition: ModelDefinition, count: number): Promise<Ba
   return batches;
 }
 
-async function runnerFor(definition: ModelDefinition, backend: string, batches: Batch[]): Promise<Runner> {
+async function runnerFor(definition: ModelDefinition, label: string, batches: Batch[]): Promise<Runner> {
+  const [backend, variant] = label.split(' ') as [string, string | undefined];
   await tf.setBackend(backend);
   const model = definition.build({ dropout: definition.defaults.dropout ?? 0 });
   model.compile({ optimizer: tf.train.adam(definition.defaults.learningRate), loss: definition.loss });
@@ -89,14 +97,14 @@ async function runnerFor(definition: ModelDefinition, backend: string, batches: 
     await model.trainOnBatch(x, y);
     return performance.now() - started;
   };
-  return { backend, step, times: [] };
+  return { label, backend, stock: variant === '(stock)', step, times: [] };
 }
 
 async function perBatch(): Promise<void> {
   tf.enableProdMode(); // no "install our node backend" banner from the cpu backend
-  const restore = installFastGradients();
+  let restore = installFastGradients();
   const webgpu = await importWebGpu();
-  const backends = ['cpu', 'wasm', ...(webgpu.adapter ? ['webgpu'] : [])];
+  const backends = [...(stockCpu ? ['cpu (stock)'] : []), 'cpu', 'wasm', ...(webgpu.adapter ? ['webgpu'] : [])];
   console.log(webgpu.adapter ? `webgpu: ${describeAdapter(webgpu.adapter)}` : `webgpu: not measured: ${webgpu.reason}`);
   console.log(`${rounds} rounds after a warm-up round, backends interleaved; ms per batch: median (min-max)\n`);
   const rows: string[][] = [];
@@ -109,12 +117,14 @@ async function perBatch(): Promise<void> {
       for (const runner of runners) {
         if (runner.error) continue;
         await tf.setBackend(runner.backend);
+        if (runner.stock) restore();
         try {
           const ms = await runner.step();
           if (round > 0) runner.times.push(ms);
         } catch (error) {
           runner.error = (error as Error).message.split('\n')[0];
         }
+        if (runner.stock) restore = installFastGradients();
       }
       process.stderr.write(`${name}: round ${round}/${rounds}\r`);
     }
@@ -124,13 +134,14 @@ async function perBatch(): Promise<void> {
       return `${t[Math.floor(t.length / 2)]!.toFixed(1)} (${t[0]!.toFixed(1)}-${t[t.length - 1]!.toFixed(1)})`;
     };
     const median = (r: Runner) => [...r.times].sort((a, b) => a - b)[Math.floor(r.times.length / 2)] ?? Number.NaN;
-    const cpu = median(runners[0]!);
-    const speedups = runners.slice(1).map((r) => `${r.backend} ${(cpu / median(r)).toFixed(1)}x`);
+    const cpuRunner = runners.find((r) => r.label === 'cpu')!;
+    const cpu = median(cpuRunner);
+    const speedups = runners.filter((r) => r !== cpuRunner).map((r) => `${r.label} ${(cpu / median(r)).toFixed(1)}x`);
     rows.push([name, `${definition.defaults.batchSize}`, ...runners.map(cell), speedups.join(', ')]);
   }
   restore();
   process.stderr.write('\n');
-  const header = ['model', 'batch', ...backends.map((b) => `${b} ms`), 'vs cpu'];
+  const header = ['model', 'batch', ...backends.map((b) => `${b} ms`), 'speed vs cpu'];
   console.log(`| ${header.join(' | ')} |\n|${header.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`);
   for (const row of rows) console.log(`| ${row.join(' | ')} |`);
 }
