@@ -1,11 +1,13 @@
 // `edgeflow convert <input> --name <name> --out <folder | s3://bucket/prefix> [options]`.
 import { readFile } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
 import { dtypeCounts } from '../shared/bucket/published.ts';
 import { openOutputStore } from '../shared/store/open.ts';
 import { parseCalibrationJson, parseNpy } from '../converter/calibration.ts';
 import { convertAndPublish } from '../converter/convert.ts';
 import { EdgeflowError } from '../shared/errors.ts';
 import { checkModelName } from '../shared/names.ts';
+import { parseImageSpec, parseLabels } from '../shared/options/image-spec.ts';
 import { ConversionOptions, DEFAULT_QUANTIZE, DEFAULT_TOLERANCE, parseByteSize, resolveConversionOptions, type ResolvedConversionOptions } from '../shared/options/conversion.ts';
 import { parseCommandLine, UsageError } from './args.ts';
 import { useNodeBackend } from './backend.ts';
@@ -32,6 +34,12 @@ export const HELP = `Usage: edgeflow convert <input> --name <name> --out <folder
 --format <f>          layers (default: stored as given, served compiled to fused ops where
                       checked), graph (compiled to a TF.js graph model of fused ops), or auto
                       (graph where every layer compiles)
+--labels <file>       class names of the single output, one per line (index = class), served by
+                      :classify; a Teachable Machine labels.txt beside keras_model.h5 is read
+                      when not given
+--image <spec>        <H>x<W>[,scale=<s>][,offset=<o>][,channels=rgb|grayscale]: how :classify
+                      turns an image into the input (pixel p → p*scale+offset; default scale 1,
+                      offset 0; inferred from an [-1,H,W,1|3] input when not given)
 `;
 
 export async function convertCommand(argv: string[]): Promise<number> {
@@ -48,6 +56,8 @@ export async function convertCommand(argv: string[]): Promise<number> {
       'no-clip': { type: 'boolean', default: false },
       'keep-batchnorm': { type: 'boolean', default: false },
       format: { type: 'string' },
+      labels: { type: 'string' },
+      image: { type: 'string' },
     },
     ['name', 'out'],
   );
@@ -57,12 +67,14 @@ export async function convertCommand(argv: string[]): Promise<number> {
   if (!input || positionals.length > 1) throw new UsageError('needs exactly one <input>');
   // Everything that can be checked without the input is checked before any work starts.
   const name = checkModelName(values.name!);
-  const options = conversionOptions(values);
+  const labels = await readLabels(values.labels, input);
+  const options = conversionOptions({ ...values, labels: labels?.names });
   const store = await openOutputStore(values.out!);
   const calibrationFile = values.calibration;
   const calibrationBytes = calibrationFile ? await readCalibration(calibrationFile) : undefined;
   const progress = progressPrinter();
   progress('backend', await useNodeBackend());
+  if (labels && !values.labels) progress('read', `class labels from ${labels.file}: ${labels.names.length} classes`);
   const files = await readInput(input);
   const result = await convertAndPublish(store, files, {
     name,
@@ -77,18 +89,39 @@ export async function convertCommand(argv: string[]): Promise<number> {
   return 0;
 }
 
-async function readCalibration(file: string): Promise<Buffer> {
+async function readOptionFile(flag: string, file: string): Promise<Buffer> {
   try {
     return await readFile(file);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
-    throw new EdgeflowError('bad_request', `--calibration ${file}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'a folder, not a file' : (error as Error).message}`);
+    throw new EdgeflowError('bad_request', `${flag} ${file}: ${code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'a folder, not a file' : (error as Error).message}`);
   }
 }
 
+const readCalibration = (file: string) => readOptionFile('--calibration', file);
+
+/** --labels <file>, else the labels.txt Teachable Machine writes beside keras_model.h5. */
+async function readLabels(file: string | undefined, input: string): Promise<{ names: string[]; file: string } | undefined> {
+  if (file !== undefined) return { names: parseLabels((await readOptionFile('--labels', file)).toString('utf8')), file };
+  if (!/\.(h5|hdf5|keras)$/i.test(basename(input))) return undefined;
+  const beside = join(dirname(input), 'labels.txt');
+  const text = await readFile(beside, 'utf8').catch(() => undefined);
+  return text === undefined ? undefined : { names: parseLabels(text), file: beside };
+}
+
 /** The conversion flags through the one schema of conversion options (shared/options/conversion.ts). */
-function conversionOptions(values: { quantize?: string; 'shard-size'?: string; tolerance?: string; 'keep-batchnorm'?: boolean; format?: string }): ResolvedConversionOptions {
+function conversionOptions(values: {
+  quantize?: string;
+  'shard-size'?: string;
+  tolerance?: string;
+  'keep-batchnorm'?: boolean;
+  format?: string;
+  labels?: string[];
+  image?: string;
+}): ResolvedConversionOptions {
   const parsed = ConversionOptions.safeParse({
+    labels: values.labels,
+    image: values.image === undefined ? undefined : parseImageSpec(values.image),
     quantize: values.quantize,
     shardBytes: values['shard-size'] === undefined ? undefined : parseByteSize(values['shard-size']),
     tolerance: values.tolerance === undefined ? undefined : Number(values.tolerance),
@@ -97,6 +130,7 @@ function conversionOptions(values: { quantize?: string; 'shard-size'?: string; t
   });
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
+    if (issue.path[0] === 'labels') throw new EdgeflowError('bad_request', `--labels: ${issue.message}`);
     if (issue.path[0] === 'format') throw new EdgeflowError('bad_request', `--format must be layers, graph or auto, got ${JSON.stringify(values.format)}`);
     throw new EdgeflowError('bad_request', issue.path[0] === 'tolerance' ? `--tolerance must be a number ≥ 0, got ${values.tolerance}` : issue.message);
   }
@@ -134,6 +168,8 @@ function summary(result: Awaited<ReturnType<typeof convertAndPublish>>): string 
       ['size after', `${formatBytes(metadata.sizes.converted)} (weights ${formatBytes(weightBytes)}, model.json ${formatBytes(modelJsonBytes)})`],
       ['ratio', weightBytes > 0 ? `weights ${(metadata.sizes.float32 / weightBytes).toFixed(2)}x smaller than float32` : 'n/a (no weights)'],
       ['dtypes', dtypes.map(([dtype, count]) => `${dtype}: ${count}`).join(', ')],
+      ...(metadata.labels ? [['labels', `${metadata.labels.length} classes: ${metadata.labels.slice(0, 5).join(', ')}${metadata.labels.length > 5 ? ', ...' : ''}`]] : []),
+      ...(metadata.image ? [['image input', `${metadata.image.height}x${metadata.image.width} ${metadata.image.channels}, pixel*${metadata.image.scale}+${metadata.image.offset}`]] : []),
       ...(metadata.optimizations ? [['BatchNorm folded', `${metadata.optimizations.batchNormFolded} layer(s)`]] : []),
       ['calibration', report.calibration],
       ['drift', `max abs ${report.maxAbsError.toPrecision(3)}, mean abs ${report.meanAbsError.toPrecision(3)}, relative ${report.relativeError.toPrecision(3)} (tolerance ${report.tolerance})`],

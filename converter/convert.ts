@@ -25,6 +25,7 @@ import { checkServingBackend, type BackendCheck } from './backend-check.ts';
 import { compileToGraph, layersTfjsCannotBuild, requireGraph, type GraphCompilation } from './optimize/compile-graph.ts';
 import { NotCompilable } from '../shared/graph/compile.ts';
 import type { ServingReport } from '../shared/schemas/edgeflow-json.ts';
+import { classifierMetadata } from './classifier-metadata.ts';
 
 export type ConvertStage = 'read' | 'reference' | 'quantize' | 'verify' | 'publish';
 
@@ -395,6 +396,8 @@ export async function convertModel(input: FileSet | DecodedModel, given: Convert
   lap('read');
   const { signature, calibration, reference, backendCheck } = await referenceStep(source, options);
   lap('reference');
+  const { inferred, ...classifier } = classifierMetadata(signature, options);
+  if (inferred) options.onProgress({ stage: 'reference', detail: inferred });
   const clip = options.clipOutliers && calibration.kind === 'data';
   if (options.clipOutliers && !clip) options.onProgress({ stage: 'quantize', detail: 'outlier clipping off: it is decided on real inputs only (give --calibration)' });
   const formatted = required ? { model: source, compiled: required.summary } : formatStep(source, options);
@@ -417,7 +420,7 @@ export async function convertModel(input: FileSet | DecodedModel, given: Convert
   }
   const serving = await servingStep(run, converted, compiled);
   lap('verify');
-  const metadata = { ...reportStep(model, floatBytes, signature, converted, options.quantize), serving };
+  const metadata = { ...reportStep(model, floatBytes, signature, converted, options.quantize), ...classifier, serving };
   return { modelFiles: converted.files, metadata, report: converted.report, timings };
 }
 

@@ -76,7 +76,13 @@ export function tfServingRoutes(): Hono<AppEnv> {
             },
           },
         },
-        edgeflow: { format: resolved.edgeflow.format, quantization: resolved.edgeflow.quantization.spec, backend: runtime.backendStatus() },
+        edgeflow: {
+          format: resolved.edgeflow.format,
+          quantization: resolved.edgeflow.quantization.spec,
+          backend: runtime.backendStatus(),
+          labels: resolved.edgeflow.labels ?? null,
+          image: resolved.edgeflow.image ?? null,
+        },
       });
     }
     // Status: every published version for /v1/models/{name}; only the selected one otherwise.

@@ -63,7 +63,14 @@ export function v2Routes(): Hono<AppEnv> {
       platform: resolved.edgeflow.format === 'graph-model' ? 'tensorflowjs_graph' : 'tensorflowjs_layers',
       inputs: inputs.map(tensor),
       outputs: outputs.map(tensor),
-      parameters: { version: String(resolved.version), loaded: runtime.isLoaded(name, resolved.version), simd: runtime.backendStatus().simd, backend: runtime.backendStatus() },
+      parameters: {
+        version: String(resolved.version),
+        loaded: runtime.isLoaded(name, resolved.version),
+        simd: runtime.backendStatus().simd,
+        backend: runtime.backendStatus(),
+        ...(resolved.edgeflow.labels ? { labels: resolved.edgeflow.labels } : {}),
+        ...(resolved.edgeflow.image ? { image: resolved.edgeflow.image } : {}),
+      },
     });
   };
   app.get('/v2/models/:name', metadata);

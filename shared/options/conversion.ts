@@ -3,6 +3,7 @@
 // resolveConversionOptions; the pipeline (converter/convert.ts) only reads resolved options.
 import { z } from 'zod';
 import { EdgeflowError } from '../errors.ts';
+import { ImageOption } from './image-spec.ts';
 import { parseQuantizeSpec } from './quantize-spec.ts';
 
 export const DEFAULT_QUANTIZE = 'float16';
@@ -33,10 +34,15 @@ export const ConversionOptions = z.object({
    * `auto` (graph where the compiler lowers every layer, else layers). Graph models stay graph models.
    */
   format: z.enum(['layers', 'graph', 'auto']).optional(),
+  /** Class names of the single output (index = class), recorded in edgeflow.json for `:classify`. */
+  labels: z.array(z.string().trim().min(1, 'a label is empty')).min(1).max(100_000).optional(),
+  /** How an image becomes the model's input (shared/options/image-spec.ts); inferred from an [-1, H, W, 1|3] input when absent. */
+  image: ImageOption.optional(),
 });
 export type ConversionOptions = z.infer<typeof ConversionOptions>;
 
-export type ResolvedConversionOptions = Required<ConversionOptions>;
+/** Every option filled in but labels and image, which stay absent unless given. */
+export type ResolvedConversionOptions = Required<Omit<ConversionOptions, 'labels' | 'image'>> & Pick<ConversionOptions, 'labels' | 'image'>;
 
 /** The one place defaults are filled in. */
 export function resolveConversionOptions(options: ConversionOptions = {}): ResolvedConversionOptions {
@@ -46,6 +52,8 @@ export function resolveConversionOptions(options: ConversionOptions = {}): Resol
     tolerance: options.tolerance ?? DEFAULT_TOLERANCE,
     keepBatchNorm: options.keepBatchNorm ?? false,
     format: options.format ?? DEFAULT_FORMAT,
+    ...(options.labels ? { labels: options.labels } : {}),
+    ...(options.image ? { image: options.image } : {}),
   };
 }
 

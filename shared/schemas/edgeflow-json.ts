@@ -64,6 +64,16 @@ export const ServingReport = z.object({
 });
 export type ServingReport = z.infer<typeof ServingReport>;
 
+/** How an image becomes the model's single input: resized to height x width, pixel p (0..255) → p * scale + offset. */
+export const ImageInput = z.object({
+  height: z.number().int().positive(),
+  width: z.number().int().positive(),
+  channels: z.enum(['rgb', 'grayscale']),
+  scale: z.number().finite(),
+  offset: z.number().finite(),
+});
+export type ImageInput = z.infer<typeof ImageInput>;
+
 export const EdgeflowJson = z.object({
   edgeflow: z.literal(1),
   name: z.string(),
@@ -90,6 +100,10 @@ export const EdgeflowJson = z.object({
   files: z.record(z.string(), FileEntry),
   report: AccuracyReport,
   serving: ServingReport.optional(),
+  /** Class names of a classifier's single output (index = class); `:classify` answers them. */
+  labels: z.array(z.string()).optional(),
+  /** The image input spec, given (`--image`) or inferred from an [-1, H, W, 1|3] input; `:classify` needs it. */
+  image: ImageInput.optional(),
   /** Metrics of the training run that produced the model, when it came from `edgeflow train`. */
   training: z.record(z.string(), z.unknown()).optional(),
 });
