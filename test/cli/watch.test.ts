@@ -5,7 +5,9 @@
 //    @aws-sdk/client-s3 (files, then the manifest, as any S3 client can) → two watchers → one
 //    conversion, exactly one version → the Node server answers predictions from the same bucket;
 //  - against a local folder, whose store honours conditional writes across processes: two
-//    watchers racing over four uploads convert each exactly once (the claim).
+//    watchers racing over four uploads convert each exactly once (the claim); watchers killed
+//    (SIGKILL) mid-conversion twice: the third takes the upload over once the lease lapses and
+//    publishes it, the crashes counted as takeovers, not attempts.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
@@ -25,7 +27,11 @@ import { repoRoot } from '../../scripts/edge-worker.ts';
 import { fixturePath, HAVE_FIXTURES, NO_FIXTURES_REASON } from '../helpers/fixtures.ts';
 import { startS3rver } from '../helpers/s3rver.ts';
 import { PreconditionFailedError } from '../../shared/store/types.ts';
-import { tinyDenseModel } from '../helpers/tiny-models.ts';
+import { fixedValues, tinyDenseModel } from '../helpers/tiny-models.ts';
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { modelFiles } from '../../models/train/save.ts';
+import type { FileSet } from '../../converter/model.ts';
 
 interface Watcher {
   child: ChildProcess;
@@ -206,9 +212,83 @@ describe('two watchers over a local folder', () => {
     }
   });
 
+  it('a watcher killed mid-conversion, twice: the third takes it over after the lease and publishes it; attempts 1, takeovers 2', async () => {
+    const folder = await mkdtemp(path.join(tmpdir(), 'edgeflow-watch-'));
+    const all: Watcher[] = [];
+    try {
+      const store = new LocalFolderStore(folder);
+      await useNodeBackend();
+      // 256 → 2048 → 2048 → 10, 20 MB of float32 weights: converting takes a while after the watcher says `converting`.
+      const upload = await writeUpload(store, 'big', await denseModel(256, 2048), { options: { quantize: 'uint8', tolerance: 1 }, source: 'test' });
+      const id = upload.uploadId;
+      const start = (name: string) => {
+        const w = startWatcher(folder, name, {}, ['--interval', '200ms', '--lease', '1s']);
+        all.push(w);
+        return w;
+      };
+      /** Waits for the watcher to start converting the upload, then kills it without a chance to clean up. */
+      const killMidConversion = async (w: Watcher) => {
+        const line = await waitFor(`${w.child.pid} to start converting`, async () => w.lines.find((l) => l.includes(`${id}: converting`)), all, 30_000);
+        w.child.kill('SIGKILL');
+        expect(await within(10_000, 'the SIGKILL', w.exited, all)).toBeNull();
+        return line;
+      };
+
+      const first = await killMidConversion(start('w1'));
+      expect(first).toMatch(/attempt 1$/);
+      expect(await readStatus(store, id)).toMatchObject({ state: 'converting', attempts: 1, convertedBy: 'w1' });
+      const second = await killMidConversion(start('w2'));
+      expect(second).toMatch(/attempt 1, takeover 1$/);
+      expect(await readStatus(store, id)).toMatchObject({ state: 'converting', attempts: 1, takeovers: 1, convertedBy: 'w2' });
+      expect(await readIndex(store, 'big')).toBeNull();
+
+      const third = start('w3');
+      const status = await waitFor(
+        'the third watcher to settle it',
+        async () => {
+          const s = await readStatus(store, id);
+          return s?.state === 'published' || s?.state === 'failed' ? s : undefined;
+        },
+        all,
+        30_000,
+      );
+      expect(status).toMatchObject({ state: 'published', version: 1, attempts: 1, takeovers: 2, convertedBy: 'w3' });
+      expect(converting(third.lines, id)).toBe(1);
+      const stamp = (text: string) => Date.parse(`1970-01-01T${/^\[([\d:.]+)\]/.exec(third.lines.find((l) => l.includes(text))!)![1]}Z`);
+      console.log(`kill -9 twice: published by w3 after ${status.latencyMs} ms in all; its conversion took ${stamp(`${id}: published`) - stamp(`${id}: converting`)} ms (what each kill interrupted)`);
+      third.child.kill('SIGTERM');
+      expect(await within(10_000, 'stopping w3 (SIGTERM)', third.exited, all)).toBe(0);
+      expect((await readIndex(store, 'big'))!.index.versions.map((v) => [v.version, v.sourceId])).toEqual([[1, id]]);
+    } finally {
+      killWatchers();
+      await rm(folder, { recursive: true, force: true });
+    }
+  });
+
   it('usage errors exit 2 with the help', async () => {
     const w = startWatcher('some-folder', 'x', {}, ['--interval', 'soon']);
     expect(await w.exited).toBe(2);
     expect(w.lines.join('\n')).toMatch(/bad duration "soon"/);
   });
 });
+
+/** Dense inputs → units → units → 10 (softmax) with fixed weights. */
+async function denseModel(inputs: number, units: number): Promise<FileSet> {
+  const model = tfl.sequential({
+    layers: [tfl.layers.dense({ inputShape: [inputs], units, activation: 'relu' }), tfl.layers.dense({ units, activation: 'relu' }), tfl.layers.dense({ units: 10, activation: 'softmax' })],
+  });
+  model.setWeights(
+    model.weights.map((w, i) =>
+      tf.tensor(
+        fixedValues(
+          (w.shape as number[]).reduce((a, b) => a * b, 1),
+          i + 1,
+        ),
+        w.shape as number[],
+      ),
+    ),
+  );
+  const files = await modelFiles(model);
+  model.dispose();
+  return files;
+}
