@@ -8,7 +8,8 @@ import { listAll } from '../shared/store/util.ts';
 import { z } from 'zod';
 import { EdgeflowError } from '../shared/errors.ts';
 import { openExistingStore } from '../shared/store/open.ts';
-import { UploadWatcher } from '../converter/watcher.ts';
+import { parseDuration, UploadWatcher } from '../converter/watcher.ts';
+import { checkLeaseMs, DEFAULT_LEASE_MS } from '../shared/bucket/claim.ts';
 import { describeOutcome } from './watch.ts';
 import { parseCommandLine } from './args.ts';
 import { useNodeBackend } from './backend.ts';
@@ -31,6 +32,8 @@ export const HELP = `Usage: edgeflow serve --store <folder | s3://bucket/prefix>
 --max-elements <n>      most tensor elements per request (default ${DEFAULT_LIMITS.maxElements})
 --watch                 also convert uploads in this process (polls uploads/ every 5 s, and at
                         once after each admin upload); without it, run \`edgeflow watch\`
+--lease <duration>      with --watch: how long its claim on an upload lasts without a heartbeat
+                        (default ${DEFAULT_LEASE_MS / 1000}s, at least 1s): another watcher takes over after it
 --max-upload <bytes>    admin upload body limit, 413 beyond (default 100 MiB)
 --workers <n>           serving processes sharing the port, each with its own wasm backend and
                         model cache (default: one per core, ${availableParallelism()} here); with --watch
@@ -79,6 +82,18 @@ export const ServeFlags = z
     'max-batch': nonNegative('--max-batch'),
     'max-elements': nonNegative('--max-elements'),
     watch: z.boolean().default(false),
+    lease: z
+      .string()
+      .optional()
+      .transform((text, context) => {
+        if (text === undefined) return DEFAULT_LEASE_MS;
+        try {
+          return checkLeaseMs(parseDuration(text));
+        } catch (error) {
+          context.addIssue({ code: 'custom', message: (error as Error).message });
+          return z.NEVER;
+        }
+      }),
     'max-upload': nonNegative('--max-upload'),
     workers: nonNegative('--workers'),
     'max-in-flight': nonNegative('--max-in-flight'),
@@ -92,6 +107,7 @@ export const ServeFlags = z
     warmUp: flags['warm-up'],
     limits: { maxBodyBytes: flags['max-body'], maxBatch: flags['max-batch'], maxElements: flags['max-elements'], maxInFlight: flags['max-in-flight'] },
     watch: flags.watch,
+    leaseMs: flags.lease,
     workers: Math.max(1, Math.floor(flags.workers ?? availableParallelism())),
     maxUploadBytes: flags['max-upload'],
   }));
@@ -131,6 +147,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
       'max-batch': { type: 'string' },
       'max-elements': { type: 'string' },
       watch: { type: 'boolean' },
+      lease: { type: 'string' },
       'max-upload': { type: 'string' },
       workers: { type: 'string' },
       'max-in-flight': { type: 'string' },
@@ -156,11 +173,12 @@ async function runUntilStopped(watcher: UploadWatcher | undefined): Promise<void
   await watching;
 }
 
-function uploadWatcher(store: ObjectStore, ensureBackend: () => Promise<unknown>, onPublished: (name: string) => void): UploadWatcher {
+function uploadWatcher(store: ObjectStore, ensureBackend: () => Promise<unknown>, onPublished: (name: string) => void, leaseMs: number): UploadWatcher {
   return new UploadWatcher({
     store,
     owner: `serve:${process.pid}`,
     intervalMs: 5000,
+    leaseMs,
     ensureBackend,
     onPublished,
     onOutcome: (outcome) => outcome.kind !== 'ignored' && console.log(`watch: ${describeOutcome(outcome)}`),
@@ -186,7 +204,7 @@ async function servePrimary(store: ObjectStore, options: ServeOptions): Promise<
     (message) => message.type === 'upload' && watcher?.kick(),
     (line) => console.error(`serve: ${line}`),
   );
-  if (options.watch) watcher = uploadWatcher(store, useNodeBackend, (name) => workers.broadcast({ type: 'published', name }));
+  if (options.watch) watcher = uploadWatcher(store, useNodeBackend, (name) => workers.broadcast({ type: 'published', name }), options.leaseMs);
   const ready = (await (await fetch(`${workers.url}/v2/health/ready`)).json()) as { backend: BackendInfo };
   await printBanner(store, workers.url, ready.backend, options.workers, Boolean(watcher));
   await runUntilStopped(watcher);
@@ -226,6 +244,7 @@ async function serveProcess(store: ObjectStore, options: ServeOptions): Promise<
           store,
           () => runtime.ready(),
           (name) => runtime.invalidate(name),
+          options.leaseMs,
         );
       await printBanner(store, server.url, await runtime.ready(), 1, Boolean(watcher));
     }

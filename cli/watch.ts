@@ -4,7 +4,7 @@
 // (finishing the conversion in progress), or with --once until one pass is done.
 import { hostname } from 'node:os';
 import { openExistingStore } from '../shared/store/open.ts';
-import { DEFAULT_LEASE_MS } from '../shared/bucket/claim.ts';
+import { checkLeaseMs, DEFAULT_LEASE_MS } from '../shared/bucket/claim.ts';
 import type { ConsumeOutcome } from '../converter/consumer.ts';
 import { DEFAULT_MAX_ATTEMPTS, parseDuration, UploadWatcher } from '../converter/watcher.ts';
 import { flagValue, parseCommandLine, UsageError } from './args.ts';
@@ -18,8 +18,10 @@ edgeflow-upload.json). Several watchers may share a store: each upload is conver
 
 --store <store>        a folder, or s3://bucket/prefix (AWS_* variables, AWS_ENDPOINT_URL for R2 / MinIO)
 --interval <duration>  time between polls (default 5s; e.g. 500ms, 30s, 2m)
---lease <duration>     how long a claim lasts without renewal (default ${DEFAULT_LEASE_MS / 1000}s)
---max-attempts <n>     conversion attempts per upload before it is marked failed (default 5)
+--lease <duration>     how long a claim on an upload lasts without a heartbeat (default ${DEFAULT_LEASE_MS / 1000}s, at
+                       least 1s; renewed every third of it): a crashed watcher's upload is taken over after it
+--max-attempts <n>     conversion attempts per upload before a transient failure is final (default 5;
+                       a takeover from a crashed watcher is no attempt)
 --samples <n>          calibration samples for the drift check (default 8)
 --once                 one pass over the pending uploads, then exit (1 if any failed)
 --name <id>            this watcher's name in statuses and logs (default host:pid)
@@ -30,7 +32,7 @@ export function describeOutcome(outcome: ConsumeOutcome): string {
     case 'done':
       return `${outcome.uploadId}: ${outcome.name} version ${outcome.version} ${outcome.existing ? 'was already published' : 'published'}`;
     case 'failed':
-      return `${outcome.uploadId ?? '?'}: FAILED: ${outcome.reason}`;
+      return `${outcome.uploadId ?? '?'}: ${outcome.earlier ? 'failed earlier' : 'FAILED'}: ${outcome.reason}`;
     case 'retry':
       return outcome.busy ? `${outcome.uploadId}: skipped, ${outcome.reason}` : `${outcome.uploadId}: will retry in ${outcome.delaySeconds}s: ${outcome.reason}`;
     case 'ignored':
@@ -56,7 +58,7 @@ export async function watchCommand(argv: string[]): Promise<number> {
   if (typeof parsed === 'number') return parsed;
   const values = { ...parsed.values, store: parsed.values.store! };
   const intervalMs = flagValue(() => parseDuration(values.interval));
-  const leaseMs = values.lease ? flagValue(() => parseDuration(values.lease!)) : DEFAULT_LEASE_MS;
+  const leaseMs = values.lease ? flagValue(() => checkLeaseMs(parseDuration(values.lease!))) : DEFAULT_LEASE_MS;
   const maxAttempts = values['max-attempts'] ? Number(values['max-attempts']) : DEFAULT_MAX_ATTEMPTS;
   const samples = values.samples ? Number(values.samples) : undefined;
   if (!Number.isInteger(maxAttempts) || maxAttempts < 1) throw new UsageError('--max-attempts needs a positive integer');

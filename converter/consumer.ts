@@ -62,8 +62,8 @@ export type ConsumeOutcome =
   | { kind: 'ignored'; reason: string }
   /** Published now or earlier (a redelivery): ack. */
   | { kind: 'done'; uploadId: string; name: string; version: number; existing: boolean }
-  /** Permanent: status says why; ack and send to the dead-letter queue. */
-  | { kind: 'failed'; uploadId?: string; reason: string }
+  /** Permanent: status says why; ack and send to the dead-letter queue. `earlier`: the status said so already. */
+  | { kind: 'failed'; uploadId?: string; reason: string; earlier?: boolean }
   /** Transient, or another consumer holds the lease: deliver again later. */
   | { kind: 'retry'; uploadId: string; reason: string; delaySeconds: number; busy?: boolean };
 
@@ -145,7 +145,7 @@ async function skipSettled(job: UploadJob): Promise<ConsumeOutcome | null> {
   }
   const current = job.status;
   if (current?.state === 'published' && current.version) return { kind: 'done', uploadId: job.uploadId, name: job.name, version: current.version, existing: true };
-  if (current?.state === 'failed') return { kind: 'failed', uploadId: job.uploadId, reason: current.reason ?? 'failed earlier' };
+  if (current?.state === 'failed') return { kind: 'failed', uploadId: job.uploadId, reason: current.reason ?? 'failed earlier', earlier: true };
   return null;
 }
 

@@ -5,6 +5,7 @@
 // lease (a heartbeat, also conditional) every third of its length while it works, so a live
 // holder is never overtaken and a crashed one's upload is picked up again once its lease runs
 // out; renew() checks it is still held right before publishing.
+import { EdgeflowError } from '../errors.ts';
 import { PreconditionFailedError, type ObjectStore } from '../store/types.ts';
 import { getJson, putJson } from '../store/util.ts';
 import { uploadKeys } from './uploads.ts';
@@ -14,6 +15,15 @@ export const DEFAULT_LEASE_MS = 30_000;
 
 /** Heartbeats per lease length: a holder survives two lost renewals. */
 const HEARTBEATS_PER_LEASE = 3;
+
+/** Shortest lease: its heartbeats must outlast a store round trip and a busy event loop. */
+export const MIN_LEASE_MS = 1000;
+
+/** A lease length as given by a user (--lease): at least MIN_LEASE_MS. */
+export function checkLeaseMs(ms: number): number {
+  if (!Number.isFinite(ms) || ms < MIN_LEASE_MS) throw new EdgeflowError('bad_request', `--lease ${ms} ms is too short: give at least ${MIN_LEASE_MS / 1000}s (heartbeats renew it every third)`);
+  return ms;
+}
 
 interface ClaimDocument {
   owner: string;

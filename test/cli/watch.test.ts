@@ -7,7 +7,7 @@
 //  - against a local folder, whose store honours conditional writes across processes: two
 //    watchers racing over four uploads convert each exactly once (the claim); watchers killed
 //    (SIGKILL) mid-conversion twice: the third takes the upload over once the lease lapses and
-//    publishes it, the crashes counted as takeovers, not attempts.
+//    publishes it, the crashes counted as takeovers, not attempts; `serve --watch --lease`.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { readFileSync } from 'node:fs';
@@ -18,7 +18,10 @@ import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { useNodeBackend } from '../../cli/backend.ts';
 import { readIndex } from '../../shared/bucket/published.ts';
-import { newUploadId, readStatus, writeUpload, type UploadManifest } from '../../shared/bucket/uploads.ts';
+import { newUploadId, readStatus, uploadKeys, writeUpload, type UploadManifest } from '../../shared/bucket/uploads.ts';
+import { DEFAULT_LEASE_MS } from '../../shared/bucket/claim.ts';
+import { getJson } from '../../shared/store/util.ts';
+import { parseServeFlags } from '../../cli/serve.ts';
 import { startNodeServer } from '../../functions/node.ts';
 import { LocalFolderStore } from '../../shared/store/local.ts';
 import { openStore } from '../../shared/store/open.ts';
@@ -48,7 +51,12 @@ function killWatchers() {
 afterAll(killWatchers);
 
 function startWatcher(store: string, name: string, env: Record<string, string>, extra: string[] = []): Watcher {
-  const child = spawn(process.execPath, [path.join(repoRoot, 'bin/edgeflow.mjs'), 'watch', '--store', store, '--name', name, '--samples', '2', ...extra], {
+  return startEdgeflow(['watch', '--store', store, '--name', name, '--samples', '2', ...extra], name, env, 'polling');
+}
+
+/** `edgeflow <args>` as a subprocess; ready once it prints a line containing readyText. */
+function startEdgeflow(args: string[], name: string, env: Record<string, string>, readyText: string): Watcher {
+  const child = spawn(process.execPath, [path.join(repoRoot, 'bin/edgeflow.mjs'), ...args], {
     cwd: repoRoot,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -59,13 +67,13 @@ function startWatcher(store: string, name: string, env: Record<string, string>, 
   let onReady: () => void;
   const ready = new Promise<void>((resolve, reject) => {
     onReady = resolve;
-    void exited.then((code) => reject(new Error(`${name} exited with ${code} before polling:\n${lines.join('\n')}`)));
+    void exited.then((code) => reject(new Error(`${name} exited with ${code} before printing ${readyText}:\n${lines.join('\n')}`)));
   });
   ready.catch(() => undefined); // awaited only by tests that expect the watcher to start
   for (const stream of [child.stdout!, child.stderr!]) {
     createInterface({ input: stream }).on('line', (line) => {
       lines.push(line);
-      if (line.includes('polling')) onReady();
+      if (line.includes(readyText)) onReady();
     });
   }
   return { child, lines, ready, exited };
@@ -263,6 +271,47 @@ describe('two watchers over a local folder', () => {
       killWatchers();
       await rm(folder, { recursive: true, force: true });
     }
+  });
+
+  it('serve --watch --lease 1s: its claims last 1 s; killed mid-conversion, a watcher takes the upload over within seconds', async () => {
+    const folder = await mkdtemp(path.join(tmpdir(), 'edgeflow-watch-'));
+    const all: Watcher[] = [];
+    try {
+      const store = new LocalFolderStore(folder);
+      await useNodeBackend();
+      const { uploadId: id } = await writeUpload(store, 'big', await denseModel(256, 2048), { options: { quantize: 'uint8', tolerance: 1 }, source: 'test' });
+      const server = startEdgeflow(['serve', '--store', folder, '--port', '0', '--workers', '1', '--watch', '--lease', '1s'], 'serve', {}, 'edgeflow serving');
+      all.push(server);
+      await waitFor('serve --watch to start converting', async () => ((await readStatus(store, id))?.state === 'converting' ? true : undefined), all, 30_000);
+      const claim = (await getJson(store, uploadKeys.claim(id)))!.value as { owner: string; expires: number; renewed: string };
+      expect(claim.owner).toMatch(/^serve:\d+#/);
+      expect(claim.expires - Date.parse(claim.renewed)).toBeGreaterThanOrEqual(999);
+      expect(claim.expires - Date.parse(claim.renewed)).toBeLessThanOrEqual(1001);
+      server.child.kill('SIGKILL');
+      await within(10_000, 'the SIGKILL', server.exited, all);
+      const killed = Date.now();
+
+      const rescuer = startWatcher(folder, 'rescuer', {}, ['--interval', '200ms', '--lease', '1s']);
+      all.push(rescuer);
+      await waitFor('the rescuer to take it over', async () => (converting(rescuer.lines, id) ? true : undefined), all, 30_000);
+      const tookOverMs = Date.now() - killed;
+      const status = await waitFor('the rescuer to publish it', async () => ((await readStatus(store, id))?.state === 'published' ? readStatus(store, id) : undefined), all, 30_000);
+      expect(status).toMatchObject({ state: 'published', attempts: 1, takeovers: 1, convertedBy: 'rescuer' });
+      console.log(`serve --watch --lease 1s killed mid-conversion: a watcher started then took the upload over ${tookOverMs} ms later (its start-up included)`);
+    } finally {
+      killWatchers();
+      await rm(folder, { recursive: true, force: true });
+    }
+  });
+
+  it('--lease: parsed by watch and serve (one duration syntax), too short refused naming it', async () => {
+    expect(parseServeFlags({ store: 's' }).leaseMs).toBe(DEFAULT_LEASE_MS);
+    expect(parseServeFlags({ store: 's', lease: '2m' }).leaseMs).toBe(120_000);
+    expect(() => parseServeFlags({ store: 's', lease: '500ms' })).toThrow(/--lease 500 ms is too short: give at least 1s/);
+    expect(() => parseServeFlags({ store: 's', lease: 'soon' })).toThrow(/bad duration "soon"/);
+    const w = startWatcher('some-folder', 'x', {}, ['--lease', '0.2s']);
+    expect(await w.exited).toBe(2);
+    expect(w.lines.join('\n')).toMatch(/--lease 200 ms is too short/);
   });
 
   it('usage errors exit 2 with the help', async () => {

@@ -70,7 +70,8 @@ describe('failures are readable through GET /admin/uploads/{id}, and settled for
     // Two restarts, two passes each: the status says failed, so nothing is converted again.
     for (let restart = 0; restart < 2; restart++) {
       const fresh = watcher();
-      for (let pass = 0; pass < 2; pass++) await fresh.pollOnce();
+      expect(await fresh.pollOnce()).toEqual([{ kind: 'failed', uploadId: id, reason: failed.body.reason, earlier: true }]);
+      expect(await fresh.pollOnce()).toEqual([]);
     }
     expect(conversions).toHaveLength(1);
     expect((await status(id)).body).toEqual(failed.body);
