@@ -2,7 +2,7 @@
 //   POST   /admin/models/{name}/uploads          one file (.zip / .h5 / .keras) as the body, or
 //                                                multipart (model.json + shards); options as query
 //                                                or form fields: quantize, shardSize, tolerance, keepBatchNorm → 202
-//   GET    /admin/uploads/{id}                    queued | converting | published | failed
+//   GET    /admin/uploads/{id}                    queued | converting (with its lease) | published | failed
 //   GET    /admin/models                          names, versions, labels
 //   GET    /admin/models/{name}                   versions, labels, sizes, quantization, drift
 //   PUT    /admin/models/{name}/labels/{label}    {"version": n}  (rollback = move `stable` back)
@@ -13,10 +13,12 @@
 // wrangler dev or deployed; a second message from an R2 event notification is harmless, the
 // consumer is idempotent), the in-process watcher on Node. An upload still `queued`
 // requeueAfterMs after its last status change is sent again when its status is read (at most
-// once per requeueAfterMs per isolate), and its status carries a `hint` saying what to check.
+// once per requeueAfterMs per isolate), and its status carries a `hint` saying what to check;
+// a `converting` one shows its lease, and a hint when its holder stopped renewing it.
 import { Hono, type Context } from 'hono';
 import { DEFAULT_QUANTIZE, DEFAULT_TOLERANCE, parseByteSize, type ConversionOptions } from '../../shared/options/conversion.ts';
 import { checkUploadId, readStatus, uploadEvent, uploadKeys, writeUpload, type UploadEvent, type UploadStatus } from '../../shared/bucket/uploads.ts';
+import { readLease } from '../../shared/bucket/claim.ts';
 import { deleteVersion, describeModel, listModels, removeLabel, setLabel } from '../../shared/bucket/versions.ts';
 import { checkModelName, type InvalidNameError, parseVersion } from '../../shared/names.ts';
 import type { AppEnv } from '../app-env.ts';
@@ -194,6 +196,21 @@ export function adminRoutes(options: AdminOptions = {}): Hono<AppEnv> {
     return `${waiting}: its event was sent to the converter again just now; ${stuckHint}`;
   }
 
+  /** A converting upload's lease, and what happens when its holder stopped renewing it. */
+  async function leaseView(store: ObjectStore, id: string) {
+    const lease = await readLease(store, id);
+    if (!lease) return {};
+    const expiresInMs = lease.expires - Date.now();
+    return {
+      lease: { owner: lease.owner, expiresInMs, ...(lease.renewed ? { renewed: lease.renewed } : {}) },
+      ...(expiresInMs < 0
+        ? {
+            hint: `${lease.owner} stopped renewing its lease ${Math.round(-expiresInMs / 1000)} s ago (crashed?): the next converter to look at it takes the upload over (a watcher on this store, or the queue's redelivery)`,
+          }
+        : {}),
+    };
+  }
+
   admin.get('/admin/uploads/:id', async (c) => {
     const id = c.req.param('id');
     try {
@@ -207,6 +224,7 @@ export function adminRoutes(options: AdminOptions = {}): Hono<AppEnv> {
     const view = statusView(status, new URL(c.req.url).origin);
     const ageMs = Date.now() - Date.parse(status.updated);
     if (status.state === 'queued' && ageMs >= requeueAfterMs) return c.json({ ...view, hint: await requeue(store, status, ageMs) });
+    if (status.state === 'converting') return c.json({ ...view, ...(await leaseView(store, status.id)) });
     return c.json(view);
   });
 

@@ -52,6 +52,14 @@ async function currentClaim(store: ObjectStore, key: string) {
   return { found, owner: String(claim?.owner), expires: typeof claim?.expires === 'number' ? claim.expires : 0 };
 }
 
+/** Who holds the upload's lease and until when (expires 0: released); null when none was taken. */
+export async function readLease(store: ObjectStore, uploadId: string): Promise<{ owner: string; expires: number; renewed?: string } | null> {
+  const current = await currentClaim(store, uploadKeys.claim(uploadId));
+  if (!current.found) return null;
+  const renewed = (current.found.value as Partial<ClaimDocument>).renewed;
+  return { owner: current.owner, expires: current.expires, ...(typeof renewed === 'string' ? { renewed } : {}) };
+}
+
 /** Takes the upload's lease for owner, or says who holds it and for how much longer. */
 export async function claimUpload(store: ObjectStore, uploadId: string, owner: string, leaseMs = DEFAULT_LEASE_MS): Promise<ClaimResult> {
   const key = uploadKeys.claim(uploadId);

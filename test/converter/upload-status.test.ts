@@ -3,7 +3,7 @@
 // problem, attempts), and the stored status, not a watcher's memory, decides that an upload is
 // settled, so a restarted watcher converts nothing again. A status with a non-finite figure
 // (what JSON makes of a NaN drift) stays readable; one that is unreadable is said to be so and
-// rewritten by the next conversion.
+// rewritten by the next conversion. A converting upload shows its lease.
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -12,6 +12,7 @@ import { useNodeBackend } from '../../cli/backend.ts';
 import type { FileSet } from '../../converter/model.ts';
 import { UploadWatcher } from '../../converter/watcher.ts';
 import { createNodeApp } from '../../functions/node.ts';
+import { claimUpload } from '../../shared/bucket/claim.ts';
 import { readStatus, uploadKeys, writeStatus, writeUpload } from '../../shared/bucket/uploads.ts';
 import { LocalFolderStore } from '../../shared/store/local.ts';
 import { putJson } from '../../shared/store/util.ts';
@@ -101,6 +102,21 @@ describe('failures are readable through GET /admin/uploads/{id}, and settled for
     }
     await watcher().pollOnce();
     expect(conversions).toEqual([]);
+  });
+
+  it('a converting upload shows its lease, and a hint once its holder stopped renewing it', async () => {
+    const { store, status } = setup('lease');
+    const written = await writeUpload(store, 'lease', model);
+    await writeStatus(store, { ...written.status, state: 'converting', attempts: 1 });
+    const claim = await claimUpload(store, written.uploadId, 'w1#1', 60_000);
+    if (!('lease' in claim)) throw new Error('expected the lease');
+    const live = await status(written.uploadId);
+    expect(live.body).toMatchObject({ state: 'converting', lease: { owner: 'w1#1', expiresInMs: expect.any(Number), renewed: expect.any(String) } });
+    expect(live.body.lease.expiresInMs).toBeGreaterThan(50_000);
+    expect(live.body.hint).toBeUndefined();
+    await claim.lease.release(); // a holder that dies leaves an expired lease, as a released one reads
+    await putJson(store, uploadKeys.claim(written.uploadId), { owner: 'w1#1', expires: Date.now() - 5_000, taken: '' });
+    expect((await status(written.uploadId)).body.hint).toMatch(/^w1#1 stopped renewing its lease 5 s ago \(crashed\?\): the next converter to look at it takes the upload over/);
   });
 
   it('an unreadable status: 503 naming the document; the next conversion rewrites it', async () => {
