@@ -43,6 +43,7 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
       apis: [
         'GET /v1/models/{name}[/versions/{v}|/labels/{l}][/metadata]',
         'POST /v1/models/{name}[/versions/{v}|/labels/{l}]:predict',
+        'POST /v1/models/{name}[/versions/{v}|/labels/{l}]:classify|:regress',
         'GET /v2/health/live|ready',
         'GET /v2',
         'GET /v2/models/{name}[/versions/{v}][/ready]',

@@ -62,8 +62,8 @@ export async function readBody(c: Context, field: string, missing: string): Prom
   return bytes;
 }
 
-/** The body streamed in under maxBytes (declared or actual: 413) and parsed as JSON (400). */
-export async function readJsonBody(c: Context, maxBytes: number): Promise<unknown> {
+/** The body streamed in under maxBytes (declared or actual: 413); empty when there is none. */
+export async function readCappedBody(c: Context, maxBytes: number): Promise<Uint8Array> {
   const declared = Number(c.req.header('content-length') ?? NaN);
   const body = c.req.raw.body;
   if (Number.isFinite(declared) && declared > maxBytes) {
@@ -85,10 +85,20 @@ export async function readJsonBody(c: Context, maxBytes: number): Promise<unknow
       chunks.push(value);
     }
   }
-  if (total === 0) throw badRequest('body: a JSON body is required');
+  return concatBytes(chunks);
+}
+
+/** JSON text (already read) parsed; 400 when empty or not JSON. */
+export function parseJsonBody(bytes: Uint8Array): unknown {
+  if (bytes.byteLength === 0) throw badRequest('body: a JSON body is required');
   try {
-    return JSON.parse(utf8.decode(concatBytes(chunks)));
+    return JSON.parse(utf8.decode(bytes));
   } catch (error) {
     throw badRequest(`body: not valid JSON (${(error as Error).message})`);
   }
+}
+
+/** The body streamed in under maxBytes (declared or actual: 413) and parsed as JSON (400). */
+export async function readJsonBody(c: Context, maxBytes: number): Promise<unknown> {
+  return parseJsonBody(await readCappedBody(c, maxBytes));
 }

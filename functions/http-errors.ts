@@ -13,6 +13,7 @@ export const HTTP_STATUS: Record<ErrorCode, ContentfulStatusCode> = {
   conflict: 409,
   precondition_failed: 409,
   too_large: 413,
+  unsupported_media_type: 415,
   unconvertible: 422,
   tolerance_exceeded: 422,
   unavailable: 503,

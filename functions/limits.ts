@@ -11,6 +11,8 @@ export interface Limits {
   maxElements: number;
   /** Most prediction requests running or waiting at once per process / isolate; beyond it: 503 with Retry-After. */
   maxInFlight: number;
+  /** Largest image `:classify` / `:regress` decode (width x height, read from the header before decoding); beyond it: 413. */
+  maxImagePixels: number;
 }
 
 export const DEFAULT_LIMITS: Limits = {
@@ -18,6 +20,8 @@ export const DEFAULT_LIMITS: Limits = {
   maxBatch: 64,
   maxElements: 2 * 1024 * 1024,
   maxInFlight: 64,
+  // A 12 MP phone photo fits; decoded as 3 bytes a pixel plus jpeg-js's component planes, 16 MP is ~100 MB at most.
+  maxImagePixels: 16_000_000,
 };
 
 export function resolveLimits(partial: Partial<Limits> = {}): Limits {

@@ -11,6 +11,7 @@ export const ERROR_CODES = [
   'conflict', // the change would break something that exists (a label pointing at a version)
   'precondition_failed', // a conditional write lost a race
   'too_large',
+  'unsupported_media_type', // a body of a content type the route does not take (an image format edgeflow cannot decode)
   'unconvertible', // the model cannot be converted as given; retrying cannot help
   'tolerance_exceeded', // the converted model drifts past the tolerance; nothing was published
   'unavailable', // try again later (a model still loading, over a budget)

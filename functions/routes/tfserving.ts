@@ -2,6 +2,8 @@
 //   GET  /v1/models/{name}[/versions/{v}|/labels/{l}]            model status
 //   GET  /v1/models/{name}[/versions/{v}|/labels/{l}]/metadata   signature (from edgeflow.json)
 //   POST /v1/models/{name}[/versions/{v}|/labels/{l}]:predict    instances → predictions, inputs → outputs
+//   POST /v1/models/{name}[/versions/{v}|/labels/{l}]:classify   image(s) → [label, score] lists (routes/classify.ts)
+//   POST /v1/models/{name}[/versions/{v}|/labels/{l}]:regress    image(s) → values
 // The `:predict` suffix is not a Hono route parameter, so paths are parsed here.
 import { Hono } from 'hono';
 import { endTime, setMetric, startTime, timing } from 'hono/timing';
@@ -15,12 +17,13 @@ import { runModel } from '../inference.ts';
 import type { AppEnv } from '../app-env.ts';
 import { badRequest, notFound } from '../../shared/errors.ts';
 import type { VersionSelector } from '../runtime/registry.ts';
+import { classifyOrRegress } from './classify.ts';
 import { decodeColumns, decodeInstances, encodeOutputs, encodePredictions } from './tfserving-codec.ts';
 
 interface ParsedPath {
   name: string;
   selector: VersionSelector;
-  action: 'status' | 'metadata' | 'predict';
+  action: 'status' | 'metadata' | 'predict' | 'classify' | 'regress';
 }
 
 const PATH = /^\/v1\/models\/([^/:]+)(?:\/versions\/([^/:]+)|\/labels\/([^/:]+))?(\/metadata|:[a-zA-Z]+)?$/;
@@ -39,7 +42,8 @@ function parsePath(path: string): ParsedPath {
   if (suffix === undefined) return { name: name!, selector, action: 'status' };
   if (suffix === '/metadata') return { name: name!, selector, action: 'metadata' };
   if (suffix === ':predict') return { name: name!, selector, action: 'predict' };
-  if (suffix === ':classify' || suffix === ':regress') throw badRequest(`${suffix.slice(1)} is not supported: edgeflow serves the predict API`);
+  if (suffix === ':classify') return { name: name!, selector, action: 'classify' };
+  if (suffix === ':regress') return { name: name!, selector, action: 'regress' };
   throw notFound(`no route ${path}: unknown method ${suffix}`);
 }
 
@@ -59,7 +63,7 @@ export function tfServingRoutes(): Hono<AppEnv> {
   app.get('/v1/models/*', async (c) => {
     const runtime = c.get('runtime');
     const { name, selector, action } = parsePath(decodeURIComponent(c.req.path));
-    if (action === 'predict') return c.json({ error: 'predict needs POST' }, 405);
+    if (action === 'predict' || action === 'classify' || action === 'regress') return c.json({ error: `${action} needs POST` }, 405);
     const resolved = await runtime.resolve(name, selector);
     if (action === 'metadata') {
       const { inputs, outputs } = resolved.edgeflow.signature;
@@ -103,6 +107,7 @@ export function tfServingRoutes(): Hono<AppEnv> {
     const runtime = c.get('runtime');
     const limits = c.get('limits');
     const { name, selector, action } = parsePath(decodeURIComponent(c.req.path));
+    if (action === 'classify' || action === 'regress') return classifyOrRegress(c, name, selector, action);
     if (action !== 'predict') return c.json({ error: `${action} needs GET` }, 405);
     const [request, acquired] = await runtime.acquireWhile(name, selector, async () => {
       const parsed = TfServingPredictRequest.safeParse(await readJsonBody(c, limits.maxBodyBytes));

@@ -37,3 +37,13 @@ export const V2InferRequest = z.object({
   outputs: z.array(z.object({ name: z.string().min(1), parameters: Parameters.optional() })).optional(),
 });
 export type V2InferRequest = z.infer<typeof V2InferRequest>;
+
+/** TF Serving's classify / regress request as `:classify` takes it: each example one image as {"b64": ...} under the input's name. */
+export const TfServingClassifyRequest = z
+  .object({
+    signature_name: z.string().optional(),
+    examples: z.array(z.record(z.string(), z.unknown())).min(1, 'examples must hold at least one example'),
+    top_k: z.number().int().positive().optional(),
+  })
+  .loose();
+export type TfServingClassifyRequest = z.infer<typeof TfServingClassifyRequest>;
