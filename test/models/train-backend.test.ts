@@ -9,6 +9,7 @@ import { MathBackendCPU } from '@tensorflow/tfjs-backend-cpu';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { main } from '../../cli/main.ts';
+import { parseTrainArgs } from '../../cli/train.ts';
 import { celsius } from '../../models/celsius.ts';
 import { mnist } from '../../models/mnist.ts';
 import { spam } from '../../models/spam.ts';
@@ -165,6 +166,10 @@ describe('backend selection with the native packages absent', () => {
     expect((await selectBackend('cpu', { requiredKernels: embeddingKernelsStock })).backend).toBe('cpu');
     expect((await selectBackend('auto', { requiredKernels: spamKernels, loadWebGpu: noWebGpu })).backend).toBe('wasm');
     await expect(selectBackend('webgpu', { requiredKernels: celsiusKernels, loadWebGpu: noWebGpu })).rejects.toThrow(/--backend webgpu cannot train this model: stand-in: no adapter/);
+  });
+  it('edgeflow train takes --backend webgpu and --allow-software-gpu', () => {
+    expect(parseTrainArgs(['mnist', '--backend', 'webgpu', '--allow-software-gpu', '--out', 'x'])).toMatchObject({ model: 'mnist', backend: 'webgpu', allowSoftwareGpu: true });
+    expect(parseTrainArgs(['mnist', '--out', 'x'])).not.toHaveProperty('allowSoftwareGpu');
   });
   it('edgeflow train --backend tensorflow fails with that message and exit code 1', async () => {
     const errors: string[] = [];
