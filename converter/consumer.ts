@@ -176,7 +176,9 @@ async function startConversion(job: UploadJob): Promise<UploadManifest | null> {
   const takeovers = (job.status.takeovers ?? 0) + (takeover ? 1 : 0);
   const lastDelivery = options.attempt !== undefined && options.attempt >= options.maxDeliveries;
   if (takeover && (takeovers > options.maxTakeovers || lastDelivery)) {
-    throw new ConversionError(`the conversion was interrupted ${takeovers} times without finishing (a Worker's CPU or memory limit, or a crashed watcher): ${TOO_LARGE_HINT}`);
+    throw new ConversionError(
+      `the conversion was interrupted ${takeovers} time${takeovers === 1 ? '' : 's'} without finishing (a Worker's CPU or memory limit, or a crashed watcher): ${TOO_LARGE_HINT}`,
+    );
   }
   const attempts = job.status.attempts + (takeover ? 0 : 1);
   await record(job, { state: 'converting', attempts, ...(takeovers ? { takeovers } : {}), convertedBy: options.owner, lastError: undefined, code: undefined });
@@ -311,6 +313,9 @@ export async function consumeUploadEvent(message: unknown, given: ConsumerOption
     if ('lease' in lease && !(await lease.lease.renew())) return { kind: 'retry', uploadId, reason: 'lost the lease while converting', delaySeconds: 30, busy: true };
     return await recordPublished(job, await publishUpload(job, converted, onProgress));
   } catch (error) {
+    // Overtaken while it failed (it stalled past its lease): the status is the new holder's to write.
+    if (lease && 'lease' in lease && !(await lease.lease.renew()))
+      return { kind: 'retry', uploadId, reason: `lost the lease while converting: ${(error as Error).message}`, delaySeconds: 30, busy: true };
     return recordFailure(job, error);
   } finally {
     if (lease && 'lease' in lease) await lease.lease.release();

@@ -301,7 +301,7 @@ describe('leases', () => {
     await putJson(store, uploadKeys.status(written.uploadId), { ...status, state: 'converting', attempts: 1 });
     await putJson(store, uploadKeys.claim(written.uploadId), { owner: 'dead', expires: Date.now() - 1, taken: '' });
     expect(await consumeUploadEvent(uploadEvent(written, 't'), options(store, { attempt: 6, maxDeliveries: 6 }))).toMatchObject({ kind: 'failed' });
-    expect((await readStatus(store, written.uploadId))!.reason).toMatch(/^the conversion was interrupted 1 times/);
+    expect((await readStatus(store, written.uploadId))!.reason).toMatch(/^the conversion was interrupted 1 time without finishing/);
   });
 
   it('failures name their code in the status: transient ones stay queued with lastError, permanent ones fail', async () => {
@@ -323,6 +323,21 @@ describe('leases', () => {
     expect(await consumeUploadEvent(uploadEvent(written, 't'), options(faulty, { maxDeliveries: 3 }))).toMatchObject({ kind: 'retry' });
     expect(await consumeUploadEvent(uploadEvent(written, 't'), options(faulty, { maxDeliveries: 3 }))).toMatchObject({ kind: 'failed' });
     expect(await readStatus(memory, written.uploadId)).toMatchObject({ state: 'failed', attempts: 3, code: 'unavailable', reason: expect.stringMatching(/^gave up after 3 attempts: injected fault/) });
+  });
+
+  it('a holder overtaken while its conversion fails leaves the status to the new holder', async () => {
+    const store = new MemoryStore();
+    const written = await writeUpload(store, 'junk', new Map([['notes.txt', new TextEncoder().encode('hello')]]));
+    // Another consumer takes the lease over while this one reads the upload's files (as after a stall).
+    const get = async (key: string) => {
+      if (key.endsWith('/notes.txt')) await putJson(store, uploadKeys.claim(written.uploadId), { owner: 'rescuer', expires: Date.now() + 60_000, taken: '' });
+      return store.get(key);
+    };
+    const takeover = new Proxy(store, { get: (target, property) => (property === 'get' ? get : Reflect.get(target, property, target)) });
+    const outcome = await consumeUploadEvent(uploadEvent(written, 't'), options(takeover));
+    expect(outcome).toMatchObject({ kind: 'retry', busy: true, reason: expect.stringMatching(/^lost the lease while converting: no model found/) });
+    expect(await readStatus(store, written.uploadId)).toMatchObject({ state: 'converting', attempts: 1 });
+    expect(await getJson(store, uploadKeys.claim(written.uploadId))).toMatchObject({ value: { owner: 'rescuer' } });
   });
 
   it('a lease is renewed while its holder works, and lost if someone overtakes it', async () => {
