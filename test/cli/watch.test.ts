@@ -310,7 +310,7 @@ describe('two watchers over a local folder', () => {
     expect(() => parseServeFlags({ store: 's', lease: '500ms' })).toThrow(/--lease 500 ms is too short: give at least 1s/);
     expect(() => parseServeFlags({ store: 's', lease: 'soon' })).toThrow(/bad duration "soon"/);
     const w = startWatcher('some-folder', 'x', {}, ['--lease', '0.2s']);
-    expect(await w.exited).toBe(2);
+    expect(await within(30_000, 'watch --lease 0.2s to exit', w.exited, [w])).toBe(2);
     expect(w.lines.join('\n')).toMatch(/--lease 200 ms is too short/);
   });
 
