@@ -50,7 +50,8 @@ beforeAll(async () => {
 }, 120_000);
 
 type Result = { result: [string, number][][] };
-const post = (path: string, body: BodyInit, type: string) => app.request(path, { method: 'POST', body, headers: { 'Content-Type': type } });
+const post = (path: string, body: string | Uint8Array, type: string) =>
+  app.request(path, { method: 'POST', body: typeof body === 'string' ? body : new Uint8Array(body), headers: { 'Content-Type': type } });
 const classifyJson = (model: string, images: Uint8Array[], extra: object = {}) =>
   post(`/v1/models/${model}:classify`, JSON.stringify({ examples: images.map((bytes) => ({ input: { b64: encodeBase64(bytes) } })), ...extra }), 'application/json');
 
