@@ -12,7 +12,7 @@
 import { hex } from '../shared/bytes.ts';
 import type { ObjectStore } from '../shared/store/types.ts';
 import { dtypeCounts } from '../shared/bucket/published.ts';
-import { claimUpload, DEFAULT_LEASE_MS } from '../shared/bucket/claim.ts';
+import { claimUpload, DEFAULT_LEASE_MS, MAX_LEASE_MS } from '../shared/bucket/claim.ts';
 import { convertModel, publishConverted, ToleranceError, type ConvertProgress, type ConvertResult, type PublishedConversion } from './convert.ts';
 import { ConversionError, isEdgeflowError, type ErrorCode } from '../shared/errors.ts';
 import type { DecodedModel, FileSet } from './model.ts';
@@ -149,9 +149,21 @@ async function skipSettled(job: UploadJob): Promise<ConsumeOutcome | null> {
   return null;
 }
 
+/**
+ * The lease for this conversion: doubled with each takeover (up to MAX_LEASE_MS). A conversion
+ * blocks its thread, heartbeats included, so one longer than the lease is taken over by another
+ * consumer although its holder lives; with the lease doubling, such takeovers stop once it
+ * outlasts the conversion instead of passing the upload around until maxTakeovers.
+ */
+function leaseFor(job: UploadJob): number {
+  const status = job.status;
+  const takeovers = status?.state === 'converting' ? (status.takeovers ?? 0) + 1 : 0;
+  return Math.min(job.options.leaseMs * 2 ** takeovers, Math.max(job.options.leaseMs, MAX_LEASE_MS));
+}
+
 /** Step lease: takes the upload's lease; a busy retry outcome when another consumer holds it. */
 async function takeLease(job: UploadJob): Promise<{ lease: Claim; busy?: ConsumeOutcome }> {
-  const lease = await claimUpload(job.store, job.uploadId, `${job.options.owner}#${randomSuffix()}`, job.options.leaseMs);
+  const lease = await claimUpload(job.store, job.uploadId, `${job.options.owner}#${randomSuffix()}`, leaseFor(job));
   if (!('busy' in lease)) return { lease };
   return {
     lease,

@@ -16,6 +16,9 @@ export const DEFAULT_LEASE_MS = 30_000;
 /** Heartbeats per lease length: a holder survives two lost renewals. */
 const HEARTBEATS_PER_LEASE = 3;
 
+/** Longest lease a consumer extends its own to after takeovers (converter/consumer.ts). */
+export const MAX_LEASE_MS = 3_600_000;
+
 /** Shortest lease: its heartbeats must outlast a store round trip and a busy event loop. */
 export const MIN_LEASE_MS = 1000;
 

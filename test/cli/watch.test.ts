@@ -273,6 +273,38 @@ describe('two watchers over a local folder', () => {
     }
   });
 
+  it('two live watchers, a conversion that blocks longer than the lease: taken over, the lease doubles, published once', async () => {
+    const folder = await mkdtemp(path.join(tmpdir(), 'edgeflow-watch-'));
+    try {
+      const store = new LocalFolderStore(folder);
+      await useNodeBackend();
+      const { uploadId: id } = await writeUpload(store, 'big', await denseModel(256, 2048), { options: { quantize: 'uint8', tolerance: 1 }, source: 'test' });
+      // The conversion (~1.7 s here) runs on the watcher's thread: no heartbeat renews a 1 s lease meanwhile.
+      const watchers = [startWatcher(folder, 'w1', {}, ['--interval', '200ms', '--lease', '1s']), startWatcher(folder, 'w2', {}, ['--interval', '200ms', '--lease', '1s'])];
+      const status = await waitFor(
+        'the upload to settle',
+        async () => {
+          const s = await readStatus(store, id);
+          return s?.state === 'published' || s?.state === 'failed' ? s : undefined;
+        },
+        watchers,
+        40_000,
+      );
+      expect(status).toMatchObject({ state: 'published', version: 1, attempts: 1 });
+      await new Promise((resolve) => setTimeout(resolve, 500));
+      for (const w of watchers) w.child.kill('SIGTERM');
+      await within(10_000, 'stopping the watchers (SIGTERM)', Promise.all(watchers.map((w) => w.exited)), watchers);
+      expect((await readIndex(store, 'big'))!.index.versions.map((v) => [v.version, v.sourceId])).toEqual([[1, id]]);
+      const lost = watchers.flatMap((w) => w.lines).filter((l) => l.includes('lost the lease')).length;
+      console.log(
+        `two live watchers, 1 s lease, blocking conversion: conversions ${JSON.stringify(watchers.map((w) => converting(w.lines, id)))}, takeovers ${status.takeovers ?? 0}, overtaken holders that published nothing ${lost}`,
+      );
+    } finally {
+      killWatchers();
+      await rm(folder, { recursive: true, force: true });
+    }
+  });
+
   it('serve --watch --lease 1s: its claims last 1 s; killed mid-conversion, a watcher takes the upload over within seconds', async () => {
     const folder = await mkdtemp(path.join(tmpdir(), 'edgeflow-watch-'));
     const all: Watcher[] = [];

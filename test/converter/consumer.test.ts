@@ -280,6 +280,28 @@ describe('leases', () => {
     expect(lines.filter((line) => line.includes('converting'))).toEqual([expect.stringMatching(/attempt 1, takeover 1$/)]);
   });
 
+  it('each takeover doubles the lease, so a live holder that blocks its thread past the lease is not overtaken forever', async () => {
+    const store = new MemoryStore();
+    const written = await upload(store);
+    const status = (await readStatus(store, written.uploadId))!;
+    await putJson(store, uploadKeys.status(written.uploadId), { ...status, state: 'converting', attempts: 1, takeovers: 2 });
+    await putJson(store, uploadKeys.claim(written.uploadId), { owner: 'stalled', expires: Date.now() - 1, taken: '' });
+    const leases: number[] = [];
+    const put: ObjectStore['put'] = async (key, body, putOptions) => {
+      if (key === uploadKeys.claim(written.uploadId)) {
+        const claim = JSON.parse(typeof body === 'string' ? body : new TextDecoder().decode(body)) as { expires: number; renewed?: string };
+        if (claim.renewed) leases.push(claim.expires - Date.parse(claim.renewed));
+      }
+      return store.put(key, body, putOptions);
+    };
+    const watched = new Proxy(store, { get: (target, property) => (property === 'put' ? put : Reflect.get(target, property, target)) });
+    expect(await consumeUploadEvent(uploadEvent(written, 't'), options(watched, { leaseMs: 1000 }))).toMatchObject({ kind: 'done', version: 1 });
+    // The third takeover: 1 s × 2³, taken and renewed before publishing.
+    expect(leases.length).toBeGreaterThanOrEqual(2);
+    for (const lease of leases) expect(lease).toBeCloseTo(8000, -1);
+    expect(await readStatus(store, written.uploadId)).toMatchObject({ state: 'published', attempts: 1, takeovers: 3 });
+  });
+
   it('an upload whose conversions keep dying (CPU / memory limit) is failed past maxTakeovers, pointing to the Node CLI', async () => {
     const store = new MemoryStore();
     const written = await upload(store);
