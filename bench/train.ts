@@ -64,6 +64,7 @@ interface Runner {
   /** Runs with TF.js's own gradients. */
   stock: boolean;
   step: () => Promise<number>;
+  dispose: () => void;
   times: number[];
   error?: string;
 }
@@ -97,7 +98,11 @@ async function runnerFor(definition: ModelDefinition, label: string, batches: Ba
     await model.trainOnBatch(x, y);
     return performance.now() - started;
   };
-  return { label, backend, stock: variant === '(stock)', step, times: [] };
+  const dispose = () => {
+    model.dispose();
+    tf.dispose(tensors.flat());
+  };
+  return { label, backend, stock: variant === '(stock)', step, dispose, times: [] };
 }
 
 async function perBatch(): Promise<void> {
@@ -107,7 +112,8 @@ async function perBatch(): Promise<void> {
   const backends = [...(stockCpu ? ['cpu (stock)'] : []), 'cpu', 'wasm', ...(webgpu.adapter ? ['webgpu'] : [])];
   console.log(webgpu.adapter ? `webgpu: ${describeAdapter(webgpu.adapter)}` : `webgpu: not measured: ${webgpu.reason}`);
   console.log(`${rounds} rounds after a warm-up round, backends interleaved; ms per batch: median (min-max)\n`);
-  const rows: string[][] = [];
+  const header = ['model', 'batch', ...backends.map((b) => `${b} ms`), 'speed vs cpu'];
+  console.log(`| ${header.join(' | ')} |\n|${header.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`);
   for (const name of names) {
     const definition = MODELS[name]!;
     const batches = await batchesOf(definition, 4);
@@ -126,7 +132,7 @@ async function perBatch(): Promise<void> {
         }
         if (runner.stock) restore = installFastGradients();
       }
-      process.stderr.write(`${name}: round ${round}/${rounds}\r`);
+      process.stderr.write(`${name}: round ${round}/${rounds} (${Math.round(process.memoryUsage().rss / 2 ** 20)} MiB)\r`);
     }
     const cell = (r: Runner) => {
       if (r.error) return `failed: ${r.error}`;
@@ -137,13 +143,14 @@ async function perBatch(): Promise<void> {
     const cpuRunner = runners.find((r) => r.label === 'cpu')!;
     const cpu = median(cpuRunner);
     const speedups = runners.filter((r) => r !== cpuRunner).map((r) => `${r.label} ${(cpu / median(r)).toFixed(1)}x`);
-    rows.push([name, `${definition.defaults.batchSize}`, ...runners.map(cell), speedups.join(', ')]);
+    process.stderr.write('\n');
+    console.log(`| ${[name, `${definition.defaults.batchSize}`, ...runners.map(cell), speedups.join(', ')].join(' | ')} |`);
+    for (const runner of runners) {
+      await tf.setBackend(runner.backend);
+      runner.dispose();
+    }
   }
   restore();
-  process.stderr.write('\n');
-  const header = ['model', 'batch', ...backends.map((b) => `${b} ms`), 'speed vs cpu'];
-  console.log(`| ${header.join(' | ')} |\n|${header.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`);
-  for (const row of rows) console.log(`| ${row.join(' | ')} |`);
 }
 
 await (full ? fullRuns() : perBatch());
