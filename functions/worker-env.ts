@@ -1,7 +1,7 @@
 // The Worker's settings: its string vars (wrangler.toml [vars], `--var`, dashboard), parsed
 // once with their defaults by one schema; a bad value is an error naming the var. The
 // converter's default size limit comes from the entry (converter/ is the entry's to import).
-import { z } from 'zod';
+import * as z from 'zod';
 import { describeZodError, EdgeflowError } from '../shared/errors.ts';
 import { DEFAULT_LIMITS } from './limits.ts';
 import { DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_REQUEUE_AFTER_MS } from './routes/admin.ts';

@@ -7,7 +7,7 @@
 //   status/uploads/<uploadId>.claim                   the lease of the consumer converting it
 // Upload ids are unique across models (time stamp + 64 random bits), so a status is found
 // by id alone. Status documents live outside uploads/ so writing them fires no notification.
-import { z } from 'zod';
+import * as z from 'zod';
 import { hex } from '../bytes.ts';
 import { AccuracyReport } from '../schemas/edgeflow-json.ts';
 import { checkModelName } from '../names.ts';

@@ -1,7 +1,7 @@
 // The conversion options, one schema for every way they arrive: CLI flags, admin query / form
 // fields, the upload manifest, the training job. Defaults live here and are merged once, by
 // resolveConversionOptions; the pipeline (converter/convert.ts) only reads resolved options.
-import { z } from 'zod';
+import * as z from 'zod';
 import { EdgeflowError } from '../errors.ts';
 import { ImageOption } from './image-spec.ts';
 import { parseQuantizeSpec } from './quantize-spec.ts';

@@ -1,7 +1,7 @@
 // The --image spec of a conversion, `<H>x<W>[,scale=<s>][,offset=<o>][,channels=rgb|grayscale]`
 // (CLI flag, admin `image` field), and the class labels text (`--labels` file, TM labels.txt,
 // admin `labels` field): the one parser of each.
-import { z } from 'zod';
+import * as z from 'zod';
 import { EdgeflowError } from '../errors.ts';
 
 /** Largest image side a spec may ask for. */

@@ -1,5 +1,5 @@
 // zod schema of models/<name>/<version>/edgeflow.json: our metadata for one published version.
-import { z } from 'zod';
+import * as z from 'zod';
 import { QuantizationDtype } from './model-json.ts';
 
 export const TensorSignature = z.object({

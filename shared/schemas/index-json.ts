@@ -1,5 +1,5 @@
 // zod schema of models/<name>/index.json: the published versions and the labels pointing at them.
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const VersionEntry = z.object({
   version: z.number().int().positive(),

@@ -1,6 +1,6 @@
 // zod schema of a TF.js model.json (layers or graph), as stock tf.loadLayersModel /
 // tf.loadGraphModel read it. Unknown fields pass through untouched.
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** Cap on a single weight's element count: refuse absurd shapes before allocating. */
 export const MAX_WEIGHT_ELEMENTS = 1 << 28;

@@ -1,7 +1,7 @@
 // zod schemas of the prediction requests: TF Serving REST v1 `:predict` and the Open
 // Inference Protocol v2 `infer`. Tensor data stays `unknown` here (zod would walk every
 // element); shared/codecs.ts decodes it against the model's signature.
-import { z } from 'zod';
+import * as z from 'zod';
 import { V2_DATATYPES } from '../codecs.ts';
 
 export const TfServingPredictRequest = z
