@@ -1,11 +1,13 @@
 // Demo models built in code with fixed weights, so `npm start`, the tests and the
 // benchmarks have models on any clone (no ../shared/fixtures needed):
-//   - iris-dense: Dense(4→16 relu) → Dense(16→3 softmax), the "tiny dense model"
-//   - mnist-cnn:  Conv(8) → MaxPool → Conv(16) → MaxPool → Flatten → Dense(10 softmax), on 28x28x1
+//   - iris-dense: Dense(4→16 relu) → Dense(16→3 softmax), the "tiny dense model", species labels
+//   - mnist-cnn:  Conv(8) → MaxPool → Conv(16) → MaxPool → Flatten → Dense(10 softmax), on 28x28x1,
+//                 digit labels and a 28x28 grayscale image spec (pixels / 255), for :classify
 // Weights come from a seeded generator: the same bytes on every run. Node only (needs a backend).
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { FileSet } from '../converter/model.ts';
+import type { ConversionOptions } from '../shared/options/conversion.ts';
 import { modelFiles } from '../models/train/save.ts';
 import { seededRandom } from '../shared/random.ts';
 
@@ -15,6 +17,8 @@ export interface DemoModel {
   files: FileSet;
   /** The converter's --quantize for it. */
   quantize: string;
+  /** Class names (--labels) and image spec (--image), for :classify. */
+  classifier?: Pick<ConversionOptions, 'labels' | 'image'>;
   /** A valid example instance (TF Serving row format) for curl examples and benches. */
   example: () => unknown;
 }
@@ -70,6 +74,7 @@ export async function demoModels(): Promise<DemoModel[]> {
       description: 'tiny dense classifier: 4 features → 3 classes (fixed seeded weights)',
       files: await buildIrisDense(),
       quantize: 'float16',
+      classifier: { labels: ['setosa', 'versicolor', 'virginica'] },
       example: () => [5.1, 3.5, 1.4, 0.2],
     },
     {
@@ -77,6 +82,7 @@ export async function demoModels(): Promise<DemoModel[]> {
       description: 'MNIST-size CNN: 28x28x1 image → 10 digits (fixed seeded weights, uint8)',
       files: await buildMnistCnn(),
       quantize: 'uint8',
+      classifier: { labels: Array.from({ length: 10 }, (_, digit) => String(digit)), image: { height: 28, width: 28, channels: 'grayscale', scale: 1 / 255, offset: 0 } },
       example: () => {
         const random = seededRandom(3);
         return Array.from({ length: 28 }, () => Array.from({ length: 28 }, () => [Math.round(random() * 100) / 100]));

@@ -17,6 +17,7 @@ export async function optionalFixtures(): Promise<DemoModel[]> {
       description: 'nsfwjs MobileNetV2 (224x224x3 → 5 classes), from ../shared/fixtures',
       files,
       quantize: 'uint8',
+      classifier: { labels: ['Drawing', 'Hentai', 'Neutral', 'Porn', 'Sexy'], image: { height: 224, width: 224, channels: 'rgb', scale: 1 / 255, offset: 0 } },
       example: () => {
         const random = seededRandom(9);
         return Array.from({ length: 224 }, () => Array.from({ length: 224 }, () => [random(), random(), random()]));

@@ -22,8 +22,9 @@ const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..')
 const port = Number(process.env.PORT ?? 8787);
 const adminToken = process.env.EDGEFLOW_ADMIN_TOKEN || `dev-${crypto.randomUUID()}`;
 
-async function sourceId(files: FileSet): Promise<string> {
+async function sourceId(files: FileSet, classifier: object = {}): Promise<string> {
   const parts = await Promise.all([...files].sort(([a], [b]) => a.localeCompare(b)).map(async ([name, bytes]) => `${name}:${await sha256Hex(bytes)}`));
+  if (Object.keys(classifier).length > 0) parts.push(JSON.stringify(classifier));
   return `demo:${await sha256Hex(new TextEncoder().encode(parts.join('\n')))}`;
 }
 
@@ -34,10 +35,12 @@ async function seed(): Promise<string[]> {
     const store = new R2Store(proxy.env.MODELS, 'MODELS (local)');
     const published: string[] = [];
     for (const model of [...(await demoModels()), ...(await optionalFixtures())]) {
-      const id = await sourceId(model.files);
+      const id = await sourceId(model.files, model.classifier);
       // Already published from these bytes: skip the conversion (publishVersion would only find it after one).
       const done = (await readIndex(store, model.name))?.index.versions.find((v) => v.sourceId === id);
-      const result = done ? { version: done.version, existing: true } : await convertAndPublish(store, model.files, { name: model.name, quantize: model.quantize, samples: 2, sourceId: id });
+      const result = done
+        ? { version: done.version, existing: true }
+        : await convertAndPublish(store, model.files, { name: model.name, quantize: model.quantize, ...model.classifier, samples: 2, sourceId: id });
       console.log(`  ${model.name} v${result.version} ${result.existing ? '(already published)' : `published (${model.quantize})`}: ${model.description}`);
       published.push(model.name);
     }

@@ -16,6 +16,11 @@ import { buildWorker, startWorker, type RunningWorker } from '../../scripts/edge
 import { FIXTURES as fixturesRoot } from '../helpers/fixtures.ts';
 import { fixturePresent, MOBILENET_DIR } from '../helpers/publish-models.ts';
 import { maxAbsDiff, stockPredict, testImages } from '../helpers/reference.ts';
+import { readFile } from 'node:fs/promises';
+import { decodeImage } from '../../shared/image/decode.ts';
+import { imageToInput } from '../../shared/image/to-input.ts';
+import { DEFAULT_LIMITS } from '../../functions/limits.ts';
+import { greyJpeg, withOrientation } from '../helpers/images.ts';
 
 const GRAPH_DIR = path.join(fixturesRoot, 'tfjs-graph/nsfwjs-mobilenet_v2_mid');
 const hasFixture = await fixturePresent();
@@ -47,7 +52,7 @@ beforeAll(async () => {
   bundleGzip = bundle.gzipBytes;
   bundleDir = bundle.dir;
   worker = await startWorker(bundle, { vars: { MAX_BODY_BYTES: String(12 * 1024 * 1024), MEMORY_BUDGET_MB: '64', MAX_ELEMENTS: '400000' } });
-  for (const model of await demoModels()) await convertAndPublish(worker.store, model.files, { name: model.name, quantize: model.quantize, samples: 2 });
+  for (const model of await demoModels()) await convertAndPublish(worker.store, model.files, { name: model.name, quantize: model.quantize, ...model.classifier, samples: 2 });
   if (hasFixture) {
     const files = await readInput(MOBILENET_DIR);
     await convertAndPublish(worker.store, files, { name: 'mobilenet', quantize: 'none', samples: 1 });
@@ -258,6 +263,48 @@ describe('both API families on the demo models', () => {
     await post('/v1/models/fresh:predict', { instances: [[1, 2]] });
     const after = ((await json(await worker.fetch('/'))).models as { tensors: number }).tensors;
     expect(after).toBe(before);
+  });
+});
+
+describe(':classify inside workerd (jpeg-js and fast-png without Node APIs)', () => {
+  const mnistImage = { height: 28, width: 28, channels: 'grayscale', scale: 1 / 255, offset: 0 } as const;
+  /** :predict on the pixels Node decodes from the same bytes: what :classify must score. */
+  const predictOnNodePixels = async (bytes: Uint8Array) => {
+    const pixels = new Float32Array(28 * 28);
+    imageToInput(decodeImage(bytes, 'image', DEFAULT_LIMITS.maxImagePixels), mnistImage, pixels);
+    const instance = Array.from({ length: 28 }, (_, y) => Array.from({ length: 28 }, (_, x) => [pixels[y * 28 + x]!]));
+    return ((await (await post('/v1/models/mnist-cnn:predict', { instances: [instance] })).json()) as { predictions: number[][] }).predictions[0]!;
+  };
+  const scoresByDigit = (ranked: [string, number][]) => Array.from({ length: 10 }, (_, digit) => ranked.find(([label]) => label === String(digit))![1]);
+
+  it('metadata carries the demo labels and image spec', async () => {
+    expect((await json(await worker.fetch('/v1/models/iris-dense/metadata'))).edgeflow).toMatchObject({ labels: ['setosa', 'versicolor', 'virginica'], image: null });
+    expect((await json(await worker.fetch('/v2/models/mnist-cnn'))).parameters).toMatchObject({ labels: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'], image: mnistImage });
+  });
+
+  it('classifies a raw PNG and an EXIF-rotated JPEG in JSON as Node decodes them', async () => {
+    const png = new Uint8Array(await readFile(new URL('../fixtures/images/digit-7.png', import.meta.url)));
+    const raw = await worker.fetch('/v1/models/mnist-cnn:classify', { method: 'POST', body: png, headers: { 'content-type': 'image/png' } });
+    expect(raw.status).toBe(200);
+    expect(raw.headers.get('server-timing')).toMatch(/decode;dur=/);
+    const [ranked] = ((await raw.json()) as { result: [string, number][][] }).result;
+    expect(ranked!.map(([, score]) => score)).toEqual(ranked!.map(([, score]) => score).sort((a, b) => b - a));
+    expect(maxAbsDiff([scoresByDigit(ranked!)], [await predictOnNodePixels(png)])).toBeLessThan(1e-5);
+    const stripes = Array.from({ length: 28 }, (_, y) => Array.from({ length: 28 }, (_, x) => (x < 10 && y < 20 ? 250 : 10)));
+    const jpeg = withOrientation(greyJpeg(stripes), 6);
+    const answer = await post('/v1/models/mnist-cnn:classify', { examples: [{ conv1_input: { b64: Buffer.from(jpeg).toString('base64') } }], top_k: 3 });
+    expect(answer.status).toBe(200);
+    const [top] = ((await answer.json()) as { result: [string, number][][] }).result;
+    const expected = (await predictOnNodePixels(jpeg)).map((score, digit) => [String(digit), score] as [string, number]).sort((a, b) => b[1] - a[1]);
+    expect(top!.map(([label]) => label)).toEqual(expected.slice(0, 3).map(([label]) => label));
+    expect(maxAbsDiff([top!.map(([, score]) => score)], [expected.slice(0, 3).map(([, score]) => score)])).toBeLessThan(1e-5);
+  });
+
+  it('answers 415 for another content type and 400 naming a corrupt image', async () => {
+    const refused = await worker.fetch('/v1/models/mnist-cnn:classify', { method: 'POST', body: 'x', headers: { 'content-type': 'text/plain' } });
+    expect(refused.status).toBe(415);
+    const corrupt = await worker.fetch('/v1/models/mnist-cnn:classify', { method: 'POST', body: greyJpeg([[1, 2]]).slice(0, 25), headers: { 'content-type': 'image/jpeg' } });
+    expect([corrupt.status, (await json(corrupt)).error]).toEqual([400, 'body: corrupt JPEG (no frame header with its size; truncated?)']);
   });
 });
 
