@@ -1,7 +1,9 @@
 // Admin API (Bearer token, functions/auth.ts), the same on Workers and Node:
 //   POST   /admin/models/{name}/uploads          one file (.zip / .h5 / .keras) as the body, or
 //                                                multipart (model.json + shards); options as query
-//                                                or form fields: quantize, shardSize, tolerance, keepBatchNorm → 202
+//                                                or form fields: quantize, shardSize, tolerance, keepBatchNorm,
+//                                                labels (names, newline- or comma-separated; or a
+//                                                labels.txt file part), image (HxW[,scale=..]) → 202
 //   GET    /admin/uploads/{id}                    queued | converting (with its lease) | published | failed
 //   GET    /admin/models                          names, versions, labels
 //   GET    /admin/models/{name}                   versions, labels, sizes, quantization, drift
@@ -17,6 +19,7 @@
 // a `converting` one shows its lease, and a hint when its holder stopped renewing it.
 import { Hono, type Context } from 'hono';
 import { DEFAULT_QUANTIZE, DEFAULT_TOLERANCE, parseByteSize, type ConversionOptions } from '../../shared/options/conversion.ts';
+import { parseImageSpec, parseLabels } from '../../shared/options/image-spec.ts';
 import { checkUploadId, readStatus, uploadEvent, uploadKeys, writeUpload, type UploadEvent, type UploadStatus } from '../../shared/bucket/uploads.ts';
 import { readLease } from '../../shared/bucket/claim.ts';
 import { deleteVersion, describeModel, listModels, removeLabel, setLabel } from '../../shared/bucket/versions.ts';
@@ -85,6 +88,10 @@ function parseOptions(fields: Map<string, string>): ConversionOptions {
     if (!/^(true|false)$/.test(keepBatchNorm)) throw badRequest(`keepBatchNorm: true or false, got ${JSON.stringify(keepBatchNorm)}`);
     options.keepBatchNorm = keepBatchNorm === 'true';
   }
+  const labels = fields.get('labels');
+  if (labels !== undefined && labels !== '') options.labels = parseLabels(labels, { commas: true });
+  const image = fields.get('image');
+  if (image !== undefined && image !== '') options.image = parseImageSpec(image, 'image');
   return options;
 }
 
@@ -113,6 +120,12 @@ async function readUpload(c: Context): Promise<{ files: Map<string, Uint8Array>;
     const name = fields.get('filename') ?? contentDispositionName(c.req.header('content-disposition')) ?? guessFileName(bytes);
     fields.delete('filename');
     files.set(name.split('/').pop()!, bytes);
+  }
+  // Class names as a labels.txt part beside the model files (Teachable Machine's export).
+  const labelsFile = files.get('labels.txt');
+  if (labelsFile && files.size > 1 && !fields.has('labels')) {
+    fields.set('labels', new TextDecoder().decode(labelsFile));
+    files.delete('labels.txt');
   }
   if (files.size === 0) throw badRequest('upload: no file: send a .zip, .h5 or .keras file as the body, or multipart form data with model.json and its weight files');
   return { files, fields };

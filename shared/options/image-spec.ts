@@ -17,29 +17,29 @@ export const ImageOption = z.object({
 });
 export type ImageOption = z.infer<typeof ImageOption>;
 
-const bad = (text: string, why: string) =>
-  new EdgeflowError('bad_request', `bad --image ${JSON.stringify(text)}: ${why} (use <H>x<W>[,scale=<s>][,offset=<o>][,channels=rgb|grayscale], e.g. 224x224,scale=0.00392156862745098)`);
+const bad = (text: string, why: string, flag: string) =>
+  new EdgeflowError('bad_request', `bad ${flag} ${JSON.stringify(text)}: ${why} (use <H>x<W>[,scale=<s>][,offset=<o>][,channels=rgb|grayscale], e.g. 224x224,scale=0.00392156862745098)`);
 
 /** `224x224,scale=0.0078125,offset=-1,channels=rgb` → ImageOption; bad_request naming the part otherwise. */
-export function parseImageSpec(text: string): ImageOption {
+export function parseImageSpec(text: string, flag = '--image'): ImageOption {
   const [size, ...parts] = text.split(',').map((part) => part.trim());
   const match = /^(\d+)\s*x\s*(\d+)$/i.exec(size ?? '');
-  if (!match) throw bad(text, `${JSON.stringify(size)} is not <H>x<W>`);
+  if (!match) throw bad(text, `${JSON.stringify(size)} is not <H>x<W>`, flag);
   const option: ImageOption = { height: Number(match[1]), width: Number(match[2]) };
   for (const part of parts) {
     const [key, value, extra] = part.split('=').map((s) => s.trim());
-    if (value === undefined || value === '' || extra !== undefined) throw bad(text, `${JSON.stringify(part)} is not key=value`);
+    if (value === undefined || value === '' || extra !== undefined) throw bad(text, `${JSON.stringify(part)} is not key=value`, flag);
     if (key === 'channels') {
-      if (value !== 'rgb' && value !== 'grayscale') throw bad(text, `channels must be rgb or grayscale, got ${JSON.stringify(value)}`);
+      if (value !== 'rgb' && value !== 'grayscale') throw bad(text, `channels must be rgb or grayscale, got ${JSON.stringify(value)}`, flag);
       option.channels = value;
     } else if (key === 'scale' || key === 'offset') {
       const number = Number(value);
-      if (!Number.isFinite(number)) throw bad(text, `${key} must be a number, got ${JSON.stringify(value)}`);
+      if (!Number.isFinite(number)) throw bad(text, `${key} must be a number, got ${JSON.stringify(value)}`, flag);
       option[key] = number;
-    } else throw bad(text, `unknown key ${JSON.stringify(key)} (scale, offset, channels)`);
+    } else throw bad(text, `unknown key ${JSON.stringify(key)} (scale, offset, channels)`, flag);
   }
   const checked = ImageOption.safeParse(option);
-  if (!checked.success) throw bad(text, `height and width must be 1..${MAX_IMAGE_SIDE}`);
+  if (!checked.success) throw bad(text, `height and width must be 1..${MAX_IMAGE_SIDE}`, flag);
   return checked.data;
 }
 
