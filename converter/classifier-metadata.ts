@@ -1,8 +1,12 @@
 // What `:classify` needs from a conversion, checked against the model's signature: the class
 // labels (count = the single output's last dimension) and the image spec (given, or inferred from
 // a single [-1, H, W, 1|3] input: channels from the last dimension, pixels as they are).
+// Labels and image in model.json's userDefinedMetadata (`edgeflow train` writes them) count as
+// given unless the options give their own.
 import { badRequest } from '../shared/errors.ts';
+import { ConversionOptions } from '../shared/options/conversion.ts';
 import type { ImageOption } from '../shared/options/image-spec.ts';
+import type { DecodedModel } from './model.ts';
 import type { ImageInput, TensorSignature } from '../shared/schemas/edgeflow-json.ts';
 
 export interface ClassifierMetadata {
@@ -48,4 +52,12 @@ export function classifierMetadata(signature: { inputs: TensorSignature[]; outpu
   if (signature.inputs.length !== 1 || input!.shape.length !== 4 || batch !== -1 || !(height! > 0) || !(width! > 0) || !CHANNELS[depth as 1 | 3]) return metadata;
   const image: ImageInput = { height: height!, width: width!, channels: CHANNELS[depth as 1 | 3], scale: 1, offset: 0 };
   return { ...metadata, image, inferred: `image input ${height}x${width} ${image.channels}, pixels 0..255 as they are (give --image ...,scale=,offset= if the model expects another range)` };
+}
+
+/** Labels and image from model.json's userDefinedMetadata, where they are well-formed. */
+export function trainedClassifier(model: DecodedModel): { labels?: string[]; image?: ImageOption } {
+  const metadata = model.modelJson.userDefinedMetadata as Record<string, unknown> | undefined;
+  const labels = ConversionOptions.shape.labels.safeParse(metadata?.labels);
+  const image = ConversionOptions.shape.image.safeParse(metadata?.image);
+  return { ...(labels.success && labels.data ? { labels: labels.data } : {}), ...(image.success && image.data ? { image: image.data } : {}) };
 }

@@ -25,7 +25,7 @@ import { checkServingBackend, type BackendCheck } from './backend-check.ts';
 import { compileToGraph, layersTfjsCannotBuild, requireGraph, type GraphCompilation } from './optimize/compile-graph.ts';
 import { NotCompilable } from '../shared/graph/compile.ts';
 import type { ServingReport } from '../shared/schemas/edgeflow-json.ts';
-import { classifierMetadata } from './classifier-metadata.ts';
+import { classifierMetadata, trainedClassifier } from './classifier-metadata.ts';
 
 export type ConvertStage = 'read' | 'reference' | 'quantize' | 'verify' | 'publish';
 
@@ -396,7 +396,7 @@ export async function convertModel(input: FileSet | DecodedModel, given: Convert
   lap('read');
   const { signature, calibration, reference, backendCheck } = await referenceStep(source, options);
   lap('reference');
-  const { inferred, ...classifier } = classifierMetadata(signature, options);
+  const { inferred, ...classifier } = classifierMetadata(signature, { ...trainedClassifier(source), ...options });
   if (inferred) options.onProgress({ stage: 'reference', detail: inferred });
   const clip = options.clipOutliers && calibration.kind === 'data';
   if (options.clipOutliers && !clip) options.onProgress({ stage: 'quantize', detail: 'outlier clipping off: it is decided on real inputs only (give --calibration)' });

@@ -21,7 +21,7 @@ import { parseSchedule, TrainingOptimizer } from './optimizer.ts';
 import { plotHistory } from './plot.ts';
 import { ProgressBar, type ProgressOutput } from './progress.ts';
 import { fromScratch, takeFrozenBase, trainSource, unfreezeForFineTuning } from './transfer.ts';
-import { modelFiles, uploadModel, writeFolder } from './save.ts';
+import { modelFiles, servingMetadata, uploadModel, writeFolder } from './save.ts';
 
 const positive = (flag: string, integer = false) =>
   z
@@ -371,7 +371,7 @@ export async function runTraining(given: TrainJobOptions): Promise<TrainJobResul
       seconds,
       trainedAt: new Date().toISOString(),
     };
-    const files = await modelFiles(model, { training: record, ...(data.preprocessing ? { preprocessing: data.preprocessing } : {}) });
+    const files = await modelFiles(model, { training: record, ...(data.preprocessing ? { preprocessing: data.preprocessing } : {}), ...servingMetadata(model, definition.classes) });
 
     const result: TrainJobResult = { definition, backend, evaluation, history: runLog.epochs, record, files, logdir, eventFiles: runLog.eventFiles, model };
     if (options.out) {

@@ -6,6 +6,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { uploadKeys, writeUpload } from '../../shared/bucket/uploads.ts';
 import type { ObjectStore } from '../../shared/store/types.ts';
+import type { ImageInput } from '../../shared/schemas/edgeflow-json.ts';
 
 export const WEIGHTS_FILE = 'group1-shard1of1.bin';
 
@@ -34,6 +35,21 @@ export async function modelFiles(model: LayersModel, userDefinedMetadata?: Recor
     [WEIGHTS_FILE, weights],
     ['model.json', new TextEncoder().encode(JSON.stringify(modelJson))],
   ]);
+}
+
+/**
+ * What `:classify` needs, for model.json's userDefinedMetadata (the converter records it in
+ * edgeflow.json unless --labels / --image say otherwise): the class names when they count the
+ * single output's units (a one-unit sigmoid gets none), and an image spec for an [H, W, 1|3]
+ * input, whose pixels the training data sets scale to 0..1 (pixel / 255).
+ */
+export function servingMetadata(model: LayersModel, classes: string[] | undefined): { labels?: string[]; image?: ImageInput } {
+  const units = model.outputs.length === 1 ? model.outputs[0]!.shape.at(-1) : undefined;
+  const labels = classes && classes.length === units ? { labels: classes } : {};
+  const input = model.inputs.length === 1 ? model.inputs[0]!.shape : [];
+  const [, height, width, depth] = input;
+  const isImage = input.length === 4 && (height ?? 0) > 0 && (width ?? 0) > 0 && (depth === 1 || depth === 3);
+  return isImage ? { ...labels, image: { height: height!, width: width!, channels: depth === 1 ? 'grayscale' : 'rgb', scale: 1 / 255, offset: 0 } } : labels;
 }
 
 export function writeFolder(folder: string, files: Map<string, Uint8Array>): string[] {
