@@ -20,7 +20,7 @@ import { probeTrainingKernels } from './kernels.ts';
 import { parseSchedule, TrainingOptimizer } from './optimizer.ts';
 import { plotHistory } from './plot.ts';
 import { ProgressBar, type ProgressOutput } from './progress.ts';
-import { fromScratch, takeFrozenBase, trainSource, unfreezeForFineTuning } from './transfer.ts';
+import { fitInPhases, fromScratch, takeFrozenBase, trainSource } from './transfer.ts';
 import { modelFiles, servingMetadata, uploadModel, writeFolder } from './save.ts';
 
 const positive = (flag: string, integer = false) =>
@@ -272,12 +272,13 @@ export async function runTraining(given: TrainJobOptions): Promise<TrainJobResul
     const model = definition.build(regularization);
     if (transfer) {
       const sourceOptimizer = newOptimizer();
+      const sourceStarted = Date.now();
       const { source, accuracy } = await trainSource(definition, transfer, data, regularization, sourceOptimizer);
       takeFrozenBase(source, model, transfer);
       source.dispose();
       sourceOptimizer.dispose();
       log(
-        `source: trained ${transfer.sourceEpochs} epochs on ${data.source!.description} (training accuracy ${(accuracy * 100).toFixed(2)}%); its ${transfer.baseLayers.join(', ')} are frozen for ${Math.min(transfer.headEpochs, epochs)} epochs of the new head, then ${transfer.fineTuneLayers.join(', ')} fine-tune at ${transfer.fineTuneRate}x the learning rate`,
+        `source: trained ${transfer.sourceEpochs} epochs in ${((Date.now() - sourceStarted) / 1000).toFixed(1)} s on ${data.source!.description} (training accuracy ${(accuracy * 100).toFixed(2)}%); its ${transfer.baseLayers.join(', ')} are frozen for ${Math.min(transfer.headEpochs, epochs)} epochs of the new head, then ${transfer.fineTuneLayers.join(', ')} fine-tune at ${transfer.fineTuneRate}x the learning rate`,
       );
     }
     model.compile({ optimizer, loss: definition.loss, metrics: [...definition.metrics] });
@@ -318,13 +319,12 @@ export async function runTraining(given: TrainJobOptions): Promise<TrainJobResul
         verbose: 0,
         callbacks,
       });
-    if (transfer && epochs > transfer.headEpochs) {
-      await fitEpochs(0, transfer.headEpochs);
-      unfreezeForFineTuning(model, transfer);
-      optimizer.dispose();
-      optimizer = newOptimizer(learningRate * transfer.fineTuneRate);
-      model.compile({ optimizer, loss: definition.loss, metrics: [...definition.metrics] });
-      await fitEpochs(transfer.headEpochs, epochs);
+    if (transfer) {
+      await fitInPhases(model, transfer, epochs, fitEpochs, (rateFactor) => {
+        optimizer.dispose();
+        optimizer = newOptimizer(learningRate * rateFactor);
+        model.compile({ optimizer, loss: definition.loss, metrics: [...definition.metrics] });
+      });
     } else {
       await fitEpochs(0, epochs);
     }

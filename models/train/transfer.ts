@@ -34,6 +34,25 @@ export function unfreezeForFineTuning(model: LayersModel, transfer: Transfer): v
   for (const name of transfer.fineTuneLayers) model.getLayer(name).trainable = true;
 }
 
+/**
+ * Trains `model` (its base frozen by takeFrozenBase, compiled) for `epochs`: the new head for
+ * transfer.headEpochs, then, recompiled by `recompile(rateFactor)` with the fine-tuning layers
+ * unfrozen, the rest. `fitEpochs(from, to)` runs model.fit over those epochs.
+ */
+export async function fitInPhases(
+  model: LayersModel,
+  transfer: Transfer,
+  epochs: number,
+  fitEpochs: (from: number, to: number) => Promise<unknown>,
+  recompile: (rateFactor: number) => void,
+): Promise<void> {
+  await fitEpochs(0, Math.min(epochs, transfer.headEpochs));
+  if (epochs <= transfer.headEpochs) return;
+  unfreezeForFineTuning(model, transfer);
+  recompile(transfer.fineTuneRate);
+  await fitEpochs(transfer.headEpochs, epochs);
+}
+
 /** The same model trained from scratch, as long and on the same data; its predictions on the test inputs. */
 export async function fromScratch(definition: ModelDefinition, data: Dataset, regularization: Regularization, optimizer: tf.Optimizer, epochs: number, batchSize: number): Promise<tf.Tensor> {
   const model = definition.build(regularization);

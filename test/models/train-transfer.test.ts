@@ -1,9 +1,9 @@
-// Lab 5, transfer learning (`edgeflow train mnist-transfer`), in a short run: the base learns
-// digits 0-4 from 1,500 images, the new head learns 5-9 from 50 with the convolutions frozen, then
-// conv_2 fine-tunes. Stated margin: over two runs, the transferred model's mean held-out accuracy
-// on 5-9 beats the same CNN trained from scratch on the same 50 images by at least 1 point (the
-// short runs measured +1.7 to +2.7 points each, and +3.6 as the mean of three heads on one base;
-// docs/train.md has the full run's figures).
+// Lab 5, transfer learning (`edgeflow train mnist-transfer`): the base learns digits 0-4, the new
+// head learns 5-9 from 50 images with the convolutions frozen, then conv_2 fine-tunes. One short
+// run of the job checks what it does and says. The margin, on one base trained on 3,000 images of
+// 0-4 (3 epochs): four transferred models against four trained from scratch on the same 50 images,
+// same epochs; stated margin: the transferred models' mean held-out accuracy on 5-9 is at least 1
+// point higher (measured: +3.1 points, 91.2% vs 88.1%; full runs in docs/train.md).
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,27 +12,24 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { MODELS } from '../../models/index.ts';
 import { mnistTransfer, TRANSFER_PER_DIGIT } from '../../models/mnist-transfer.ts';
 import { runTraining, type TrainJobResult } from '../../models/train/run.ts';
-import { takeFrozenBase, unfreezeForFineTuning } from '../../models/train/transfer.ts';
+import { installFastGradients } from '../../models/train/fast-gradients.ts';
+import { fitInPhases, fromScratch, takeFrozenBase, trainSource, unfreezeForFineTuning } from '../../models/train/transfer.ts';
 
 const folder = mkdtempSync(join(tmpdir(), 'edgeflow-train-transfer-'));
-const runs: Array<{ result: TrainJobResult; lines: string[] }> = [];
+const lines: string[] = [];
+let result: TrainJobResult;
 
 beforeAll(async () => {
-  for (let run = 0; run < 2; run++) {
-    const lines: string[] = [];
-    const result = await runTraining({
-      model: 'mnist-transfer',
-      backend: 'wasm',
-      limit: 1500,
-      seed: 42 + run,
-      out: join(folder, `out-${run}`),
-      logdir: join(folder, `logs-${run}`),
-      log: (line) => lines.push(line),
-      progress: { write: () => {}, isTTY: false },
-    });
-    runs.push({ result, lines });
-  }
-}, 600_000);
+  result = await runTraining({
+    model: 'mnist-transfer',
+    backend: 'wasm',
+    limit: 1500,
+    out: join(folder, 'out'),
+    logdir: join(folder, 'logs'),
+    log: (line) => lines.push(line),
+    progress: { write: () => {}, isTTY: false },
+  });
+}, 300_000);
 
 describe('lab 5: transfer learning', () => {
   it('is a model of edgeflow train', () => {
@@ -67,24 +64,53 @@ describe('lab 5: transfer learning', () => {
   });
 
   it('says what it did: the source task, the frozen and fine-tuned layers, the from-scratch comparison', () => {
-    const { result, lines } = runs[0]!;
-    expect(lines).toContainEqual(expect.stringMatching(/^source: trained 3 epochs on 1500 images of digits 0-4 \(training accuracy [\d.]+%\); its conv_1, conv_2 are frozen for 15 epochs/));
+    expect(lines).toContainEqual(
+      expect.stringMatching(/^source: trained 3 epochs in [\d.]+ s on 1500 images of digits 0-4 \(training accuracy [\d.]+%\); its conv_1, conv_2 are frozen for 15 epochs/),
+    );
     expect(lines).toContainEqual(expect.stringMatching(/^from scratch: the same network trained 20 epochs on the same 50 examples/));
     expect(lines.join('\n')).toMatch(/\| mnist-transfer \| +[\d.]+% \|.*\n\| from scratch +\| +[\d.]+% \|/);
     expect(result.history).toHaveLength(20);
     // The learning rate drops to a tenth when fine-tuning starts (epoch 16).
     expect(result.history[15]!.learningRate).toBeCloseTo(result.history[14]!.learningRate * 0.1, 8);
-    const saved = JSON.parse(readFileSync(join(folder, 'out-0', 'model.json'), 'utf8'));
+    const saved = JSON.parse(readFileSync(join(folder, 'out', 'model.json'), 'utf8'));
     const layers = saved.modelTopology.config.layers as Array<{ config: { name: string; trainable: boolean; units?: number } }>;
     expect(layers.find((l) => l.config.name === 'conv_1')!.config.trainable).toBe(false);
     expect(layers[layers.length - 1]!.config).toMatchObject({ name: 'digit_5_9', units: 5 });
   });
 
-  it('beats training from scratch on the same small data by at least 1 point (mean of two runs)', () => {
-    const accuracy = runs.map(({ result }) => ({ transfer: result.evaluation.metrics.accuracy!, scratch: result.evaluation.baselines['from scratch']!.accuracy! }));
-    const mean = (key: 'transfer' | 'scratch') => accuracy.reduce((sum, a) => sum + a[key], 0) / accuracy.length;
-    console.log(`transfer vs from scratch (held-out accuracy): ${accuracy.map((a) => `${(a.transfer * 100).toFixed(2)}% vs ${(a.scratch * 100).toFixed(2)}%`).join('; ')}`);
-    expect(mean('transfer') - mean('scratch')).toBeGreaterThanOrEqual(0.01);
-    for (const { result } of runs) result.model.dispose();
+  it('beats training from scratch on the same small data by at least 1 point (mean of four each, one base)', async () => {
+    await tf.setBackend('wasm');
+    const restore = installFastGradients();
+    const transfer = mnistTransfer.transfer!;
+    const data = await mnistTransfer.loadData({ seed: 42, validationSplit: 0, limit: 3000 });
+    const regularization = { dropout: mnistTransfer.defaults.dropout! };
+    const { epochs, batchSize, learningRate } = mnistTransfer.defaults;
+    const { source } = await trainSource(mnistTransfer, transfer, data, regularization, tf.train.adam(learningRate));
+    const accuracy = async (predictions: tf.Tensor) => {
+      const hits = tf.tidy(() => tf.mean(tf.cast(tf.equal(tf.argMax(predictions, -1), tf.argMax(data.test.y, -1)), 'float32')));
+      const value = (await hits.data())[0]!;
+      tf.dispose([hits, predictions]);
+      return value;
+    };
+    const transferred: number[] = [];
+    const scratch: number[] = [];
+    for (let run = 0; run < 4; run++) {
+      const model = mnistTransfer.build(regularization);
+      takeFrozenBase(source, model, transfer);
+      const compile = (rate: number) => model.compile({ optimizer: tf.train.adam(rate), loss: mnistTransfer.loss });
+      compile(learningRate);
+      const fitEpochs = (from: number, to: number) => model.fit(data.train.x, data.train.y, { initialEpoch: from, epochs: to, batchSize, shuffle: true, verbose: 0 });
+      await fitInPhases(model, transfer, epochs, fitEpochs, (factor) => compile(learningRate * factor));
+      transferred.push(await accuracy(model.predict(data.test.x) as tf.Tensor));
+      model.dispose();
+      scratch.push(await accuracy(await fromScratch(mnistTransfer, data, regularization, tf.train.adam(learningRate), epochs, batchSize)));
+    }
+    source.dispose();
+    restore();
+    const mean = (values: number[]) => values.reduce((a, b) => a + b, 0) / values.length;
+    const percent = (values: number[]) => values.map((v) => `${(v * 100).toFixed(2)}%`).join(' ');
+    console.log(`held-out accuracy on 5-9: transfer ${percent(transferred)}; from scratch ${percent(scratch)}`);
+    expect(mean(transferred) - mean(scratch)).toBeGreaterThanOrEqual(0.01);
+    result.model.dispose();
   });
 });
