@@ -72,19 +72,23 @@ describe('edgeflow convert --labels / --image', () => {
     expect(missing.stderr).not.toMatch(/\n\s+at /);
   });
 
-  it.skipIf(!HAVE_FIXTURES)('reads a Teachable Machine labels.txt beside keras_model.h5 and infers the image spec from its [-1, 64, 64, 1] input', async () => {
-    const folder = path.join(work, 'tm');
-    await mkdir(folder, { recursive: true });
-    await copyFile(fixturePath('keras-h5/fer2013_mini_XCEPTION.102-0.66.hdf5'), path.join(folder, 'keras_model.h5'));
-    const emotions = ['angry', 'disgust', 'fear', 'happy', 'sad', 'surprise', 'neutral'];
-    await writeFile(path.join(folder, 'labels.txt'), emotions.map((name, i) => `${i} ${name}`).join('\n'));
-    const out = path.join(work, 'store-tm');
-    const result = await edgeflow(['convert', path.join(folder, 'keras_model.h5'), '--name', 'emotions', '--out', out]);
-    expect(result.code).toBe(0);
-    expect(result.stderr).toContain(`class labels from ${path.join(folder, 'labels.txt')}: 7 classes`);
-    const metadata = await edgeflowJson(out, 'emotions');
-    expect(metadata.labels).toEqual(emotions);
-    expect(metadata.image).toEqual({ height: 64, width: 64, channels: 'grayscale', scale: 1, offset: 0 });
-  }, 240_000);
+  it.skipIf(!HAVE_FIXTURES)(
+    'reads a Teachable Machine labels.txt beside keras_model.h5 and infers the image spec from its [-1, 64, 64, 1] input',
+    async () => {
+      const folder = path.join(work, 'tm');
+      await mkdir(folder, { recursive: true });
+      await copyFile(fixturePath('keras-h5/fer2013_mini_XCEPTION.102-0.66.hdf5'), path.join(folder, 'keras_model.h5'));
+      const emotions = ['angry', 'disgust', 'fear', 'happy', 'sad', 'surprise', 'neutral'];
+      await writeFile(path.join(folder, 'labels.txt'), emotions.map((name, i) => `${i} ${name}`).join('\n'));
+      const out = path.join(work, 'store-tm');
+      const result = await edgeflow(['convert', path.join(folder, 'keras_model.h5'), '--name', 'emotions', '--out', out]);
+      expect(result.code).toBe(0);
+      expect(result.stderr).toContain(`class labels from ${path.join(folder, 'labels.txt')}: 7 classes`);
+      const metadata = await edgeflowJson(out, 'emotions');
+      expect(metadata.labels).toEqual(emotions);
+      expect(metadata.image).toEqual({ height: 64, width: 64, channels: 'grayscale', scale: 1, offset: 0 });
+    },
+    240_000,
+  );
   it.skipIf(HAVE_FIXTURES)(`Teachable Machine labels.txt: ${NO_FIXTURES_REASON}`, () => {});
 });
