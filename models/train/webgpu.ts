@@ -50,9 +50,9 @@ export function vulkanDrivers(env: NodeJS.ProcessEnv = process.env): string[] {
 
 const SETUP_HINT = "'npm run setup:gpu' installs Mesa's software lavapipe (Debian/Ubuntu)";
 
-/** Why Dawn found no adapter, as far as the files on disk tell. */
-function noAdapterReason(): string {
-  if (process.platform !== 'linux') return 'Dawn found no WebGPU adapter';
+/** On Linux, what is missing for Dawn's Vulkan backend (no loader, no driver file); null when both are there. */
+function missingVulkan(): string | null {
+  if (process.platform !== 'linux') return null;
   if (!VULKAN_LOADER_DIRS.some((dir) => existsSync(join(dir, 'libvulkan.so.1')))) {
     return `the Vulkan loader libvulkan.so.1 is not installed (Debian/Ubuntu package libvulkan1), so Dawn sees no GPU: install it with your GPU's Vulkan driver, or ${SETUP_HINT}`;
   }
@@ -60,12 +60,23 @@ function noAdapterReason(): string {
   const absent = drivers.filter((file) => !existsSync(file));
   if (absent.length > 0 && absent.length === drivers.length) return `the Vulkan driver files named by VK_DRIVER_FILES / VK_ICD_FILENAMES do not exist (${absent.join(', ')})`;
   if (drivers.length === 0) return `no Vulkan driver is installed (no ICD file in ${VULKAN_ICD_DIRS[0]}): install your GPU's Vulkan driver, or ${SETUP_HINT}`;
-  return `Dawn found no usable adapter among the Vulkan drivers (${drivers.map((d) => basename(d)).join(', ')}), and Mesa's lavapipe must be 25 or newer (22.3 is too old for Dawn): ${SETUP_HINT}`;
+  return null;
+}
+
+/** Why Dawn found no adapter although Vulkan's files are there. */
+function noAdapterReason(): string {
+  if (process.platform !== 'linux') return 'Dawn found no WebGPU adapter';
+  return `Dawn found no usable adapter among the Vulkan drivers (${vulkanDrivers()
+    .map((d) => basename(d))
+    .join(', ')}), and Mesa's lavapipe must be 25 or newer (22.3 is too old for Dawn): ${SETUP_HINT}`;
 }
 
 const message = (error: unknown) => (error instanceof Error ? error.message : String(error));
 
 async function load(): Promise<WebGpuProbe> {
+  // Not even loaded without Vulkan's files: Dawn would only print its own warnings and find nothing.
+  const missing = missingVulkan();
+  if (missing) return { adapter: null, reason: missing };
   let dawn: typeof import('webgpu');
   try {
     dawn = await import('webgpu');
