@@ -54,6 +54,7 @@ fi
 codename="${VERSION_CODENAME:-}"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
+chmod 755 "$tmp" # apt downloads as its _apt user
 apt_options=(-o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache=)
 target=mesa-vulkan-drivers
 
@@ -68,8 +69,9 @@ if ! new_enough "$(candidate mesa-vulkan-drivers)"; then
   find /var/lib/apt/lists -maxdepth 1 -type f ! -name lock -exec cp {} "$tmp/lists/" \;
   apt_options+=(-o "Dir::Etc::SourceList=$list" -o "Dir::State::Lists=$tmp/lists")
   say "reading $codename-backports (temporary sources; /etc/apt is not changed)"
-  "${sudo[@]}" apt-get "${apt_options[@]}" -qq update >"$tmp/update.log" 2>&1 || give_up "apt-get update failed: $(tail -n 3 "$tmp/update.log" | tr '\n' ' ')"
+  "${sudo[@]}" apt-get "${apt_options[@]}" -q update >"$tmp/update.log" 2>&1 || give_up "apt-get update failed: $(tail -n 3 "$tmp/update.log" | tr '\n' ' ')"
   backports=(-o "APT::Default-Release=$codename-backports")
+  [ -n "$(candidate mesa-vulkan-drivers "${backports[@]}")" ] || give_up "could not read $codename-backports: $(grep -E '^E:|Failed to fetch' "$tmp/update.log" | head -n 2 | tr '\n' ' ')"
   new_enough "$(candidate mesa-vulkan-drivers "${backports[@]}")" || give_up "$codename-backports has no mesa-vulkan-drivers >= $MIN_MESA ($(candidate mesa-vulkan-drivers "${backports[@]}"))"
   target="mesa-vulkan-drivers/$codename-backports"
 fi
