@@ -83,7 +83,8 @@ async function load(): Promise<WebGpuProbe> {
   } catch (error) {
     return { adapter: null, reason: `the webgpu package (Dawn) failed to load: ${message(error).split('\n')[0]}` };
   }
-  // tfjs-backend-webgpu reads these globals, and registers its kernels when navigator.gpu exists.
+  // tfjs-backend-webgpu reads these globals (GPUBufferUsage, ...); its own import registers a backend
+  // only where navigator.gpu exists (replaced below by one on this adapter).
   Object.assign(globalThis, dawn.globals);
   const scope = globalThis as { navigator?: { gpu?: GPU } };
   scope.navigator ??= {};
