@@ -8,7 +8,7 @@ import { adminRoutes, type AdminOptions } from './routes/admin.ts';
 import { admission } from './admission.ts';
 import { tfServingRoutes } from './routes/tfserving.ts';
 import { v2Routes } from './routes/v2.ts';
-import { errorResponse } from './http-errors.ts';
+import { clipMessage, errorResponse } from './http-errors.ts';
 import type { ModelRuntime } from './runtime/runtime.ts';
 import { SERVER_NAME, SERVER_VERSION } from './version.ts';
 
@@ -57,7 +57,7 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   app.route('/', v2Routes());
   app.route('/', adminRoutes(options.admin));
 
-  app.notFound((c) => c.json({ error: `no route ${c.req.method} ${c.req.path}` }, 404));
+  app.notFound((c) => c.json({ error: clipMessage(`no route ${c.req.method} ${c.req.path}`) }, 404));
   app.onError(errorResponse);
   return app;
 }

@@ -7,12 +7,45 @@
 // A body refused from its Content-Length is read to its end (up to a cap) before the 413 goes
 // out: a client still sending when the server answers and closes gets EPIPE instead of the 413.
 // (Past hono/body-limit's cap, a body without Content-Length is not drained: Hono holds its reader.)
+// JSON bodies are scanned once (linear, no allocation) before JSON.parse: nesting deeper than
+// MAX_JSON_DEPTH is refused with a short 400, before parsing or validation can spend seconds on
+// it or name every level of it in an error message.
 import type { Context, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { concatBytes } from '../shared/bytes.ts';
 import { badRequest, tooLarge } from '../shared/errors.ts';
 
 const utf8 = new TextDecoder();
+
+/** Deepest JSON nesting a request body may have: a rank-8 tensor in a batch inside the request object is ~11. */
+export const MAX_JSON_DEPTH = 32;
+
+/** Longest excerpt of a parser's message quoted back in a 400. */
+const PARSE_MESSAGE_CHARS = 200;
+
+const OPEN_BRACKET = 0x5b;
+const OPEN_BRACE = 0x7b;
+const CLOSE_BRACKET = 0x5d;
+const CLOSE_BRACE = 0x7d;
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+
+/** The first byte offset where nesting passes maxDepth (brackets inside strings do not count); -1 when none does. */
+export function tooDeepAt(bytes: Uint8Array, maxDepth = MAX_JSON_DEPTH): number {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < bytes.length; i++) {
+    const b = bytes[i]!;
+    if (inString) {
+      if (b === BACKSLASH) i++;
+      else if (b === QUOTE) inString = false;
+    } else if (b === QUOTE) inString = true;
+    else if (b === OPEN_BRACKET || b === OPEN_BRACE) {
+      if (++depth > maxDepth) return i;
+    } else if (b === CLOSE_BRACKET || b === CLOSE_BRACE) depth--;
+  }
+  return -1;
+}
 
 /** Oversized bodies beyond this are cut off rather than drained. */
 const DRAIN_CAP_BYTES = 64 * 1024 * 1024;
@@ -91,10 +124,14 @@ export async function readCappedBody(c: Context, maxBytes: number): Promise<Uint
 /** JSON text (already read) parsed; 400 when empty or not JSON. */
 export function parseJsonBody(bytes: Uint8Array): unknown {
   if (bytes.byteLength === 0) throw badRequest('body: a JSON body is required');
+  const deep = tooDeepAt(bytes);
+  if (deep >= 0) throw badRequest(`body: JSON nested deeper than ${MAX_JSON_DEPTH} levels (at byte ${deep})`);
   try {
     return JSON.parse(utf8.decode(bytes));
   } catch (error) {
-    throw badRequest(`body: not valid JSON (${(error as Error).message})`);
+    const message = (error as Error).message;
+    const excerpt = message.length > PARSE_MESSAGE_CHARS ? `${message.slice(0, PARSE_MESSAGE_CHARS)}...` : message;
+    throw badRequest(`body: not valid JSON (${excerpt})`);
   }
 }
 

@@ -27,6 +27,7 @@ import { checkModelName, type InvalidNameError, parseVersion } from '../../share
 import type { AppEnv } from '../app-env.ts';
 import { bearerAuth } from '../auth.ts';
 import { limitBody, readBody, readJsonBody } from '../body.ts';
+import { clipMessage } from '../http-errors.ts';
 import { badRequest, notFound } from '../../shared/errors.ts';
 import type { ObjectStore } from '../../shared/store/types.ts';
 
@@ -270,6 +271,6 @@ export function adminRoutes(options: AdminOptions = {}): Hono<AppEnv> {
     return c.json({ name, deleted: version, deletedFiles, versions: index.versions.map((v) => v.version), labels: index.labels });
   });
 
-  admin.all('/admin/*', (c) => c.json({ error: `no admin route ${c.req.method} ${c.req.path}` }, 404));
+  admin.all('/admin/*', (c) => c.json({ error: clipMessage(`no admin route ${c.req.method} ${c.req.path}`) }, 404));
   return admin;
 }
