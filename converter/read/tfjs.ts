@@ -3,6 +3,7 @@ import { concatBytes } from '../../shared/bytes.ts';
 import { ModelJson, modelKind, topologyProblem } from '../../shared/schemas/model-json.ts';
 import { ConversionError } from '../../shared/errors.ts';
 import type { DecodedModel, FileSet } from '../model.ts';
+import { checkJsonBytes } from './preflight.ts';
 import { decodeWeights } from './weights.ts';
 
 /** The model.json of a file set: `model.json` itself, else the one JSON with a weightsManifest. */
@@ -21,6 +22,7 @@ function hasWeightsManifest(bytes: Uint8Array): boolean {
 }
 
 export function parseModelJson(bytes: Uint8Array, path: string): ModelJson {
+  checkJsonBytes(bytes, path);
   let raw: unknown;
   try {
     raw = JSON.parse(new TextDecoder().decode(bytes));
