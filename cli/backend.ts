@@ -1,8 +1,9 @@
 // Node only: starts the TF.js WASM backend for CLI commands (the same starter as `edgeflow serve`)
-// and says in a line what it got.
+// and says in a line what it got; the isolated converter the watchers use.
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu'; // the reference backend the converter checks the serving backend against (converter/backend-check.ts)
 import { startNodeBackend } from '../functions/runtime/backend-node.ts';
+import { isolatedConverter, type Converter } from '../converter/isolated.ts';
 
 export async function useNodeBackend(): Promise<string> {
   const { simd } = await startNodeBackend();
@@ -17,4 +18,9 @@ export async function useNodeBackend(): Promise<string> {
  */
 export function quietTensorFlow(): void {
   tf.enableProdMode();
+}
+
+/** The converter of `serve --watch` and `watch`: each conversion in a worker thread with a heap limit, apart from serving (converter/isolated.ts). */
+export function isolatedNodeConverter(): Converter {
+  return isolatedConverter({ workerUrl: new URL('./convert-worker.mjs', import.meta.url) });
 }

@@ -12,7 +12,7 @@ import { parseDuration, UploadWatcher } from '../converter/watcher.ts';
 import { checkLeaseMs, DEFAULT_LEASE_MS } from '../shared/bucket/claim.ts';
 import { describeOutcome } from './watch.ts';
 import { parseCommandLine } from './args.ts';
-import { useNodeBackend } from './backend.ts';
+import { isolatedNodeConverter, useNodeBackend } from './backend.ts';
 import type { ObjectStore } from '../shared/store/types.ts';
 import type { BackendInfo } from '../functions/runtime/backend.ts';
 import { availableParallelism } from 'node:os';
@@ -180,6 +180,7 @@ function uploadWatcher(store: ObjectStore, ensureBackend: () => Promise<unknown>
     intervalMs: 5000,
     leaseMs,
     ensureBackend,
+    convert: isolatedNodeConverter(),
     onPublished,
     onOutcome: (outcome) => outcome.kind !== 'ignored' && console.log(`watch: ${describeOutcome(outcome)}`),
   });

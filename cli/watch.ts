@@ -8,7 +8,7 @@ import { checkLeaseMs, DEFAULT_LEASE_MS } from '../shared/bucket/claim.ts';
 import type { ConsumeOutcome } from '../converter/consumer.ts';
 import { DEFAULT_MAX_ATTEMPTS, parseDuration, UploadWatcher } from '../converter/watcher.ts';
 import { flagValue, parseCommandLine, UsageError } from './args.ts';
-import { useNodeBackend } from './backend.ts';
+import { isolatedNodeConverter, useNodeBackend } from './backend.ts';
 
 export const HELP = `Usage: edgeflow watch --store <folder | s3://bucket/prefix> [options]
 
@@ -74,6 +74,7 @@ export async function watchCommand(argv: string[]): Promise<number> {
     maxAttempts,
     samples,
     ensureBackend: useNodeBackend,
+    convert: isolatedNodeConverter(),
     log: (line) => console.error(`[${stamp()}] ${line}`),
     onOutcome: (outcome) => {
       if (outcome.kind !== 'ignored') console.log(`[${stamp()}] ${owner} ${describeOutcome(outcome)}`);

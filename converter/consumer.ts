@@ -13,7 +13,7 @@ import { hex } from '../shared/bytes.ts';
 import type { ObjectStore } from '../shared/store/types.ts';
 import { dtypeCounts } from '../shared/bucket/published.ts';
 import { claimUpload, DEFAULT_LEASE_MS, MAX_LEASE_MS } from '../shared/bucket/claim.ts';
-import { convertModel, publishConverted, ToleranceError, type ConvertProgress, type ConvertResult, type PublishedConversion } from './convert.ts';
+import { convertModel, publishConverted, ToleranceError, type ConvertOptions, type ConvertProgress, type ConvertResult, type PublishedConversion } from './convert.ts';
 import { ConversionError, isEdgeflowError, type ErrorCode } from '../shared/errors.ts';
 import type { DecodedModel, FileSet } from './model.ts';
 import { readModel } from './read/index.ts';
@@ -56,6 +56,8 @@ export interface ConsumerOptions {
   maxTakeovers?: number;
   /** Calibration samples (fewer is faster; default the converter's). */
   samples?: number;
+  /** Runs the conversion (default convertModel, in this thread; on Node, converter/isolated.ts's worker thread). */
+  convert?: (input: DecodedModel, options: ConvertOptions) => Promise<ConvertResult>;
 }
 
 export type ConsumeOutcome =
@@ -85,8 +87,8 @@ function randomSuffix(): string {
 }
 
 /** ConsumerOptions with every default filled in (resolveConsumerOptions). */
-type ResolvedConsumerOptions = Required<Omit<ConsumerOptions, 'limits' | 'onPublished' | 'samples' | 'attempt'>> &
-  Pick<ConsumerOptions, 'onPublished' | 'samples' | 'attempt'> & { limits: ConsumerLimits };
+type ResolvedConsumerOptions = Required<Omit<ConsumerOptions, 'limits' | 'onPublished' | 'samples' | 'attempt' | 'convert'>> &
+  Pick<ConsumerOptions, 'onPublished' | 'samples' | 'attempt' | 'convert'> & { limits: ConsumerLimits };
 
 /** The one place the consumer's defaults are merged. */
 function resolveConsumerOptions(options: ConsumerOptions): ResolvedConsumerOptions {
@@ -232,9 +234,9 @@ function checkFloat32Size(decoded: DecodedModel, limits: ConsumerLimits): void {
   }
 }
 
-/** Step convert: converts the decoded model with the manifest's options (defaults merged by convertModel). */
+/** Step convert: converts the decoded model with the manifest's options (defaults merged by convertModel), in this thread or through options.convert. */
 function convertUpload(job: UploadJob, decoded: DecodedModel, manifest: UploadManifest, onProgress: (progress: ConvertProgress) => void) {
-  return convertModel(decoded, {
+  return (job.options.convert ?? convertModel)(decoded, {
     ...manifest.options,
     name: job.name,
     ...(job.options.samples ? { samples: job.options.samples } : {}),

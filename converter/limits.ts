@@ -34,3 +34,6 @@ export const DEFAULT_LIMITS: ConversionLimits = {
 };
 
 export const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(bytes < 2 ** 20 ? 2 : 0)} MiB`;
+
+/** V8 heap (MiB) of the Worker a conversion runs in on Node (converter/isolated.ts). */
+export const DEFAULT_WORKER_HEAP_MB = 2048;
