@@ -9,6 +9,8 @@
 import { type AttrValue, attr, GraphBuilder, type GraphWeight } from './graphdef.ts';
 import { kerasCalls, NotCompilable, type LayerCall } from './keras-calls.ts';
 import type { TopologyLayer } from '../schemas/model-json.ts';
+import type { LowerContext, Tensor } from './lower/context.ts';
+import { lowerRecurrent } from './lower/recurrent.ts';
 
 export { NotCompilable } from './keras-calls.ts';
 export type { GraphWeight } from './graphdef.ts';
@@ -28,14 +30,6 @@ export interface GraphTensor {
   name: string;
   dtype: string;
   shape: number[];
-}
-
-interface Tensor {
-  name: string;
-  /** -1 for unknown dimensions. */
-  shape: number[];
-  /** A ZeroPadding2D deferred into the convolution that reads it: [top, bottom, left, right]. */
-  pad?: { input: Tensor; pads: [number, number, number, number] };
 }
 
 type Weights = Map<string, { shape: number[]; values: Float32Array }>;
@@ -85,6 +79,13 @@ class Compiler {
   }
 
   private readonly inputSignature: GraphTensor[] = [];
+
+  /** What the lowering modules under lower/ see of the compiler. */
+  private readonly context: LowerContext = {
+    graph: this.graph,
+    weight: (layer, key, required) => this.weight(layer, key, required),
+    activation: (base, x, activation) => this.applyActivation(base, x, activation),
+  };
 
   compile(): CompiledGraph {
     // Input and output names are the model's API: reserved before any op can take them.
@@ -184,6 +185,10 @@ class Compiler {
       }
       case 'Rescaling':
         return this.rescaling(call);
+      case 'GRU':
+      case 'LSTM':
+      case 'SimpleRNN':
+        return lowerRecurrent(this.context, layer, this.materialize(this.input(call)));
       default:
         throw new NotCompilable(`layer ${JSON.stringify(name(layer))} of class ${layer.class_name} has no graph lowering yet`);
     }

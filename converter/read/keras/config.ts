@@ -6,6 +6,7 @@
 import { ConversionError } from '../../../shared/errors.ts';
 import { isObject, type JsonObject, type KerasLayer } from './config-types.ts';
 import { isKnownClass, isModel, isWrapper } from './layers.ts';
+import { canLower } from '../../../shared/graph/can-lower.ts';
 
 export interface TranslateOptions {
   /** Major version of the Keras that wrote the file (2 or 3); some defaults changed in 3. */
@@ -194,7 +195,8 @@ function translateClassArguments(className: string, c: JsonObject, layerName: st
       delete c.rms_scaling;
       break;
     case 'GRU':
-      if (c.reset_after === true) {
+      // The graph compiler lowers reset_after=True (the pipeline compiles the model); refused only when it cannot.
+      if (c.reset_after === true && !canLower(className, c)) {
         refuse(
           'has reset_after=True (the Keras default since 2.3, bias shape [2, 3*units]); TF.js 4.22 GRU implements only reset_after=False and the two are not equivalent: retrain with GRU(..., reset_after=False)',
         );

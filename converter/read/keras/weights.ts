@@ -195,7 +195,7 @@ export function collectWeights(model: KerasLayer, scope: WeightScope): DecodedWe
           `(${arrays.map((a) => describeShape(a.shape)).join(', ') || 'none'}) but TF.js expects ${names.length} (${names.join(', ') || 'none'})`,
       );
     }
-    if (layer.class_name === 'GRU' && arrays[2] && arrays[2].shape.length === 2) {
+    if (layer.class_name === 'GRU' && arrays[2] && arrays[2].shape.length === 2 && layer.config.reset_after !== true) {
       throw new ConversionError(
         `layer ${layerName(layer)} (GRU) has a ${describeShape(arrays[2].shape)} bias: it was trained with reset_after=True, which TF.js 4.22 GRU does not implement; retrain with reset_after=False`,
       );

@@ -1,0 +1,24 @@
+// What a lowering module gets from the graph compiler (shared/graph/compile.ts): the graph being
+// built, the layer's weights, and the shared activation lowering. Each module under lower/ lowers
+// one family of layers with it, so compile.ts stays a dispatcher.
+import type { GraphBuilder } from '../graphdef.ts';
+import type { TopologyLayer } from '../../schemas/model-json.ts';
+
+export interface Tensor {
+  name: string;
+  /** -1 for unknown dimensions. */
+  shape: number[];
+  /** A ZeroPadding2D deferred into the convolution that reads it: [top, bottom, left, right]. */
+  pad?: { input: Tensor; pads: [number, number, number, number] };
+}
+
+export interface LowerContext {
+  graph: GraphBuilder;
+  /** The layer's float32 weight `<layer>/<key>`; throws NotCompilable when a required one is missing. */
+  weight(layer: TopologyLayer, key: string, required?: boolean): { shape: number[]; values: Float32Array } | undefined;
+  /** A Keras activation by name applied to x ('linear' returns x); throws NotCompilable for one it cannot lower. */
+  activation(base: string, x: Tensor, activation: string): Tensor;
+}
+
+export const layerName = (layer: TopologyLayer): string => layer.config.name;
+export const layerConfig = (layer: TopologyLayer): Record<string, unknown> => layer.config as Record<string, unknown>;
