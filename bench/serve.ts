@@ -9,8 +9,6 @@
 // p50/p99 latency, overhead ratio ((predict − no-op) / bare), cold start (fresh isolate or
 // process → first prediction; also with the body uploaded at 8 MB/s), requests/s at
 // concurrency 1, 8 and 32, memory after 1,000 requests, and the bundle's gzip size. Loopback only.
-import { spawn, type ChildProcess } from 'node:child_process';
-import { promises as fs } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -29,6 +27,7 @@ import { ModelJson } from '../shared/schemas/model-json.ts';
 import { LocalFolderStore } from '../shared/store/local.ts';
 import type { ObjectStore } from '../shared/store/types.ts';
 import { buildWorker, repoRoot, startWorker, type RunningWorker, type WorkerBundle } from '../scripts/edge-worker.ts';
+import { rss, spawnServe, workerdPid } from './proc.ts';
 
 interface BenchModel {
   name: string;
@@ -142,33 +141,6 @@ async function throughput(url: string, body: string, concurrency: number, second
   return done / ((performance.now() - start) / 1000);
 }
 
-/** RSS of a process, from /proc (Linux). */
-async function rss(pid: number | undefined): Promise<number | null> {
-  if (!pid) return null;
-  try {
-    const status = await fs.readFile(`/proc/${pid}/status`, 'utf8');
-    const kb = /VmRSS:\s+(\d+) kB/.exec(status)?.[1];
-    return kb ? Number(kb) * 1024 : null;
-  } catch {
-    return null;
-  }
-}
-
-/** The workerd process Miniflare started (a child of this process). */
-async function workerdPid(): Promise<number | undefined> {
-  for (const entry of await fs.readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = await fs.readFile(`/proc/${entry}/stat`, 'utf8');
-      const match = /^\d+ \(([^)]*)\) \S (\d+)/.exec(stat);
-      if (match && match[1] === 'workerd' && Number(match[2]) === process.pid) return Number(entry);
-    } catch {
-      // process gone
-    }
-  }
-  return undefined;
-}
-
 interface Server {
   kind: 'workerd' | 'node';
   url: string;
@@ -182,26 +154,7 @@ async function startWorkerd(bundle: WorkerBundle, r2Persist: string): Promise<Se
 }
 
 async function startNode(folder: string): Promise<Server> {
-  const child: ChildProcess = spawn(process.execPath, [path.join(repoRoot, 'bin/edgeflow.mjs'), 'serve', '--store', folder, '--port', '0'], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'inherit'] });
-  let output = '';
-  const url = await new Promise<string>((resolve, reject) => {
-    child.stdout!.on('data', (chunk: Buffer) => {
-      output += chunk.toString();
-      const match = /at (http:\/\/127\.0\.0\.1:\d+)/.exec(output);
-      if (match) resolve(match[1]!);
-    });
-    child.once('exit', (code) => reject(new Error(`edgeflow serve exited with ${code}: ${output}`)));
-  });
-  return {
-    kind: 'node',
-    url,
-    pid: child.pid,
-    stop: async () => {
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      await exited;
-    },
-  };
+  return { kind: 'node', ...(await spawnServe(folder)) };
 }
 
 async function stats(server: Server): Promise<{ tensors: number; wasmHeapBytes: number | null; bytes: number }> {

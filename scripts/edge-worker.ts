@@ -51,6 +51,8 @@ export interface StartOptions {
   /** Folder persisting R2 across restarts (a fresh isolate reading the same bucket); memory when absent. */
   r2Persist?: string;
   vars?: Record<string, string>;
+  /** Binds UPLOAD_QUEUE and consumes it in the same Worker (as wrangler.toml), so admin uploads convert. */
+  uploadQueue?: boolean;
 }
 
 export async function startWorker(bundle: WorkerBundle, options: StartOptions = {}): Promise<RunningWorker> {
@@ -62,6 +64,7 @@ export async function startWorker(bundle: WorkerBundle, options: StartOptions = 
     r2Buckets: ['MODELS'],
     ...(options.r2Persist ? { r2Persist: options.r2Persist } : {}),
     bindings: { INDEX_TTL_MS: '0', ...options.vars },
+    ...(options.uploadQueue ? { queueProducers: { UPLOAD_QUEUE: 'edgeflow-uploads' }, queueConsumers: { 'edgeflow-uploads': { maxBatchSize: 1, maxBatchTimeout: 1, maxRetries: 2 } } } : {}),
     host: '127.0.0.1',
     port: 0,
   });
