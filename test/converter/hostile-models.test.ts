@@ -4,13 +4,13 @@
 // not of speed: the reported attacks took 4-7 GB).
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
-import { Deflate } from 'fflate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { convertAndPublish } from '../../converter/convert.ts';
 import type { FileSet } from '../../converter/model.ts';
 import { concatBytes } from '../../shared/bytes.ts';
 import { isEdgeflowError } from '../../shared/errors.ts';
 import { MemoryStore } from '../../shared/store/memory.ts';
+import { deflated, deflatedZeros, storedZerosZip, zipOf } from '../helpers/hostile-files.ts';
 
 /** RSS a refused case may add to the process (the largest allocation allowed is one zip entry inside the 1 GiB budget). */
 const MAX_RSS_GROWTH = 768 * 2 ** 20;
@@ -63,76 +63,6 @@ const placeholder = (name: string, dims: (number | string)[]) => ({
   attr: { dtype: { type: 'DT_FLOAT' }, shape: { shape: { dim: dims.map((size) => ({ size: String(size) })) } } },
 });
 const opNode = (name: string, op: string, input: string[]) => ({ name, op, input, attr: { T: { type: 'DT_FLOAT' } } });
-
-/** A zip written by hand, so its declared sizes can lie (method 0 stored, 8 deflate; CRCs are 0). */
-function zipOf(entries: { name: string; data: Uint8Array; method?: number; size?: number }[]): Uint8Array {
-  const parts: Uint8Array[] = [];
-  const central: Uint8Array[] = [];
-  let offset = 0;
-  for (const { name, data, method = 0, size = data.length } of entries) {
-    const nameBytes = encoder.encode(name);
-    const local = new Uint8Array(30 + nameBytes.length);
-    const l = new DataView(local.buffer);
-    l.setUint32(0, 0x04034b50, true);
-    l.setUint16(4, 20, true);
-    l.setUint16(8, method, true);
-    l.setUint32(18, data.length, true);
-    l.setUint32(22, size, true);
-    l.setUint16(26, nameBytes.length, true);
-    local.set(nameBytes, 30);
-    const header = new Uint8Array(46 + nameBytes.length);
-    const c = new DataView(header.buffer);
-    c.setUint32(0, 0x02014b50, true);
-    c.setUint16(4, 20, true);
-    c.setUint16(6, 20, true);
-    c.setUint16(10, method, true);
-    c.setUint32(20, data.length, true);
-    c.setUint32(24, size, true);
-    c.setUint16(28, nameBytes.length, true);
-    c.setUint32(42, offset, true);
-    header.set(nameBytes, 46);
-    parts.push(local, data);
-    central.push(header);
-    offset += local.length + data.length;
-  }
-  const directory = concatBytes(central);
-  const end = new Uint8Array(22);
-  const e = new DataView(end.buffer);
-  e.setUint32(0, 0x06054b50, true);
-  e.setUint16(8, entries.length, true);
-  e.setUint16(10, entries.length, true);
-  e.setUint32(12, directory.length, true);
-  e.setUint32(16, offset, true);
-  return concatBytes([...parts, directory, end]);
-}
-
-/** A raw deflate stream of n zero bytes. */
-const deflatedZeros = (n: number) => deflated([n]);
-
-/** A zip of one stored entry of n zero bytes, as parts (a number is that many zero bytes): never n bytes at once. */
-function storedZerosZip(name: string, n: number): (Uint8Array | number)[] {
-  const [local, directory] = [zipOf([{ name, data: new Uint8Array(0), size: n }])].map((z) => [z.subarray(0, 30 + name.length), z.subarray(30 + name.length)])[0]!;
-  const fix = (bytes: Uint8Array, at: number[], value: number) => {
-    const copy = new Uint8Array(bytes);
-    for (const offset of at) new DataView(copy.buffer).setUint32(offset, value, true);
-    return copy;
-  };
-  // Compressed sizes at 18 (local) and 20 (central); the directory's offset in the end record.
-  return [fix(local, [18], n), n, fix(fix(directory, [20], n), [directory.length - 22 + 16], local.length + n)];
-}
-
-/** A raw deflate stream of these parts, made in 1 MiB chunks. */
-function deflated(parts: (Uint8Array | number)[]): Uint8Array {
-  const chunks: Uint8Array[] = [];
-  const deflate = new Deflate({ level: 1 }, (chunk) => chunks.push(chunk));
-  const zeros = new Uint8Array(MiB);
-  for (const part of parts) {
-    if (typeof part !== 'number') deflate.push(part);
-    else for (let done = 0; done < part; done += MiB) deflate.push(zeros.subarray(0, Math.min(MiB, part - done)));
-  }
-  deflate.push(new Uint8Array(0), true);
-  return concatBytes(chunks);
-}
 
 /** The good model's files zipped (stored). */
 const zipFiles = (files: FileSet) => zipOf([...files].map(([name, data]) => ({ name, data })));
