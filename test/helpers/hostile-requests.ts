@@ -155,6 +155,8 @@ function predictBodies(): HostileCase[] {
     b('nesting 33 deep', deep(33), [400], /nested deeper than 32/),
     b('nesting 100000 deep', deep(100_000), [400], /nested deeper than 32/),
     b('64 KiB of [', '['.repeat(64 * 1024), [400], /nested deeper than 32/),
+    b('nesting exactly 32 deep passes the scan (then fails the shape)', `{"instances":${'['.repeat(31)}1${']'.repeat(31)}}`, [400], /^(?!body: JSON nested).*(instances|shape|rank)/),
+    b('escaped quote then brackets inside a string', `{"instances":[["\\"${'['.repeat(40)}",1,2,3]]}`, [400], /^(?!body: JSON nested).*(instances\[0\]|number|string)/),
     b('brackets inside strings do not count', `{"instances":[["${'['.repeat(100)}",1,2,3]]}`, [400], /instances\[0\]|number|string/),
     b('batch over the limit', JSON.stringify({ instances: Array.from({ length: 65 }, () => ROW) }), [400, 413], /batch of 65 exceeds the limit of 64/),
     b('both instances and inputs', JSON.stringify({ instances: [ROW], inputs: [ROW] }), [400], /instances|inputs/),
@@ -169,7 +171,7 @@ function predictBodies(): HostileCase[] {
     b('b64 mixed with rows', JSON.stringify({ instances: [{ b64: 'AAAAAAAAAAAAAAAAAAAAAA==' }, ROW] }), [400], /b64|mixes/),
     b('duplicate keys, last one a string', '{"instances":[[1,2,3,4]],"instances":"x"}', [400], /instances/),
     b('__proto__ key', '{"__proto__":{"instances":[[1,2,3,4]]}}', [400], /instances|inputs/),
-    b('huge number of elements', JSON.stringify({ instances: Array.from({ length: 64 }, () => Array.from({ length: 900 }, () => 1)) }), [400, 413], /instances|shape|4|elements|limit/),
+    b('wide rows (900 columns, batch 64)', JSON.stringify({ instances: Array.from({ length: 64 }, () => Array.from({ length: 900 }, () => 1)) }), [400, 413], /shape \[64, 900\] does not match/),
     b('body over the limit (no declared length beyond it)', `{"instances":[[${'1,'.repeat(HOSTILE_MAX_BODY_BYTES / 2)}1]]}`, [413], /limit of \d+ bytes/),
   ];
 }
@@ -293,7 +295,8 @@ function admin(): HostileCase[] {
     a('delete version word', 'DELETE', '/admin/models/iris-dense/versions/abc', undefined, [400], /version/),
     a('describe bad name', 'GET', '/admin/models/..', undefined, [400, 404], /name|no admin route|no route/),
     a('upload status bad id', 'GET', '/admin/uploads/..%2F..', undefined, [400, 404], /upload|id/),
-    a('upload status unknown id', 'GET', '/admin/uploads/00000000-0000-4000-8000-000000000000', undefined, [404], /upload|not found/),
+    a('upload status id of the wrong form', 'GET', '/admin/uploads/00000000-0000-4000-8000-000000000000', undefined, [400, 404], /invalid upload id/),
+    a('upload status unknown id', 'GET', '/admin/uploads/20200101T000000Z-0000000000000000', undefined, [404], /20200101T000000Z-0000000000000000|not found/),
     a('upload without body', 'POST', '/admin/models/hostile-upload/uploads', undefined, [400], /upload/, { 'content-type': 'application/zip' }),
     a('upload bad model name', 'POST', '/admin/models/Bad%20Name/uploads', 'PK', [400], /name/, { 'content-type': 'application/zip' }),
     a('upload declared length over the limit', 'POST', '/admin/models/hostile-upload/uploads', new Uint8Array(16), [400, 413], /limit|bytes/, {
