@@ -6,7 +6,7 @@ import { OperationMapper } from '@tensorflow/tfjs-converter/dist/operations/oper
 import { getRegisteredOp } from '@tensorflow/tfjs-converter/dist/operations/custom_op/register.js';
 import { readTopology, type TopologyLayer } from '../../shared/schemas/model-json.ts';
 import { ConversionError } from '../../shared/errors.ts';
-import { DEFAULT_SAMPLES } from '../calibration.ts';
+import { DEFAULT_FREE_DIMENSION, DEFAULT_SAMPLES } from '../calibration.ts';
 import { DEFAULT_LIMITS, mib, type ConversionLimits } from '../limits.ts';
 import type { DecodedModel } from '../model.ts';
 
@@ -43,7 +43,8 @@ function checkShape(shape: unknown, what: string, limits: ConversionLimits): Dim
   });
 }
 
-const elements = (shape: Dim[]) => shape.reduce<number>((product, d) => product * (d ?? 1), 1);
+/** Elements of one sample (the batch dimension left out by the caller); unknown dimensions as calibration fills them. */
+const elements = (shape: Dim[]) => shape.reduce<number>((product, d) => product * (d ?? DEFAULT_FREE_DIMENSION), 1);
 
 /** The widths a layer declares (units, filters, ...), checked like dimensions. */
 const WIDTH_KEYS = ['units', 'filters', 'output_dim', 'input_dim', 'depth_multiplier', 'num_heads', 'key_dim'] as const;
@@ -109,7 +110,7 @@ function preflightLayers(model: DecodedModel, limits: ConversionLimits): void {
       if (perSample > worst.elements) worst = { elements: perSample, layer: '' };
     }
     if (!input) continue;
-    const last = input.shape[input.shape.length - 1] ?? 1;
+    const last = input.shape[input.shape.length - 1] ?? DEFAULT_FREE_DIMENSION;
     const positions = Math.max(1, (last > 0 ? input.elements / last : input.elements) * scale * positionScale(layer));
     const out = positions * width;
     if (out > worst.elements) worst = { elements: out, layer: ` through layer ${name} (${layer.class_name}, width ${width})` };
@@ -119,6 +120,9 @@ function preflightLayers(model: DecodedModel, limits: ConversionLimits): void {
   const shape = `[${input.shape.map((d) => (d === null ? 'null' : d)).join(', ')}]`;
   checkActivation(4 * DEFAULT_SAMPLES * worst.elements, `input ${input.name} of shape ${shape}${worst.layer}`, limits);
 }
+
+/** Graph models declare no widths: an input's activations are bounded as this many times the input. */
+const GRAPH_WIDENING = 4;
 
 interface GraphNode {
   name?: string;
@@ -159,7 +163,7 @@ function preflightGraph(model: DecodedModel, limits: ConversionLimits): void {
       `input ${JSON.stringify(node.name)}`,
       limits,
     );
-    const estimate = 4 * DEFAULT_SAMPLES * elements(shape.slice(1)) * 4;
+    const estimate = 4 * DEFAULT_SAMPLES * elements(shape.slice(1)) * GRAPH_WIDENING;
     checkActivation(estimate, `input ${JSON.stringify(node.name)} of shape [${shape.map((d) => (d === null ? -1 : d)).join(', ')}]`, limits);
   }
 }
