@@ -70,8 +70,10 @@ export function lowerRecurrent(ctx: LowerContext, layer: TopologyLayer, x: Tenso
   const matmul = (name: string, a: string, b: string) => g.op(name, 'MatMul', [a, b], { ...F, transpose_a: attr.bool(false), transpose_b: attr.bool(false) });
   const binary = (name: string, op: string, a: string, b: string) => g.op(name, op, [a, b], F);
   const act = (name: string, input: string, fn: string) => ctx.activation(name, { name: input, shape: [x.shape[0]!, units] }, fn).name;
-  const axisOne = g.constant(`${base}/split_axis`, [], Int32Array.of(1));
+  // Made on first use: stock TF.js takes any node nothing reads (an unused Const too) for a model output.
+  let axisOne: string | undefined;
   const split = (name: string, input: string, parts: number): string[] => {
+    axisOne ??= g.constant(`${base}/split_axis`, [], Int32Array.of(1));
     const node = g.op(name, 'Split', [axisOne, input], { ...F, num_split: attr.int(parts) });
     return Array.from({ length: parts }, (_, i) => `${node}:${i}`);
   };
@@ -137,8 +139,8 @@ export function lowerRecurrent(ctx: LowerContext, layer: TopologyLayer, x: Tenso
       outputs.push(h);
     }
   } else {
-    const xs = project('x', 0, width, inputBias);
-    const u = recurrentConst('x', 0, width);
+    const xs = project('input', 0, width, inputBias);
+    const u = recurrentConst('input', 0, width);
     for (const [i, t] of order.entries()) {
       const s = `${base}/step${i}`;
       const pre = h === undefined ? xs[t]! : binary(`${s}/pre`, 'AddV2', xs[t]!, matmul(`${s}/hU`, h, u));

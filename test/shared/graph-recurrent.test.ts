@@ -1,0 +1,144 @@
+// The graph compiler's recurrent lowerings (shared/graph/lower/recurrent.ts), unrolled over the
+// timesteps: GRU (reset_after=False), LSTM and SimpleRNN compute what stock TF.js layers computes
+// (1e-5 relative); GRU reset_after=True, which TF.js layers cannot build, computes what a plain JS
+// implementation of the Keras formulas computes from the raw weights (1e-4); refusals name the option.
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useNodeBackend } from '../../cli/backend.ts';
+import type { DecodedModel } from '../../converter/model.ts';
+import { compileToGraph } from '../../converter/optimize/compile-graph.ts';
+import { readModel } from '../../converter/read/index.ts';
+import { modelFiles } from '../../models/train/save.ts';
+import { canLower } from '../../shared/graph/can-lower.ts';
+import { encodeAndShard, loadConverted } from '../helpers/keras.ts';
+import { fixedValues, setFixedWeights } from '../helpers/tiny-models.ts';
+
+beforeAll(async () => {
+  await useNodeBackend();
+});
+
+async function predict(model: DecodedModel, x: tf.Tensor): Promise<Float32Array> {
+  const loaded = await loadConverted(encodeAndShard(model));
+  try {
+    const [y] = await loaded.predict([x]);
+    const values = (await y!.data()) as Float32Array;
+    y!.dispose();
+    return values;
+  } finally {
+    loaded.dispose();
+  }
+}
+
+const relative = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
+  expect(b.length).toBe(a.length);
+  let diff = 0;
+  let peak = 0;
+  for (let i = 0; i < a.length; i++) {
+    diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
+    peak = Math.max(peak, Math.abs(a[i]!));
+  }
+  return diff / Math.max(1, peak);
+};
+
+async function compareWithLayers(layer: tfl.layers.Layer, seed: number) {
+  const model = tfl.sequential({ layers: [layer] });
+  setFixedWeights(model, seed);
+  const decoded = await readModel(await modelFiles(model));
+  model.dispose();
+  const { model: graph, summary } = compileToGraph(decoded);
+  const x = tf.tensor(fixedValues(2 * 5 * 3, seed + 1), [2, 5, 3]);
+  const drift = relative(await predict(decoded, x), await predict(graph, x));
+  x.dispose();
+  return { drift, summary };
+}
+
+const sigmoid = (v: number) => 1 / (1 + Math.exp(-v));
+
+/** Keras GRUCell with reset_after=True, in float64, from the raw weights: kernel [in, 3u] (z | r | h), bias [2, 3u]. */
+function kerasGruResetAfter(
+  x: Float32Array,
+  batch: number,
+  steps: number,
+  inputs: number,
+  kernel: Float32Array,
+  recurrent: Float32Array,
+  bias: Float32Array,
+  units: number,
+  sequences: boolean,
+): number[] {
+  const w = 3 * units;
+  const out: number[] = [];
+  for (let b = 0; b < batch; b++) {
+    let h = new Array<number>(units).fill(0);
+    const seq: number[][] = [];
+    for (let t = 0; t < steps; t++) {
+      const xi = (k: number) => x[(b * steps + t) * inputs + k]!;
+      const xw = (col: number) => bias[col]! + Array.from({ length: inputs }, (_, k) => xi(k) * kernel[k * w + col]!).reduce((a, v) => a + v, 0);
+      const hu = (col: number) => bias[w + col]! + h.reduce((a, hv, k) => a + hv * recurrent[k * w + col]!, 0);
+      const next = h.map((hv, j) => {
+        const z = sigmoid(xw(j) + hu(j));
+        const r = sigmoid(xw(units + j) + hu(units + j));
+        const hh = Math.tanh(xw(2 * units + j) + r * hu(2 * units + j));
+        return z * hv + (1 - z) * hh;
+      });
+      h = next;
+      seq.push(h);
+    }
+    out.push(...(sequences ? seq.flat() : h));
+  }
+  return out;
+}
+
+describe('recurrent lowerings', () => {
+  it('GRU reset_after=False (return_sequences, go_backwards) equals TF.js layers within 1e-5', async () => {
+    const { drift, summary } = await compareWithLayers(
+      tfl.layers.gru({ inputShape: [5, 3], units: 4, returnSequences: true, goBackwards: true, recurrentActivation: 'sigmoid', recurrentInitializer: 'glorotUniform', name: 'gru' }),
+      3,
+    );
+    expect(drift).toBeLessThan(1e-5);
+    expect(summary.ops).toMatchObject({ _FusedMatMul: 2, Unpack: 2, MatMul: 8, Pack: 1, Tanh: 5, Sigmoid: 5 });
+  });
+
+  it('LSTM and SimpleRNN equal TF.js layers within 1e-5', async () => {
+    const lstm = await compareWithLayers(tfl.layers.lstm({ inputShape: [5, 3], units: 4, recurrentActivation: 'sigmoid', recurrentInitializer: 'glorotUniform', name: 'lstm' }), 5);
+    expect(lstm.drift).toBeLessThan(1e-5);
+    expect(lstm.summary.ops).toMatchObject({ _FusedMatMul: 1, Unpack: 1, MatMul: 4, Split: 5 });
+    const rnn = await compareWithLayers(tfl.layers.simpleRNN({ inputShape: [5, 3], units: 6, returnSequences: true, recurrentInitializer: 'glorotUniform', name: 'rnn' }), 7);
+    expect(rnn.drift).toBeLessThan(1e-5);
+  });
+
+  it('GRU reset_after=True (which TF.js layers cannot build) equals the Keras formulas from the raw weights within 1e-4', async () => {
+    for (const sequences of [true, false]) {
+      const model = tfl.sequential({
+        layers: [tfl.layers.gru({ inputShape: [5, 3], units: 4, returnSequences: sequences, recurrentActivation: 'sigmoid', recurrentInitializer: 'glorotUniform', name: 'gru' })],
+      });
+      setFixedWeights(model, 13);
+      const decoded = await readModel(await modelFiles(model));
+      model.dispose();
+      // The same layer as Keras saves it with reset_after=True: a [2, 3u] bias (input row, recurrent row).
+      type Config = { config: { layers: { class_name: string; config: Record<string, unknown> }[] } };
+      const topology = decoded.modelJson.modelTopology as Config & { model_config?: Config };
+      for (const layer of (topology.model_config ?? topology).config.layers) if (layer.class_name === 'GRU') layer.config.reset_after = true;
+      const bias = Float32Array.from(fixedValues(2 * 12, 17));
+      decoded.weights = decoded.weights.map((w) => (w.name === 'gru/bias' ? { ...w, shape: [2, 12], values: bias } : w));
+      const weight = (name: string) => decoded.weights.find((w) => w.name === name)!.values as Float32Array;
+      const { model: graph } = compileToGraph(decoded);
+      const xs = fixedValues(2 * 5 * 3, 19);
+      const x = tf.tensor(xs, [2, 5, 3]);
+      const expected = kerasGruResetAfter(xs, 2, 5, 3, weight('gru/kernel'), weight('gru/recurrent_kernel'), bias, 4, sequences);
+      expect(relative(expected, await predict(graph, x))).toBeLessThan(1e-4);
+      x.dispose();
+    }
+  });
+
+  it('refuses what it does not lower, naming the layer and the option', async () => {
+    const model = tfl.sequential({ layers: [tfl.layers.lstm({ inputShape: [5, 3], units: 2, recurrentInitializer: 'glorotUniform', name: 'old_lstm' })] }); // hard_sigmoid by default
+    const decoded = await readModel(await modelFiles(model));
+    model.dispose();
+    expect(() => compileToGraph(decoded)).toThrow(/LSTM "old_lstm" has recurrent_activation="hard_sigmoid"/);
+    expect(canLower('GRU', { reset_after: true, recurrent_activation: 'sigmoid' })).toBe(true);
+    expect(canLower('GRU', { reset_after: true, stateful: true })).toBe(false);
+    expect(canLower('MultiHeadAttention', {})).toBe(false);
+  });
+});
