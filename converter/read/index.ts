@@ -5,7 +5,7 @@ import { ConversionError } from '../../shared/errors.ts';
 import { DEFAULT_LIMITS } from '../limits.ts';
 import type { DecodedModel, FileSet } from '../model.ts';
 import { readKerasH5, readKerasV3, isHdf5 } from './keras.ts';
-import { preflight } from './preflight.ts';
+import { checkJsonBytes, preflight } from './preflight.ts';
 import { findModelJson, readTfjsModel } from './tfjs.ts';
 import { isZip, unzip, unzipBudget, type UnzipBudget } from './zip.ts';
 
@@ -17,13 +17,18 @@ async function readFiles(files: FileSet, budget: UnzipBudget): Promise<DecodedMo
     if (isZip(bytes)) {
       if (++budget.depth > DEFAULT_LIMITS.maxZipNesting) throw new ConversionError(`${name} nests archives more than ${DEFAULT_LIMITS.maxZipNesting} deep: refused`);
       const entries = unzip(bytes, budget);
+      const config = entries.get('config.json');
+      if (config) checkJsonBytes(config, `${name}/config.json`);
       if (name.endsWith('.keras') || (entries.has('config.json') && entries.has('model.weights.h5'))) return readKerasV3(entries, name);
       return readFiles(entries, budget);
     }
   }
   const modelJsonPath = findModelJson(files);
   if (modelJsonPath) return readTfjsModel(files, modelJsonPath);
-  if (files.has('config.json') || files.has('model.weights.h5')) return readKerasV3(files, 'model');
+  if (files.has('config.json') || files.has('model.weights.h5')) {
+    if (files.has('config.json')) checkJsonBytes(files.get('config.json')!, 'config.json');
+    return readKerasV3(files, 'model');
+  }
   throw new ConversionError(`no model found in ${[...files.keys()].slice(0, 5).join(', ')}: expected model.json with its shards, a .zip of them, a Keras .h5 or a .keras file`);
 }
 
@@ -33,7 +38,13 @@ async function readFiles(files: FileSet, budget: UnzipBudget): Promise<DecodedMo
  * or one past the conversion budgets (converter/limits.ts).
  */
 export async function readModel(files: FileSet): Promise<DecodedModel> {
-  const model = await readFiles(files, unzipBudget());
-  preflight(model);
-  return model;
+  try {
+    const model = await readFiles(files, unzipBudget());
+    preflight(model);
+    return model;
+  } catch (error) {
+    // A config nested past what a reader's recursion takes (an HDF5 attribute, say): the input's fault, not a transient one.
+    if (error instanceof RangeError) throw new ConversionError(`the model's configuration is nested too deeply to read (${error.message}): refused`);
+    throw error;
+  }
 }

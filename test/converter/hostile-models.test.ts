@@ -285,6 +285,18 @@ const CASES: Case[] = [
       ),
     message: /m\.keras/,
   },
+  {
+    name: '.keras with a deeply nested config.json',
+    files: () =>
+      one(
+        'm.keras',
+        zipOf([
+          { name: 'config.json', data: encoder.encode(`{"class_name":"Sequential","config":{"layers":${deepJson(100_000)}}}`) },
+          { name: 'model.weights.h5', data: new Uint8Array(16) },
+        ]),
+      ),
+    message: /m\.keras\/config\.json nests arrays \/ objects more than 100 deep/,
+  },
   { name: 'random bytes', files: () => one('m.bin', crypto.getRandomValues(new Uint8Array(1024))), message: /no model found in m\.bin/ },
   { name: 'no files', files: () => new Map(), message: /no files were given/ },
 ];
