@@ -10,6 +10,7 @@ import { type AttrValue, attr, GraphBuilder, type GraphWeight } from './graphdef
 import { kerasCalls, NotCompilable, type LayerCall } from './keras-calls.ts';
 import type { TopologyLayer } from '../schemas/model-json.ts';
 import type { LowerContext, Tensor } from './lower/context.ts';
+import { lowerConv1d } from './lower/conv1d.ts';
 import { lowerRecurrent } from './lower/recurrent.ts';
 
 export { NotCompilable } from './keras-calls.ts';
@@ -189,6 +190,9 @@ class Compiler {
       case 'LSTM':
       case 'SimpleRNN':
         return lowerRecurrent(this.context, layer, this.materialize(this.input(call)));
+      case 'Conv1D':
+      case 'Conv1DTranspose':
+        return lowerConv1d(this.context, layer, this.materialize(this.input(call)));
       default:
         throw new NotCompilable(`layer ${JSON.stringify(name(layer))} of class ${layer.class_name} has no graph lowering yet`);
     }

@@ -167,6 +167,12 @@ function translateClassArguments(className: string, c: JsonObject, layerName: st
         delete c.negative_slope;
       }
       break;
+    case 'Conv1DTranspose':
+      // TF.js layers lacks it; the graph compiler lowers it (the pipeline compiles the model).
+      if (!canLower(className, c)) refuse('has options the graph compiler does not lower (TF.js layers has no Conv1DTranspose)');
+      if (typeof c.groups === 'number' && c.groups > 1) refuse(`is a grouped convolution (groups=${c.groups}), which TF.js does not support`);
+      delete c.groups;
+      break;
     case 'Conv1D':
     case 'Conv2D':
     case 'Conv3D':

@@ -61,6 +61,7 @@ function simpleWeights(layer: KerasLayer): string[] | undefined {
     case 'Conv3D':
     case 'Conv2DTranspose':
     case 'Conv3DTranspose':
+    case 'Conv1DTranspose': // not in TF.js layers: the graph compiler lowers it
       return ['kernel', ...bias(c)];
     case 'DepthwiseConv2D':
       return ['depthwise_kernel', ...bias(c)];
