@@ -439,8 +439,10 @@ describe('refusals', () => {
     config: { name: 's', layers: [{ class_name: 'InputLayer', config: { batch_shape: [null, 4, 3], name: 'in' } }, ...layers] },
   });
 
-  it('GRU with reset_after=True (bias [2, 3*units]) is refused with the reason and the fix', () => {
-    const message = refusalOf(seq(k3('GRU', { name: 'gru_1', units: 5, reset_after: true })));
+  it('GRU with reset_after=True passes to the graph compiler; one it cannot lower (stateful) is refused with the reason and the fix', () => {
+    const model = translate(seq(k3('GRU', { name: 'gru_0', units: 5, reset_after: true })));
+    expect((model.config.layers as KerasLayer[])[1]!.config).toMatchObject({ reset_after: true });
+    const message = refusalOf(seq(k3('GRU', { name: 'gru_1', units: 5, reset_after: true, stateful: true })));
     expect(message).toMatch(/gru_1 \(GRU\) has reset_after=True/);
     expect(message).toMatch(/\[2, 3\*units\]/);
     expect(message).toMatch(/reset_after=False/);
