@@ -14,6 +14,7 @@ import type { Context, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
 import { concatBytes } from '../shared/bytes.ts';
 import { badRequest, tooLarge } from '../shared/errors.ts';
+import { tooDeepAt as scanDepth } from '../shared/json-depth.ts';
 
 const utf8 = new TextDecoder();
 
@@ -23,29 +24,8 @@ export const MAX_JSON_DEPTH = 32;
 /** Longest excerpt of a parser's message quoted back in a 400. */
 const PARSE_MESSAGE_CHARS = 200;
 
-const OPEN_BRACKET = 0x5b;
-const OPEN_BRACE = 0x7b;
-const CLOSE_BRACKET = 0x5d;
-const CLOSE_BRACE = 0x7d;
-const QUOTE = 0x22;
-const BACKSLASH = 0x5c;
-
-/** The first byte offset where nesting passes maxDepth (brackets inside strings do not count); -1 when none does. */
-export function tooDeepAt(bytes: Uint8Array, maxDepth = MAX_JSON_DEPTH): number {
-  let depth = 0;
-  let inString = false;
-  for (let i = 0; i < bytes.length; i++) {
-    const b = bytes[i]!;
-    if (inString) {
-      if (b === BACKSLASH) i++;
-      else if (b === QUOTE) inString = false;
-    } else if (b === QUOTE) inString = true;
-    else if (b === OPEN_BRACKET || b === OPEN_BRACE) {
-      if (++depth > maxDepth) return i;
-    } else if (b === CLOSE_BRACKET || b === CLOSE_BRACE) depth--;
-  }
-  return -1;
-}
+/** The first byte offset where nesting passes maxDepth (default MAX_JSON_DEPTH); -1 when none does. */
+export const tooDeepAt = (bytes: Uint8Array, maxDepth = MAX_JSON_DEPTH): number => scanDepth(bytes, maxDepth);
 
 /** Oversized bodies beyond this are cut off rather than drained. */
 const DRAIN_CAP_BYTES = 64 * 1024 * 1024;

@@ -6,6 +6,7 @@ import { OperationMapper } from '@tensorflow/tfjs-converter/dist/operations/oper
 import { getRegisteredOp } from '@tensorflow/tfjs-converter/dist/operations/custom_op/register.js';
 import { readTopology, type TopologyLayer } from '../../shared/schemas/model-json.ts';
 import { ConversionError } from '../../shared/errors.ts';
+import { tooDeepAt } from '../../shared/json-depth.ts';
 import { DEFAULT_FREE_DIMENSION, DEFAULT_SAMPLES } from '../calibration.ts';
 import { DEFAULT_LIMITS, mib, type ConversionLimits } from '../limits.ts';
 import type { DecodedModel } from '../model.ts';
@@ -13,18 +14,7 @@ import type { DecodedModel } from '../model.ts';
 /** Refuses JSON past the size or nesting budget before it is parsed (deep nesting overflows the stack of every walker after it). */
 export function checkJsonBytes(bytes: Uint8Array, path: string, limits: ConversionLimits = DEFAULT_LIMITS): void {
   if (bytes.length > limits.maxJsonBytes) throw new ConversionError(`${path} is ${mib(bytes.length)}, more than the ${mib(limits.maxJsonBytes)} of JSON the converter parses: refused`);
-  let depth = 0;
-  let inString = false;
-  for (let i = 0; i < bytes.length; i++) {
-    const c = bytes[i]!;
-    if (inString) {
-      if (c === 0x5c) i++;
-      else if (c === 0x22) inString = false;
-    } else if (c === 0x22) inString = true;
-    else if (c === 0x5b || c === 0x7b) {
-      if (++depth > limits.maxJsonDepth) throw new ConversionError(`${path} nests arrays / objects more than ${limits.maxJsonDepth} deep: refused`);
-    } else if (c === 0x5d || c === 0x7d) depth--;
-  }
+  if (tooDeepAt(bytes, limits.maxJsonDepth) >= 0) throw new ConversionError(`${path} nests arrays / objects more than ${limits.maxJsonDepth} deep: refused`);
 }
 
 type Dim = number | null;
