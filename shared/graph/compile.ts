@@ -11,6 +11,7 @@ import { kerasCalls, NotCompilable, type LayerCall } from './keras-calls.ts';
 import type { TopologyLayer } from '../schemas/model-json.ts';
 import type { LowerContext, Tensor } from './lower/context.ts';
 import { lowerConv1d } from './lower/conv1d.ts';
+import { lowerLayerNorm } from './lower/normalization.ts';
 import { lowerRecurrent } from './lower/recurrent.ts';
 
 export { NotCompilable } from './keras-calls.ts';
@@ -190,6 +191,8 @@ class Compiler {
       case 'LSTM':
       case 'SimpleRNN':
         return lowerRecurrent(this.context, layer, this.materialize(this.input(call)));
+      case 'LayerNormalization':
+        return lowerLayerNorm(this.context, layer, this.materialize(this.input(call)));
       case 'Conv1D':
       case 'Conv1DTranspose':
         return lowerConv1d(this.context, layer, this.materialize(this.input(call)));
