@@ -2,7 +2,9 @@
 //   entries (cli/, functions/worker.ts, functions/node.ts, functions/queue.ts, scripts/, bench/)
 //   → routes (functions/ outside runtime/)  → runtime (functions/runtime/), pipeline (converter/),
 //     training (models/)  → shared/
-// and nothing imports the tests. `npm run lint` checks them.
+// and nothing imports the tests; the CLI and the scripts reach converter/, functions/ and models/
+// only through their faces (converter/index.ts and node.ts, functions/node.ts, models/index.ts).
+// `npm run lint` checks them.
 const entries = '^(bin|cli|scripts|bench)/|^functions/(worker|node|queue)\\.ts$';
 module.exports = {
   forbidden: [
@@ -29,6 +31,13 @@ module.exports = {
       severity: 'error',
       from: { path: '^functions/', pathNot: entries },
       to: { path: '^(cli|converter|models|scripts|bench|test)/|^functions/(worker|node|queue)\\.ts$' },
+    },
+    {
+      name: 'cli-through-faces',
+      comment: 'the CLI and the scripts use the pipeline, the Node server and the training job through their public faces (benches may measure internals)',
+      severity: 'error',
+      from: { path: '^(cli|scripts)/' },
+      to: { path: '^(converter|functions|models)/', pathNot: '^converter/(index|node)\\.ts$|^functions/node\\.ts$|^models/index\\.ts$' },
     },
     { name: 'nothing-imports-entries', comment: 'only entries import entries', severity: 'error', from: { pathNot: `${entries}|^test/` }, to: { path: entries } },
     { name: 'nothing-imports-tests', severity: 'error', from: { pathNot: '^test/' }, to: { path: '^test/' } },

@@ -2,8 +2,8 @@
 // and says in a line what it got; the isolated converter the watchers use.
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu'; // the reference backend the converter checks the serving backend against (converter/backend-check.ts)
-import { startNodeBackend } from '../functions/runtime/backend-node.ts';
-import { isolatedConverter, type Converter } from '../converter/isolated.ts';
+import { startNodeBackend } from '../functions/node.ts';
+import { isolatedConverter, type Converter } from '../converter/node.ts';
 
 export async function useNodeBackend(): Promise<string> {
   const { simd } = await startNodeBackend();

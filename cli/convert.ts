@@ -3,15 +3,14 @@ import { readFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { dtypeCounts } from '../shared/bucket/published.ts';
 import { openOutputStore } from '../shared/store/open.ts';
-import { parseCalibrationJson, parseNpy } from '../converter/calibration.ts';
-import { convertAndPublish } from '../converter/convert.ts';
+import { parseCalibrationJson, parseNpy, convertAndPublish } from '../converter/index.ts';
 import { EdgeflowError } from '../shared/errors.ts';
 import { checkModelName } from '../shared/names.ts';
 import { parseImageSpec, parseLabels } from '../shared/options/image-spec.ts';
 import { ConversionOptions, DEFAULT_QUANTIZE, DEFAULT_TOLERANCE, parseByteSize, resolveConversionOptions, type ResolvedConversionOptions } from '../shared/options/conversion.ts';
 import { parseCommandLine, UsageError } from './args.ts';
 import { useNodeBackend } from './backend.ts';
-import { readInput } from '../converter/read/files.ts';
+import { readInput } from '../converter/node.ts';
 import { formatBytes, progressPrinter, table } from './format.ts';
 import type { OutputReport, ServingReport } from '../shared/schemas/edgeflow-json.ts';
 

@@ -1,20 +1,17 @@
 // `edgeflow serve --store <folder | s3://bucket/prefix> [--port 8080]`: the edge app on Node
 // (@hono/node-server, stock wasm backend), serving the models published in the store.
 // Runs until SIGINT / SIGTERM.
-import { startNodeServer } from '../functions/node.ts';
-import { DEFAULT_LIMITS } from '../functions/limits.ts';
-import { DEFAULT_INDEX_TTL_MS, DEFAULT_NODE_MEMORY_BUDGET_BYTES } from '../functions/runtime/runtime.ts';
+import { startNodeServer, DEFAULT_LIMITS, DEFAULT_INDEX_TTL_MS, DEFAULT_NODE_MEMORY_BUDGET_BYTES, type BackendInfo } from '../functions/node.ts';
 import { listAll } from '../shared/store/util.ts';
 import { z } from 'zod';
 import { EdgeflowError } from '../shared/errors.ts';
 import { openExistingStore } from '../shared/store/open.ts';
-import { parseDuration, UploadWatcher } from '../converter/watcher.ts';
+import { parseDuration, UploadWatcher } from '../converter/index.ts';
 import { checkLeaseMs, DEFAULT_LEASE_MS } from '../shared/bucket/claim.ts';
 import { describeOutcome } from './watch.ts';
 import { parseCommandLine } from './args.ts';
 import { isolatedNodeConverter, useNodeBackend } from './backend.ts';
 import type { ObjectStore } from '../shared/store/types.ts';
-import type { BackendInfo } from '../functions/runtime/backend.ts';
 import { availableParallelism } from 'node:os';
 import { followPrimary, isClusterWorker, startCluster, tellPrimary } from './serve-cluster.ts';
 

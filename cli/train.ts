@@ -1,7 +1,6 @@
 // `edgeflow train <model>`: trains one of the models under models/, prints the backend it chose and
 // the held-out evaluation, writes TensorBoard logs / CSV / PNG, and saves or uploads the model.
-import { MODELS } from '../models/index.ts';
-import { runTraining, TrainingOptions, type TrainJobOptions } from '../models/train/run.ts';
+import { MODELS, runTraining, TrainingOptions, type TrainJobOptions } from '../models/index.ts';
 import { parseCommandLine, UsageError } from './args.ts';
 
 export const HELP = `Usage: edgeflow train <model> (--out <folder> | --upload <store>) [options]

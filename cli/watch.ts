@@ -5,8 +5,7 @@
 import { hostname } from 'node:os';
 import { openExistingStore } from '../shared/store/open.ts';
 import { checkLeaseMs, DEFAULT_LEASE_MS } from '../shared/bucket/claim.ts';
-import type { ConsumeOutcome } from '../converter/consumer.ts';
-import { DEFAULT_MAX_ATTEMPTS, parseDuration, UploadWatcher } from '../converter/watcher.ts';
+import { type ConsumeOutcome, DEFAULT_MAX_ATTEMPTS, parseDuration, UploadWatcher } from '../converter/index.ts';
 import { flagValue, parseCommandLine, UsageError } from './args.ts';
 import { isolatedNodeConverter, useNodeBackend } from './backend.ts';
 

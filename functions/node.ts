@@ -8,6 +8,12 @@ import type { AdminOptions } from './routes/admin.ts';
 import { startNodeBackend } from './runtime/backend-node.ts';
 import { DEFAULT_NODE_MEMORY_BUDGET_BYTES, ModelRuntime, type WarmUpPolicy } from './runtime/runtime.ts';
 
+// The Node side's public face beside the server: what the CLI needs to describe and start it.
+export { DEFAULT_LIMITS } from './limits.ts';
+export type { BackendInfo } from './runtime/backend.ts';
+export { startNodeBackend } from './runtime/backend-node.ts';
+export { DEFAULT_INDEX_TTL_MS, DEFAULT_NODE_MEMORY_BUDGET_BYTES } from './runtime/runtime.ts';
+
 export interface NodeServerOptions {
   store: ObjectStore;
   port?: number;

@@ -6,9 +6,9 @@
 // Weights come from a seeded generator: the same bytes on every run. Node only (needs a backend).
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import type { FileSet } from '../converter/model.ts';
+import type { FileSet } from '../converter/index.ts';
 import type { ConversionOptions } from '../shared/options/conversion.ts';
-import { modelFiles } from '../models/train/save.ts';
+import { modelFiles } from '../models/index.ts';
 import { seededRandom } from '../shared/random.ts';
 
 export interface DemoModel {

@@ -1,7 +1,7 @@
 // The real nsfwjs MobileNetV2 fixture as an extra demo model, when ../shared/fixtures is
 // beside the checkout (it is not on a user's clone: then there is nothing extra).
 import path from 'node:path';
-import { readInput } from '../converter/read/files.ts';
+import { readInput } from '../converter/node.ts';
 import { seededRandom } from '../shared/random.ts';
 import type { DemoModel } from './demo-models.ts';
 

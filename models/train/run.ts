@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { z } from 'zod';
-import { findModel } from '../index.ts';
+import { findModel } from '../registry.ts';
 import type { Dataset, ModelDefinition, Regularization } from '../types.ts';
 import { EdgeflowError } from '../../shared/errors.ts';
 import { openOutputStore } from '../../shared/store/open.ts';
