@@ -41,7 +41,7 @@ function pngPixels(png: DecodedPng): { channels: number; data: Uint8Array } {
 export function decodeImage(bytes: Uint8Array, field: string, maxPixels: number): DecodedImage {
   const header = readImageHeader(bytes, field);
   const pixels = header.width * header.height;
-  if (pixels > maxPixels) throw tooLarge(`${field}: a ${header.width}x${header.height} image (${pixels} pixels) exceeds the limit of ${maxPixels} pixels`);
+  if (pixels > maxPixels) throw tooLarge(`${field}: a ${header.width}x${header.height} image (${pixels} pixels) exceeds the limit of ${maxPixels} pixels: send it downscaled`);
   try {
     if (header.format === 'jpeg') {
       const image = decodeJpeg(bytes, { useTArray: true, formatAsRGBA: false, tolerantDecoding: true, maxResolutionInMP: Math.ceil(maxPixels / 1e6) });

@@ -128,7 +128,10 @@ describe(':classify', () => {
     ]);
     const jpegBytes = greyJpeg(topLeftWhite(16));
     expect(await error(await classifyJson('corners', [jpegBytes.subarray(0, 30)]))).toEqual([400, 'examples[0].input.b64: corrupt JPEG (no frame header with its size; truncated?)']);
-    expect(await error(await post('/v1/models/corners:classify', greyPng(topLeftWhite(128)), 'image/png'))).toEqual([413, 'body: a 128x128 image (16384 pixels) exceeds the limit of 4096 pixels']);
+    expect(await error(await post('/v1/models/corners:classify', greyPng(topLeftWhite(128)), 'image/png'))).toEqual([
+      413,
+      'body: a 128x128 image (16384 pixels) exceeds the limit of 4096 pixels: send it downscaled',
+    ]);
     expect(await error(await post('/v1/models/corners:classify?top_k=0', greyPng(topLeftWhite(SIZE)), 'image/png'))).toEqual([400, 'top_k: expected a positive integer, got "0"']);
     expect(await error(await post('/v1/models/corners:classify', JSON.stringify({ examples: [{ input: [1, 2] }] }), 'application/json'))).toEqual([
       400,

@@ -134,7 +134,7 @@ describe('decodeImage', () => {
     new DataView(header.buffer).setUint32(16, 100_000);
     new DataView(header.buffer).setUint32(20, 100_000);
     const error = errorOf(() => decodeImage(header, 'examples[0].image.b64', 16_000_000));
-    expect([error.code, error.message]).toEqual(['too_large', 'examples[0].image.b64: a 100000x100000 image (10000000000 pixels) exceeds the limit of 16000000 pixels']);
+    expect([error.code, error.message]).toEqual(['too_large', 'examples[0].image.b64: a 100000x100000 image (10000000000 pixels) exceeds the limit of 16000000 pixels: send it downscaled']);
   });
 
   it('names other formats (unsupported_media_type) and corrupt images (bad_request)', () => {
