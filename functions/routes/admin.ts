@@ -18,7 +18,7 @@
 // once per requeueAfterMs per isolate), and its status carries a `hint` saying what to check;
 // a `converting` one shows its lease, and a hint when its holder stopped renewing it.
 import { Hono, type Context } from 'hono';
-import { DEFAULT_QUANTIZE, DEFAULT_TOLERANCE, parseByteSize, type ConversionOptions } from '../../shared/options/conversion.ts';
+import { ConversionOptions, parseByteSize, resolveConversionOptions } from '../../shared/options/conversion.ts';
 import { parseImageSpec, parseLabels } from '../../shared/options/image-spec.ts';
 import { checkUploadId, readStatus, uploadEvent, uploadKeys, writeUpload, type UploadEvent, type UploadStatus } from '../../shared/bucket/uploads.ts';
 import { readLease } from '../../shared/bucket/claim.ts';
@@ -28,7 +28,7 @@ import type { AppEnv } from '../app-env.ts';
 import { bearerAuth } from '../auth.ts';
 import { limitBody, readBody, readJsonBody } from '../body.ts';
 import { clipMessage } from '../http-errors.ts';
-import { badRequest, notFound } from '../../shared/errors.ts';
+import { badRequest, describeZodError, notFound } from '../../shared/errors.ts';
 import type { ObjectStore } from '../../shared/store/types.ts';
 
 export interface AdminOptions {
@@ -93,7 +93,12 @@ function parseOptions(fields: Map<string, string>): ConversionOptions {
   if (labels !== undefined && labels !== '') options.labels = parseLabels(labels, { commas: true });
   const image = fields.get('image');
   if (image !== undefined && image !== '') options.image = parseImageSpec(image, 'image');
-  return options;
+  const format = fields.get('format');
+  if (format) options.format = format as ConversionOptions['format'];
+  // The one schema of conversion options decides what is valid (quantize specs, formats, ranges).
+  const checked = ConversionOptions.safeParse(options);
+  if (!checked.success) throw badRequest(describeZodError(checked.error, 'options'));
+  return checked.data;
 }
 
 /** The files and option fields of an upload request. */
@@ -178,7 +183,7 @@ export function adminRoutes(options: AdminOptions = {}): Hono<AppEnv> {
     return c.json(
       {
         ...statusView(written.status, origin),
-        options: { quantize: written.status.options.quantize ?? DEFAULT_QUANTIZE, tolerance: written.status.options.tolerance ?? DEFAULT_TOLERANCE, ...written.status.options },
+        options: { ...resolveConversionOptions(written.status.options), ...written.status.options },
         delivery,
       },
       202,
