@@ -13,6 +13,9 @@ import { NotCompilable } from '../keras-calls.ts';
 import type { TopologyLayer } from '../../schemas/model-json.ts';
 import { type LowerContext, layerConfig, layerName, type Tensor } from './context.ts';
 
+/** About 13 ops a step: longer sequences would make graphs of thousands of nodes. */
+const MAX_UNROLLED_STEPS = 512;
+
 export const RECURRENT_CLASSES = new Set(['GRU', 'LSTM', 'SimpleRNN']);
 
 /** Why a recurrent layer config cannot be lowered, or undefined when it can. */
@@ -46,6 +49,7 @@ export function lowerRecurrent(ctx: LowerContext, layer: TopologyLayer, x: Tenso
   if (x.shape.length !== 3) throw new NotCompilable(`${kind} ${JSON.stringify(base)} on a rank-${x.shape.length} input`);
   const [, steps, inputs] = x.shape as [number, number, number];
   if (!(steps > 0) || !(inputs > 0)) throw new NotCompilable(`${kind} ${JSON.stringify(base)} has an unknown number of timesteps (the input shape must fix them to unroll)`);
+  if (steps > MAX_UNROLLED_STEPS) throw new NotCompilable(`${kind} ${JSON.stringify(base)} runs over ${steps} timesteps (at most ${MAX_UNROLLED_STEPS} are unrolled)`);
   const g = ctx.graph;
   const F = { T: attr.float() };
   const kernel = ctx.weight(layer, 'kernel')!;
