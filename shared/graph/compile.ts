@@ -12,6 +12,7 @@ import type { TopologyLayer } from '../schemas/model-json.ts';
 import type { LowerContext, Tensor } from './lower/context.ts';
 import { lowerConv1d } from './lower/conv1d.ts';
 import { lowerLayerNorm } from './lower/normalization.ts';
+import { lowerEmbedding, lowerPermute, lowerUpSampling2d } from './lower/ops.ts';
 import { lowerRecurrent } from './lower/recurrent.ts';
 
 export { NotCompilable } from './keras-calls.ts';
@@ -95,7 +96,7 @@ class Compiler {
     for (const input of this.model.inputs) {
       if (input.dtype !== 'float32' && input.dtype !== 'int32') throw new NotCompilable(`input ${input.name} has dtype ${input.dtype}`);
       const shape = input.shape.map((d) => (d === null ? -1 : d));
-      this.tensors.set(input.name, { name: this.graph.placeholder(input.name, shape, input.dtype), shape });
+      this.tensors.set(input.name, { name: this.graph.placeholder(input.name, shape, input.dtype), shape, ...(input.dtype === 'int32' ? { dtype: 'int32' as const } : {}) });
       this.inputSignature.push({ name: input.name, dtype: input.dtype, shape });
     }
     for (const call of this.model.calls) {
@@ -191,6 +192,12 @@ class Compiler {
       case 'LSTM':
       case 'SimpleRNN':
         return lowerRecurrent(this.context, layer, this.materialize(this.input(call)));
+      case 'Embedding':
+        return lowerEmbedding(this.context, layer, this.input(call));
+      case 'Permute':
+        return lowerPermute(this.context, layer, this.materialize(this.input(call)));
+      case 'UpSampling2D':
+        return lowerUpSampling2d(this.context, layer, this.materialize(this.input(call)));
       case 'LayerNormalization':
         return lowerLayerNorm(this.context, layer, this.materialize(this.input(call)));
       case 'Conv1D':

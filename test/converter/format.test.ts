@@ -69,11 +69,11 @@ describe('--format', () => {
   });
 
   it('graph: refuses by name a model the compiler cannot lower; auto keeps it a layers model', async () => {
-    const model = tfl.sequential({ layers: [tfl.layers.permute({ inputShape: [4, 2], dims: [2, 1], name: 'swap' }), tfl.layers.flatten({ name: 'flat' })] });
+    const model = tfl.sequential({ layers: [tfl.layers.repeatVector({ inputShape: [4], n: 2, name: 'repeat' }), tfl.layers.flatten({ name: 'flat' })] });
     const files = await modelFiles(model);
     model.dispose();
     await expect(convertModel(files, { name: 'p', samples: 2, format: 'graph' })).rejects.toThrow(
-      /--format graph: layer "swap" of class Permute has no graph lowering yet; convert with --format layers/,
+      /--format graph: layer "repeat" of class RepeatVector has no graph lowering yet; convert with --format layers/,
     );
     const auto = await convertModel(files, { name: 'p', samples: 2, format: 'auto' });
     expect(auto.metadata.format).toBe('layers-model');

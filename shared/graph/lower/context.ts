@@ -8,6 +8,8 @@ export interface Tensor {
   name: string;
   /** -1 for unknown dimensions. */
   shape: number[];
+  /** Set for int32 tensors (model inputs declared int32); float32 otherwise. */
+  dtype?: 'int32';
   /** A ZeroPadding2D deferred into the convolution that reads it: [top, bottom, left, right]. */
   pad?: { input: Tensor; pads: [number, number, number, number] };
 }
