@@ -35,6 +35,8 @@ const HANG_MS = 30_000;
 const LOAD_CAP_MS = 150_000;
 const SOAK_CONCURRENCY = 8;
 const SOAK_CAP_MS = 90_000;
+/** The soak's predictions alone before the uploads start, for comparison. */
+const QUIET_MS = 3000;
 
 interface Server {
   kind: string;
@@ -141,6 +143,7 @@ function cacheLine(models: Record<string, unknown>): string {
 }
 
 async function load(server: Server, refs: Map<string, string>): Promise<void> {
+  const idle = await rss(server.pid);
   const memory = sampleRss(server.pid);
   const outcomes: Outcome[] = [];
   const deadline = performance.now() + LOAD_CAP_MS;
@@ -158,7 +161,9 @@ async function load(server: Server, refs: Map<string, string>): Promise<void> {
   const peak = await memory.stop();
   const stats = (await (await fetch(`${server.url}/`)).json()) as { models: Record<string, unknown> };
   console.log(`  load: ${summary(outcomes)}${outcomes.length < REQUESTS ? ` (stopped at the ${LOAD_CAP_MS / 1000} s cap)` : ''}`);
-  console.log(`  ${(outcomes.length / seconds).toFixed(0)} req/s over ${seconds.toFixed(1)} s; peak RSS ${mib(peak)} with a ${BUDGET_MIB} MiB weight budget; cache after: ${cacheLine(stats.models)}`);
+  console.log(
+    `  ${(outcomes.length / seconds).toFixed(0)} req/s over ${seconds.toFixed(1)} s; RSS ${mib(idle)} before, peak ${mib(peak)}, with a ${BUDGET_MIB} MiB weight budget; cache after: ${cacheLine(stats.models)}`,
+  );
 }
 
 /** The hostile uploads: [label, content type, body]. */
@@ -212,7 +217,8 @@ async function soak(server: Server): Promise<void> {
       for (let i = c; !stop && performance.now() < deadline; i += SOAK_CONCURRENCY) outcomes.push(await predictOnce(server, MODELS[i % MODELS.length]!));
     }),
   );
-  await new Promise((resolve) => setTimeout(resolve, 1000));
+  const quietStart = performance.now();
+  await new Promise((resolve) => setTimeout(resolve, QUIET_MS));
   const soakStart = performance.now();
   for (const [label, type, body] of await hostileUploads()) {
     const response = await fetch(`${server.url}/admin/models/hostile-upload/uploads`, {
@@ -239,12 +245,16 @@ async function soak(server: Server): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, 1000));
   stop = true;
   await clients;
-  const during = outcomes.filter((o) => o.at >= soakStart);
-  const times = during.map((o) => o.at).sort((a, b) => a - b);
-  let gap = times.length > 0 ? times[0]! - soakStart : 0;
-  for (let i = 1; i < times.length; i++) gap = Math.max(gap, times[i]! - times[i - 1]!);
-  console.log(`  soak: ${summary(during)}`);
-  console.log(`  longest stall: slowest prediction ${Math.max(0, ...during.map((o) => o.ms)).toFixed(0)} ms, longest gap between answers ${gap.toFixed(0)} ms`);
+  const stall = (from: number, to: number) => {
+    const window = outcomes.filter((o) => o.at >= from && o.at < to);
+    const times = window.map((o) => o.at).sort((a, b) => a - b);
+    let gap = times.length > 0 ? times[0]! - from : 0;
+    for (let i = 1; i < times.length; i++) gap = Math.max(gap, times[i]! - times[i - 1]!);
+    return { window, text: `slowest prediction ${Math.max(0, ...window.map((o) => o.ms)).toFixed(0)} ms, longest gap between answers ${gap.toFixed(0)} ms` };
+  };
+  const during = stall(soakStart, Number.POSITIVE_INFINITY);
+  console.log(`  soak: ${summary(during.window)}`);
+  console.log(`  longest stall with the uploads: ${during.text}; in the ${QUIET_MS / 1000} s before them: ${stall(quietStart, soakStart).text}`);
   for (const u of uploads) console.log(`    upload "${u.label}": ${u.state} after ${(u.ms / 1000).toFixed(1)} s${u.reason ? ` (${u.reason.slice(0, 140)})` : ''}`);
 }
 
