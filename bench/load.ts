@@ -159,7 +159,7 @@ async function load(server: Server, refs: Map<string, string>): Promise<void> {
   );
   const seconds = (performance.now() - start) / 1000;
   const peak = await memory.stop();
-  const stats = (await (await fetch(`${server.url}/`)).json()) as { models: Record<string, unknown> };
+  const stats = (await (await fetch(`${server.url}/`, { headers: { accept: 'application/json' } })).json()) as { models: Record<string, unknown> };
   console.log(`  load: ${summary(outcomes)}${outcomes.length < REQUESTS ? ` (stopped at the ${LOAD_CAP_MS / 1000} s cap)` : ''}`);
   console.log(
     `  ${(outcomes.length / seconds).toFixed(0)} req/s over ${seconds.toFixed(1)} s; RSS ${mib(idle)} before, peak ${mib(peak)}, with a ${BUDGET_MIB} MiB weight budget; cache after: ${cacheLine(stats.models)}`,
