@@ -68,6 +68,16 @@ function looksWeightsOnly(file: Group): boolean {
   );
 }
 
+/** Names of the Lambda layers anywhere in a raw Keras config (nested models included). */
+function lambdaLayers(node: unknown): string[] {
+  if (Array.isArray(node)) return node.flatMap(lambdaLayers);
+  if (typeof node !== 'object' || node === null) return [];
+  const record = node as Record<string, unknown>;
+  const config = record.config as Record<string, unknown> | undefined;
+  const own = record.class_name === 'Lambda' ? [String(config?.name ?? record.name ?? 'lambda')] : [];
+  return [...own, ...Object.values(record).flatMap(lambdaLayers)];
+}
+
 /** A Keras `model.save('model.h5')` file (Keras 2, or Keras 3's legacy HDF5). */
 export async function readKerasH5(bytes: Uint8Array, name: string): Promise<DecodedModel> {
   const file = openHdf5(bytes, name);
@@ -85,7 +95,12 @@ export async function readKerasH5(bytes: Uint8Array, name: string): Promise<Deco
   const weightsRoot = childGroup(file, 'model_weights');
   const kerasVersion = attrString(file, 'keras_version') ?? (weightsRoot && attrString(weightsRoot, 'keras_version')) ?? 'unknown';
   if (/^1\./.test(kerasVersion)) {
-    throw new ConversionError(`${name} was written by Keras ${kerasVersion}, whose layer configs TF.js does not read: load it in Keras 2 or 3 and save it again`);
+    const lambdas = lambdaLayers(parseJson(configText, `${name}: model_config`));
+    const lambdaNote =
+      lambdas.length > 0
+        ? `; its Lambda layer${lambdas.length > 1 ? 's' : ''} ${lambdas.join(', ')} hold${lambdas.length > 1 ? '' : 's'} Python bytecode no converter can run: replace ${lambdas.length > 1 ? 'them' : 'it'} with built-in layers (a Rescaling layer for x / 255 - 0.5, Cropping2D for slicing) before saving`
+        : '';
+    throw new ConversionError(`${name} was written by Keras ${kerasVersion}, whose layer configs TF.js does not read: load it in Keras 2 or 3 and save it again${lambdaNote}`);
   }
   const modelConfig = translateModelConfig(parseJson(configText, `${name}: model_config`), { kerasMajor: majorVersion(kerasVersion), source: name });
   if (!weightsRoot) throw new ConversionError(`${name} has a model_config but no model_weights group: the file holds no weights`);

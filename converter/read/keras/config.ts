@@ -258,6 +258,13 @@ function buildInputShape(raw: JsonObject): unknown {
   return undefined;
 }
 
+/** An unbuilt Sequential that starts with an Embedding takes integer sequences: [batch, input_length or any]. */
+function embeddingInputShape(first: KerasLayer): unknown[] | undefined {
+  if (first.class_name !== 'Embedding') return undefined;
+  const length = first.config.input_length;
+  return [null, typeof length === 'number' ? length : null];
+}
+
 function translateSequential(config: JsonObject, raw: JsonObject, ctx: Context, nested: boolean): JsonObject {
   const rawLayers = Array.isArray(config.layers) ? config.layers : [];
   const out = translateArguments({ ...config, layers: undefined }, String(config.name), ctx);
@@ -269,15 +276,45 @@ function translateSequential(config: JsonObject, raw: JsonObject, ctx: Context, 
     layers[1]!.config.batch_input_shape = layers[0]!.config.batch_input_shape;
     layers.shift();
   }
+  // Keras reads only the first layer's input shape; one written on a later layer (often a wrong
+  // one, such as a batch size folded into input_shape) is ignored there, but TF.js would check it.
+  for (const layer of layers.slice(1)) {
+    delete layer.config.batch_input_shape;
+    delete layer.config.input_shape;
+  }
   const first = layers[0];
   const firstRaw = rawLayers[0];
   if (first && first.class_name !== 'InputLayer' && first.config.batch_input_shape === undefined && first.config.input_shape === undefined) {
-    const shape = config.build_input_shape ?? buildInputShape(raw) ?? (isObject(firstRaw) ? buildInputShape(firstRaw) : undefined);
+    const shape = config.build_input_shape ?? buildInputShape(raw) ?? (isObject(firstRaw) ? buildInputShape(firstRaw) : undefined) ?? embeddingInputShape(first);
     if (Array.isArray(shape)) first.config.batch_input_shape = shape;
     else ctx.problems.push(`Sequential model ${String(config.name)} has no input shape (it was saved before it was built): call model.build(input_shape) or add an Input before saving`);
   }
-  out.layers = layers;
+  out.layers = dropIdentityResizing(layers, ctx);
   return out;
+}
+
+const SHAPE_KEEPING = new Set(['Rescaling', 'Dropout', 'Activation', 'GaussianNoise']);
+
+/**
+ * TF.js 4.22's Resizing reports a wrong output shape ([height, width, input dim 2], no batch), so
+ * the next layer's rank check fails. A Resizing to the size its input already has (a common
+ * preprocessing stub) changes nothing and is dropped; any other is refused by name.
+ */
+function dropIdentityResizing(layers: KerasLayer[], ctx: Context): KerasLayer[] {
+  const shape = layers[0]?.config.batch_input_shape;
+  let keeps = true;
+  return layers.filter((layer) => {
+    if (layer.class_name !== 'Resizing') {
+      keeps &&= layer === layers[0] || SHAPE_KEEPING.has(layer.class_name);
+      return true;
+    }
+    const c = layer.config;
+    if (keeps && Array.isArray(shape) && shape.length === 4 && shape[1] === c.height && shape[2] === c.width && c.crop_to_aspect_ratio !== true) return false;
+    ctx.problems.push(
+      `layer ${String(c.name)} (Resizing) resizes to ${String(c.height)}x${String(c.width)}, which TF.js 4.22 Resizing cannot chain (it drops the batch dimension): resize images before predicting and save the model without this layer`,
+    );
+    return true;
+  });
 }
 
 function translateFunctional(config: JsonObject, ctx: Context): JsonObject {

@@ -20,24 +20,31 @@ export interface WeightScope {
 
 const layerName = (layer: KerasLayer): string => String(layer.name ?? layer.config.name);
 
-/** A flat list consumed in order: the weights of a nested model in a legacy HDF5 file. */
+/**
+ * The weights of a nested model in a legacy HDF5 file: one flat list, trainable weights first
+ * and non-trainable ones (BatchNormalization's moving statistics) after. Each layer takes the
+ * entries whose path names it (`bn_Conv1/gamma:0`, `model3/Conv1/kernel:0`) in file order; a layer
+ * no name matches takes the next untaken entries in order.
+ */
 class ListScope implements WeightScope {
-  private next = 0;
+  private readonly taken = new Set<number>();
   constructor(
-    private readonly arrays: NumericArray[],
+    private readonly entries: { name: string; array: NumericArray }[],
     private readonly where: string,
   ) {}
-  weightsOf(_layer: KerasLayer, expected: number): NumericArray[] {
-    const taken = this.arrays.slice(this.next, this.next + expected);
-    this.next += expected;
-    return taken;
+  weightsOf(layer: KerasLayer, expected: number): NumericArray[] {
+    const name = layerName(layer);
+    let picked = this.entries.flatMap((e, i) => (!this.taken.has(i) && e.name.split('/').slice(0, -1).includes(name) ? [i] : []));
+    if (picked.length === 0) picked = this.entries.flatMap((_, i) => (this.taken.has(i) ? [] : [i])).slice(0, expected);
+    for (const i of picked) this.taken.add(i);
+    return picked.map((i) => this.entries[i]!.array);
   }
   nested(): WeightScope {
     return this;
   }
   finish(): void {
-    if (this.next !== this.arrays.length) {
-      throw new ConversionError(`${this.where} holds ${this.arrays.length} weights but the model's layers take ${this.next}`);
+    if (this.taken.size !== this.entries.length) {
+      throw new ConversionError(`${this.where} holds ${this.entries.length} weights but the model's layers take ${this.taken.size}`);
     }
   }
 }
@@ -66,8 +73,12 @@ export class H5Scope implements WeightScope {
   }
   nested(model: KerasLayer): WeightScope {
     const group = this.group(model);
-    const arrays = group ? readNamed(group, attrStrings(group, 'weight_names') ?? []) : [];
-    return new ListScope(arrays, `model_weights/${layerName(model)}`);
+    const names = group ? (attrStrings(group, 'weight_names') ?? []) : [];
+    const arrays = group ? readNamed(group, names) : [];
+    return new ListScope(
+      arrays.map((array, i) => ({ name: names[i]!, array })),
+      `model_weights/${layerName(model)}`,
+    );
   }
   finish(): void {}
 }
@@ -154,9 +165,29 @@ export class V3Scope implements WeightScope {
     const layers = (model.config.layers ?? []) as KerasLayer[];
     this.names = groupNames(layers, root.name.split('/').pop() === LEGACY_CONTAINER);
   }
+  private readonly claimed = new Set<string>();
   private group(layer: KerasLayer): Group | undefined {
     const name = this.names.get(layer);
-    return name === undefined ? undefined : childGroup(this.root, name);
+    if (name === undefined) return undefined;
+    const key = childGroup(this.root, name) ? name : this.flatKey(name);
+    if (key === undefined) return undefined;
+    this.claimed.add(key);
+    return childGroup(this.root, key);
+  }
+  /**
+   * Keras 2.13-2.15 may flatten the tree into root groups named `_layer_checkpoint_dependencies\<name>`,
+   * where <name> is neither the layer's name nor its class counter (a 3-Dense model: dense, dense_2,
+   * dense_4, and the layers dense_3-5): take the next unclaimed one of the same class (else any) in numeric order.
+   */
+  private flatKey(name: string): string | undefined {
+    const prefix = `${LEGACY_CONTAINER}\\`;
+    const keys = this.root.keys.filter((key) => key.startsWith(prefix));
+    if (keys.length === 0) return undefined;
+    const suffix = (key: string) => Number(/_(\d+)$/.exec(key)?.[1] ?? 0);
+    const free = keys.filter((key) => !this.claimed.has(key));
+    const base = prefix + name.replace(/_\d+$/, '');
+    const sameClass = free.filter((key) => key.replace(/_\d+$/, '') === base);
+    return (sameClass.length > 0 ? sameClass : free).sort((a, b) => suffix(a) - suffix(b) || (a < b ? -1 : 1))[0];
   }
   weightsOf(layer: KerasLayer, expected: number): NumericArray[] {
     const group = this.group(layer);
@@ -189,6 +220,12 @@ export function collectWeights(model: KerasLayer, scope: WeightScope): DecodedWe
     const names = tfjsWeightNames(layer);
     if (names.length === 0) continue; // weightless: whatever state Keras saved for it (seeds) is not a weight
     const arrays = scope.weightsOf(layer, names.length);
+    if (arrays.length === 0) {
+      throw new ConversionError(
+        `layer ${layerName(layer)} (${layer.class_name}) has no weights in the file, which TF.js needs (${names.join(', ')}): ` +
+          `a model saved before it was built or trained stores none; build or train it, then save it again`,
+      );
+    }
     if (arrays.length !== names.length) {
       throw new ConversionError(
         `layer ${layerName(layer)} (${layer.class_name}) has ${arrays.length} weights in the file ` +

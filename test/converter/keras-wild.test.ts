@@ -1,0 +1,135 @@
+// Every Keras file in ../shared/fixtures/keras-wild (real files from public repositories, as users
+// saved them): each either converts (float32 and the default quantization), loads through its
+// published model.json with stock tf.loadLayersModel / tf.loadGraphModel and predicts finite outputs
+// of the declared shape, or is refused as an `unconvertible` EdgeflowError whose message names the
+// layer or class and carries no stack trace. Skips visibly when the fixtures are absent.
+import * as tf from '@tensorflow/tfjs-core';
+import { loadGraphModel } from '@tensorflow/tfjs-converter';
+import { loadLayersModel } from '@tensorflow/tfjs-layers';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useNodeBackend } from '../../cli/backend.ts';
+import { convertModel } from '../../converter/convert.ts';
+import type { ModelFiles } from '../../converter/shard.ts';
+import { readModel } from '../../converter/read/index.ts';
+import { EdgeflowError } from '../../shared/errors.ts';
+import { dense, seq } from '../helpers/keras-reference.ts';
+import { fixtureFiles, needs } from '../helpers/keras.ts';
+import { fixedValues } from '../helpers/tiny-models.ts';
+
+beforeAll(async () => {
+  await useNodeBackend();
+});
+
+const dir = 'keras-wild/';
+
+/** Files that convert. */
+const CONVERTS = [
+  '0N1cky1__teachable-machine__keras_model.h5',
+  'A-I-nstein__mnist_cnn__cnn_model.h5',
+  'AdamVenroy__sentiment-classifer__model.keras',
+  'AgungYogaSetiawan__face-mask-detection__model.hdf5',
+  'Aman-21k__cnn-fashion-mnist-classifier__model.keras',
+  'Anderson-Portes__keras-cancer-classifier__model.keras',
+  'AryanMithbawkar__Denoicing-Images__autoencoder.keras',
+  'BisulElang__xauusd-gru-forecasting__gru_model.keras',
+  'abdelhamid-labihi__Trafic_Sign_classification_CNN_LeNet5__saved_model.keras',
+  'ahmethe__Detect-Anomalies-withAutoEncoder__autoencoder.keras',
+  'sebastianmoiras__Movie-Review-Sentiment-Analysis-With-Simple-LSTM__sentiment_model.h5',
+];
+
+/** Files refused, with words the message must hold (the layer or class, and what to do). */
+const REFUSED: Record<string, RegExp[]> = {
+  'Aadii0916__Next-word-predict__lstm_model.h5': [/embedding_3 \(Embedding\)/, /no weights/, /build or train it/],
+  'AllaudinAli__ECG-Signal-Classification__transformer_model.keras': [/MultiHeadAttention/, /TFOpLambda/],
+  'MichaelHopf__CarND-Behavioral-Cloning-P3__model.hdf5': [/Keras 1\.2\.1/, /Lambda layers lambda_109, lambda_110/, /Rescaling/],
+};
+
+/** The published files through the stock loaders, as a browser would fetch them. */
+async function stockLoad(files: ModelFiles): Promise<{ predict: (x: tf.Tensor) => tf.Tensor; inputs: { shape: number[]; dtype: string }[]; dispose: () => void }> {
+  const json = files.modelJson as unknown as { format: string; modelTopology: object; weightsManifest: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[] };
+  const parts = json.weightsManifest.flatMap((group) => group.paths.map((p) => files.files.get(p)!));
+  const data = new Uint8Array(parts.reduce((sum, p) => sum + p.byteLength, 0));
+  let offset = 0;
+  for (const part of parts) {
+    data.set(part, offset);
+    offset += part.byteLength;
+  }
+  const handler = tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs: json.weightsManifest.flatMap((g) => g.weights), weightData: data.buffer });
+  if (json.format === 'graph-model') {
+    const model = await loadGraphModel(handler);
+    return {
+      predict: (x) => model.predict(x) as tf.Tensor,
+      inputs: model.inputs.map((i) => ({ shape: (i.shape ?? []).map((d) => (d < 0 ? 2 : d)), dtype: i.dtype })),
+      dispose: () => model.dispose(),
+    };
+  }
+  const model = await loadLayersModel(handler);
+  return {
+    predict: (x) => model.predict(x) as tf.Tensor,
+    inputs: model.inputs.map((i) => ({ shape: i.shape.map((d, k) => d ?? (k === 0 ? 2 : 8)), dtype: i.dtype })),
+    dispose: () => model.dispose(),
+  };
+}
+
+/** Predicts on fixed inputs in [0, 1] (token 1..5 for integer inputs); returns the output. */
+async function predictFixed(files: ModelFiles, values?: number[] | Float32Array): Promise<{ shape: number[]; data: Float32Array }> {
+  const model = await stockLoad(files);
+  try {
+    const [input] = model.inputs;
+    const shape = [2, ...input!.shape.slice(1)];
+    const size = shape.reduce((a, b) => a * b, 1);
+    const xs = values ?? fixedValues(size, 7).map((v) => (input!.dtype === 'int32' ? 1 + Math.floor(((v + 1) / 2) * 4) : (v + 1) / 2));
+    const x = tf.tensor(xs, shape, input!.dtype === 'int32' ? 'int32' : 'float32');
+    const y = model.predict(x);
+    const data = (await y.data()) as Float32Array;
+    const out = { shape: y.shape, data };
+    tf.dispose([x, y]);
+    return out;
+  } finally {
+    model.dispose();
+  }
+}
+
+describe('wild Keras files: converted ones load in stock TF.js and predict', () => {
+  for (const file of CONVERTS) {
+    it.skipIf(needs(dir + file) !== '')(
+      `${file} converts (none and default quantization) and predicts finite outputs${needs(dir + file)}`,
+      async () => {
+        for (const quantize of ['none', undefined]) {
+          const result = await convertModel(fixtureFiles(dir + file), { name: 'wild', ...(quantize ? { quantize } : {}) });
+          const { shape, data } = await predictFixed(result.modelFiles);
+          expect(shape[0]).toBe(2);
+          expect(data.length).toBe(shape.reduce((a, b) => a * b, 1));
+          expect(data.every(Number.isFinite)).toBe(true);
+        }
+      },
+      120_000,
+    );
+  }
+
+  const CANCER = `${dir}Anderson-Portes__keras-cancer-classifier__model.keras`;
+  it.skipIf(needs(CANCER) !== '')(`Keras 2.13 .keras (flat _layer_checkpoint_dependencies groups): 3 Dense equal plain JS within 1e-5${needs(CANCER)}`, async () => {
+    const decoded = await readModel(fixtureFiles(CANCER));
+    const w = (name: string) => decoded.weights.find((x) => x.name === name)!.values as Float32Array;
+    const xs = fixedValues(60, 3).map((v) => (v + 1) / 2);
+    const result = await convertModel(fixtureFiles(CANCER), { name: 'wild', quantize: 'none' });
+    const { data } = await predictFixed(result.modelFiles, xs);
+    let h = dense(seq(xs, 2, 1, 30), w('dense_3/kernel'), w('dense_3/bias'), 256, 'sigmoid');
+    h = dense(h, w('dense_4/kernel'), w('dense_4/bias'), 256, 'sigmoid');
+    h = dense(h, w('dense_5/kernel'), w('dense_5/bias'), 1, 'sigmoid');
+    for (let i = 0; i < 2; i++) expect(Math.abs(data[i]! - h.values[i]!)).toBeLessThan(1e-5);
+  });
+});
+
+describe('wild Keras files TF.js cannot run: refused by name, without stack traces', () => {
+  for (const [file, words] of Object.entries(REFUSED)) {
+    it.skipIf(needs(dir + file) !== '')(`${file} is refused as unconvertible${needs(dir + file)}`, async () => {
+      const error = await convertModel(fixtureFiles(dir + file), { name: 'wild', quantize: 'none' }).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(EdgeflowError);
+      expect((error as EdgeflowError).code).toBe('unconvertible');
+      const message = (error as Error).message;
+      for (const word of words) expect(message).toMatch(word);
+      expect(message).not.toMatch(/\n\s+at /);
+    });
+  }
+});
