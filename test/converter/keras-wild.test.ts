@@ -11,6 +11,7 @@ import { useNodeBackend } from '../../cli/backend.ts';
 import { convertModel } from '../../converter/convert.ts';
 import type { ModelFiles } from '../../converter/shard.ts';
 import { readModel } from '../../converter/read/index.ts';
+import { translateModelConfig } from '../../converter/read/keras/config.ts';
 import { EdgeflowError } from '../../shared/errors.ts';
 import { dense, seq } from '../helpers/keras-reference.ts';
 import { fixtureFiles, needs } from '../helpers/keras.ts';
@@ -132,4 +133,38 @@ describe('wild Keras files TF.js cannot run: refused by name, without stack trac
       expect(message).not.toMatch(/\n\s+at /);
     });
   }
+});
+
+describe('what the wild files taught the translator (hand-written Keras 2 configs, no fixtures needed)', () => {
+  const layer = (class_name: string, config: Record<string, unknown>) => ({ class_name, config });
+  const sequential = (...layers: unknown[]) => ({ class_name: 'Sequential', config: { name: 'seq', layers } });
+  const translate = (config: unknown) => translateModelConfig(config, { kerasMajor: 2, source: 'model.h5' });
+  const layersOf = (model: { config: { layers?: unknown } }) => model.config.layers as { class_name: string; config: Record<string, unknown> }[];
+
+  it("a later layer's input shape is ignored, as Keras ignores it (a batch size folded into input_shape)", () => {
+    const model = translate(
+      sequential(layer('InputLayer', { name: 'in', batch_input_shape: [null, 4, 4, 3] }), layer('Conv2D', { name: 'conv', filters: 2, kernel_size: [1, 1], batch_input_shape: [null, 32, 4, 4, 3] })),
+    );
+    expect(layersOf(model)[1]!.config.batch_input_shape).toBeUndefined();
+    expect(layersOf(model)[0]!.config.batch_input_shape).toEqual([null, 4, 4, 3]);
+  });
+
+  it('a Resizing to the size its input has is dropped; another is refused by name', () => {
+    const stub = translate(
+      sequential(
+        layer('InputLayer', { name: 'in', batch_input_shape: [null, 8, 8, 3] }),
+        layer('Rescaling', { name: 'rescale', scale: 1 / 255, offset: 0 }),
+        layer('Resizing', { name: 'resize', height: 8, width: 8 }),
+      ),
+    );
+    expect(layersOf(stub).map((l) => l.class_name)).toEqual(['InputLayer', 'Rescaling']);
+    expect(() => translate(sequential(layer('InputLayer', { name: 'in', batch_input_shape: [null, 8, 8, 3] }), layer('Resizing', { name: 'shrink', height: 4, width: 4 })))).toThrow(
+      /layer shrink \(Resizing\) resizes to 4x4/,
+    );
+  });
+
+  it('an unbuilt Sequential that starts with an Embedding takes sequences of any length', () => {
+    const model = translate(sequential(layer('Embedding', { name: 'embed', input_dim: 10, output_dim: 4 }), layer('Dense', { name: 'd', units: 2 })));
+    expect(layersOf(model)[0]!.config.batch_input_shape).toEqual([null, null]);
+  });
 });
