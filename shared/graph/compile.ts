@@ -10,6 +10,7 @@ import { type AttrValue, attr, GraphBuilder, type GraphWeight } from './graphdef
 import { kerasCalls, NotCompilable, type LayerCall } from './keras-calls.ts';
 import type { TopologyLayer } from '../schemas/model-json.ts';
 import type { LowerContext, Tensor } from './lower/context.ts';
+import { lowerAttention } from './lower/attention.ts';
 import { lowerConv1d } from './lower/conv1d.ts';
 import { lowerLayerNorm } from './lower/normalization.ts';
 import { lowerEmbedding, lowerPermute, lowerUpSampling2d } from './lower/ops.ts';
@@ -153,6 +154,15 @@ class Compiler {
   private lower(call: LayerCall): Tensor {
     const layer = call.layer;
     const c = config(layer);
+    const kwargs = call.kwargs ?? {};
+    if (layer.class_name === 'MultiHeadAttention') {
+      const query = this.materialize(this.input(call));
+      const value = this.materialize(kwargs.value !== undefined ? this.tensor(kwargs.value) : this.input(call, 1));
+      const key = kwargs.key !== undefined ? this.materialize(this.tensor(kwargs.key)) : call.inputs[2] !== undefined ? this.materialize(this.input(call, 2)) : value;
+      const extra = Object.keys(kwargs).filter((k) => k !== 'value' && k !== 'key');
+      return lowerAttention(this.context, layer, query, value, key, extra);
+    }
+    if (Object.keys(kwargs).length > 0) throw new NotCompilable(`layer ${JSON.stringify(name(layer))} takes tensor arguments ${Object.keys(kwargs).join(', ')} (not compiled)`);
     const activation = activationOf(layer);
     if (activation !== null) return this.applyActivation(name(layer), this.materialize(this.input(call)), activation);
     if (IDENTITY_LAYERS.has(layer.class_name)) return this.input(call);

@@ -8,6 +8,8 @@ export interface LayerCall {
   layer: TopologyLayer;
   /** Names of the layers whose (only) output this call reads, in argument order. */
   inputs: string[];
+  /** Tensors passed by keyword (MultiHeadAttention's value / key, a TFOpLambda's y): argument → layer name. */
+  kwargs?: Record<string, string>;
 }
 
 export interface KerasCalls {
@@ -30,19 +32,36 @@ function batchShape(config: Record<string, unknown>): (number | null)[] | undefi
   return Array.isArray(inputShape) ? [null, ...inputShape] : undefined;
 }
 
-/** `[[["dense", 0, 0, {}], ...]]` → ["dense", ...]; refuses shared layers and multi-output tensors. */
-function inboundNames(layer: TopologyLayer): string[] {
+const isRef = (value: unknown): value is [string, number, number, unknown?] => Array.isArray(value) && typeof value[0] === 'string' && value[1] === 0 && value[2] === 0 && value.length <= 4;
+
+/**
+ * `[[["dense", 0, 0, {}], ...]]` → inputs ["dense", ...] and the tensors passed by keyword
+ * (`{"value": ["x", 0, 0]}`, as MultiHeadAttention and TFOpLambda calls record them). Also reads
+ * the one-level form TFOpLambda nodes take (`[["x", 0, 0, {"y": ...}]]`). Refuses shared layers and
+ * multi-output tensors.
+ */
+function inbound(layer: TopologyLayer): { inputs: string[]; kwargs: Record<string, string> } {
   const nodes = layer.inbound_nodes ?? [];
-  if (nodes.length === 0) return [];
-  if (nodes.length > 1) throw new NotCompilable(`layer ${JSON.stringify(layer.config.name)} is called ${nodes.length} times (shared layers are not compiled)`);
-  const node = nodes[0];
+  if (nodes.length === 0) return { inputs: [], kwargs: {} };
+  const flat = nodes.length >= 1 && Array.isArray(nodes[0]) && typeof (nodes[0] as unknown[])[0] === 'string';
+  if (!flat && nodes.length > 1) throw new NotCompilable(`layer ${JSON.stringify(layer.config.name)} is called ${nodes.length} times (shared layers are not compiled)`);
+  const node = flat ? nodes : nodes[0];
   if (!Array.isArray(node)) throw new NotCompilable(`layer ${JSON.stringify(layer.config.name)} has inbound nodes in a form the compiler does not read`);
-  return node.map((entry) => {
-    if (!Array.isArray(entry) || typeof entry[0] !== 'string' || entry[1] !== 0 || entry[2] !== 0) {
+  const kwargs: Record<string, string> = {};
+  const inputs = node.map((entry) => {
+    if (!isRef(entry)) {
       throw new NotCompilable(`layer ${JSON.stringify(layer.config.name)} reads a tensor the compiler does not follow (${JSON.stringify(entry).slice(0, 80)})`);
+    }
+    const extra = entry[3];
+    if (extra && typeof extra === 'object') {
+      for (const [key, value] of Object.entries(extra as Record<string, unknown>)) {
+        if (isRef(value)) kwargs[key] = value[0];
+        else if (Array.isArray(value) && value.some(Array.isArray)) throw new NotCompilable(`layer ${JSON.stringify(layer.config.name)} takes argument ${key} in a form the compiler does not follow`);
+      }
     }
     return entry[0];
   });
+  return { inputs, kwargs };
 }
 
 export function kerasCalls(modelTopology: unknown): KerasCalls {
@@ -78,17 +97,17 @@ export function kerasCalls(modelTopology: unknown): KerasCalls {
     if (!shape) throw new NotCompilable(`input ${JSON.stringify(name)} has no shape`);
     return { name, shape, dtype: String(layer!.config.dtype ?? 'float32') };
   });
-  const pending = topology.layers.filter((layer) => layer.class_name !== 'InputLayer').map((layer) => ({ layer, inputs: inboundNames(layer) }));
+  const pending = topology.layers.filter((layer) => layer.class_name !== 'InputLayer').map((layer) => ({ layer, ...inbound(layer) }));
   // Kahn's order: a call is ready once every layer it reads has been placed.
   const placed = new Set(topology.inputs);
   const calls: LayerCall[] = [];
   while (pending.length > 0) {
-    const ready = pending.findIndex((call) => call.inputs.every((name) => placed.has(name)));
+    const ready = pending.findIndex((call) => [...call.inputs, ...Object.values(call.kwargs)].every((name) => placed.has(name)));
     if (ready < 0) throw new NotCompilable(`layers ${pending.map((c) => JSON.stringify(c.layer.config.name)).join(', ')} read layers that are never computed`);
     const [call] = pending.splice(ready, 1);
     calls.push(call!);
     placed.add(call!.layer.config.name);
-    call!.inputs.forEach(read);
+    [...call!.inputs, ...Object.values(call!.kwargs)].forEach(read);
   }
   topology.outputs.forEach(read);
   return { calls, inputs, outputs: topology.outputs, readers };
