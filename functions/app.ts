@@ -11,6 +11,7 @@ import { v2Routes } from './routes/v2.ts';
 import { clipMessage, errorResponse } from './http-errors.ts';
 import type { ModelRuntime } from './runtime/runtime.ts';
 import { SERVER_NAME, SERVER_VERSION } from './version.ts';
+import { CONSOLE_HTML } from './console/assets.gen.ts';
 
 export interface AppOptions {
   runtime: ModelRuntime;
@@ -33,23 +34,26 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
   });
 
   app.get('/', (c) =>
-    c.json({
-      name: SERVER_NAME,
-      version: SERVER_VERSION,
-      platform: options.platform,
-      backend: options.runtime.backendStatus(),
-      models: options.runtime.stats(),
-      limits,
-      apis: [
-        'GET /v1/models/{name}[/versions/{v}|/labels/{l}][/metadata]',
-        'POST /v1/models/{name}[/versions/{v}|/labels/{l}]:predict',
-        'POST /v1/models/{name}[/versions/{v}|/labels/{l}]:classify|:regress',
-        'GET /v2/health/live|ready',
-        'GET /v2',
-        'GET /v2/models/{name}[/versions/{v}][/ready]',
-        'POST /v2/models/{name}[/versions/{v}]/infer',
-      ],
-    }),
+    // A browser (Accept: text/html) gets the console; JSON clients get the server's description.
+    c.req.header('accept')?.includes('text/html')
+      ? c.html(CONSOLE_HTML)
+      : c.json({
+          name: SERVER_NAME,
+          version: SERVER_VERSION,
+          platform: options.platform,
+          backend: options.runtime.backendStatus(),
+          models: options.runtime.stats(),
+          limits,
+          apis: [
+            'GET /v1/models/{name}[/versions/{v}|/labels/{l}][/metadata]',
+            'POST /v1/models/{name}[/versions/{v}|/labels/{l}]:predict',
+            'POST /v1/models/{name}[/versions/{v}|/labels/{l}]:classify|:regress',
+            'GET /v2/health/live|ready',
+            'GET /v2',
+            'GET /v2/models/{name}[/versions/{v}][/ready]',
+            'POST /v2/models/{name}[/versions/{v}]/infer',
+          ],
+        }),
   );
 
   app.use('*', admission(limits.maxInFlight));
