@@ -182,7 +182,7 @@ function setup(): void {
   $('token').addEventListener('click', () => {
     token = prompt('Admin token (kept for this tab only)') ?? '';
     sessionStorage.setItem('edgeflow-token', token);
-    void loadModels().then(() => current && showModel(current));
+    void loadModels().then(() => (current ? showModel(current) : undefined));
   });
   const drop = $('drop');
   const input = $<HTMLInputElement>('files');
