@@ -44,8 +44,8 @@ function inbound(layer: TopologyLayer): { inputs: string[]; kwargs: Record<strin
   const nodes = layer.inbound_nodes ?? [];
   if (nodes.length === 0) return { inputs: [], kwargs: {} };
   const flat = nodes.length >= 1 && Array.isArray(nodes[0]) && typeof (nodes[0] as unknown[])[0] === 'string';
-  if (!flat && nodes.length > 1) throw new NotCompilable(`layer ${JSON.stringify(layer.config.name)} is called ${nodes.length} times (shared layers are not compiled)`);
-  const node = flat ? nodes : nodes[0];
+  if (nodes.length > 1) throw new NotCompilable(`layer ${JSON.stringify(layer.config.name)} is called ${nodes.length} times (shared layers are not compiled)`);
+  const node = flat ? [nodes[0]] : nodes[0];
   if (!Array.isArray(node)) throw new NotCompilable(`layer ${JSON.stringify(layer.config.name)} has inbound nodes in a form the compiler does not read`);
   const kwargs: Record<string, string> = {};
   const inputs = node.map((entry) => {
