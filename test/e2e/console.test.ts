@@ -14,6 +14,8 @@ import { type NodeServer, startNodeServer } from '../../functions/node.ts';
 import { buildConsolePage } from '../../scripts/build-console.ts';
 import { repoRoot } from '../../scripts/edge-worker.ts';
 import { MemoryStore } from '../../shared/store/memory.ts';
+import { demoModels } from '../../scripts/demo-models.ts';
+import { loadMnistDigits } from '../helpers/mnist.ts';
 import { tinyDenseModel } from '../helpers/tiny-models.ts';
 
 const CHROMIUM = '/usr/bin/chromium';
@@ -36,6 +38,8 @@ describe.skipIf(!haveChromium)('the console in headless Chromium, Node server', 
     const files = await tinyDenseModel();
     await convertAndPublish(store, files, { name: 'tiny', quantize: 'float16', samples: 2, sourceId: 'console-a' });
     await convertAndPublish(store, files, { name: 'tiny', quantize: 'uint8', samples: 2, sourceId: 'console-b', tolerance: 0.2 });
+    const mnist = (await demoModels()).find((m) => m.name === 'mnist-cnn')!;
+    await convertAndPublish(store, mnist.files, { name: mnist.name, quantize: mnist.quantize, ...mnist.classifier, samples: 2, sourceId: 'console-mnist' });
     server = await startNodeServer({ store, port: 0, admin: { token: TOKEN } });
     browser = await chromium.launch({
       executablePath: CHROMIUM,
@@ -67,7 +71,7 @@ describe.skipIf(!haveChromium)('the console in headless Chromium, Node server', 
     await page.click('#token');
     await expect.poll(() => page.textContent('#models')).toContain('tiny');
     expect(page.url()).not.toContain(TOKEN);
-    await page.click('#models a');
+    await page.click('#models a[href="#tiny"]');
     await expect.poll(() => page.locator('#versions tr').count()).toBe(3);
     expect(await page.textContent('#versions')).toContain('latest');
 
@@ -85,6 +89,35 @@ describe.skipIf(!haveChromium)('the console in headless Chromium, Node server', 
     await page.click('#predict');
     await expect.poll(() => page.textContent('#raw')).toContain('predictions');
     await page.screenshot({ path: path.join(ARTIFACTS, 'console-node.png') });
+    await page.close();
+  }, 60_000);
+
+  it('draws a real MNIST digit into the canvas and shows :classify as labelled bars with Server-Timing', async () => {
+    const page = await browser.newPage({ viewport: { width: 390, height: 844 } });
+    await page.goto(`${server.url}/#mnist-cnn`);
+    await expect.poll(() => page.isVisible('#draw')).toBe(true);
+    const digits = loadMnistDigits();
+    const seven = digits.labels.indexOf(7);
+    const pixels = Array.from(digits.pixels.subarray(seven * 784, (seven + 1) * 784), (v) => Math.round(v * 255));
+    const png = await page.evaluate((grey) => {
+      const canvas = document.getElementById('draw') as HTMLCanvasElement;
+      const ctx = canvas.getContext('2d')!;
+      const image = ctx.createImageData(28, 28);
+      grey.forEach((g, i) => image.data.set([g, g, g, 255], i * 4));
+      ctx.putImageData(image, 0, 0);
+      return canvas.toDataURL('image/png');
+    }, pixels);
+    await page.click('#send-draw');
+    await expect.poll(() => page.locator('#bars li').count()).toBe(5);
+    // The page shows what the server answers for the same PNG (the demo CNN has fixed, untrained weights).
+    const bytes = Buffer.from(png.split(',')[1]!, 'base64');
+    const direct = (await (await fetch(`${server.url}/v1/models/mnist-cnn:classify`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: bytes })).json()) as {
+      result: [string, number][][];
+    };
+    const top = direct.result[0]![0]!;
+    expect(await page.textContent('#bars li:first-child')).toBe(`${top[0]}${top[1].toFixed(3)}`);
+    expect(await page.textContent('#timing')).toMatch(/infer;dur=/);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'console-phone-digit.png') });
     await page.close();
   }, 60_000);
 });
