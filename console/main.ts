@@ -60,17 +60,10 @@ async function showModel(name: string): Promise<void> {
   table.firstChild!.replaceWith(rowOf(['version', 'labels', 'sizes', 'dtypes', 'drift', 'calibration', ''], 'th'));
   for (const v of model.versions) {
     const report = (v.report ?? {}) as Json;
-    const tr = rowOf(
-      [
-        `v${v.version}`,
-        v.labels.join(', '),
-        JSON.stringify(v.sizes ?? {}),
-        JSON.stringify(v.quantization?.dtypes ?? {}),
-        String(report.maxAbsDiff ?? report.drift ?? ''),
-        String((report.calibration as Json | undefined)?.kind ?? report.calibration ?? ''),
-      ],
-      'td',
-    );
+    const sizes = Object.entries((v.sizes ?? {}) as Record<string, number>).map(([k, n]) => `${k} ${(n / 1024).toFixed(1)} KiB`);
+    const dtypes = Object.entries((v.quantization?.dtypes ?? {}) as Record<string, number>).map(([k, n]) => `${k}×${n}`);
+    const drift = typeof report.maxAbsError === 'number' ? `max ${report.maxAbsError.toPrecision(2)}${report.passed === false ? ' (failed)' : ''}` : '';
+    const tr = rowOf([`v${v.version}`, v.labels.join(', '), sizes.join(', '), dtypes.join(', '), drift, String(report.calibrationKind ?? '')], 'td');
     const td = el('td');
     const button = el('button', `label → v${v.version}`, { type: 'button', 'aria-label': `Point the label at v${v.version}` });
     button.addEventListener('click', () => void moveLabel(name, $<HTMLInputElement>('label').value.trim(), v.version));

@@ -79,6 +79,8 @@ child.on('exit', (code) => process.exit(code ?? 0));
 await waitReady(url, child);
 const ready = (await (await fetch(`${url}/v2/health/ready`)).json()) as { backend: { simd: boolean } };
 console.log(`
+Console: ${url}/  (open it in a browser; the admin token below unlocks uploads and labels)
+
 edgeflow is running in workerd at ${url}  (wasm ${ready.backend.simd ? 'with SIMD' : 'WITHOUT SIMD'}; models: ${models.join(', ')})
 
   curl ${url}/v1/models/iris-dense/metadata
