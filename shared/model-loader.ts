@@ -7,6 +7,7 @@ import { loadLayersModel, type LayersModel } from '@tensorflow/tfjs-layers';
 import { concatBytes, exactBuffer } from './bytes.ts';
 import { modelKind, readTopology, topologyProblem, type ModelJson } from './schemas/model-json.ts';
 import { ConversionError } from './errors.ts';
+import { layersLoadError } from './layers-load-error.ts';
 import type { TensorSignature } from './schemas/edgeflow-json.ts';
 import { compileLayersModel, NotCompilable, type CompiledGraph } from './graph/compile.ts';
 
@@ -127,7 +128,9 @@ export async function loadModel(modelJson: ModelJson, shard: (path: string) => U
     if (problem) throw new ConversionError(`the model's topology is broken: ${problem}`);
     const compiled = options.compile ? await compiledGraph(modelJson, shard) : null;
     if (compiled) return graphRunner(compiled.model, compiled.signature, 'compiled-graph');
-    const model = await loadLayersModel(handler);
+    const model = await loadLayersModel(handler).catch(async (error: unknown) => {
+      throw await layersLoadError(error, modelJson);
+    });
     return {
       ...layersSignature(model, modelJson),
       runtime: 'layers',

@@ -14,7 +14,8 @@ import { readModel } from '../../converter/read/index.ts';
 import { translateModelConfig } from '../../converter/read/keras/config.ts';
 import { EdgeflowError } from '../../shared/errors.ts';
 import { dense, seq } from '../helpers/keras-reference.ts';
-import { fixtureFiles, needs } from '../helpers/keras.ts';
+import type { DecodedModel } from '../../converter/model.ts';
+import { encodeAndShard, fixtureFiles, loadConverted, needs } from '../helpers/keras.ts';
 import { fixedValues } from '../helpers/tiny-models.ts';
 
 beforeAll(async () => {
@@ -166,5 +167,51 @@ describe('what the wild files taught the translator (hand-written Keras 2 config
   it('an unbuilt Sequential that starts with an Embedding takes sequences of any length', () => {
     const model = translate(sequential(layer('Embedding', { name: 'embed', input_dim: 10, output_dim: 4 }), layer('Dense', { name: 'd', units: 2 })));
     expect(layersOf(model)[0]!.config.batch_input_shape).toEqual([null, null]);
+  });
+});
+
+describe('TF.js build and load failures become messages naming the layer', () => {
+  const modelOf = (layers: unknown[], weights: { name: string; shape: number[] }[]): DecodedModel =>
+    ({
+      format: 'layers-model',
+      modelJson: {
+        format: 'layers-model',
+        generatedBy: 'keras v2.15.0',
+        convertedBy: 'edgeflow',
+        modelTopology: { keras_version: '2.15.0', backend: 'tensorflow', model_config: { class_name: 'Sequential', config: { name: 'seq', layers } } },
+      },
+      weights: weights.map((w) => ({ ...w, dtype: 'float32', values: new Float32Array(w.shape.reduce((a, b) => a * b, 1)) })),
+      source: { format: 'keras-h5', files: ['model.h5'], bytes: 0, generatedBy: 'keras v2.15.0' },
+    }) as unknown as DecodedModel;
+
+  async function failure(model: DecodedModel): Promise<Error> {
+    const error = await loadConverted(encodeAndShard(model)).then(
+      () => new Error('it loaded'),
+      (e: unknown) => e as Error,
+    );
+    expect(error).toBeInstanceOf(EdgeflowError);
+    expect((error as EdgeflowError).code).toBe('unconvertible');
+    expect(error.message).not.toMatch(/\n\s+at /);
+    return error;
+  }
+
+  it('a weight whose shape differs from what the config builds is named with both shapes', async () => {
+    const dense = { class_name: 'Dense', config: { name: 'head', units: 2, batch_input_shape: [null, 3] } };
+    const error = await failure(
+      modelOf(
+        [dense],
+        [
+          { name: 'head/kernel', shape: [3, 3] },
+          { name: 'head/bias', shape: [2] },
+        ],
+      ),
+    );
+    expect(error.message).toMatch(/layer head: weight head\/kernel is \[3, 3\] in the file but TF.js builds \[3, 2\]/);
+  });
+
+  it('a config TF.js cannot build is refused with its first line', async () => {
+    const conv = { class_name: 'Conv2D', config: { name: 'conv', filters: 2, kernel_size: [1, 1], batch_input_shape: [null, 3] } };
+    const error = await failure(modelOf([conv], [{ name: 'conv/kernel', shape: [1, 1, 3, 2] }]));
+    expect(error.message).toMatch(/TF.js cannot build this layers model: .*conv/);
   });
 });
