@@ -15,6 +15,7 @@ import { lowerConv1d } from './lower/conv1d.ts';
 import { lowerLayerNorm } from './lower/normalization.ts';
 import { lowerEmbedding, lowerPermute, lowerUpSampling2d } from './lower/ops.ts';
 import { lowerRecurrent } from './lower/recurrent.ts';
+import { lowerTfOp } from './lower/tf-ops.ts';
 
 export { NotCompilable } from './keras-calls.ts';
 export type { GraphWeight } from './graphdef.ts';
@@ -161,6 +162,12 @@ class Compiler {
       const key = kwargs.key !== undefined ? this.materialize(this.tensor(kwargs.key)) : call.inputs[2] !== undefined ? this.materialize(this.input(call, 2)) : value;
       const extra = Object.keys(kwargs).filter((k) => k !== 'value' && k !== 'key');
       return lowerAttention(this.context, layer, query, value, key, extra);
+    }
+    if (layer.class_name === 'TFOpLambda') {
+      const extra = Object.keys(kwargs).filter((k) => k !== 'y');
+      if (extra.length > 0) throw new NotCompilable(`TFOpLambda ${JSON.stringify(name(layer))} takes tensor arguments ${extra.join(', ')} (not compiled)`);
+      const y = kwargs.y !== undefined ? this.materialize(this.tensor(kwargs.y)) : call.inputs[1] !== undefined ? this.materialize(this.input(call, 1)) : undefined;
+      return lowerTfOp(this.context, layer, this.materialize(this.input(call)), y, call.args ?? {});
     }
     if (Object.keys(kwargs).length > 0) throw new NotCompilable(`layer ${JSON.stringify(name(layer))} takes tensor arguments ${Object.keys(kwargs).join(', ')} (not compiled)`);
     const activation = activationOf(layer);

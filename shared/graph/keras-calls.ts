@@ -10,6 +10,8 @@ export interface LayerCall {
   inputs: string[];
   /** Tensors passed by keyword (MultiHeadAttention's value / key, a TFOpLambda's y): argument → layer name. */
   kwargs?: Record<string, string>;
+  /** Other keyword arguments as recorded (a TFOpLambda's constant `y`, `name`, ...). */
+  args?: Record<string, unknown>;
 }
 
 export interface KerasCalls {
@@ -40,14 +42,15 @@ const isRef = (value: unknown): value is [string, number, number, unknown?] => A
  * the one-level form TFOpLambda nodes take (`[["x", 0, 0, {"y": ...}]]`). Refuses shared layers and
  * multi-output tensors.
  */
-function inbound(layer: TopologyLayer): { inputs: string[]; kwargs: Record<string, string> } {
+function inbound(layer: TopologyLayer): { inputs: string[]; kwargs: Record<string, string>; args: Record<string, unknown> } {
   const nodes = layer.inbound_nodes ?? [];
-  if (nodes.length === 0) return { inputs: [], kwargs: {} };
+  if (nodes.length === 0) return { inputs: [], kwargs: {}, args: {} };
   const flat = nodes.length >= 1 && Array.isArray(nodes[0]) && typeof (nodes[0] as unknown[])[0] === 'string';
   if (nodes.length > 1) throw new NotCompilable(`layer ${JSON.stringify(layer.config.name)} is called ${nodes.length} times (shared layers are not compiled)`);
   const node = flat ? [nodes[0]] : nodes[0];
   if (!Array.isArray(node)) throw new NotCompilable(`layer ${JSON.stringify(layer.config.name)} has inbound nodes in a form the compiler does not read`);
   const kwargs: Record<string, string> = {};
+  const args: Record<string, unknown> = {};
   const inputs = node.map((entry) => {
     if (!isRef(entry)) {
       throw new NotCompilable(`layer ${JSON.stringify(layer.config.name)} reads a tensor the compiler does not follow (${JSON.stringify(entry).slice(0, 80)})`);
@@ -56,12 +59,13 @@ function inbound(layer: TopologyLayer): { inputs: string[]; kwargs: Record<strin
     if (extra && typeof extra === 'object') {
       for (const [key, value] of Object.entries(extra as Record<string, unknown>)) {
         if (isRef(value)) kwargs[key] = value[0];
-        else if (Array.isArray(value) && value.some(Array.isArray)) throw new NotCompilable(`layer ${JSON.stringify(layer.config.name)} takes argument ${key} in a form the compiler does not follow`);
+        else if (!Array.isArray(value) || !value.some(Array.isArray)) args[key] = value;
+        else throw new NotCompilable(`layer ${JSON.stringify(layer.config.name)} takes argument ${key} in a form the compiler does not follow`);
       }
     }
     return entry[0];
   });
-  return { inputs, kwargs };
+  return { inputs, kwargs, args };
 }
 
 export function kerasCalls(modelTopology: unknown): KerasCalls {
