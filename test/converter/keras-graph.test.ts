@@ -43,7 +43,9 @@ async function convertAndCompare(file: string, shape: number[], reference: (x: S
       diff = Math.max(diff, Math.abs(expected[i]! - actual[i]!));
       peak = Math.max(peak, Math.abs(expected[i]!));
     }
-    return { drift: diff / Math.max(1, peak) };
+    const drift = diff / Math.max(1, peak);
+    console.log(`${file}: relative drift ${drift.toExponential(2)} against the JS reference; ops ${JSON.stringify(result.metadata.serving?.ops ?? {})}`);
+    return { drift };
   } finally {
     loaded.dispose();
   }
