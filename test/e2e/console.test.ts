@@ -81,14 +81,14 @@ describe.skipIf(!haveChromium)('the console in headless Chromium, Node server', 
     await expect.poll(labels).toMatchObject({ latest: 2, stable: 2 });
     await page.click('[aria-label="Point the label at v1"]');
     await expect.poll(labels).toMatchObject({ latest: 2, stable: 1 });
-    await page.fill('#label', 'latest');
-    await page.click('[aria-label="Point the label at v1"]');
-    await expect.poll(() => page.textContent('#admin-status')).toContain('label latest is managed');
-
     await page.fill('#json', JSON.stringify({ instances: [Array(16).fill(0.1)] }));
     await page.click('#predict');
     await expect.poll(() => page.textContent('#raw')).toContain('predictions');
     await page.screenshot({ path: path.join(ARTIFACTS, 'console-node.png') });
+    await page.fill('#label', 'latest');
+    await page.click('[aria-label="Point the label at v1"]');
+    await expect.poll(() => page.textContent('#admin-status')).toContain('label latest is managed');
+
     await page.close();
   }, 60_000);
 
