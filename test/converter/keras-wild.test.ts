@@ -44,7 +44,7 @@ const REFUSED: Record<string, RegExp[]> = {
   'Aadii0916__Next-word-predict__lstm_model.h5': [/embedding_3 \(Embedding\)/, /no weights/, /build or train it/],
   // The graph compiler lowers MultiHeadAttention and TFOpLambda binary ops; once the Keras reader lets them
   // through (canLower), move this file to CONVERTS.
-    'AllaudinAli__ECG-Signal-Classification__transformer_model.keras': [/MultiHeadAttention/, /TFOpLambda/],
+  'AllaudinAli__ECG-Signal-Classification__transformer_model.keras': [/MultiHeadAttention/, /TFOpLambda/],
   'MichaelHopf__CarND-Behavioral-Cloning-P3__model.hdf5': [/Keras 1\.2\.1/, /Lambda layers lambda_109, lambda_110/, /Rescaling/],
 };
 
