@@ -12,7 +12,7 @@ import { convertAndPublish } from '../../converter/index.ts';
 import { CONSOLE_HTML } from '../../functions/console/assets.gen.ts';
 import { type NodeServer, startNodeServer } from '../../functions/node.ts';
 import { buildConsolePage } from '../../scripts/build-console.ts';
-import { repoRoot } from '../../scripts/edge-worker.ts';
+import { buildWorker, repoRoot, type RunningWorker, startWorker } from '../../scripts/edge-worker.ts';
 import { MemoryStore } from '../../shared/store/memory.ts';
 import { demoModels } from '../../scripts/demo-models.ts';
 import { loadMnistDigits } from '../helpers/mnist.ts';
@@ -22,6 +22,10 @@ const CHROMIUM = '/usr/bin/chromium';
 const TOKEN = 'console-admin-token-4f1e';
 const ARTIFACTS = path.join(repoRoot, 'test-results');
 const haveChromium = existsSync(CHROMIUM);
+const LAUNCH = {
+  executablePath: CHROMIUM,
+  args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
+};
 if (!haveChromium) console.warn(`SKIP console e2e: ${CHROMIUM} is absent (apt-get install chromium)`);
 
 it('functions/console/assets.gen.ts is built from the current console/ sources', () => {
@@ -41,10 +45,7 @@ describe.skipIf(!haveChromium)('the console in headless Chromium, Node server', 
     const mnist = (await demoModels()).find((m) => m.name === 'mnist-cnn')!;
     await convertAndPublish(store, mnist.files, { name: mnist.name, quantize: mnist.quantize, ...mnist.classifier, samples: 2, sourceId: 'console-mnist' });
     server = await startNodeServer({ store, port: 0, admin: { token: TOKEN } });
-    browser = await chromium.launch({
-      executablePath: CHROMIUM,
-      args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run'],
-    });
+    browser = await chromium.launch(LAUNCH);
     await mkdir(ARTIFACTS, { recursive: true });
   }, 60_000);
 
@@ -120,4 +121,45 @@ describe.skipIf(!haveChromium)('the console in headless Chromium, Node server', 
     await page.screenshot({ path: path.join(ARTIFACTS, 'console-phone-digit.png') });
     await page.close();
   }, 60_000);
+});
+
+describe.skipIf(!haveChromium)('the console in headless Chromium, the Worker in workerd', () => {
+  let worker: RunningWorker;
+  let browser: Browser;
+
+  beforeAll(async () => {
+    await useNodeBackend();
+    worker = await startWorker(await buildWorker(), { uploadQueue: true, vars: { EDGEFLOW_ADMIN_TOKEN: TOKEN } });
+    browser = await chromium.launch(LAUNCH);
+    await mkdir(ARTIFACTS, { recursive: true });
+  }, 120_000);
+
+  afterAll(async () => {
+    await browser?.close();
+    await worker?.dispose();
+  });
+
+  it('uploads model files with progress, watches the upload publish, and the model is listed and predicts', async () => {
+    const page = await browser.newPage({ viewport: { width: 1000, height: 700 } });
+    await page.goto(`${worker.url}/`);
+    page.once('dialog', (dialog) => void dialog.accept(TOKEN));
+    await page.click('#token');
+    await expect.poll(() => page.textContent('#server')).toContain('admin');
+    const files = await tinyDenseModel();
+    page.once('dialog', (dialog) => void dialog.accept('uploaded'));
+    await page.setInputFiles(
+      '#files',
+      [...files].map(([name, bytes]) => ({ name, mimeType: 'application/octet-stream', buffer: Buffer.from(bytes) })),
+    );
+    await expect.poll(() => page.textContent('#upload-status'), { timeout: 60_000 }).toMatch(/published v1|failed/);
+    expect(await page.textContent('#upload-status')).toContain('uploaded published v1');
+    await expect.poll(() => page.textContent('#models')).toContain('uploaded');
+    await page.click('#models a[href="#uploaded"]');
+    await page.fill('#json', JSON.stringify({ instances: [Array(16).fill(0.1)] }));
+    await page.click('#predict');
+    await expect.poll(() => page.textContent('#raw')).toContain('predictions');
+    expect(await page.getAttribute('#progress', 'value')).toBe('1');
+    await page.screenshot({ path: path.join(ARTIFACTS, 'console-workerd-upload.png') });
+    await page.close();
+  }, 90_000);
 });
