@@ -1,5 +1,6 @@
 // A PNG plot of the per-epoch history (pngjs): one panel per metric, training in blue and
-// validation in orange, with axis ticks labelled by a built-in 3x5 pixel font.
+// validation in orange, with axis ticks labelled by a built-in 3x5 pixel font; loss on a log
+// scale, ticks at 1-2-5 steps (decades on log), the epoch axis titled.
 import { PNG } from 'pngjs';
 import type { EpochRecord } from './history.ts';
 
@@ -103,29 +104,54 @@ function tickLabel(v: number): string {
   return Number(v.toPrecision(3)).toString();
 }
 
+/** Linear ticks at a 1, 2 or 5 step covering [lo, hi], about five of them. */
+function niceTicks(lo: number, hi: number): number[] {
+  const raw = (hi - lo) / 5;
+  const magnitude = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 5, 10].map((m) => m * magnitude).find((s) => s >= raw)!;
+  const ticks: number[] = [];
+  for (let v = Math.floor(lo / step) * step; v <= hi + step * 1e-9; v += step) ticks.push(Number(v.toPrecision(12)));
+  if (ticks[ticks.length - 1]! < hi) ticks.push(Number((ticks[ticks.length - 1]! + step).toPrecision(12)));
+  return ticks;
+}
+
+/** Log ticks over [lo, hi] (log10 units): each decade, with 2 and 5 when there are few decades. */
+function logTicks(lo: number, hi: number): number[] {
+  const first = Math.floor(lo);
+  const last = Math.ceil(hi);
+  const mantissas = last - first <= 2 ? [1, 2, 5] : [1];
+  const ticks: number[] = [];
+  for (let d = first; d <= last; d++) for (const m of mantissas) if (Math.log10(m * 10 ** d) <= last + 1e-9) ticks.push(Number((m * 10 ** d).toPrecision(6)));
+  return ticks.filter((v, i) => i === 0 || Math.log10(v) >= lo - 1e-9 || Math.log10(ticks[i + 1] ?? v) > lo);
+}
+
 function panel(canvas: Canvas, x0: number, y0: number, w: number, h: number, title: string, series: Array<{ points: Array<[number, number]>; color: Rgb }>): void {
   const left = x0 + 70;
   const right = x0 + w - 12;
   const top = y0 + 30;
-  const bottom = y0 + h - 30;
+  const bottom = y0 + h - 40;
   canvas.text(x0 + (w - textWidth(title)) / 2, y0 + 8, title, TEXT);
   const all = series.flatMap((s) => s.points).filter(([, v]) => Number.isFinite(v));
   if (all.length === 0) return;
   const xMax = Math.max(2, ...all.map(([e]) => e));
-  let lo = Math.min(...all.map(([, v]) => v));
-  let hi = Math.max(...all.map(([, v]) => v));
+  // Loss spans decades: log scale (when every value is positive), ticks at 1-2-5 steps.
+  const log = /loss/i.test(title) && all.every(([, v]) => v > 0);
+  const f = (v: number) => (log ? Math.log10(v) : v);
+  let lo = Math.min(...all.map(([, v]) => f(v)));
+  let hi = Math.max(...all.map(([, v]) => f(v)));
   if (hi - lo < 1e-12) [lo, hi] = [lo - 0.5, hi + 0.5];
-  const pad = (hi - lo) * 0.05;
-  lo -= pad;
-  hi += pad;
+  const ticks = log ? logTicks(lo, hi) : niceTicks(lo, hi);
+  lo = Math.min(lo, f(ticks[0]!));
+  hi = Math.max(hi, f(ticks[ticks.length - 1]!));
   const px = (e: number) => left + ((e - 1) / (xMax - 1)) * (right - left);
-  const py = (v: number) => bottom - ((v - lo) / (hi - lo)) * (bottom - top);
-  for (let t = 0; t <= 4; t++) {
-    const v = lo + ((hi - lo) * t) / 4;
+  const py = (v: number) => bottom - ((f(v) - lo) / (hi - lo)) * (bottom - top);
+  for (const v of ticks) {
     canvas.line(left, py(v), right, py(v), GRID);
     const label = tickLabel(v);
     canvas.text(left - 6 - textWidth(label), py(v) - 5, label, TEXT);
   }
+  if (log) canvas.text(x0 + 6, y0 + 8, 'log scale', AXIS);
+  canvas.text((left + right) / 2 - textWidth('epoch') / 2, bottom + 20, 'epoch', TEXT);
   const xTicks = Math.min(xMax - 1, 6);
   for (let t = 0; t <= xTicks; t++) {
     const e = Math.round(1 + ((xMax - 1) * t) / xTicks);
