@@ -61,6 +61,8 @@ export const ServingReport = z.object({
   fusedLayers: z.number().int().optional(),
   /** Why a layers model is not compiled at load. */
   reason: z.string().optional(),
+  /** Layers-runtime time over compiled-graph time on the calibration inputs, measured at conversion. */
+  speedup: z.number().optional(),
 });
 export type ServingReport = z.infer<typeof ServingReport>;
 

@@ -43,7 +43,7 @@ describe('--format', () => {
     const store = new MemoryStore();
     const published = await convertAndPublish(store, files, { name: 'net', quantize: 'float16', samples: 4 });
     expect(published.metadata.format).toBe('layers-model');
-    expect(published.metadata.serving).toEqual({ runtime: 'compiled-graph' });
+    expect(published.metadata.serving).toMatchObject({ runtime: 'compiled-graph' });
     const edgeflow = (await readVersionMetadata(store, 'net', published.version))!;
     const { model } = await loadVersion(store, 'net', published.version, edgeflow, { warmUp: false });
     try {

@@ -10,10 +10,10 @@ export async function bundleWorkerEntry(entry: string): Promise<string> {
     entryPoints: [entry],
     bundle: true,
     format: 'esm',
-    platform: 'neutral',
+    platform: 'browser',
     target: 'es2022',
     conditions: ['workerd', 'worker', 'browser', 'import'],
-    mainFields: ['module', 'main'],
+    mainFields: ['browser', 'module', 'main'],
     write: false,
     logLevel: 'silent',
   });
