@@ -5,41 +5,17 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useNodeBackend } from '../../cli/backend.ts';
-import type { DecodedModel } from '../../converter/model.ts';
 import { compileToGraph } from '../../converter/optimize/compile-graph.ts';
 import { readModel } from '../../converter/read/index.ts';
 import { modelFiles } from '../../models/train/save.ts';
 import { canLower } from '../../shared/graph/can-lower.ts';
-import { encodeAndShard, loadConverted } from '../helpers/keras.ts';
 import { conv1dTranspose, seq } from '../helpers/keras-reference.ts';
 import { fixedValues, setFixedWeights } from '../helpers/tiny-models.ts';
+import { predictDecoded, relativeDifference } from '../helpers/graph-compare.ts';
 
 beforeAll(async () => {
   await useNodeBackend();
 });
-
-async function predict(model: DecodedModel, x: tf.Tensor): Promise<{ values: Float32Array; shape: number[] }> {
-  const loaded = await loadConverted(encodeAndShard(model));
-  try {
-    const [y] = await loaded.predict([x]);
-    const out = { values: (await y!.data()) as Float32Array, shape: y!.shape };
-    y!.dispose();
-    return out;
-  } finally {
-    loaded.dispose();
-  }
-}
-
-const relative = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
-  expect(b.length).toBe(a.length);
-  let diff = 0;
-  let peak = 0;
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
-    peak = Math.max(peak, Math.abs(a[i]!));
-  }
-  return diff / Math.max(1, peak);
-};
 
 describe('Conv1D / Conv1DTranspose lowerings', () => {
   it('Conv1D equals TF.js layers within 1e-5', async () => {
@@ -56,11 +32,11 @@ describe('Conv1D / Conv1DTranspose lowerings', () => {
     const { model: graph, summary } = compileToGraph(decoded);
     expect(summary.ops).toMatchObject({ ExpandDims: 3, _FusedConv2D: 3, Squeeze: 3, Tanh: 1 });
     const x = tf.tensor(fixedValues(2 * 11 * 3, 29), [2, 11, 3]);
-    const expected = await predict(decoded, x);
-    const actual = await predict(graph, x);
+    const expected = await predictDecoded(decoded, x);
+    const actual = await predictDecoded(graph, x);
     x.dispose();
     expect(actual.shape).toEqual([2, 4, 3]);
-    expect(relative(expected.values, actual.values)).toBeLessThan(1e-5);
+    expect(relativeDifference(expected.values, actual.values)).toBeLessThan(1e-5);
   });
 
   it("'causal' Conv1D (which TF.js layers does not run) equals TF.js layers' 'valid' one on the input left-padded by (k−1)·dilation", async () => {
@@ -81,11 +57,11 @@ describe('Conv1D / Conv1DTranspose lowerings', () => {
       [4, 0],
       [0, 0],
     ]);
-    const expected = await predict(validModel, padded);
-    const actual = await predict(graph, x);
+    const expected = await predictDecoded(validModel, padded);
+    const actual = await predictDecoded(graph, x);
     tf.dispose([x, padded]);
     expect(actual.shape).toEqual([2, 9, 4]);
-    expect(relative(expected.values, actual.values)).toBeLessThan(1e-5);
+    expect(relativeDifference(expected.values, actual.values)).toBeLessThan(1e-5);
   });
 
   it('Conv1DTranspose equals a JS transposed convolution from the raw weights within 1e-4', async () => {
@@ -110,10 +86,10 @@ describe('Conv1D / Conv1DTranspose lowerings', () => {
       const xs = fixedValues(2 * 6 * 3, 41);
       const x = tf.tensor(xs, [2, 6, 3]);
       const expected = conv1dTranspose(seq(xs, 2, 6, 3), kernel, bias, 3, 4, stride, padding, 'relu');
-      const actual = await predict(graph, x);
+      const actual = await predictDecoded(graph, x);
       x.dispose();
       expect(actual.shape).toEqual([2, expected.steps, 4]);
-      expect(relative(expected.values, actual.values)).toBeLessThan(1e-4);
+      expect(relativeDifference(expected.values, actual.values)).toBeLessThan(1e-4);
     }
   });
 

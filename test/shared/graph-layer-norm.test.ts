@@ -4,28 +4,15 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useNodeBackend } from '../../cli/backend.ts';
-import type { DecodedModel } from '../../converter/model.ts';
 import { compileToGraph } from '../../converter/optimize/compile-graph.ts';
 import { readModel } from '../../converter/read/index.ts';
 import { modelFiles } from '../../models/train/save.ts';
-import { encodeAndShard, loadConverted } from '../helpers/keras.ts';
 import { fixedValues, setFixedWeights } from '../helpers/tiny-models.ts';
+import { predictDecoded, relativeDifference } from '../helpers/graph-compare.ts';
 
 beforeAll(async () => {
   await useNodeBackend();
 });
-
-async function predict(model: DecodedModel, x: tf.Tensor): Promise<Float32Array> {
-  const loaded = await loadConverted(encodeAndShard(model));
-  try {
-    const [y] = await loaded.predict([x]);
-    const values = (await y!.data()) as Float32Array;
-    y!.dispose();
-    return values;
-  } finally {
-    loaded.dispose();
-  }
-}
 
 describe('LayerNormalization lowering', () => {
   for (const axis of [-1, [1, 2]]) {
@@ -40,12 +27,9 @@ describe('LayerNormalization lowering', () => {
         fixedValues(3 * 4 * 5, 59).map((v) => v * 4 + 1),
         [3, 4, 5],
       );
-      const [expected, actual] = [await predict(lnModel, x), await predict(graph, x)];
+      const [expected, actual] = [await predictDecoded(lnModel, x), await predictDecoded(graph, x)];
       x.dispose();
-      let diff = 0;
-      for (let i = 0; i < expected.length; i++) diff = Math.max(diff, Math.abs(expected[i]! - actual[i]!));
-      expect(actual.length).toBe(expected.length);
-      expect(diff / Math.max(1, ...Array.from(expected, Math.abs))).toBeLessThan(1e-5);
+      expect(relativeDifference(expected.values, actual.values)).toBeLessThan(1e-5);
     });
   }
 

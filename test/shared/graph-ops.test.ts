@@ -4,40 +4,25 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useNodeBackend } from '../../cli/backend.ts';
-import type { DecodedModel } from '../../converter/model.ts';
 import { compileToGraph } from '../../converter/optimize/compile-graph.ts';
 import { readModel } from '../../converter/read/index.ts';
 import { modelFiles } from '../../models/train/save.ts';
-import { encodeAndShard, loadConverted } from '../helpers/keras.ts';
 import { fixedValues, setFixedWeights } from '../helpers/tiny-models.ts';
+import { predictDecoded, relativeDifference } from '../helpers/graph-compare.ts';
 
 beforeAll(async () => {
   await useNodeBackend();
 });
-
-async function predict(model: DecodedModel, x: tf.Tensor): Promise<{ values: Float32Array; shape: number[] }> {
-  const loaded = await loadConverted(encodeAndShard(model));
-  try {
-    const [y] = await loaded.predict([x]);
-    const out = { values: (await y!.data()) as Float32Array, shape: y!.shape };
-    y!.dispose();
-    return out;
-  } finally {
-    loaded.dispose();
-  }
-}
 
 async function compare(model: tfl.LayersModel, x: tf.Tensor) {
   setFixedWeights(model, 61);
   const decoded = await readModel(await modelFiles(model));
   model.dispose();
   const { model: graph, summary } = compileToGraph(decoded);
-  const [expected, actual] = [await predict(decoded, x), await predict(graph, x)];
+  const [expected, actual] = [await predictDecoded(decoded, x), await predictDecoded(graph, x)];
   x.dispose();
   expect(actual.shape).toEqual(expected.shape);
-  let diff = 0;
-  for (let i = 0; i < expected.values.length; i++) diff = Math.max(diff, Math.abs(expected.values[i]! - actual.values[i]!));
-  return { drift: diff / Math.max(1, ...Array.from(expected.values, Math.abs)), ops: summary.ops };
+  return { drift: relativeDifference(expected.values, actual.values), ops: summary.ops };
 }
 
 describe('single-op lowerings', () => {

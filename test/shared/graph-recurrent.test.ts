@@ -6,41 +6,17 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useNodeBackend } from '../../cli/backend.ts';
-import type { DecodedModel } from '../../converter/model.ts';
 import { compileToGraph } from '../../converter/optimize/compile-graph.ts';
 import { readModel } from '../../converter/read/index.ts';
 import { modelFiles } from '../../models/train/save.ts';
 import { canLower } from '../../shared/graph/can-lower.ts';
-import { encodeAndShard, loadConverted } from '../helpers/keras.ts';
 import { gruResetAfter, seq } from '../helpers/keras-reference.ts';
 import { fixedValues, setFixedWeights } from '../helpers/tiny-models.ts';
+import { predictDecoded, relativeDifference } from '../helpers/graph-compare.ts';
 
 beforeAll(async () => {
   await useNodeBackend();
 });
-
-async function predict(model: DecodedModel, x: tf.Tensor): Promise<Float32Array> {
-  const loaded = await loadConverted(encodeAndShard(model));
-  try {
-    const [y] = await loaded.predict([x]);
-    const values = (await y!.data()) as Float32Array;
-    y!.dispose();
-    return values;
-  } finally {
-    loaded.dispose();
-  }
-}
-
-const relative = (a: ArrayLike<number>, b: ArrayLike<number>): number => {
-  expect(b.length).toBe(a.length);
-  let diff = 0;
-  let peak = 0;
-  for (let i = 0; i < a.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i]! - b[i]!));
-    peak = Math.max(peak, Math.abs(a[i]!));
-  }
-  return diff / Math.max(1, peak);
-};
 
 async function compareWithLayers(layer: tfl.layers.Layer, seed: number) {
   const model = tfl.sequential({ layers: [layer] });
@@ -49,7 +25,7 @@ async function compareWithLayers(layer: tfl.layers.Layer, seed: number) {
   model.dispose();
   const { model: graph, summary } = compileToGraph(decoded);
   const x = tf.tensor(fixedValues(2 * 5 * 3, seed + 1), [2, 5, 3]);
-  const drift = relative(await predict(decoded, x), await predict(graph, x));
+  const drift = relativeDifference((await predictDecoded(decoded, x)).values, (await predictDecoded(graph, x)).values);
   x.dispose();
   return { drift, summary };
 }
@@ -91,7 +67,7 @@ describe('recurrent lowerings', () => {
       const xs = fixedValues(2 * 5 * 3, 19);
       const x = tf.tensor(xs, [2, 5, 3]);
       const expected = gruResetAfter(seq(xs, 2, 5, 3), weight('gru/kernel'), weight('gru/recurrent_kernel'), bias, 4, sequences).values;
-      expect(relative(expected, await predict(graph, x))).toBeLessThan(1e-4);
+      expect(relativeDifference(expected, (await predictDecoded(graph, x)).values)).toBeLessThan(1e-4);
       x.dispose();
     }
   });
