@@ -1,30 +1,14 @@
-// `edgeflow convert --labels / --image` as a user runs it (a subprocess writing a folder store):
-// the labels and image spec land in edgeflow.json, a Teachable Machine labels.txt beside
-// keras_model.h5 is read, and a count or shape that does not fit the model is refused naming both.
-import { execFile } from 'node:child_process';
 import { copyFile, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import '@tensorflow/tfjs-backend-cpu';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeFolder } from '../../models/train/save.ts';
 import { HAVE_FIXTURES, NO_FIXTURES_REASON, fixturePath } from '../helpers/fixtures.ts';
 import { tinyDenseModel } from '../helpers/tiny-models.ts';
+import { runEdgeflow } from '../helpers/cli.ts';
 
-const BIN = fileURLToPath(new URL('../../bin/edgeflow.mjs', import.meta.url));
-const run = promisify(execFile);
-
-async function edgeflow(args: string[]) {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args]);
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const edgeflow = (args: string[]) => runEdgeflow(args);
 
 let work: string;
 let tinyDir: string;

@@ -1,10 +1,6 @@
-// `edgeflow convert` as a user runs it: a subprocess writing to a folder store and to S3 (s3rver).
-import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import '@tensorflow/tfjs-backend-cpu';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeFolder } from '../../models/train/save.ts';
@@ -13,19 +9,9 @@ import { S3Store } from '../../shared/store/s3.ts';
 import { HAVE_FIXTURES, NO_FIXTURES_REASON, fixturePath } from '../helpers/fixtures.ts';
 import { startS3rver, type RunningS3 } from '../helpers/s3rver.ts';
 import { tinyDenseModel } from '../helpers/tiny-models.ts';
+import { runEdgeflow } from '../helpers/cli.ts';
 
-const BIN = fileURLToPath(new URL('../../bin/edgeflow.mjs', import.meta.url));
-const run = promisify(execFile);
-
-async function edgeflow(args: string[], env: Record<string, string> = {}) {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { env: { ...process.env, ...env } });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const edgeflow = (args: string[], env: Record<string, string> = {}) => runEdgeflow(args, { env: { ...process.env, ...env } });
 
 let work: string;
 let tinyDir: string;

@@ -1,21 +1,14 @@
-// What the CLI prints when a user gets something wrong, as a user runs it (subprocesses of
-// bin/edgeflow.mjs): one line naming the problem and exit 1, or a usage error with the command's
-// help and exit 2; never a stack trace, the AWS SDK's Node-version notice or TF.js's banner.
-// cli/main.ts is the one place that turns errors into output (its reportError is tested here too).
-import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { UsageError } from '../../cli/args.ts';
 import { reportError } from '../../cli/main.ts';
 import { EdgeflowError } from '../../shared/errors.ts';
+import { runEdgeflow } from '../helpers/cli.ts';
 
-const BIN = fileURLToPath(new URL('../../bin/edgeflow.mjs', import.meta.url));
 const PACKAGE = fileURLToPath(new URL('../../package.json', import.meta.url));
-const run = promisify(execFile);
 
 let work: string;
 
@@ -31,15 +24,7 @@ function withoutAws(): NodeJS.ProcessEnv {
   };
 }
 
-async function edgeflow(args: string[], env: NodeJS.ProcessEnv = process.env) {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [BIN, ...args], { env: { ...env, EDGEFLOW_DEBUG: '' }, cwd: work });
-    return { code: 0, stdout, stderr };
-  } catch (error) {
-    const e = error as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const edgeflow = (args: string[], env: NodeJS.ProcessEnv = process.env) => runEdgeflow(args, { env: { ...env, EDGEFLOW_DEBUG: '' }, cwd: work });
 
 const STACK = /^\s+at /m;
 const NOISE = /NodeVersionSupportWarning|looks like you are running TensorFlow\.js in Node\.js|install our node backend/;

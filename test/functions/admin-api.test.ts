@@ -11,6 +11,7 @@ import { MemoryStore } from '../../shared/store/memory.ts';
 import { listAll } from '../../shared/store/util.ts';
 import { tinyDenseModel } from '../helpers/tiny-models.ts';
 import type { FileSet } from '../../converter/model.ts';
+import { json, multipart } from '../helpers/http.ts';
 
 const TOKEN = 'test-admin-token-5b1f0c2e9a';
 let model: FileSet;
@@ -28,15 +29,6 @@ function setup(token: string | undefined = TOKEN, maxUploadBytes?: number) {
   const request = (path: string, init: RequestInit = {}) => app.request(path, { ...init, headers: { ...auth, ...(init.headers as Record<string, string>) } });
   return { store, app, runtime, watcher, request };
 }
-
-function multipart(files: FileSet, fields: Record<string, string> = {}): FormData {
-  const form = new FormData();
-  for (const [name, bytes] of files) form.append('files', new Blob([bytes as Uint8Array<ArrayBuffer>]), name);
-  for (const [key, value] of Object.entries(fields)) form.append(key, value);
-  return form;
-}
-
-const json = async (response: Response) => (await response.json()) as Record<string, any>;
 
 describe('auth', () => {
   it('with no token configured, every admin route is refused', async () => {

@@ -8,6 +8,7 @@ import { createNodeApp } from '../../functions/node.ts';
 import { MemoryStore } from '../../shared/store/memory.ts';
 import type { FileSet } from '../../converter/model.ts';
 import { tinyDenseModel } from '../helpers/tiny-models.ts';
+import { json, multipart } from '../helpers/http.ts';
 
 const TOKEN = 'test-admin-token-labels-7d2a';
 let model: FileSet;
@@ -24,15 +25,6 @@ function setup() {
   const request = (path: string, init: RequestInit = {}) => app.request(path, { ...init, headers: { authorization: `Bearer ${TOKEN}` } });
   return { request, watcher };
 }
-
-function multipart(files: FileSet, fields: Record<string, string> = {}): FormData {
-  const form = new FormData();
-  for (const [name, bytes] of files) form.append('files', new Blob([bytes as Uint8Array<ArrayBuffer>]), name);
-  for (const [key, value] of Object.entries(fields)) form.append(key, value);
-  return form;
-}
-
-const json = async (response: Response) => (await response.json()) as Record<string, any>;
 
 describe('admin uploads with labels and an image spec', () => {
   it('a labels.txt part becomes the labels option (Teachable Machine indices stripped) and lands in the metadata', async () => {
