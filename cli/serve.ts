@@ -41,16 +41,17 @@ export const HELP = `Usage: edgeflow serve --store <folder | s3://bucket/prefix>
 The admin API (/admin/...) is on when EDGEFLOW_ADMIN_TOKEN is set in the environment.
 `;
 
-/** A flag given as text that must be a number ≥ 0. */
-const nonNegative = (flag: string) =>
+/** A flag given as text that must be a number ≥ 0 (or, `count`, a whole number ≥ 1). */
+const nonNegative = (flag: string, count = false) =>
   z
     .string()
     .optional()
     .transform((text, context) => {
       if (text === undefined) return undefined;
       const n = Number(text);
-      if (!Number.isFinite(n) || n < 0) {
-        context.addIssue({ code: 'custom', message: `${flag} needs a non-negative number, got ${JSON.stringify(text)}` });
+      const bad = count ? !Number.isInteger(n) || n < 1 : !Number.isFinite(n) || n < 0;
+      if (bad) {
+        context.addIssue({ code: 'custom', message: `${flag} needs ${count ? 'a whole number ≥ 1' : 'a non-negative number'}, got ${JSON.stringify(text)}` });
         return z.NEVER;
       }
       return n;
@@ -92,8 +93,8 @@ export const ServeFlags = z
         }
       }),
     'max-upload': nonNegative('--max-upload'),
-    workers: nonNegative('--workers'),
-    'max-in-flight': nonNegative('--max-in-flight'),
+    workers: nonNegative('--workers', true),
+    'max-in-flight': nonNegative('--max-in-flight', true),
   })
   .transform((flags) => ({
     store: flags.store,
@@ -105,7 +106,7 @@ export const ServeFlags = z
     limits: { maxBodyBytes: flags['max-body'], maxBatch: flags['max-batch'], maxElements: flags['max-elements'], maxInFlight: flags['max-in-flight'] },
     watch: flags.watch,
     leaseMs: flags.lease,
-    workers: Math.max(1, Math.floor(flags.workers ?? availableParallelism())),
+    workers: flags.workers ?? availableParallelism(),
     maxUploadBytes: flags['max-upload'],
   }));
 export type ServeOptions = z.output<typeof ServeFlags>;

@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useNodeBackend } from '../../cli/backend.ts';
+import { parseServeFlags } from '../../cli/serve.ts';
 import { convertAndPublish } from '../../converter/convert.ts';
 import { repoRoot } from '../../scripts/edge-worker.ts';
 import { LocalFolderStore } from '../../shared/store/local.ts';
@@ -83,6 +84,17 @@ describe('edgeflow serve --workers', () => {
     } finally {
       for (const pid of childPids(child.pid!)) process.kill(pid, 'SIGKILL');
       if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
+
+  it('--workers and --max-in-flight take whole numbers ≥ 1 (0 would serve nothing)', () => {
+    expect(parseServeFlags({ store: 's', workers: '3', 'max-in-flight': '8' })).toMatchObject({ workers: 3, limits: { maxInFlight: 8 } });
+    for (const [flag, text] of [
+      ['workers', '0'],
+      ['workers', '1.5'],
+      ['max-in-flight', '0'],
+    ]) {
+      expect(() => parseServeFlags({ store: 's', [flag!]: text })).toThrow(new RegExp(`--${flag} needs a whole number ≥ 1, got "${text}"`));
     }
   });
 
