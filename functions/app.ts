@@ -56,6 +56,12 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
         }),
   );
 
+  // A bad %-escape anywhere in the path is a 400 naming it (errorResponse maps the URIError), on
+  // every route: Hono decodes parameters leniently, so v2 and admin would look the raw text up (404).
+  app.use('*', async (c, next) => {
+    decodeURIComponent(c.req.path);
+    await next();
+  });
   app.use('*', admission(limits.maxInFlight));
   app.route('/', tfServingRoutes());
   app.route('/', v2Routes());
