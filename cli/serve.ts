@@ -27,6 +27,8 @@ export const HELP = `Usage: edgeflow serve --store <folder | s3://bucket/prefix>
 --max-body <bytes>      request body limit, 413 beyond (default ${DEFAULT_LIMITS.maxBodyBytes})
 --max-batch <n>         largest batch per request (default ${DEFAULT_LIMITS.maxBatch})
 --max-elements <n>      most tensor elements per request (default ${DEFAULT_LIMITS.maxElements})
+--max-image-pixels <n>  largest image :classify / :regress decodes (width x height, read from
+                        its header first), 413 beyond (default ${DEFAULT_LIMITS.maxImagePixels})
 --watch                 also convert uploads in this process (polls uploads/ every 5 s, and at
                         once after each admin upload); without it, run \`edgeflow watch\`
 --lease <duration>      with --watch: how long its claim on an upload lasts without a heartbeat
@@ -79,6 +81,7 @@ export const ServeFlags = z
     'max-body': nonNegative('--max-body'),
     'max-batch': nonNegative('--max-batch'),
     'max-elements': nonNegative('--max-elements'),
+    'max-image-pixels': nonNegative('--max-image-pixels', true),
     watch: z.boolean().default(false),
     lease: z
       .string()
@@ -103,7 +106,7 @@ export const ServeFlags = z
     memoryBudgetBytes: flags['memory-budget'] === undefined ? undefined : flags['memory-budget'] * 2 ** 20,
     indexTtlMs: flags['index-ttl'],
     warmUp: flags['warm-up'],
-    limits: { maxBodyBytes: flags['max-body'], maxBatch: flags['max-batch'], maxElements: flags['max-elements'], maxInFlight: flags['max-in-flight'] },
+    limits: { maxBodyBytes: flags['max-body'], maxBatch: flags['max-batch'], maxElements: flags['max-elements'], maxInFlight: flags['max-in-flight'], maxImagePixels: flags['max-image-pixels'] },
     watch: flags.watch,
     leaseMs: flags.lease,
     workers: flags.workers ?? availableParallelism(),
@@ -144,6 +147,7 @@ export async function serveCommand(argv: string[]): Promise<number> {
       'max-body': { type: 'string' },
       'max-batch': { type: 'string' },
       'max-elements': { type: 'string' },
+      'max-image-pixels': { type: 'string' },
       watch: { type: 'boolean' },
       lease: { type: 'string' },
       'max-upload': { type: 'string' },

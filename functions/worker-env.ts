@@ -38,6 +38,7 @@ export const workerVars = (converter: { maxFloat32Bytes: number }) =>
     MAX_BATCH: number(DEFAULT_LIMITS.maxBatch, 1),
     MAX_ELEMENTS: number(DEFAULT_LIMITS.maxElements, 1),
     MAX_IN_FLIGHT: number(DEFAULT_LIMITS.maxInFlight, 1),
+    MAX_IMAGE_PIXELS: number(DEFAULT_LIMITS.maxImagePixels, 1),
     BUCKET_NAME: z.string().min(1).optional().default('edgeflow-models'),
     MAX_UPLOAD_BYTES: number(DEFAULT_MAX_UPLOAD_BYTES, 1),
     MAX_CONVERT_MB: number(converter.maxFloat32Bytes / MiB, 0),
@@ -49,7 +50,7 @@ export interface WorkerSettings {
   memoryBudgetBytes: number;
   indexTtlMs: number;
   warmUp: 'ready' | 'always' | 'never';
-  limits: { maxBodyBytes: number; maxBatch: number; maxElements: number; maxInFlight: number };
+  limits: { maxBodyBytes: number; maxBatch: number; maxElements: number; maxInFlight: number; maxImagePixels: number };
   bucket: string;
   maxUploadBytes: number;
   maxConvertBytes: number;
@@ -67,7 +68,7 @@ export function parseWorkerSettings(env: Partial<Record<keyof z.input<ReturnType
     memoryBudgetBytes: vars.MEMORY_BUDGET_MB * MiB,
     indexTtlMs: vars.INDEX_TTL_MS,
     warmUp: vars.WARM_UP,
-    limits: { maxBodyBytes: vars.MAX_BODY_BYTES, maxBatch: vars.MAX_BATCH, maxElements: vars.MAX_ELEMENTS, maxInFlight: vars.MAX_IN_FLIGHT },
+    limits: { maxBodyBytes: vars.MAX_BODY_BYTES, maxBatch: vars.MAX_BATCH, maxElements: vars.MAX_ELEMENTS, maxInFlight: vars.MAX_IN_FLIGHT, maxImagePixels: vars.MAX_IMAGE_PIXELS },
     bucket: vars.BUCKET_NAME,
     maxUploadBytes: vars.MAX_UPLOAD_BYTES,
     maxConvertBytes: vars.MAX_CONVERT_MB * MiB,

@@ -87,12 +87,14 @@ describe('edgeflow serve --workers', () => {
     }
   });
 
-  it('--workers and --max-in-flight take whole numbers ≥ 1 (0 would serve nothing)', () => {
-    expect(parseServeFlags({ store: 's', workers: '3', 'max-in-flight': '8' })).toMatchObject({ workers: 3, limits: { maxInFlight: 8 } });
+  it('--workers, --max-in-flight and --max-image-pixels take whole numbers ≥ 1 (0 would serve nothing)', () => {
+    expect(parseServeFlags({ store: 's', workers: '3', 'max-in-flight': '8', 'max-image-pixels': '1000000' })).toMatchObject({ workers: 3, limits: { maxInFlight: 8, maxImagePixels: 1_000_000 } });
     for (const [flag, text] of [
       ['workers', '0'],
       ['workers', '1.5'],
       ['max-in-flight', '0'],
+      ['max-image-pixels', '0'],
+      ['max-image-pixels', '4e6.5'],
     ]) {
       expect(() => parseServeFlags({ store: 's', [flag!]: text })).toThrow(new RegExp(`--${flag} needs a whole number ≥ 1, got "${text}"`));
     }

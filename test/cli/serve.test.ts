@@ -11,6 +11,7 @@ import { createNodeApp, startNodeServer, type NodeServer } from '../../functions
 import { demoModels, type DemoModel } from '../../scripts/demo-models.ts';
 import { LocalFolderStore } from '../../shared/store/local.ts';
 import { repoRoot } from '../../scripts/edge-worker.ts';
+import { greyPng, topLeftWhite } from '../helpers/images.ts';
 
 let folder: string;
 let store: LocalFolderStore;
@@ -142,8 +143,9 @@ describe('memory budget', () => {
 });
 
 describe('edgeflow serve (CLI)', () => {
-  it('starts on the folder, prints its URL and a curl example, predicts, stops on SIGTERM', async () => {
-    const child = spawn(process.execPath, [path.join(repoRoot, 'bin/edgeflow.mjs'), 'serve', '--store', folder, '--port', '0'], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  it('starts on the folder, prints its URL and a curl example, predicts, holds --max-image-pixels, stops on SIGTERM', async () => {
+    const args = ['serve', '--store', folder, '--port', '0', '--max-image-pixels', '1000'];
+    const child = spawn(process.execPath, [path.join(repoRoot, 'bin/edgeflow.mjs'), ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
     try {
       let output = '';
       const url = await new Promise<string>((resolve, reject) => {
@@ -163,6 +165,12 @@ describe('edgeflow serve (CLI)', () => {
       expect(output).toMatch(/models: iris-dense, mnist-cnn/);
       const response = await post(url, '/v1/models/iris-dense/labels/latest:predict', { instances: [[5.1, 3.5, 1.4, 0.2]] });
       expect(response.status).toBe(200);
+      // 28x28 (784 pixels) is within the 1000-pixel budget; 32x32 (1024) is refused before decoding.
+      const classify = (size: number) => fetch(`${url}/v1/models/mnist-cnn:classify`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: new Uint8Array(greyPng(topLeftWhite(size))) });
+      expect((await classify(28)).status).toBe(200);
+      const big = await classify(32);
+      expect(big.status).toBe(413);
+      expect(await big.json()).toEqual({ error: 'body: a 32x32 image (1024 pixels) exceeds the limit of 1000 pixels: send it downscaled' });
       const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
       child.kill('SIGTERM');
       expect(await exited).toBe(0);
