@@ -3,10 +3,13 @@
 // outcome decides the message's fate, one message at a time:
 //   ignored / done → ack;  retry → retry with a delay (transient error, or another consumer
 //   holds the upload's lease);  failed → recorded in the status, sent to the dead-letter
-//   queue with the reason, ack. A handler that crashes leaves its message to Queues' own
+//   queue with the reason once per upload (a redelivery, or a second event for the same
+//   upload, sends nothing more), ack. A handler that crashes leaves its message to Queues' own
 //   retries, and after max_retries to the dead-letter queue configured in wrangler.toml.
-import type { MessageBatch, Queue } from '@cloudflare/workers-types';
+import type { Message, MessageBatch, Queue } from '@cloudflare/workers-types';
 import { consumeUploadEvent, type ConsumeOutcome, type ConsumerOptions } from '../converter/consumer.ts';
+import { uploadKeys } from '../shared/bucket/uploads.ts';
+import { PreconditionFailedError } from '../shared/store/types.ts';
 
 export interface UploadQueueOptions extends Omit<ConsumerOptions, 'attempt'> {
   /** The dead-letter queue binding; permanent failures are sent there. */
@@ -27,10 +30,7 @@ export async function handleUploadBatch(batch: MessageBatch<unknown>, options: U
       message.retry({ delaySeconds: outcome.delaySeconds });
     } else if (outcome.kind === 'failed' && options.deadLetter) {
       try {
-        await options.deadLetter.send({
-          ...(message.body as object),
-          edgeflow: { uploadId: outcome.uploadId, reason: outcome.reason, attempts: message.attempts, failedAt: new Date().toISOString() },
-        });
+        await deadLetterOnce(message, outcome, options, options.deadLetter);
         message.ack();
       } catch (error) {
         options.log?.(`dead-letter send failed (${(error as Error).message}); the message is retried`);
@@ -41,4 +41,34 @@ export async function handleUploadBatch(batch: MessageBatch<unknown>, options: U
     }
   }
   return outcomes;
+}
+
+/**
+ * Sends a failed upload's message to the dead-letter queue once per upload id: a create-if-absent
+ * marker (status/uploads/<id>.dead-letter, holding the letter) is written first, so a
+ * redelivery or a second event of the same upload finds it and sends nothing; a send that
+ * fails removes the marker again, so the retried message sends. A crash between the two leaves
+ * the marker without a letter: the failure is still in the upload's status.
+ */
+async function deadLetterOnce(message: Message<unknown>, outcome: Extract<ConsumeOutcome, { kind: 'failed' }>, options: UploadQueueOptions, queue: Queue): Promise<void> {
+  const letter = {
+    ...(message.body as object),
+    edgeflow: { uploadId: outcome.uploadId, reason: outcome.reason, attempts: message.attempts, failedAt: new Date().toISOString() },
+  };
+  const marker = outcome.uploadId ? uploadKeys.deadLetter(outcome.uploadId) : null;
+  if (marker) {
+    try {
+      await options.store.put(marker, JSON.stringify(letter), { ifNoneMatch: '*', contentType: 'application/json' });
+    } catch (error) {
+      if (!(error instanceof PreconditionFailedError)) throw error;
+      options.log?.(`${outcome.uploadId}: already sent to the dead-letter queue`);
+      return;
+    }
+  }
+  try {
+    await queue.send(letter);
+  } catch (error) {
+    if (marker) await options.store.delete(marker).catch(() => undefined);
+    throw error;
+  }
 }

@@ -5,6 +5,7 @@
 //                                                     is the trigger (consumers ignore other keys)
 //   status/uploads/<uploadId>.json                    queued / converting / published / failed
 //   status/uploads/<uploadId>.claim                   the lease of the consumer converting it
+//   status/uploads/<uploadId>.dead-letter             written once when its failure went to the dead-letter queue
 // Upload ids are unique across models (time stamp + 64 random bits), so a status is found
 // by id alone. Status documents live outside uploads/ so writing them fires no notification.
 import * as z from 'zod';
@@ -24,6 +25,7 @@ export const uploadKeys = {
   manifest: (name: string, uploadId: string) => `uploads/${checkModelName(name)}/${checkUploadId(uploadId)}/${MANIFEST_FILE}`,
   status: (uploadId: string) => `status/uploads/${checkUploadId(uploadId)}.json`,
   claim: (uploadId: string) => `status/uploads/${checkUploadId(uploadId)}.claim`,
+  deadLetter: (uploadId: string) => `status/uploads/${checkUploadId(uploadId)}.dead-letter`,
 };
 
 /** A problem with the upload itself (not the model): the message says what to fix. */

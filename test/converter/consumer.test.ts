@@ -437,4 +437,27 @@ describe('the Workers queue handler', () => {
       { ...uploadEvent(bad, 'b'), eventTime: expect.any(String), edgeflow: { uploadId: bad.uploadId, reason: expect.stringMatching(/no model found/), attempts: 2, failedAt: expect.any(String) } },
     ]);
   });
+
+  it('sends a failed upload to the dead-letter queue once: redeliveries and a second event send nothing; a failed send is retried and sends', async () => {
+    const memory = new MemoryStore();
+    const bad = await writeUpload(memory, 'junk', new Map([['x.txt', new Uint8Array([1, 2, 3])]]));
+    const dead: unknown[] = [];
+    let refuse = true;
+    const deadLetter = {
+      send: async (body: unknown) => {
+        if (refuse) throw new Error('queue unavailable');
+        dead.push(body);
+      },
+    } as never;
+    const handle = (m: FakeMessage) => handleUploadBatch({ messages: [m], queue: 'edgeflow-uploads' } as never, { ...options(memory), maxDeliveries: 6, deadLetter });
+    const first = message(uploadEvent(bad, 'b'));
+    expect((await handle(first)).map((o) => o.kind)).toEqual(['failed']);
+    expect(first.retried).toEqual({ delaySeconds: 30 }); // the send failed: retried, nothing marked sent
+    expect(dead).toEqual([]);
+    refuse = false;
+    const redeliveries = [message(uploadEvent(bad, 'b'), 2), message(uploadEvent(bad, 'b'), 3), message(uploadEvent(bad, 'notification'))];
+    for (const m of redeliveries) expect((await handle(m)).map((o) => o.kind)).toEqual(['failed']);
+    expect(redeliveries.map((m) => m.acked)).toEqual([true, true, true]);
+    expect(dead).toEqual([{ ...uploadEvent(bad, 'b'), eventTime: expect.any(String), edgeflow: expect.objectContaining({ uploadId: bad.uploadId, attempts: 2 }) }]);
+  });
 });

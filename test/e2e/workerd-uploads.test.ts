@@ -178,6 +178,29 @@ describe.skipIf(!HAVE_FIXTURES)(`upload → queue → convert → serve in worke
     expect((await worker.fetch('/v1/models/mct')).status).toBe(404);
   });
 
+  it('the dead-letter queue gets a failed upload once: the same event sent again (a redelivery, an R2 notification) adds no letter', async () => {
+    const before = (await listAll(worker.store, 'dead-letters/')).length;
+    const junk = await writeUpload(worker.store, 'junk', new Map([['notes.txt', new TextEncoder().encode('not a model')]]));
+    const event = { account: 'local', action: 'PutObject', bucket: 'edgeflow-models', object: { key: junk.manifestKey }, eventTime: new Date().toISOString() };
+    const queue = await worker.mf.getQueueProducer('UPLOAD_QUEUE', 'edgeflow');
+    await queue.send(event);
+    expect(await waitForStatus(junk.uploadId)).toMatchObject({ state: 'failed', reason: expect.stringMatching(/no model found/) });
+    await queue.send(event);
+    await queue.send({ ...event, eventTime: new Date().toISOString() });
+    // A last, different failing upload: its letter lands after the two duplicates were consumed (one consumer, batches of 1, in order).
+    const marker = await writeUpload(worker.store, 'junk', new Map([['other.txt', new TextEncoder().encode('nor this')]]));
+    await queue.send({ ...event, object: { key: marker.manifestKey } });
+    let letters: { edgeflow: { uploadId: string } }[] = [];
+    for (let i = 0; i < 200 && !letters.some((l) => l.edgeflow.uploadId === marker.uploadId); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const keys = (await listAll(worker.store, 'dead-letters/')).map((o) => o.key);
+      letters = await Promise.all(keys.map(async (k) => JSON.parse(new TextDecoder().decode((await worker.store.get(k))!.body))));
+    }
+    expect(letters).toHaveLength(before + 2);
+    expect(letters.filter((l) => l.edgeflow.uploadId === junk.uploadId)).toHaveLength(1);
+    expect(letters.filter((l) => l.edgeflow.uploadId === marker.uploadId)).toHaveLength(1);
+  });
+
   it.skipIf(!HAVE_MOBILENET)('a model too large for a Worker is refused with the Node command to use; 413 over the body limit', async () => {
     const zip = zipSync(Object.fromEntries(await readInput(MOBILENET_DIR)), { level: 0 });
     const accepted = await json(await worker.fetch('/admin/models/mobilenet/uploads?filename=mobilenet.zip', { method: 'POST', headers: auth, body: zip }));
