@@ -1,9 +1,9 @@
 // `edgeflow convert <input> --name <name> --out <folder | s3://bucket/prefix> [options]`.
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { dtypeCounts } from '../shared/bucket/published.ts';
 import { openOutputStore } from '../shared/store/open.ts';
-import { parseCalibrationJson, parseNpy, convertAndPublish } from '../converter/index.ts';
+import { convertAndPublish, isImagePath, type CalibrationFile } from '../converter/index.ts';
 import { EdgeflowError } from '../shared/errors.ts';
 import { checkModelName } from '../shared/names.ts';
 import { parseImageSpec, parseLabels } from '../shared/options/image-spec.ts';
@@ -23,8 +23,10 @@ export const HELP = `Usage: edgeflow convert <input> --name <name> --out <folder
 --quantize <spec>     none | float16 | uint16 | uint8 | auto, or per-weight rules such as
                       uint8=conv*/kernel,float16=*  (default ${DEFAULT_QUANTIZE})
 --shard-size <size>   shard file size, bytes or with a unit (default 4MiB)
---calibration <file>  inputs to verify on: JSON ({"instances": [...]} or {"inputs": ...}) or .npy
-                      (default: ${8} generated samples from the input signature)
+--calibration <path>  inputs to verify on: JSON ({"instances": [...]} or {"inputs": ...}), .npy,
+                      or PNG / JPEG images (one, or a folder of them) preprocessed by the image
+                      spec (--image, or inferred); default: calibration.json beside a trained
+                      model, else ${8} samples generated from the input signature
 --tolerance <x>       largest allowed output difference, divided by max(1, largest output)
                       (default ${DEFAULT_TOLERANCE})
 --no-clip             use each weight's plain min/max range for uint8 / uint16
@@ -69,8 +71,7 @@ export async function convertCommand(argv: string[]): Promise<number> {
   const labels = await readLabels(values.labels, input);
   const options = conversionOptions({ ...values, labels: labels?.names });
   const store = await openOutputStore(values.out!);
-  const calibrationFile = values.calibration;
-  const calibrationBytes = calibrationFile ? await readCalibration(calibrationFile) : undefined;
+  const calibrationFiles = values.calibration === undefined ? undefined : await readCalibration(values.calibration);
   const progress = progressPrinter();
   progress('backend', await useNodeBackend());
   if (labels && !values.labels) progress('read', `class labels from ${labels.file}: ${labels.names.length} classes`);
@@ -79,9 +80,7 @@ export async function convertCommand(argv: string[]): Promise<number> {
     name,
     ...options,
     clipOutliers: !values['no-clip'],
-    calibration:
-      calibrationBytes &&
-      ((inputs) => (calibrationFile!.endsWith('.npy') ? parseNpy(calibrationBytes, inputs, calibrationFile) : parseCalibrationJson(calibrationBytes.toString('utf8'), inputs, calibrationFile))),
+    ...(calibrationFiles ? { calibrationFiles } : {}),
     onProgress: ({ stage, detail }) => progress(stage, detail),
   });
   console.log(summary(result));
@@ -97,7 +96,13 @@ async function readOptionFile(flag: string, file: string): Promise<Buffer> {
   }
 }
 
-const readCalibration = (file: string) => readOptionFile('--calibration', file);
+/** --calibration: one file, or the PNG / JPEG images of a folder (sorted by name). */
+async function readCalibration(path: string): Promise<CalibrationFile[]> {
+  if (!(await stat(path).catch(() => undefined))?.isDirectory()) return [{ path, bytes: await readOptionFile('--calibration', path) }];
+  const names = (await readdir(path)).filter(isImagePath).sort();
+  if (names.length === 0) throw new EdgeflowError('bad_request', `--calibration ${path}: the folder has no PNG or JPEG images (*.png, *.jpg, *.jpeg)`);
+  return Promise.all(names.map(async (name) => ({ path: join(path, name), bytes: await readOptionFile('--calibration', join(path, name)) })));
+}
 
 /** --labels <file>, else the labels.txt Teachable Machine writes beside keras_model.h5. */
 async function readLabels(file: string | undefined, input: string): Promise<{ names: string[]; file: string } | undefined> {

@@ -31,7 +31,7 @@ export const DEFAULT_FREE_DIMENSION = 64;
 const isIntegerDtype = (dtype: string) => /int|bool/i.test(dtype);
 
 /** The batch size a model fixes in its input signature, or undefined when the batch is free. */
-const fixedBatch = (inputs: TensorSignature[]): number | undefined => inputs.map((input) => input.shape[0]).find((d) => d !== undefined && d > 0);
+export const fixedBatch = (inputs: TensorSignature[]): number | undefined => inputs.map((input) => input.shape[0]).find((d) => d !== undefined && d > 0);
 
 /**
  * Samples run one at a time (or in the model's fixed batch size): activations of a batch
@@ -46,7 +46,7 @@ function batching(inputs: TensorSignature[], samples: number): { batchSize: numb
  * Splits a batch of n samples into batches of the model's fixed batch size (1 when the batch is
  * free); samples left over past the last whole batch are dropped, fewer than one batch is refused.
  */
-function splitSamples(batch: CalibrationBatch, inputs: TensorSignature[], source: string): { batches: CalibrationBatch[]; samples: number } {
+export function splitSamples(batch: CalibrationBatch, inputs: TensorSignature[], source: string): { batches: CalibrationBatch[]; samples: number } {
   const samples = batch[0]!.shape[0]!;
   const size = fixedBatch(inputs) ?? 1;
   if (samples < size) throw new ConversionError(`${source} has ${samples} samples; the model takes batches of exactly ${size}`);

@@ -61,3 +61,15 @@ export function trainedClassifier(model: DecodedModel): { labels?: string[]; ima
   const image = ConversionOptions.shape.image.safeParse(metadata?.image);
   return { ...(labels.success && labels.data ? { labels: labels.data } : {}), ...(image.success && image.data ? { image: image.data } : {}) };
 }
+
+/**
+ * The image spec calibration images go through: the given one (checked against the input), else
+ * one inferred from a single [batch, H, W, 1|3] input, whatever its batch (pixels as they are);
+ * undefined when the model has no such input.
+ */
+export function imageSpecFor(inputs: TensorSignature[], given: ImageOption | undefined): ImageInput | undefined {
+  if (given) return checkImage(given, inputs[0], inputs.length);
+  const [height, width, depth] = inputs[0]?.shape.slice(1) ?? [];
+  if (inputs.length !== 1 || inputs[0]!.shape.length !== 4 || !(height! > 0) || !(width! > 0) || !CHANNELS[depth as 1 | 3]) return undefined;
+  return { height: height!, width: width!, channels: CHANNELS[depth as 1 | 3], scale: 1, offset: 0 };
+}

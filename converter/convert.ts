@@ -25,7 +25,8 @@ import { checkServingBackend, type BackendCheck } from './backend-check.ts';
 import { compileToGraph, layersTfjsCannotBuild, requireGraph, type GraphCompilation } from './optimize/compile-graph.ts';
 import { NotCompilable } from '../shared/graph/compile.ts';
 import type { ServingReport } from '../shared/schemas/edgeflow-json.ts';
-import { classifierMetadata, trainedClassifier } from './classifier-metadata.ts';
+import { classifierMetadata, imageSpecFor, trainedClassifier } from './classifier-metadata.ts';
+import { calibrationFromFiles, takeCalibrationFiles, type CalibrationFile } from './calibration-files.ts';
 
 export type ConvertStage = 'read' | 'reference' | 'quantize' | 'verify' | 'publish';
 
@@ -39,6 +40,11 @@ export interface PipelineOptions {
   name: string;
   /** Calibration inputs, or a function that builds them from the model's input signature. */
   calibration?: (inputs: TensorSignature[]) => Calibration;
+  /**
+   * Calibration files (one .json / .npy, or PNG / JPEG images through the model's image spec),
+   * when `calibration` is not given; a FileSet input's own (converter/calibration-files.ts) otherwise.
+   */
+  calibrationFiles?: CalibrationFile[];
   /** Calibration samples when calibration is not given (default DEFAULT_SAMPLES). */
   samples?: number;
   /** Try clipped uint8 / uint16 ranges, kept where they lower the output error (default true). */
@@ -53,6 +59,7 @@ export type ConvertOptions = ConversionOptions & PipelineOptions;
 export interface ResolvedConvertOptions extends ResolvedConversionOptions {
   name: string;
   calibration?: (inputs: TensorSignature[]) => Calibration;
+  calibrationFiles?: CalibrationFile[];
   samples: number;
   clipOutliers: boolean;
   onProgress: (progress: ConvertProgress) => void;
@@ -64,6 +71,7 @@ export function resolveConvertOptions(options: ConvertOptions): ResolvedConvertO
     ...resolveConversionOptions(options),
     name: options.name,
     ...(options.calibration ? { calibration: options.calibration } : {}),
+    ...(options.calibrationFiles?.length ? { calibrationFiles: options.calibrationFiles } : {}),
     samples: options.samples ?? DEFAULT_SAMPLES,
     clipOutliers: options.clipOutliers ?? true,
     onProgress: options.onProgress ?? (() => {}),
@@ -186,13 +194,35 @@ type Reference = Pick<Conversion, 'calibration' | 'reference'> & { signature: { 
 
 type Converted = Candidate & { auto?: { trials: number; drift: number }; report: AccuracyReport };
 
-/** Step read: decodes the input (unless already decoded) and reports its float32 size. */
-async function readStep(input: FileSet | DecodedModel, progress: ResolvedConvertOptions['onProgress']): Promise<{ model: DecodedModel; floatBytes: number }> {
+/**
+ * Step read: decodes the input (unless already decoded) and reports its float32 size. A FileSet's
+ * calibration files (calibration.json beside the model, calibration/...) are set apart, and
+ * calibrate the conversion unless the options give their own.
+ */
+async function readStep(input: FileSet | DecodedModel, options: ResolvedConvertOptions): Promise<{ model: DecodedModel; floatBytes: number; options: ResolvedConvertOptions }> {
+  const progress = options.onProgress;
   progress({ stage: 'read', detail: 'reading the model' });
+  let carried: CalibrationFile[] = [];
+  if (input instanceof Map) {
+    const files = new Map(input);
+    carried = takeCalibrationFiles(files);
+    input = files;
+  }
   const model = input instanceof Map ? await readModel(input) : input;
   const floatBytes = model.weights.reduce((sum, w) => sum + w.values.byteLength, 0);
   progress({ stage: 'read', detail: `${model.source.format}: ${model.weights.length} weights, ${(floatBytes / 2 ** 20).toFixed(2)} MiB as float32` });
-  return { model, floatBytes };
+  if (carried.length === 0) return { model, floatBytes, options };
+  const given = options.calibration || options.calibrationFiles;
+  progress({ stage: 'read', detail: `calibration files with the model: ${carried.map((f) => f.path).join(', ')}${given ? ' (not used: calibration was given)' : ''}` });
+  return { model, floatBytes, options: given ? options : { ...options, calibrationFiles: carried } };
+}
+
+/** The calibration inputs: the caller's, else its files', else generated following the model's hints. */
+function calibrationFor(model: DecodedModel, inputs: TensorSignature[], options: ResolvedConvertOptions): Calibration {
+  if (options.calibration) return options.calibration(inputs);
+  if (options.calibrationFiles) return calibrationFromFiles(options.calibrationFiles, inputs, imageSpecFor(inputs, options.image ?? trainedClassifier(model).image));
+  const hints = inputHints(model.modelJson.modelTopology, inputs.length, model.weights);
+  return generateCalibration(inputs, options.samples, embeddingVocabulary(model.modelJson.modelTopology) ?? 10, 1, hints);
 }
 
 /** Step reference: runs the float32 model on the calibration inputs; its outputs are what every candidate is measured against. */
@@ -200,10 +230,7 @@ async function referenceStep(model: DecodedModel, options: ResolvedConvertOption
   options.onProgress({ stage: 'reference', detail: 'running the float32 model on calibration inputs' });
   const float32Files = encodeAndShard(model, () => 'float32', false, options.shardBytes).files;
   return withLoaded(float32Files, async (loaded) => {
-    const hints = inputHints(model.modelJson.modelTopology, loaded.inputs.length, model.weights);
-    const calibration = options.calibration
-      ? options.calibration(loaded.inputs)
-      : generateCalibration(loaded.inputs, options.samples, embeddingVocabulary(model.modelJson.modelTopology) ?? 10, 1, hints);
+    const calibration = calibrationFor(model, loaded.inputs, options);
     options.onProgress({ stage: 'reference', detail: `calibration ${calibration.description}` });
     const reference = await runCalibration(loaded, calibration);
     const backendCheck = await checkServingBackend(() => loadFiles(float32Files), calibration, reference, options.tolerance);
@@ -405,12 +432,13 @@ const COMPILED_MATCH = 1e-4;
 /** Converts without publishing. Throws ConversionError (or ToleranceError) naming the problem. */
 export async function convertModel(input: FileSet | DecodedModel, given: ConvertOptions): Promise<ConvertResult> {
   checkModelName(given.name);
-  const options = resolveConvertOptions(given);
-  const spec = parseQuantizeSpec(options.quantize);
+  const resolved = resolveConvertOptions(given);
+  const spec = parseQuantizeSpec(resolved.quantize);
   const { timings, lap } = stageClock();
   await tf.ready();
 
-  const read = await readStep(input, options.onProgress);
+  const read = await readStep(input, resolved);
+  const { options } = read;
   const { floatBytes } = read;
   const required = requiredGraphStep(read.model, options);
   const source = required?.model ?? read.model;

@@ -1,4 +1,4 @@
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import '@tensorflow/tfjs-backend-cpu';
@@ -8,7 +8,7 @@ import { readIndex } from '../../shared/bucket/published.ts';
 import { S3Store } from '../../shared/store/s3.ts';
 import { HAVE_FIXTURES, NO_FIXTURES_REASON, fixturePath } from '../helpers/fixtures.ts';
 import { startS3rver, type RunningS3 } from '../helpers/s3rver.ts';
-import { tinyDenseModel } from '../helpers/tiny-models.ts';
+import { OWN_CALIBRATION_IMAGES, tinyDenseModel, tinyImageModel } from '../helpers/tiny-models.ts';
 import { runEdgeflow } from '../helpers/cli.ts';
 
 const edgeflow = (args: string[], env: Record<string, string> = {}) => runEdgeflow(args, { env: { ...process.env, ...env } });
@@ -68,6 +68,24 @@ describe('edgeflow convert', () => {
     const refused = await edgeflow(['convert', tinyDir, '--name', 'tiny', '--out', out, '--calibration', bad]);
     expect(refused.code).toBe(1);
     expect(refused.stderr).toMatch(/calibration.*has shape \[1,3\]; input .* needs \[-1,16\]/);
+  });
+
+  it('calibrates on a folder of images (or one image) through the image spec; refuses a folder with none', async () => {
+    const imageDir = path.join(work, 'tiny-image');
+    writeFolder(imageDir, await tinyImageModel());
+    const out = path.join(work, 'images');
+    const result = await edgeflow(['convert', imageDir, '--name', 'tiny-image', '--out', out, '--calibration', OWN_CALIBRATION_IMAGES, '--image', '8x8,scale=0.00392156862745098']);
+    expect(result.stderr).not.toMatch(/Error:/);
+    expect(result.code).toBe(0);
+    expect(result.stdout).toMatch(/calibration\s+3 calibration images \(8x8 rgb, pixel\*0\.00392156862745098\+0\)/);
+    const one = await edgeflow(['convert', imageDir, '--name', 'tiny-image', '--out', out, '--calibration', path.join(OWN_CALIBRATION_IMAGES, 'gradient.png')]);
+    expect(one.stdout).toMatch(/calibration\s+1 calibration image \(8x8 rgb, pixel\*1\+0\)/);
+    const empty = path.join(work, 'no-images');
+    await mkdir(empty);
+    await writeFile(path.join(empty, 'notes.txt'), 'not an image');
+    const refused = await edgeflow(['convert', imageDir, '--name', 'tiny-image', '--out', out, '--calibration', empty]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toMatch(/--calibration .*no-images: the folder has no PNG or JPEG images/);
   });
 
   it('fails with a clear message and exit code on bad input or usage', async () => {

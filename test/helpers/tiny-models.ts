@@ -2,6 +2,7 @@
 // (model.json + one weights file, models/train/save.ts), for tests that need no fixture.
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { fileURLToPath } from 'node:url';
 import type { FileSet } from '../../converter/model.ts';
 import { modelFiles } from '../../models/train/save.ts';
 
@@ -55,4 +56,22 @@ export function setFixedWeights(model: tfl.LayersModel, seed: number): void {
       return tf.tensor(values, shape);
     }),
   );
+}
+
+/** The repo's own small calibration PNGs (test/fixtures/images/calibration). */
+export const OWN_CALIBRATION_IMAGES = fileURLToPath(new URL('../fixtures/images/calibration', import.meta.url));
+
+/** Conv 3x3 → global average → Dense 3 over [batch, 8, 8, 3] images (batch fixed when given). */
+export async function tinyImageModel(batch?: number) {
+  const model = tfl.sequential({
+    layers: [
+      tfl.layers.conv2d({ ...(batch ? { batchInputShape: [batch, 8, 8, 3] } : { inputShape: [8, 8, 3] }), filters: 4, kernelSize: 3, activation: 'relu', name: 'conv' }),
+      tfl.layers.globalAveragePooling2d({ name: 'pool' }),
+      tfl.layers.dense({ units: 3, activation: 'softmax', name: 'probs' }),
+    ],
+  });
+  model.setWeights(model.weights.map((w, i) => tf.tensor(fixedValues(w.shape.reduce((a, b) => a! * b!, 1)!, i + 5), w.shape as number[])));
+  const files = await modelFiles(model);
+  model.dispose();
+  return files;
 }
