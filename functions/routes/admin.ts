@@ -6,7 +6,7 @@
 //                                                labels.txt file part), image (HxW[,scale=..]) → 202
 //   GET    /admin/uploads/{id}                    queued | converting (with its lease) | published | failed
 //   GET    /admin/models                          names, versions, labels
-//   GET    /admin/models/{name}                   versions, labels, sizes, quantization, drift
+//   GET    /admin/models/{name}                   versions, labels, sizes, quantization, drift, training
 //   PUT    /admin/models/{name}/labels/{label}    {"version": n}  (rollback = move `stable` back)
 //   DELETE /admin/models/{name}/labels/{label}
 //   DELETE /admin/models/{name}/versions/{v}      409 while a label other than `latest` points at it

@@ -171,6 +171,8 @@ export interface TrainingRecord {
   data: string;
   options: Record<string, unknown>;
   finalLoss: Record<string, number>;
+  /** Per epoch: training and validation loss and metrics (the console draws them as curves). */
+  history: { epoch: number; train: Record<string, number>; validation: Record<string, number> }[];
   seconds: number;
   trainedAt: string;
 }
@@ -368,6 +370,7 @@ export async function runTraining(given: TrainJobOptions): Promise<TrainJobResul
       data: data.description,
       options: { learningRate, lrSchedule, ...regularization, clipNorm: options.clipNorm ?? null, earlyStopping: options.earlyStopping ?? null, seed, limit: options.limit ?? null },
       finalLoss: { ...(last ? { train: last.train.loss! } : {}), ...(last?.validation.loss !== undefined ? { validation: last.validation.loss } : {}) },
+      history: runLog.epochs.map(({ epoch, train, validation }) => ({ epoch, train, validation })),
       seconds,
       trainedAt: new Date().toISOString(),
     };

@@ -30,6 +30,8 @@ export interface VersionSummary {
   sizes?: EdgeflowJson['sizes'];
   quantization?: { spec: string; dtypes: Record<string, number> };
   report?: EdgeflowJson['report'];
+  /** The training run's record (metrics, per-epoch history), for a model from `edgeflow train`. */
+  training?: EdgeflowJson['training'];
 }
 
 export interface ModelSummary {
@@ -76,7 +78,7 @@ export async function describeModel(store: ObjectStore, name: string): Promise<M
       const meta = await readVersionMetadata(store, name, entry.version).catch(() => null);
       if (!meta) return { ...entry, labels };
       const source = { format: meta.source.format, files: meta.source.files, bytes: meta.source.bytes, ...(meta.source.uploadId ? { uploadId: meta.source.uploadId } : {}) };
-      return { ...entry, labels, source, sizes: meta.sizes, quantization: { spec: meta.quantization.spec, dtypes: dtypeCounts(meta.quantization.weights) }, report: meta.report };
+      return { ...entry, labels, source, sizes: meta.sizes, quantization: { spec: meta.quantization.spec, dtypes: dtypeCounts(meta.quantization.weights) }, report: meta.report, ...(meta.training ? { training: meta.training } : {}) };
     }),
   );
   return { name, labels: index.labels, versions };

@@ -106,10 +106,17 @@ describe('edgeflow train celsius', () => {
 
     const edgeflow = EdgeflowJson.parse((await getJson(store, `models/celsius/${version}/edgeflow.json`))!.value);
     expect(edgeflow.training).toMatchObject({ model: 'celsius', backend: 'wasm', epochs: 60, metrics: result.record.metrics, trainedAt: result.record.trainedAt });
+    // The per-epoch history travels with it, and the admin API's model description passes it through.
+    const history = result.history.map(({ epoch, train, validation }) => ({ epoch, train, validation }));
+    expect(edgeflow.training!.history).toEqual(history);
+    expect(history).toHaveLength(60);
+    expect(history[59]!.validation.loss).toBeLessThan(history[0]!.validation.loss!);
     expect((await readIndex(store, 'celsius'))!.index.labels.latest).toBe(version);
 
     // The published version, served by the Node entry of the Hono app (stock TF.js loader, wasm).
-    const { app } = createNodeApp({ store });
+    const { app } = createNodeApp({ store, admin: { token: 'train-test-token' } });
+    const described = (await (await app.request('/admin/models/celsius', { headers: { authorization: 'Bearer train-test-token' } })).json()) as { versions: { training?: { history: unknown[] } }[] };
+    expect(described.versions[0]!.training).toMatchObject({ model: 'celsius', history });
     const response = await app.request('/v1/models/celsius:predict', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ instances: [[100], [-40], [37]] }) });
     expect(response.status).toBe(200);
     const { predictions } = (await response.json()) as { predictions: number[][] };
