@@ -1,5 +1,6 @@
 // What `:classify` needs from a conversion, checked against the model's signature: the class
-// labels (count = the single output's last dimension) and the image spec (given, or inferred from
+// labels (count = the single output's last dimension, or two for a one-unit binary output:
+// negative, then positive) and the image spec (given, or inferred from
 // a single [-1, H, W, 1|3] input: channels from the last dimension, pixels as they are).
 // Labels and image in model.json's userDefinedMetadata (`edgeflow train` writes them) count as
 // given unless the options give their own.
@@ -23,8 +24,10 @@ function checkLabels(labels: string[], outputs: TensorSignature[]): void {
   const output = outputs[0]!;
   const classes = output.shape.at(-1);
   if (classes === undefined || output.shape.length < 2) throw badRequest(`--labels: output ${output.name} has shape [${output.shape.join(', ')}], not [batch, classes]`);
-  if (classes !== -1 && classes !== labels.length) {
-    throw badRequest(`--labels: ${labels.length} class names given, but output ${output.name} has ${classes} classes (its last dimension)`);
+  if (classes !== -1 && classes !== labels.length && !(classes === 1 && labels.length === 2)) {
+    throw badRequest(
+      `--labels: ${labels.length} class names given, but output ${output.name} has ${classes} classes (its last dimension${classes === 1 ? '; a one-unit binary output takes 2 names, negative then positive' : ''})`,
+    );
   }
 }
 

@@ -16,6 +16,7 @@ import { claimUpload, DEFAULT_LEASE_MS, MAX_LEASE_MS } from '../shared/bucket/cl
 import { convertModel, publishConverted, ToleranceError, type ConvertOptions, type ConvertProgress, type ConvertResult, type PublishedConversion } from './convert.ts';
 import { ConversionError, isEdgeflowError, type ErrorCode } from '../shared/errors.ts';
 import type { DecodedModel, FileSet } from './model.ts';
+import { DEFAULT_LIMITS, WORKER_LIMITS, type ConversionLimits } from './limits.ts';
 import { readModel } from './read/index.ts';
 import { RetryingStore, DEFAULT_RETRY_DELAYS_MS } from '../shared/store/retrying.ts';
 import { InvalidStatusError, parseManifestKey, readManifest, readStatus, uploadKeys, writeStatus, type UploadEvent, type UploadManifest, type UploadStatus } from '../shared/bucket/uploads.ts';
@@ -25,6 +26,8 @@ export interface ConsumerLimits {
   maxSourceBytes: number;
   /** Largest model, as float32 weights, this runtime converts (a conversion holds ~3x this). */
   maxFloat32Bytes: number;
+  /** The reading budgets (archives, JSON, shapes) of this runtime: converter/limits.ts. */
+  read: ConversionLimits;
 }
 
 /**
@@ -32,8 +35,8 @@ export interface ConsumerLimits {
  * float32 weights) leaves a 69 MiB wasm heap (two loads and calibration runs), and the JS side
  * holds the source, the decoded float32 weights and the shards meanwhile (~25 MB).
  */
-export const WORKER_CONSUMER_LIMITS: ConsumerLimits = { maxSourceBytes: 32 * 2 ** 20, maxFloat32Bytes: 12 * 2 ** 20 };
-export const UNLIMITED: ConsumerLimits = { maxSourceBytes: Infinity, maxFloat32Bytes: Infinity };
+export const WORKER_CONSUMER_LIMITS: ConsumerLimits = { maxSourceBytes: 32 * 2 ** 20, maxFloat32Bytes: 12 * 2 ** 20, read: WORKER_LIMITS };
+export const UNLIMITED: ConsumerLimits = { maxSourceBytes: Infinity, maxFloat32Bytes: Infinity, read: DEFAULT_LIMITS };
 
 export interface ConsumerOptions {
   store: ObjectStore;
@@ -317,7 +320,7 @@ export async function consumeUploadEvent(message: unknown, given: ConsumerOption
     checkSourceSize(manifest, options.limits);
     const files = await readUploadFiles(job, manifest);
     await options.ensureBackend();
-    const decoded = await readModel(files);
+    const decoded = await readModel(files, options.limits.read);
     files.clear();
     checkFloat32Size(decoded, options.limits);
 

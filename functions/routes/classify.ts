@@ -15,7 +15,7 @@ import { imageToInput } from '../../shared/image/to-input.ts';
 import type { EdgeflowJson } from '../../shared/schemas/edgeflow-json.ts';
 import { TfServingClassifyRequest } from '../../shared/schemas/requests.ts';
 import type { AppEnv } from '../app-env.ts';
-import { parseJsonBody, readCappedBody } from '../body.ts';
+import { parseJsonBody, readCappedBody, timed } from '../body.ts';
 import { runModel, type OutputTensor } from '../inference.ts';
 import { checkBatch, ElementBudget, type Limits } from '../limits.ts';
 import type { VersionSelector } from '../runtime/registry.ts';
@@ -56,19 +56,21 @@ async function readImageRequest(c: Context<AppEnv>, limits: Limits, inputName: (
   if (type !== '' && type !== 'application/json' && !IMAGE_TYPES.has(type)) {
     throw unsupportedImage(`Content-Type ${type}: send image/jpeg, image/png, or application/json with {"examples": [{"<input>": {"b64": ...}}]}`);
   }
-  const bytes = await readCappedBody(c, limits.maxBodyBytes);
-  if (IMAGE_TYPES.has(type) || (type === '' && bytes[0] !== 0x7b)) {
-    if (bytes.byteLength === 0) throw badRequest('body: an image is required');
-    return { images: [{ bytes, field: 'body' }], topK: queryTopK };
-  }
-  const parsed = TfServingClassifyRequest.safeParse(parseJsonBody(bytes));
-  if (!parsed.success) throw badRequest(describeZodError(parsed.error));
-  const { examples, top_k, signature_name } = parsed.data;
-  if (signature_name !== undefined && signature_name !== '' && signature_name !== 'serving_default') {
-    throw badRequest(`signature_name: unknown signature ${JSON.stringify(signature_name)} (the model has serving_default)`);
-  }
-  checkBatch(examples.length, 'examples', limits);
-  return { images: examples.map((example, i) => exampleImage(example, i, inputName())), topK: top_k ?? queryTopK };
+  const bytes = await timed(c, 'read', () => readCappedBody(c, limits.maxBodyBytes));
+  return timed(c, 'parse', () => {
+    if (IMAGE_TYPES.has(type) || (type === '' && bytes[0] !== 0x7b)) {
+      if (bytes.byteLength === 0) throw badRequest('body: an image is required');
+      return { images: [{ bytes, field: 'body' }], topK: queryTopK };
+    }
+    const parsed = TfServingClassifyRequest.safeParse(parseJsonBody(bytes));
+    if (!parsed.success) throw badRequest(describeZodError(parsed.error));
+    const { examples, top_k, signature_name } = parsed.data;
+    if (signature_name !== undefined && signature_name !== '' && signature_name !== 'serving_default') {
+      throw badRequest(`signature_name: unknown signature ${JSON.stringify(signature_name)} (the model has serving_default)`);
+    }
+    checkBatch(examples.length, 'examples', limits);
+    return { images: examples.map((example, i) => exampleImage(example, i, inputName())), topK: top_k ?? queryTopK };
+  });
 }
 
 /** The version's image spec, or a 400 saying how to give one. */
@@ -86,10 +88,15 @@ function singleOutput(name: string, outputs: OutputTensor[], method: 'classify' 
   return output;
 }
 
+/** Scores sorted, top k; a one-unit output with two labels is binary: p for the second, 1 - p for the first. */
 function classifyResult(output: OutputTensor, labels: string[] | undefined, topK: number): [string, number][][] {
   const [batch, classes] = output.shape as [number, number];
+  const binary = classes === 1 && labels?.length === 2;
   return Array.from({ length: batch }, (_, b) => {
-    const scored = Array.from({ length: classes }, (_, k) => [labels?.[k] ?? String(k), Number(output.values[b * classes + k])] as [string, number]);
+    const p = Number(output.values[b * classes]);
+    const scored = binary
+      ? [[labels[1]!, p] as [string, number], [labels[0]!, 1 - p] as [string, number]]
+      : Array.from({ length: classes }, (_, k) => [labels?.[k] ?? String(k), Number(output.values[b * classes + k])] as [string, number]);
     return scored.sort((x, y) => y[1] - x[1]).slice(0, topK);
   });
 }

@@ -40,12 +40,12 @@ export async function modelFiles(model: LayersModel, userDefinedMetadata?: Recor
 /**
  * What `:classify` needs, for model.json's userDefinedMetadata (the converter records it in
  * edgeflow.json unless --labels / --image say otherwise): the class names when they count the
- * single output's units (a one-unit sigmoid gets none), and an image spec for an [H, W, 1|3]
- * input, whose pixels the training data sets scale to 0..1 (pixel / 255).
+ * single output's units, or two names for a one-unit sigmoid (negative, then positive), and an
+ * image spec for an [H, W, 1|3] input, whose pixels the training data sets scale to 0..1 (pixel / 255).
  */
 export function servingMetadata(model: LayersModel, classes: string[] | undefined): { labels?: string[]; image?: ImageInput } {
   const units = model.outputs.length === 1 ? model.outputs[0]!.shape.at(-1) : undefined;
-  const labels = classes && classes.length === units ? { labels: classes } : {};
+  const labels = classes && (classes.length === units || (units === 1 && classes.length === 2)) ? { labels: classes } : {};
   const input = model.inputs.length === 1 ? model.inputs[0]!.shape : [];
   const [, height, width, depth] = input;
   const isImage = input.length === 4 && (height ?? 0) > 0 && (width ?? 0) > 0 && (depth === 1 || depth === 3);

@@ -45,6 +45,7 @@ beforeAll(async () => {
   await convertAndPublish(store, await cornerModel([TOP_LEFT, TOP_RIGHT, BOTTOM_LEFT]), { name: 'corners', quantize: 'none', samples: 2, labels: ['tl', 'tr', 'bl'], image });
   await convertAndPublish(store, await cornerModel([TOP_LEFT, TOP_RIGHT, BOTTOM_LEFT]), { name: 'unlabelled', quantize: 'none', samples: 2 });
   await convertAndPublish(store, await cornerModel([TOP_LEFT]), { name: 'brightness', quantize: 'none', samples: 2, image });
+  await convertAndPublish(store, await cornerModel([TOP_LEFT]), { name: 'binary', quantize: 'none', samples: 2, image, labels: ['dark', 'bright'] });
   await convertAndPublish(store, await tinyDenseModel(), { name: 'dense', samples: 2 });
   app = createNodeApp({ store, limits: { maxImagePixels: 4096 } }).app;
 }, 120_000);
@@ -108,6 +109,19 @@ describe(':classify', () => {
     const top = async (orientation: number) => ((await (await post('/v1/models/corners:classify?top_k=1', withOrientation(stored, orientation), 'image/jpeg')).json()) as Result).result[0]![0]![0];
     // 6: rotated 90° clockwise for display, so the stored top-left corner shows top-right; 8: bottom-left.
     expect([await top(1), await top(6), await top(8)]).toEqual(['tl', 'tr', 'bl']);
+  });
+
+  it('a one-unit binary output with two labels answers both: p for the second, 1 - p for the first, sorted', async () => {
+    const classify = async (rows: number[][]) => ((await (await post('/v1/models/binary:classify', greyPng(rows), 'image/png')).json()) as Result).result[0]!;
+    const bright = await classify(topLeftWhite(SIZE));
+    expect(bright.map(([label]) => label)).toEqual(['bright', 'dark']);
+    expect(bright[0]![1]).toBeCloseTo(1, 5);
+    expect(bright[1]![1]).toBeCloseTo(0, 5);
+    const dark = await classify(Array.from({ length: SIZE }, () => Array(SIZE).fill(0)));
+    expect(dark).toEqual([
+      ['dark', 1],
+      ['bright', 0],
+    ]);
   });
 
   it('answers class indices as labels when the model has none', async () => {

@@ -14,12 +14,13 @@ beforeAll(async () => {
 });
 
 describe('servingMetadata', () => {
-  it('names the MNIST CNN digits and its 28x28 grey pixels / 255; a one-unit sigmoid gets no labels', () => {
+  it('names the MNIST CNN digits and its 28x28 grey pixels / 255; a one-unit sigmoid gets two (negative, positive)', () => {
     const cnn = buildCnn({}, { name: 'mnist_cnn', classes: 10, output: 'digit' });
     const digits = MODELS.mnist!.classes;
     expect(servingMetadata(cnn, digits)).toEqual({ labels: digits, image: { height: 28, width: 28, channels: 'grayscale', scale: 1 / 255, offset: 0 } });
     const sigmoid = tfl.sequential({ layers: [tfl.layers.dense({ inputShape: [8], units: 1, activation: 'sigmoid' })] });
-    expect(servingMetadata(sigmoid, ['ham', 'spam'])).toEqual({});
+    expect(servingMetadata(sigmoid, ['ham', 'spam'])).toEqual({ labels: ['ham', 'spam'] });
+    expect(servingMetadata(sigmoid, ['a', 'b', 'c'])).toEqual({});
     cnn.dispose();
     sigmoid.dispose();
   });

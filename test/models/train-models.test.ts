@@ -96,13 +96,18 @@ describe('tiny runs through edgeflow train', () => {
   });
 
   it('spam classifier: Embedding over token ids, vocabulary saved with the model', async () => {
-    const { modelJson } = await train(['spam', '--limit', '300', '--epochs', '1']);
+    const { modelJson, files } = await train(['spam', '--limit', '300', '--epochs', '1']);
     const training = modelJson.userDefinedMetadata.training;
     expect(training).toMatchObject({ model: 'spam', backend: 'wasm', task: 'binary-classification', heldOutSamples: 100 });
     expect(Object.keys(training.metrics).sort()).toEqual(['accuracy', 'precision', 'recall']);
     const preprocessing = modelJson.userDefinedMetadata.preprocessing as { vocabulary: string[]; sequenceLength: number };
     expect(preprocessing.sequenceLength).toBe(256);
     expect(preprocessing.vocabulary.length).toBeGreaterThan(1000);
+    // Its class names (one sigmoid unit: ham, then spam) reach edgeflow.json through the converter.
+    expect((modelJson.userDefinedMetadata as { labels?: string[] }).labels).toEqual(['ham', 'spam']);
+    const store = new MemoryStore();
+    const published = await convertAndPublish(store, files, { name: 'spam', quantize: 'none', samples: 1 });
+    expect(EdgeflowJson.parse((await getJson(store, `models/spam/${published.version}/edgeflow.json`))!.value).labels).toEqual(['ham', 'spam']);
   });
 
   it('regularization options: BatchNorm, L2, clipping, a step schedule, early stopping', async () => {
