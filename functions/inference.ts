@@ -1,41 +1,13 @@
-// Runs one prediction: tensors from decoded inputs, the model, outputs read back, and
-// every tensor (inputs, outputs, intermediates) disposed whatever happens.
-import * as tf from '@tensorflow/tfjs-core';
+// Runs one request's prediction: through the model's micro-batcher when the runtime gave it one
+// (runtime/batcher.ts: concurrent requests merged along the batch axis), else on its own.
 import type { LoadedModel } from '../shared/model-loader.ts';
-import type { TensorValues, TypedValues } from '../shared/codecs.ts';
+import { batcherOf } from './runtime/batcher.ts';
+import { predictOnce, type InputTensor, type OutputTensor } from './runtime/predict.ts';
 
-export interface InputTensor {
-  shape: number[];
-  dtype: 'float32' | 'int32' | 'bool' | 'string';
-  values: TensorValues;
-}
-
-export interface OutputTensor {
-  name: string;
-  dtype: string;
-  shape: number[];
-  values: TypedValues;
-}
+export type { InputTensor, OutputTensor };
 
 /** Inputs in the model's signature order; outputs in the signature's order. */
-export async function runModel(model: LoadedModel, inputs: InputTensor[]): Promise<OutputTensor[]> {
-  const tensors: tf.Tensor[] = [];
-  let outputs: tf.Tensor[] = [];
-  try {
-    for (const input of inputs) {
-      tensors.push(input.dtype === 'string' ? tf.tensor(input.values as Uint8Array[], input.shape, 'string') : tf.tensor(input.values as TypedValues, input.shape, input.dtype));
-    }
-    outputs = await model.predict(tensors);
-    return await Promise.all(
-      outputs.map(async (tensor, i) => ({
-        name: model.outputs[i]?.name ?? `output_${i}`,
-        dtype: tensor.dtype,
-        shape: tensor.shape,
-        values: (await tensor.data()) as TypedValues,
-      })),
-    );
-  } finally {
-    tf.dispose(tensors);
-    tf.dispose(outputs);
-  }
+export function runModel(model: LoadedModel, inputs: InputTensor[]): Promise<OutputTensor[]> {
+  const batcher = batcherOf(model);
+  return batcher ? batcher.run(inputs) : predictOnce(model, inputs);
 }

@@ -5,6 +5,7 @@ import { keys } from '../../shared/names.ts';
 import type { ObjectStore, StoredObject } from '../../shared/store/types.ts';
 import { Backend, type BackendStarter, type BackendStatus } from './backend.ts';
 import { EdgeflowError, unavailable } from '../../shared/errors.ts';
+import { attachBatcher, noBatchCounts, type BatchCounts, type BatchingOptions } from './batcher.ts';
 import { loadVersion } from './loader.ts';
 import { ModelCache, type CachedModel, type CacheStats } from './model-cache.ts';
 import { ModelRegistry, type ResolvedVersion, type VersionSelector } from './registry.ts';
@@ -23,6 +24,8 @@ export interface RuntimeOptions {
    * a separate warm-up would only double the cold start. 'always' or 'never' otherwise.
    */
   warmUp?: WarmUpPolicy;
+  /** Micro-batching of concurrent requests to one model version (batcher.ts); absent: off. */
+  batching?: BatchingOptions;
 }
 
 export type WarmUpPolicy = 'ready' | 'always' | 'never';
@@ -54,6 +57,8 @@ export class ModelRuntime {
   readonly cache: ModelCache;
   private readonly backend: Backend;
   private readonly warmUp: WarmUpPolicy;
+  private readonly batching: BatchingOptions | undefined;
+  private readonly batchCounts = noBatchCounts();
 
   constructor(options: RuntimeOptions) {
     this.store = options.store;
@@ -61,6 +66,7 @@ export class ModelRuntime {
     this.registry = new ModelRegistry(options.store, options.indexTtlMs ?? DEFAULT_INDEX_TTL_MS);
     this.cache = new ModelCache(options.memoryBudgetBytes ?? DEFAULT_MEMORY_BUDGET_BYTES);
     this.warmUp = options.warmUp ?? 'ready';
+    this.batching = options.batching;
   }
 
   /** Starts the backend (once); 503 with the reason when it cannot start. */
@@ -104,9 +110,11 @@ export class ModelRuntime {
     await backend;
     const resolved: ResolvedVersion = { name, version, index, edgeflow };
     try {
-      const entry = await this.cache.acquire(key, edgeflow.sizes.float32, () =>
-        loadVersion(this.store, name, version, edgeflow, { warmUp: this.warmUp === 'always' || (this.warmUp === 'ready' && purpose === 'ready'), modelJson }),
-      );
+      const entry = await this.cache.acquire(key, edgeflow.sizes.float32, async () => {
+        const loaded = await loadVersion(this.store, name, version, edgeflow, { warmUp: this.warmUp === 'always' || (this.warmUp === 'ready' && purpose === 'ready'), modelJson });
+        if (this.batching) attachBatcher(loaded.model, this.batching, this.batchCounts);
+        return loaded;
+      });
       const loadMs = performance.now() - start;
       let held = true;
       const release = () => {
@@ -160,12 +168,16 @@ export class ModelRuntime {
     return this.cache.has(`${name}/${version}`);
   }
 
-  /** Loaded models and their bytes, plus live TF.js tensors (flat under load when every request disposes). */
-  stats(): CacheStats & { tensors: number; tensorBytes: number; wasmHeapBytes: number | null } {
-    if (!this.backend.status().ready) return { ...this.cache.stats(), tensors: 0, tensorBytes: 0, wasmHeapBytes: null };
+  /**
+   * Loaded models and their bytes, plus live TF.js tensors (flat under load when every request
+   * disposes), and what micro-batching did (null when off).
+   */
+  stats(): CacheStats & { tensors: number; tensorBytes: number; wasmHeapBytes: number | null; batching: (BatchingOptions & BatchCounts) | null } {
+    const batching = this.batching ? { ...this.batching, ...this.batchCounts } : null;
+    if (!this.backend.status().ready) return { ...this.cache.stats(), tensors: 0, tensorBytes: 0, wasmHeapBytes: null, batching };
     const memory = tf.memory();
     // The wasm heap grows and never shrinks: its size is the high-water mark of this isolate.
     const heap = (tf.backend() as unknown as { wasm?: { HEAPU8?: Uint8Array } }).wasm?.HEAPU8?.byteLength ?? null;
-    return { ...this.cache.stats(), tensors: memory.numTensors, tensorBytes: memory.numBytes, wasmHeapBytes: heap };
+    return { ...this.cache.stats(), tensors: memory.numTensors, tensorBytes: memory.numBytes, wasmHeapBytes: heap, batching };
   }
 }
