@@ -30,6 +30,7 @@ const names = args.length > 0 ? args : full ? ['celsius', 'co2', 'spam', 'mnist'
 for (const name of names) if (!MODELS[name]) throw new Error(`unknown model ${name}`);
 
 async function fullRuns(): Promise<void> {
+  tf.enableProdMode(); // as the CLI: no "install our node backend" banner
   const percent = (v: number) => `${(v * 100).toFixed(2)}%`;
   const rows: string[][] = [];
   for (const name of names) {

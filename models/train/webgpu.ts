@@ -112,8 +112,10 @@ async function load(): Promise<WebGpuProbe> {
     });
     return new WebGPUBackend(device, info);
   });
+  // Dawn's description is the driver's (NVIDIA's reads 'NVIDIA: 580.159.04 …'); `device` names the chip.
   const description = [info.description, info.device].find((s) => s) ?? 'unnamed adapter';
-  return { adapter: { description, vendor: info.vendor ?? '', architecture: info.architecture ?? '', software: isSoftwareAdapter(info) } };
+  const architecture = [info.architecture, info.device].find((s) => s) ?? '';
+  return { adapter: { description, vendor: info.vendor ?? '', architecture, software: isSoftwareAdapter(info) } };
 }
 
 let loaded: Promise<WebGpuProbe> | undefined;
@@ -125,4 +127,7 @@ export const importWebGpu: WebGpuLoader = () => {
 };
 
 /** Words for an adapter in the job's output. */
-export const describeAdapter = (a: GpuAdapter) => `${a.software ? 'software adapter' : 'GPU'} '${a.description}'${a.architecture ? ` (${[a.vendor, a.architecture].filter(Boolean).join(', ')})` : ''}`;
+export const describeAdapter = (a: GpuAdapter) => {
+  const details = [a.vendor, a.architecture].filter(Boolean).join(', ');
+  return `${a.software ? 'software adapter' : 'GPU'} '${a.description}'${details ? ` (${details})` : ''}`;
+};
