@@ -1,7 +1,8 @@
 // TF Serving REST API v1:
 //   GET  /v1/models/{name}[/versions/{v}|/labels/{l}]            model status
 //   GET  /v1/models/{name}[/versions/{v}|/labels/{l}]/metadata   signature (from edgeflow.json)
-//   POST /v1/models/{name}[/versions/{v}|/labels/{l}]:predict    instances → predictions, inputs → outputs
+//   POST /v1/models/{name}[/versions/{v}|/labels/{l}]:predict    instances → predictions, inputs → outputs;
+//                                                                a raw octet-stream tensor → predictions (tfserving-raw.ts)
 //   POST /v1/models/{name}[/versions/{v}|/labels/{l}]:classify   image(s) → [label, score] lists (routes/classify.ts)
 //   POST /v1/models/{name}[/versions/{v}|/labels/{l}]:regress    image(s) → values
 // The `:predict` suffix is not a Hono route parameter, so paths are parsed here.
@@ -12,13 +13,14 @@ import { parseVersion } from '../../shared/names.ts';
 import { TfServingPredictRequest } from '../../shared/schemas/requests.ts';
 import { describeZodError } from '../../shared/errors.ts';
 import type { TensorSignature } from '../../shared/schemas/edgeflow-json.ts';
-import { readJsonBody } from '../body.ts';
+import { parseJsonBody, readCappedBody, timed } from '../body.ts';
 import { runModel } from '../inference.ts';
 import type { AppEnv } from '../app-env.ts';
 import { badRequest, notFound } from '../../shared/errors.ts';
 import type { VersionSelector } from '../runtime/registry.ts';
 import { classifyOrRegress } from './classify.ts';
 import { decodeColumns, decodeInstances, encodeOutputs, encodePredictions } from './tfserving-codec.ts';
+import { decodeRawPredict, RAW_TENSOR_TYPE } from './tfserving-raw.ts';
 
 interface ParsedPath {
   name: string;
@@ -57,7 +59,7 @@ function tensorInfo(signature: TensorSignature) {
 
 export function tfServingRoutes(): Hono<AppEnv> {
   const app = new Hono<AppEnv>();
-  // Server-Timing of a prediction: load, decode, infer, encode (ms), in that order.
+  // Server-Timing of a prediction: read, parse, load, decode, infer, encode (ms), in that order.
   const serverTiming = timing({ total: false });
 
   app.get('/v1/models/*', async (c) => {
@@ -109,26 +111,36 @@ export function tfServingRoutes(): Hono<AppEnv> {
     const { name, selector, action } = parsePath(decodeURIComponent(c.req.path));
     if (action === 'classify' || action === 'regress') return classifyOrRegress(c, name, selector, action);
     if (action !== 'predict') return c.json({ error: `${action} needs GET` }, 405);
+    const raw = (c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase() === RAW_TENSOR_TYPE;
     const [request, acquired] = await runtime.acquireWhile(name, selector, async () => {
-      const parsed = TfServingPredictRequest.safeParse(await readJsonBody(c, limits.maxBodyBytes));
-      if (!parsed.success) throw badRequest(describeZodError(parsed.error));
-      if (parsed.data.signature_name !== undefined && parsed.data.signature_name !== 'serving_default' && parsed.data.signature_name !== '') {
-        throw badRequest(`signature_name: unknown signature ${JSON.stringify(parsed.data.signature_name)} (the model has serving_default)`);
-      }
-      return parsed.data;
+      const body = await timed(c, 'read', () => readCappedBody(c, limits.maxBodyBytes));
+      return timed(c, 'parse', () => {
+        if (raw) return { raw: body, json: undefined };
+        const parsed = TfServingPredictRequest.safeParse(parseJsonBody(body));
+        if (!parsed.success) throw badRequest(describeZodError(parsed.error));
+        if (parsed.data.signature_name !== undefined && parsed.data.signature_name !== 'serving_default' && parsed.data.signature_name !== '') {
+          throw badRequest(`signature_name: unknown signature ${JSON.stringify(parsed.data.signature_name)} (the model has serving_default)`);
+        }
+        return { raw: undefined, json: parsed.data };
+      });
     });
     try {
       setMetric(c, 'load', acquired.loadMs, undefined, 2);
       startTime(c, 'decode');
       const signature = acquired.entry.model.inputs;
-      const instances = request.instances;
-      const inputs = instances ? decodeInstances(instances, signature, limits) : decodeColumns(request.inputs, signature, limits);
+      const instances = request.json?.instances;
+      const inputs = request.raw
+        ? decodeRawPredict(request.raw, (key) => c.req.query(key), signature, limits)
+        : instances
+          ? decodeInstances(instances, signature, limits)
+          : decodeColumns(request.json?.inputs, signature, limits);
       endTime(c, 'decode', 2);
       startTime(c, 'infer');
       const outputs = await runModel(acquired.entry.model, inputs);
       endTime(c, 'infer', 2);
       startTime(c, 'encode');
-      const text = JSON.stringify(instances ? { predictions: encodePredictions(outputs, instances.length) } : { outputs: encodeOutputs(outputs) });
+      const rows = request.raw ? inputs[0]!.shape[0]! : instances?.length;
+      const text = JSON.stringify(rows !== undefined ? { predictions: encodePredictions(outputs, rows) } : { outputs: encodeOutputs(outputs) });
       endTime(c, 'encode', 2);
       return c.body(text, 200, { 'Content-Type': 'application/json' });
     } finally {

@@ -20,21 +20,35 @@ export const TfServingPredictRequest = z
   });
 export type TfServingPredictRequest = z.infer<typeof TfServingPredictRequest>;
 
-const Parameters = z.record(z.string(), z.unknown());
+/** Parameters of the binary tensor data extension (KServe v2 / Triton), beside any others. */
+const InputParameters = z
+  .object({
+    // Whole and within the body limit: checked with the body (functions/routes/v2-binary.ts).
+    binary_data_size: z.number('binary_data_size must be a byte count').nonnegative('binary_data_size must not be negative').optional(),
+  })
+  .loose();
+const OutputParameters = z.object({ binary_data: z.boolean('binary_data must be true or false').optional() }).loose();
+const RequestParameters = z.object({ binary_data_output: z.boolean('binary_data_output must be true or false').optional() }).loose();
 
-export const V2InferInput = z.object({
-  name: z.string().min(1),
-  shape: z.array(z.number().int().nonnegative()),
-  datatype: z.enum(V2_DATATYPES),
-  parameters: Parameters.optional(),
-  data: z.unknown().refine((data) => data !== undefined, 'data is required'),
-});
+export const V2InferInput = z
+  .object({
+    name: z.string().min(1),
+    shape: z.array(z.number().int().nonnegative()),
+    datatype: z.enum(V2_DATATYPES),
+    parameters: InputParameters.optional(),
+    data: z.unknown().optional(),
+  })
+  .superRefine((input, ctx) => {
+    const binary = input.parameters?.binary_data_size !== undefined;
+    if (!binary && input.data === undefined) ctx.addIssue({ code: 'custom', path: ['data'], message: 'data is required (or parameters.binary_data_size with the tensor as binary data)' });
+    if (binary && input.data !== undefined) ctx.addIssue({ code: 'custom', path: ['data'], message: 'give data or parameters.binary_data_size, not both' });
+  });
 
 export const V2InferRequest = z.object({
   id: z.string().optional(),
-  parameters: Parameters.optional(),
+  parameters: RequestParameters.optional(),
   inputs: z.array(V2InferInput).min(1, 'inputs must list at least one tensor'),
-  outputs: z.array(z.object({ name: z.string().min(1), parameters: Parameters.optional() })).optional(),
+  outputs: z.array(z.object({ name: z.string().min(1), parameters: OutputParameters.optional() })).optional(),
 });
 export type V2InferRequest = z.infer<typeof V2InferRequest>;
 

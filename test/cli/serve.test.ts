@@ -46,7 +46,7 @@ describe('Node entry over a local folder', () => {
     const instance = models[1]!.example();
     const tfs = await post(server.url, '/v1/models/mnist-cnn:predict', { instances: [instance] });
     expect(tfs.status).toBe(200);
-    expect(tfs.headers.get('server-timing')).toMatch(/^load;dur=[\d.]+, ?decode;dur=[\d.]+, ?infer;dur=[\d.]+, ?encode;dur=[\d.]+$/);
+    expect(tfs.headers.get('server-timing')).toMatch(/^read;dur=[\d.]+, ?parse;dur=[\d.]+, ?load;dur=[\d.]+, ?decode;dur=[\d.]+, ?infer;dur=[\d.]+, ?encode;dur=[\d.]+$/);
     const { predictions } = (await tfs.json()) as { predictions: number[][] };
     expect(predictions[0]).toHaveLength(10);
     const v2 = (await (await post(server.url, '/v2/models/mnist-cnn/versions/1/infer', { inputs: [{ name: 'conv1_input', shape: [1, 28, 28, 1], datatype: 'FP64', data: [instance] }] })).json()) as {

@@ -102,7 +102,7 @@ describe.skipIf(!hasFixture)('nsfwjs MobileNetV2 from R2 inside workerd', () => 
     const response = await post('/v1/models/mobilenet/versions/1:predict', { instances: images.nested });
     expect(response.status).toBe(200);
     const timing = response.headers.get('server-timing') ?? '';
-    expect(timing).toMatch(/^load;dur=[\d.]+, ?decode;dur=[\d.]+, ?infer;dur=[\d.]+, ?encode;dur=[\d.]+$/);
+    expect(timing).toMatch(/^read;dur=[\d.]+, ?parse;dur=[\d.]+, ?load;dur=[\d.]+, ?decode;dur=[\d.]+, ?infer;dur=[\d.]+, ?encode;dur=[\d.]+$/);
     const { predictions } = (await response.json()) as { predictions: number[][] };
     expect(predictions).toHaveLength(2);
     expect(predictions[0]).toHaveLength(5);

@@ -89,7 +89,7 @@ describe(':classify', () => {
         ],
       ],
     });
-    expect(response.headers.get('server-timing')).toMatch(/^load;dur=[\d.]+,decode;dur=[\d.]+,infer;dur=[\d.]+,encode;dur=[\d.]+$/);
+    expect(response.headers.get('server-timing')).toMatch(/^read;dur=[\d.]+,parse;dur=[\d.]+,load;dur=[\d.]+,decode;dur=[\d.]+,infer;dur=[\d.]+,encode;dur=[\d.]+$/);
   });
 
   it('resizes a larger JPEG to the spec and takes TF Serving JSON with several examples and top_k', async () => {
