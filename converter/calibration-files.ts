@@ -1,14 +1,14 @@
 // Calibration inputs from files: one JSON or .npy file (converter/calibration.ts), or PNG / JPEG
 // images decoded and preprocessed by the model's image spec with the shared/image code `:classify`
-// runs (one preprocessing path). Also where such files travel with a model: `calibration.json` /
-// `calibration.npy` beside it or anything under `calibration/` (what `edgeflow train` writes, and
-// where the admin API stores an upload's calibration parts).
+// runs (one preprocessing path); and the calibration files a model's files carry
+// (shared/bucket/calibration.ts says where) set apart from them.
 import { EdgeflowError, isEdgeflowError } from '../shared/errors.ts';
 import { decodeImage } from '../shared/image/decode.ts';
 import { imageToInput } from '../shared/image/to-input.ts';
 import type { ImageInput, TensorSignature } from '../shared/schemas/edgeflow-json.ts';
 import { fixedBatch, parseCalibrationJson, parseNpy, splitSamples, type Calibration } from './calibration.ts';
 import type { FileSet } from './model.ts';
+import { checkCalibrationFiles, isCalibrationPath } from '../shared/bucket/calibration.ts';
 
 /** A calibration file: its path (for messages and its kind, by extension) and bytes. */
 export interface CalibrationFile {
@@ -16,31 +16,12 @@ export interface CalibrationFile {
   bytes: Uint8Array;
 }
 
-/** The folder of an upload (or model folder) whose files are calibration inputs. */
-export const CALIBRATION_FOLDER = 'calibration';
 /** Images used at most (the first by path): each runs through every trial conversion, and 32 224x224 RGB inputs are 19 MB of float32. */
 export const MAX_CALIBRATION_IMAGES = 32;
 /** Largest calibration image, in pixels (checked from its header, before decoding). */
 export const MAX_CALIBRATION_IMAGE_PIXELS = 40_000_000;
 
-export const isImagePath = (path: string) => /\.(png|jpe?g)$/i.test(path);
-const isDataPath = (path: string) => /\.(json|npy)$/i.test(path);
-
-/** Whether a model's file (folder or upload) is a calibration file rather than part of the model. */
-export const isCalibrationPath = (path: string) => /^calibration\.(json|npy)$/i.test(path) || path.startsWith(`${CALIBRATION_FOLDER}/`);
-
 const refuse = (message: string) => new EdgeflowError('bad_request', message);
-
-/** Refuses a set of calibration files that is not one .json / .npy file or only PNG / JPEG images (by extension). */
-export function checkCalibrationFiles(paths: string[]): void {
-  if (paths.length === 0) return;
-  const other = paths.find((path) => !isImagePath(path) && !isDataPath(path));
-  if (other) throw refuse(`calibration file ${other}: not a .json, .npy, .png or .jpg file`);
-  const data = paths.filter(isDataPath);
-  if (data.length > 0 && paths.length > 1) {
-    throw refuse(`calibration: ${paths.length} files given with ${data.join(', ')}: give one .json or .npy file, or images only`);
-  }
-}
 
 /** Removes the calibration files from a model's files and returns them (sorted by path). */
 export function takeCalibrationFiles(files: FileSet): CalibrationFile[] {

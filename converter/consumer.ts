@@ -5,7 +5,8 @@
 //   status document decides, not the caller's memory); take the upload's lease
 //   (shared/bucket/claim.ts, renewed while converting); count an attempt, or a takeover when the
 //   last holder died mid-conversion (not the upload's fault); read the manifest and files; refuse models
-//   too large for this runtime; convert, verify, publish with sourceId = uploadId (a redelivery
+//   too large for this runtime; set its calibration files apart (calibration/..., calibration.json);
+//   convert with them, verify, publish with sourceId = uploadId (a redelivery
 //   publishes nothing twice); record the status. The caller maps the outcome to ack / retry /
 //   dead-letter. Store errors are retried with backoff inside (RetryingStore); what still fails
 //   is `retry` until the last delivery, then `failed`. Permanent vs transient: by error code, here only.
@@ -18,6 +19,7 @@ import { ConversionError, isEdgeflowError, type ErrorCode } from '../shared/erro
 import type { DecodedModel, FileSet } from './model.ts';
 import { DEFAULT_LIMITS, WORKER_LIMITS, type ConversionLimits } from './limits.ts';
 import { readModel } from './read/index.ts';
+import { takeCalibrationFiles, type CalibrationFile } from './calibration-files.ts';
 import { RetryingStore, DEFAULT_RETRY_DELAYS_MS } from '../shared/store/retrying.ts';
 import { InvalidStatusError, parseManifestKey, readManifest, readStatus, uploadKeys, writeStatus, type UploadEvent, type UploadManifest, type UploadStatus } from '../shared/bucket/uploads.ts';
 
@@ -237,11 +239,15 @@ function checkFloat32Size(decoded: DecodedModel, limits: ConsumerLimits): void {
   }
 }
 
-/** Step convert: converts the decoded model with the manifest's options (defaults merged by convertModel), in this thread or through options.convert. */
-function convertUpload(job: UploadJob, decoded: DecodedModel, manifest: UploadManifest, onProgress: (progress: ConvertProgress) => void) {
+/**
+ * Step convert: converts the decoded model with the manifest's options (defaults merged by
+ * convertModel) and the upload's calibration files, in this thread or through options.convert.
+ */
+function convertUpload(job: UploadJob, decoded: DecodedModel, manifest: UploadManifest, calibrationFiles: CalibrationFile[], onProgress: (progress: ConvertProgress) => void) {
   return (job.options.convert ?? convertModel)(decoded, {
     ...manifest.options,
     name: job.name,
+    ...(calibrationFiles.length ? { calibrationFiles } : {}),
     ...(job.options.samples ? { samples: job.options.samples } : {}),
     onProgress,
   });
@@ -320,12 +326,13 @@ export async function consumeUploadEvent(message: unknown, given: ConsumerOption
     checkSourceSize(manifest, options.limits);
     const files = await readUploadFiles(job, manifest);
     await options.ensureBackend();
+    const calibrationFiles = takeCalibrationFiles(files);
     const decoded = await readModel(files, options.limits.read);
     files.clear();
     checkFloat32Size(decoded, options.limits);
 
     const onProgress = ({ stage, detail }: ConvertProgress) => options.log(`${uploadId}: ${stage} ${detail}`);
-    const converted = await convertUpload(job, decoded, manifest, onProgress);
+    const converted = await convertUpload(job, decoded, manifest, calibrationFiles, onProgress);
     // Stalled past the lease (another consumer took the upload over): leave the publish to it.
     if ('lease' in lease && !(await lease.lease.renew())) return { kind: 'retry', uploadId, reason: 'lost the lease while converting', delaySeconds: 30, busy: true };
     return await recordPublished(job, await publishUpload(job, converted, onProgress));

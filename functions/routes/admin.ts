@@ -3,7 +3,9 @@
 //                                                multipart (model.json + shards); options as query
 //                                                or form fields: quantize, shardSize, tolerance, keepBatchNorm,
 //                                                labels (names, newline- or comma-separated; or a
-//                                                labels.txt file part), image (HxW[,scale=..]) → 202
+//                                                labels.txt file part), image (HxW[,scale=..]);
+//                                                `calibration` file parts (one .json / .npy, or
+//                                                PNG / JPEG images), stored under calibration/ → 202
 //   GET    /admin/uploads/{id}                    queued | converting (with its lease) | published | failed
 //   GET    /admin/models                          names, versions, labels
 //   GET    /admin/models/{name}                   versions, labels, sizes, quantization, drift, training
@@ -22,6 +24,7 @@ import { ConversionOptions, parseByteSize, resolveConversionOptions } from '../.
 import { parseImageSpec, parseLabels } from '../../shared/options/image-spec.ts';
 import { checkUploadId, readStatus, uploadEvent, uploadKeys, writeUpload, type UploadEvent, type UploadStatus } from '../../shared/bucket/uploads.ts';
 import { readLease } from '../../shared/bucket/claim.ts';
+import { CALIBRATION_FOLDER, checkCalibrationFiles, isCalibrationPath } from '../../shared/bucket/calibration.ts';
 import { deleteVersion, describeModel, listModels, removeLabel, setLabel } from '../../shared/bucket/versions.ts';
 import { checkModelName, type InvalidNameError, parseVersion } from '../../shared/names.ts';
 import type { AppEnv } from '../app-env.ts';
@@ -117,11 +120,14 @@ async function readUpload(c: Context): Promise<{ files: Map<string, Uint8Array>;
     for (const [field, value] of form.entries()) {
       if (typeof value === 'string') fields.set(field, value);
       else {
-        const path = value.name && value.name !== 'blob' ? value.name : field;
+        const name = value.name && value.name !== 'blob' ? value.name : field;
+        // Calibration parts go under calibration/, where the converter looks for them.
+        const path = field === 'calibration' ? `${CALIBRATION_FOLDER}/${name.split('/').pop()}` : name;
         if (files.has(path)) throw badRequest(`upload: two files named ${path}`);
         files.set(path, new Uint8Array(await value.arrayBuffer()));
       }
     }
+    checkCalibrationFiles([...files.keys()].filter(isCalibrationPath));
   } else if (bytes.byteLength > 0) {
     const name = fields.get('filename') ?? contentDispositionName(c.req.header('content-disposition')) ?? guessFileName(bytes);
     fields.delete('filename');
@@ -134,6 +140,7 @@ async function readUpload(c: Context): Promise<{ files: Map<string, Uint8Array>;
     files.delete('labels.txt');
   }
   if (files.size === 0) throw badRequest('upload: no file: send a .zip, .h5 or .keras file as the body, or multipart form data with model.json and its weight files');
+  if ([...files.keys()].every(isCalibrationPath)) throw badRequest('upload: only calibration files: send the model file(s) beside them');
   return { files, fields };
 }
 

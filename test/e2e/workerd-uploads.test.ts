@@ -4,9 +4,12 @@
 // → the Worker's queue() consumer converts with the wasm backend and publishes → TF Serving
 // predict answers; an upload whose message never came (written straight into the bucket) is
 // sent again when its status is read after UPLOAD_REQUEUE_AFTER_MS, with a hint, and converts;
-// a second version, `stable` moved and rolled back, deletes; a permanent failure lands in the
+// a second version, `stable` moved and rolled back, deletes; calibration images uploaded beside a
+// model calibrate its conversion; a permanent failure lands in the
 // dead-letter queue; a model too large for a Worker is refused with the Node CLI command to use.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import '@tensorflow/tfjs-backend-cpu';
 import { zipSync } from 'fflate';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readInput } from '../../converter/read/files.ts';
@@ -17,6 +20,8 @@ import { fixturePath, HAVE_FIXTURES, NO_FIXTURES_REASON } from '../helpers/fixtu
 import { loadMnistDigits, sampleDigits } from '../helpers/mnist.ts';
 import { fixturePresent, MOBILENET_DIR } from '../helpers/publish-models.ts';
 import { startUploadWorker, type UploadWorker } from '../helpers/upload-worker.ts';
+import { multipart } from '../helpers/http.ts';
+import { OWN_CALIBRATION_IMAGES, tinyImageModel } from '../helpers/tiny-models.ts';
 
 const HAVE_MOBILENET = await fixturePresent(MOBILENET_DIR);
 const TOKEN = 'workerd-admin-token-7d41e9';
@@ -126,6 +131,18 @@ describe.skipIf(!HAVE_FIXTURES)(`upload → queue → convert → serve in worke
     expect((await predict('/versions/2')).status).toBe(404);
     expect((await predict('')).predictions).toEqual(v1);
     expect(await json(await worker.fetch('/admin/models', { headers: auth }))).toEqual({ models: [{ name: 'mnist', versions: [1], labels: { latest: 1, stable: 1 } }] });
+  });
+
+  it('calibration images uploaded beside the model calibrate the queue consumer conversion (report: data)', async () => {
+    const form = multipart(await tinyImageModel(), { quantize: 'uint8', image: '8x8,scale=0.00392156862745098' });
+    for (const name of readdirSync(OWN_CALIBRATION_IMAGES)) form.append('calibration', new Blob([readFileSync(path.join(OWN_CALIBRATION_IMAGES, name))]), name);
+    const accepted = await json(await worker.fetch('/admin/models/tiny-image/uploads', { method: 'POST', headers: auth, body: form }));
+    expect(accepted.files.map((f: { path: string }) => f.path)).toContain('calibration/gradient.png');
+    const status = await waitForStatus(accepted.id);
+    expect(status).toMatchObject({
+      state: 'published',
+      report: { calibrationKind: 'data', samples: 3, calibration: '3 calibration images (8x8 rgb, pixel*0.00392156862745098+0)', passed: true },
+    });
   });
 
   it('an upload whose event never came is sent to the queue again once its status is read after a while, with a hint', async () => {

@@ -1,17 +1,19 @@
 // The admin API on the Node entry (the same Hono app as on Workers), over a MemoryStore:
 // Bearer auth (none configured, missing, malformed, wrong, right; never echoed), uploads
-// (raw body and multipart, options as query or form fields, 413, 400s), status, labels,
+// (raw body and multipart, options as query or form fields, calibration parts, 413, 400s), status, labels,
 // rollback, deletes (409 while labelled, latest moves), and that the runtime sees label moves
 // at once even with a long index cache.
+import { readdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useNodeBackend } from '../../cli/backend.ts';
 import { UploadWatcher } from '../../converter/watcher.ts';
 import { createNodeApp } from '../../functions/node.ts';
 import { MemoryStore } from '../../shared/store/memory.ts';
 import { listAll } from '../../shared/store/util.ts';
-import { tinyDenseModel } from '../helpers/tiny-models.ts';
+import { OWN_CALIBRATION_IMAGES, tinyDenseModel, tinyImageModel } from '../helpers/tiny-models.ts';
 import type { FileSet } from '../../converter/model.ts';
-import { json, multipart } from '../helpers/http.ts';
+import { json, multipart, withCalibration } from '../helpers/http.ts';
 
 const TOKEN = 'test-admin-token-5b1f0c2e9a';
 let model: FileSet;
@@ -148,6 +150,47 @@ describe('uploads', () => {
       expect(response.status, path).toBe(400);
       expect((await json(response)).error).toMatch(message);
     }
+  });
+
+  it('calibration parts (one JSON file, or images) are stored under calibration/ and calibrate the conversion', async () => {
+    const { request, watcher, store } = setup();
+    const instances = Array.from({ length: 3 }, (_, i) => Array.from({ length: 16 }, (_, j) => Math.cos(i * j)));
+    const form = withCalibration(multipart(model, { quantize: 'uint8' }), [['rows.json', new TextEncoder().encode(JSON.stringify({ instances }))]]);
+    const accepted = await json(await request('/admin/models/tiny/uploads', { method: 'POST', body: form }));
+    expect(accepted.files.map((f: { path: string }) => f.path)).toEqual(['group1-shard1of1.bin', 'model.json', 'calibration/rows.json']);
+    expect(await store.get(`uploads/tiny/${accepted.id}/calibration/rows.json`)).not.toBeNull();
+
+    const images = readdirSync(OWN_CALIBRATION_IMAGES).map((name): [string, Uint8Array] => [name, new Uint8Array(readFileSync(path.join(OWN_CALIBRATION_IMAGES, name)))]);
+    const imageForm = withCalibration(multipart(await tinyImageModel(), { quantize: 'uint8', image: '8x8,scale=0.00392156862745098' }), images);
+    const imageUpload = await json(await request('/admin/models/tiny-image/uploads', { method: 'POST', body: imageForm }));
+
+    await watcher.pollOnce();
+    const status = await json(await request(`/admin/uploads/${accepted.id}`));
+    expect(status).toMatchObject({ state: 'published', report: { calibrationKind: 'data', calibration: 'calibration/rows.json: 3 samples', samples: 3, passed: true } });
+    const imageStatus = await json(await request(`/admin/uploads/${imageUpload.id}`));
+    expect(imageStatus).toMatchObject({ state: 'published', report: { calibrationKind: 'data', samples: 3, calibration: '3 calibration images (8x8 rgb, pixel*0.00392156862745098+0)' } });
+  });
+
+  it('400 for calibration parts of another kind, mixed, or with no model', async () => {
+    const { request, store } = setup();
+    const png = new Uint8Array(readFileSync(path.join(OWN_CALIBRATION_IMAGES, 'gradient.png')));
+    const cases: [FormData, RegExp][] = [
+      [withCalibration(multipart(model), [['photo.gif', png]]), /^calibration file calibration\/photo\.gif: not a \.json, \.npy, \.png or \.jpg file/],
+      [
+        withCalibration(multipart(model), [
+          ['rows.json', new Uint8Array(2)],
+          ['a.png', png],
+        ]),
+        /give one \.json or \.npy file, or images only/,
+      ],
+      [withCalibration(new FormData(), [['a.png', png]]), /^upload: only calibration files: send the model file\(s\) beside them/],
+    ];
+    for (const [body, message] of cases) {
+      const response = await request('/admin/models/tiny/uploads', { method: 'POST', body });
+      expect(response.status).toBe(400);
+      expect((await json(response)).error).toMatch(message);
+    }
+    expect(await listAll(store, '')).toEqual([]);
   });
 
   it('unknown upload ids are 404', async () => {

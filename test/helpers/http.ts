@@ -10,4 +10,10 @@ export function multipart(files: FileSet, fields: Record<string, string> = {}): 
   return form;
 }
 
+/** Adds `calibration` file parts (name, bytes) to a form. */
+export function withCalibration(form: FormData, files: [string, Uint8Array][]): FormData {
+  for (const [name, bytes] of files) form.append('calibration', new Blob([bytes as Uint8Array<ArrayBuffer>]), name);
+  return form;
+}
+
 export const json = async (response: Response) => (await response.json()) as Record<string, any>;
