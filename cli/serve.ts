@@ -1,7 +1,7 @@
 // `edgeflow serve --store <folder | s3://bucket/prefix> [--port 8080]`: the edge app on Node
 // (@hono/node-server, stock wasm backend), serving the models published in the store.
 // Runs until SIGINT / SIGTERM.
-import { startNodeServer, DEFAULT_LIMITS, DEFAULT_INDEX_TTL_MS, DEFAULT_NODE_MEMORY_BUDGET_BYTES, type BackendInfo } from '../functions/node.ts';
+import { startNodeServer, DEFAULT_BATCH_TIMEOUT_MICROS, DEFAULT_LIMITS, DEFAULT_INDEX_TTL_MS, DEFAULT_NODE_MEMORY_BUDGET_BYTES, type BackendInfo } from '../functions/node.ts';
 import { listAll } from '../shared/store/util.ts';
 import { z } from 'zod';
 import { EdgeflowError } from '../shared/errors.ts';
@@ -39,6 +39,13 @@ export const HELP = `Usage: edgeflow serve --store <folder | s3://bucket/prefix>
                         the conversions run in the primary process, apart from serving
 --max-in-flight <n>     predictions running or waiting per process; beyond: 503 with
                         Retry-After (default ${DEFAULT_LIMITS.maxInFlight})
+--batch-max-size <n>    micro-batching: concurrent requests to one model version with the same
+                        input shapes run as one batch of up to n rows (TF Serving max_batch_size;
+                        a request's own rows count); default 1: off
+--batch-timeout-us <µs> with --batch-max-size: longest a request waits for others before a
+                        partial batch runs (batch_timeout_micros, default ${DEFAULT_BATCH_TIMEOUT_MICROS})
+--batch-max-enqueued <n>  with --batch-max-size: batches waiting per model version before
+                        requests are refused with 503 (max_enqueued_batches; default 0: no limit)
 
 The admin API (/admin/...) is on when EDGEFLOW_ADMIN_TOKEN is set in the environment.
 `;
@@ -58,6 +65,9 @@ const nonNegative = (flag: string, count = false) =>
       }
       return n;
     });
+
+/** A flag given as text that must be a whole number ≥ 0. */
+const wholeNumber = (flag: string) => nonNegative(flag).refine((n) => n === undefined || Number.isInteger(n), `${flag} needs a whole number ≥ 0`);
 
 /** The serve flags as parseArgs gives them, with their defaults, to the server's options. */
 export const ServeFlags = z
@@ -98,6 +108,13 @@ export const ServeFlags = z
     'max-upload': nonNegative('--max-upload'),
     workers: nonNegative('--workers', true),
     'max-in-flight': nonNegative('--max-in-flight', true),
+    'batch-max-size': nonNegative('--batch-max-size', true),
+    'batch-timeout-us': nonNegative('--batch-timeout-us'),
+    'batch-max-enqueued': wholeNumber('--batch-max-enqueued'),
+  })
+  .superRefine((flags, context) => {
+    const unused = (['batch-timeout-us', 'batch-max-enqueued'] as const).find((flag) => flags[flag] !== undefined);
+    if (unused && (flags['batch-max-size'] ?? 1) < 2) context.addIssue({ code: 'custom', message: `--${unused} needs --batch-max-size 2 or more (micro-batching is off)` });
   })
   .transform((flags) => ({
     store: flags.store,
@@ -111,6 +128,10 @@ export const ServeFlags = z
     leaseMs: flags.lease,
     workers: flags.workers ?? availableParallelism(),
     maxUploadBytes: flags['max-upload'],
+    batching:
+      (flags['batch-max-size'] ?? 1) > 1
+        ? { maxBatchSize: flags['batch-max-size']!, batchTimeoutMicros: flags['batch-timeout-us'] ?? DEFAULT_BATCH_TIMEOUT_MICROS, maxEnqueuedBatches: flags['batch-max-enqueued'] ?? 0 }
+        : undefined,
   }));
 export type ServeOptions = z.output<typeof ServeFlags>;
 
@@ -153,6 +174,9 @@ export async function serveCommand(argv: string[]): Promise<number> {
       'max-upload': { type: 'string' },
       workers: { type: 'string' },
       'max-in-flight': { type: 'string' },
+      'batch-max-size': { type: 'string' },
+      'batch-timeout-us': { type: 'string' },
+      'batch-max-enqueued': { type: 'string' },
     },
     ['store'],
   );
@@ -229,6 +253,7 @@ async function serveProcess(store: ObjectStore, options: ServeOptions): Promise<
       memoryBudgetBytes: options.memoryBudgetBytes,
       indexTtlMs: options.indexTtlMs,
       warmUp: options.warmUp,
+      batching: options.batching,
       limits: options.limits,
       admin: {
         token: process.env.EDGEFLOW_ADMIN_TOKEN || undefined,

@@ -6,6 +6,7 @@ import { createApp } from './app.ts';
 import type { Limits } from './limits.ts';
 import type { AdminOptions } from './routes/admin.ts';
 import { startNodeBackend } from './runtime/backend-node.ts';
+import type { BatchingOptions } from './runtime/batcher.ts';
 import { DEFAULT_NODE_MEMORY_BUDGET_BYTES, ModelRuntime, type WarmUpPolicy } from './runtime/runtime.ts';
 
 // The Node side's public face beside the server: what the CLI needs to describe and start it.
@@ -13,6 +14,7 @@ export { DEFAULT_LIMITS } from './limits.ts';
 export type { BackendInfo } from './runtime/backend.ts';
 export { startNodeBackend } from './runtime/backend-node.ts';
 export { DEFAULT_INDEX_TTL_MS, DEFAULT_NODE_MEMORY_BUDGET_BYTES } from './runtime/runtime.ts';
+export { DEFAULT_BATCH_TIMEOUT_MICROS, type BatchingOptions } from './runtime/batcher.ts';
 
 export interface NodeServerOptions {
   store: ObjectStore;
@@ -21,6 +23,8 @@ export interface NodeServerOptions {
   memoryBudgetBytes?: number;
   indexTtlMs?: number;
   warmUp?: WarmUpPolicy;
+  /** Micro-batching of concurrent requests to one model version; absent: off. */
+  batching?: BatchingOptions;
   limits?: Partial<Limits>;
   /** Admin API: token (EDGEFLOW_ADMIN_TOKEN), and notify to wake an in-process watcher. */
   admin?: AdminOptions;
@@ -40,6 +44,7 @@ export function createNodeApp(options: NodeServerOptions) {
     memoryBudgetBytes: options.memoryBudgetBytes ?? DEFAULT_NODE_MEMORY_BUDGET_BYTES,
     indexTtlMs: options.indexTtlMs,
     warmUp: options.warmUp,
+    batching: options.batching,
   });
   return { app: createApp({ runtime, platform: 'node', limits: options.limits, admin: options.admin }), runtime };
 }
