@@ -2,6 +2,7 @@
 // validation in orange, with axis ticks labelled by a built-in 3x5 pixel font; loss on a log
 // scale, ticks at 1-2-5 steps (decades on log), the epoch axis titled.
 import { PNG } from 'pngjs';
+import { metricScale, tickLabel } from '../../shared/chart-ticks.ts';
 import type { EpochRecord } from './history.ts';
 
 type Rgb = [number, number, number];
@@ -97,34 +98,6 @@ class Canvas {
 
 const textWidth = (text: string, scale = 2) => text.length * 4 * scale;
 
-function tickLabel(v: number): string {
-  if (v === 0) return '0';
-  const a = Math.abs(v);
-  if (a >= 1000 || a < 0.01) return v.toExponential(1).replace('e+', 'e');
-  return Number(v.toPrecision(3)).toString();
-}
-
-/** Linear ticks at a 1, 2 or 5 step covering [lo, hi], about five of them. */
-function niceTicks(lo: number, hi: number): number[] {
-  const raw = (hi - lo) / 5;
-  const magnitude = 10 ** Math.floor(Math.log10(raw));
-  const step = [1, 2, 5, 10].map((m) => m * magnitude).find((s) => s >= raw)!;
-  const ticks: number[] = [];
-  for (let v = Math.floor(lo / step) * step; v <= hi + step * 1e-9; v += step) ticks.push(Number(v.toPrecision(12)));
-  if (ticks[ticks.length - 1]! < hi) ticks.push(Number((ticks[ticks.length - 1]! + step).toPrecision(12)));
-  return ticks;
-}
-
-/** Log ticks over [lo, hi] (log10 units): each decade, with 2 and 5 when there are few decades. */
-function logTicks(lo: number, hi: number): number[] {
-  const first = Math.floor(lo);
-  const last = Math.ceil(hi);
-  const mantissas = last - first <= 2 ? [1, 2, 5] : [1];
-  const ticks: number[] = [];
-  for (let d = first; d <= last; d++) for (const m of mantissas) if (Math.log10(m * 10 ** d) <= last + 1e-9) ticks.push(Number((m * 10 ** d).toPrecision(6)));
-  return ticks.filter((v, i) => i === 0 || Math.log10(v) >= lo - 1e-9 || Math.log10(ticks[i + 1] ?? v) > lo);
-}
-
 function panel(canvas: Canvas, x0: number, y0: number, w: number, h: number, title: string, series: Array<{ points: Array<[number, number]>; color: Rgb }>): void {
   const left = x0 + 70;
   const right = x0 + w - 12;
@@ -135,14 +108,10 @@ function panel(canvas: Canvas, x0: number, y0: number, w: number, h: number, tit
   if (all.length === 0) return;
   const xMax = Math.max(2, ...all.map(([e]) => e));
   // Loss spans decades: log scale (when every value is positive), ticks at 1-2-5 steps.
-  const log = /loss/i.test(title) && all.every(([, v]) => v > 0);
-  const f = (v: number) => (log ? Math.log10(v) : v);
-  let lo = Math.min(...all.map(([, v]) => f(v)));
-  let hi = Math.max(...all.map(([, v]) => f(v)));
-  if (hi - lo < 1e-12) [lo, hi] = [lo - 0.5, hi + 0.5];
-  const ticks = log ? logTicks(lo, hi) : niceTicks(lo, hi);
-  lo = Math.min(lo, f(ticks[0]!));
-  hi = Math.max(hi, f(ticks[ticks.length - 1]!));
+  const { log, f, lo, hi, ticks } = metricScale(
+    title,
+    all.map(([, v]) => v),
+  );
   const px = (e: number) => left + ((e - 1) / (xMax - 1)) * (right - left);
   const py = (v: number) => bottom - ((f(v) - lo) / (hi - lo)) * (bottom - top);
   for (const v of ticks) {
