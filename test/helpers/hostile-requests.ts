@@ -1,8 +1,10 @@
 // A generated table of hostile HTTP requests (bad methods, paths, escapes, headers, content
-// types, bodies, v2 datatypes, b64, batch limits, labels/versions, admin tokens), each with the
+// types, bodies, v2 datatypes, b64, batch limits, binary tensor bodies, labels/versions, admin tokens), each with the
 // status and the message it must get. Run against the Node app and the Worker in workerd by
 // test/functions/hostile-http.test.ts and test/e2e/workerd-hostile.test.ts. Expects the demo
 // models (scripts/demo-models.ts): iris-dense (4 → 3, labels) and mnist-cnn (28x28x1 → 10).
+
+import { binaryRequest, INFERENCE_HEADER } from './v2-binary.ts';
 
 export const HOSTILE_ADMIN_TOKEN = 'hostile-suite-admin-token-0123456789';
 /** Largest error body any hostile request may get back. */
@@ -111,7 +113,13 @@ function headers(): HostileCase[] {
     h('xml body', { 'content-type': 'application/xml' }, [400, 415], /JSON/, '<instances><i>1</i></instances>'),
     h('form body', { 'content-type': 'application/x-www-form-urlencoded' }, [400, 415], /JSON/, 'instances=1,2,3,4'),
     h('multipart junk', { 'content-type': 'multipart/form-data; boundary=x' }, [400, 415], /JSON/, '--x\r\ncontent-disposition: form-data; name="a"\r\n\r\n1\r\n--x--'),
-    h('binary body', { 'content-type': 'application/octet-stream' }, [400, 415], /JSON/, new Uint8Array([0xff, 0xfe, 0, 1, 2, 0x80])),
+    h(
+      'binary body',
+      { 'content-type': 'application/octet-stream' },
+      [400],
+      /body: 6 bytes are not a whole number of instances of hidden_input: each is \[4\] float32, 16 bytes/,
+      new Uint8Array([0xff, 0xfe, 0, 1, 2, 0x80]),
+    ),
     h('BOM inside the JSON', JSON_TYPE, [400], /not valid JSON/, `{"instances":\uFEFF[[1,2,3,4]]}`),
   ];
 }
@@ -232,6 +240,59 @@ function v2Bodies(): HostileCase[] {
   ];
 }
 
+/** The KServe v2 binary tensor data extension and TF Serving's raw octet-stream body: every inconsistency a 400 naming it. */
+function binaryBodies(): HostileCase[] {
+  const f32 = (...values: number[]) => new Float32Array(values);
+  const sized = (size: unknown, extra: Record<string, unknown> = {}) => ({ inputs: [{ name: 'hidden_input', shape: [1, 4], datatype: 'FP32', parameters: { binary_data_size: size }, ...extra }] });
+  const framed = (kind: string, json: unknown, tensors: ArrayBufferView[], error: RegExp, headers: Record<string, string> = {}) => {
+    const request = binaryRequest(json, ...tensors);
+    return post(`v2 binary ${kind}`, INFER, request.body, [400], error, { ...request.headers, ...headers });
+  };
+  const row = f32(...ROW);
+  const json = new TextEncoder().encode(JSON.stringify(sized(16)));
+  const withLength = (kind: string, length: string, error: RegExp) =>
+    post(`v2 binary ${kind}`, INFER, new Uint8Array([...json, ...new Uint8Array(row.buffer)]), [400], error, { 'content-type': 'application/octet-stream', [INFERENCE_HEADER]: length });
+  const raw = (kind: string, query: string, bytes: ArrayBufferView, error: RegExp) =>
+    post(`raw predict ${kind}`, `${PREDICT}${query}`, new Uint8Array(bytes.buffer as ArrayBuffer, bytes.byteOffset, bytes.byteLength), [400], error, { 'content-type': 'application/octet-stream' });
+  return [
+    framed('size not matching the shape', sized(12), [f32(1, 2, 3)], /inputs\[0\]\.parameters\.binary_data_size: 12 bytes, but shape \[1, 4\] of FP32 is 16 bytes/),
+    framed('sizes past the data', sized(16), [f32(1, 2)], /binary_data_size: 16 bytes from byte 0 of the binary data run past its end \(8 bytes/),
+    framed('bytes left after the sizes', sized(16), [f32(1, 2, 3, 4, 5)], /20 bytes follow the Inference-Header-Content-Length of JSON, but the inputs' binary_data_size add up to 16/),
+    framed('binary data but no size', { inputs: [{ name: 'hidden_input', shape: [1, 4], datatype: 'FP32', data: ROW }] }, [row], /16 bytes follow .* add up to 0/),
+    framed('size negative', sized(-16), [row], /binary_data_size must not be negative/),
+    framed('size fractional', sized(15.5), [row], /binary_data_size: 15\.5 is not a whole number of bytes/),
+    framed('size a string', sized('16'), [row], /binary_data_size must be a byte count/),
+    framed('size past the body limit', sized(1e12), [row], /binary_data_size: 1000000000000 bytes exceed the body limit of \d+ bytes/),
+    framed('size and data both', sized(16, { data: ROW }), [row], /give data or parameters\.binary_data_size, not both/),
+    framed('BYTES as binary', sized(16, { datatype: 'BYTES' }), [row], /BYTES tensors are not taken as binary data/),
+    framed('NaN in FP32', sized(16), [f32(Number.NaN, 1, 2, 3)], /inputs\[0\] \(binary data\)\[0\]: NaN is not a finite number/),
+    framed('Infinity in FP32', sized(16), [f32(1, Number.POSITIVE_INFINITY, 2, 3)], /\[1\]: Infinity is not a finite number/),
+    framed('BOOL byte of 2', sized(4, { datatype: 'BOOL' }), [new Uint8Array([1, 0, 2, 1])], /\[2\]: BOOL values are true\/false \(or 0\/1\), got 2/),
+    framed('INT64 past 2^53', sized(32, { datatype: 'INT64' }), [new BigInt64Array([2n ** 60n, 1n, 2n, 3n])], /\[0\]: \d+ is out of range for INT64/),
+    framed('FP16 infinity', sized(8, { datatype: 'FP16' }), [new Uint16Array([0x7c00, 0, 0, 0])], /\[0\]: Infinity is not a finite number/),
+    framed('binary_data_output not a boolean', { ...sized(16), parameters: { binary_data_output: 'yes' } }, [row], /binary_data_output must be true or false/),
+    framed('output binary_data not a boolean', { ...sized(16), outputs: [{ name: 'species', parameters: { binary_data: 1 } }] }, [row], /binary_data must be true or false/),
+    post('v2 binary size without the header', INFER, JSON.stringify(sized(16)), [400], /binary data needs the Inference-Header-Content-Length header/),
+    withLength('header past the body', '5000', /Inference-Header-Content-Length: 5000 bytes is past the end of the body \(\d+ bytes\)/),
+    withLength('header negative', '-5', /Inference-Header-Content-Length: expected the JSON request's length in bytes/),
+    withLength('header not a number', 'abc', /Inference-Header-Content-Length: expected .* got "abc"/),
+    withLength('header huge', '99999999999999999999', /Inference-Header-Content-Length: expected .* got "99999999999999999999"/),
+    withLength('header zero', '0', /Inference-Header-Content-Length: 0: the body must start with the JSON request/),
+    withLength('header short of the JSON', '10', /not valid JSON/),
+    withLength('header past the JSON', String(json.byteLength + 4), /not valid JSON/),
+    raw('empty body', '', new Uint8Array(0), /body: empty; a raw application\/octet-stream body holds the input's float32 values/),
+    raw('dtype unknown', '?dtype=float64', row, /dtype: "float64" is not one of float32, int32, uint8/),
+    raw('shape malformed', '?shape=1,x', row, /shape: expected comma-separated dimensions like 1,224,224,3, got "1,x"/),
+    raw('shape not the signature', '?shape=1,5', f32(1, 2, 3, 4, 5), /shape: shape \[1, 5\] does not match the model's \[any, 4\]/),
+    raw('shape not the byte count', '?shape=2,4', row, /body: 16 bytes, but shape \[2, 4\] of float32 is 32 bytes/),
+    raw('shape with a zero', '?shape=0,4', row, /shape \[0, 4\] has a dimension of 0/),
+    raw('NaN', '', f32(1, Number.NaN, 2, 3), /body\[1\]: NaN is not a finite number/),
+    raw('uint8 not whole instances', '?dtype=uint8', new Uint8Array(6), /body: 6 bytes are not a whole number of instances of hidden_input: each is \[4\] uint8, 4 bytes/),
+    raw('int32 not whole instances', '?dtype=int32', new Int32Array(5), /body: 20 bytes are not a whole number of instances/),
+    raw('batch over the limit', '', new Float32Array(65 * 4), /batch of 65 exceeds the limit of 64/),
+  ];
+}
+
 function admin(): HostileCase[] {
   const out: HostileCase[] = [];
   const routes: [string, string, string | undefined][] = [
@@ -310,7 +371,7 @@ function admin(): HostileCase[] {
 
 /** Every hostile request, each kind once. */
 export function hostileRequests(): HostileCase[] {
-  return [...methods(), ...paths(), ...headers(), ...predictBodies(), ...v2Bodies(), ...admin()];
+  return [...methods(), ...paths(), ...headers(), ...predictBodies(), ...v2Bodies(), ...binaryBodies(), ...admin()];
 }
 
 /** A good request (and what it must answer) for after the hostile run. */
