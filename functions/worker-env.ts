@@ -5,6 +5,7 @@ import * as z from 'zod';
 import { describeZodError, EdgeflowError } from '../shared/errors.ts';
 import { DEFAULT_LIMITS } from './limits.ts';
 import { DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_REQUEUE_AFTER_MS } from './routes/admin.ts';
+import { DEFAULT_BATCH_TIMEOUT_MICROS, type BatchingOptions } from './runtime/batcher.ts';
 import { DEFAULT_INDEX_TTL_MS, DEFAULT_MEMORY_BUDGET_BYTES } from './runtime/runtime.ts';
 
 /** The bindings: generated from wrangler.toml (worker-configuration.d.ts), plus the admin secret. */
@@ -26,6 +27,9 @@ const number = (fallback: number, min = 0) =>
       .default(fallback),
   );
 
+/** A var holding a whole number ≥ min; absent or '' → the default. */
+const whole = (fallback: number, min = 0) => number(fallback, min).refine(Number.isInteger, 'a whole number is required');
+
 const MiB = 2 ** 20;
 
 /** The vars' schema; the MAX_CONVERT_MB default from the converter's limits (WORKER_CONSUMER_LIMITS). */
@@ -44,6 +48,9 @@ export const workerVars = (converter: { maxFloat32Bytes: number }) =>
     MAX_CONVERT_MB: number(converter.maxFloat32Bytes / MiB, 0),
     QUEUE_MAX_RETRIES: number(5, 0),
     UPLOAD_REQUEUE_AFTER_MS: number(DEFAULT_REQUEUE_AFTER_MS, 0),
+    BATCH_MAX_SIZE: whole(1, 1),
+    BATCH_TIMEOUT_US: number(DEFAULT_BATCH_TIMEOUT_MICROS, 0),
+    BATCH_MAX_ENQUEUED: whole(0, 0),
   });
 
 export interface WorkerSettings {
@@ -57,6 +64,8 @@ export interface WorkerSettings {
   /** Deliveries of one message before a transient failure is recorded as failed. */
   maxDeliveries: number;
   requeueAfterMs: number;
+  /** Micro-batching (BATCH_MAX_SIZE ≥ 2); undefined: off. */
+  batching?: BatchingOptions;
 }
 
 /** The settings of these bindings; a bad value throws naming the var and the problem. */
@@ -74,5 +83,6 @@ export function parseWorkerSettings(env: Partial<Record<keyof z.input<ReturnType
     maxConvertBytes: vars.MAX_CONVERT_MB * MiB,
     maxDeliveries: vars.QUEUE_MAX_RETRIES + 1,
     requeueAfterMs: vars.UPLOAD_REQUEUE_AFTER_MS,
+    batching: vars.BATCH_MAX_SIZE > 1 ? { maxBatchSize: vars.BATCH_MAX_SIZE, batchTimeoutMicros: vars.BATCH_TIMEOUT_US, maxEnqueuedBatches: vars.BATCH_MAX_ENQUEUED } : undefined,
   };
 }

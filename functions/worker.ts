@@ -30,6 +30,7 @@ function appFor(env: WorkerEnv): ReturnType<typeof createApp> {
       memoryBudgetBytes: parsed.memoryBudgetBytes,
       indexTtlMs: parsed.indexTtlMs,
       warmUp: parsed.warmUp,
+      batching: parsed.batching,
     });
     // Always sent by the route: wrangler dev has no R2 event notifications, and a deployment
     // may have none configured; a second message from a notification finds the upload done.

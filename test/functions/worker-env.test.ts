@@ -51,4 +51,15 @@ describe('parseWorkerSettings', () => {
     expect(() => parseWorkerSettings({ WARM_UP: 'sometimes' })).toThrow(/WARM_UP: /);
     expect(() => parseWorkerSettings({ MAX_IMAGE_PIXELS: '4MP' })).toThrow(/MAX_IMAGE_PIXELS: a number is required/);
   });
+
+  it('micro-batching: off by default and at BATCH_MAX_SIZE 1, on from 2, bad values named', () => {
+    expect(parseWorkerSettings({}).batching).toBeUndefined();
+    expect(parseWorkerSettings({ BATCH_MAX_SIZE: '1', BATCH_TIMEOUT_US: '500' }).batching).toBeUndefined();
+    expect(parseWorkerSettings({ BATCH_MAX_SIZE: '32' }).batching).toEqual({ maxBatchSize: 32, batchTimeoutMicros: 1000, maxEnqueuedBatches: 0 });
+    expect(parseWorkerSettings({ BATCH_MAX_SIZE: '8', BATCH_TIMEOUT_US: '250', BATCH_MAX_ENQUEUED: '4' }).batching).toEqual({ maxBatchSize: 8, batchTimeoutMicros: 250, maxEnqueuedBatches: 4 });
+    expect(() => parseWorkerSettings({ BATCH_MAX_SIZE: '0' })).toThrow(/BATCH_MAX_SIZE: /);
+    expect(() => parseWorkerSettings({ BATCH_MAX_SIZE: '2.5' })).toThrow(/BATCH_MAX_SIZE: a whole number is required/);
+    expect(() => parseWorkerSettings({ BATCH_TIMEOUT_US: '1ms' })).toThrow(/BATCH_TIMEOUT_US: a number is required/);
+    expect(() => parseWorkerSettings({ BATCH_MAX_ENQUEUED: '-1' })).toThrow(/BATCH_MAX_ENQUEUED: /);
+  });
 });
