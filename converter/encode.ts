@@ -7,6 +7,7 @@ import { decodeWeights } from './read/weights.ts';
 import { affineParams, minMax, quantizeAffine, searchRange } from './quantize/affine.ts';
 import { float32ToFloat16WithError } from './quantize/float16.ts';
 import type { StorageDtype } from '../shared/options/quantize-spec.ts';
+import type { RoundedKernel } from './quantize/compensate.ts';
 
 export interface EncodedWeights {
   specs: WeightSpec[];
@@ -18,6 +19,8 @@ export interface EncodedWeights {
 export interface EncodeOptions {
   /** Search the uint8 / uint16 range for the lowest error instead of using raw min/max. */
   clipOutliers?: boolean;
+  /** uint8 codes already chosen per weight (error-compensating rounding), stored as they are. */
+  rounded?: Map<string, RoundedKernel>;
 }
 
 const BYTES: Record<StorageDtype, number> = { float32: 4, float16: 2, uint16: 2, uint8: 1 };
@@ -42,6 +45,8 @@ function encodeWeight(weight: DecodedWeight, dtype: StorageDtype, target: Uint8A
     return { spec: { ...base, quantization: { dtype: 'float16' } }, quantization: { dtype: 'float16', maxError } };
   }
   const levels = LEVELS[dtype];
+  const rounded = dtype === 'uint8' ? options.rounded?.get(weight.name) : undefined;
+  if (rounded) return { spec: { ...base, quantization: { dtype, scale: rounded.scale, min: rounded.min } }, quantization: { dtype, maxError: writeCodes(values, rounded, target) } };
   const params = weight.sourceGrid?.dtype === dtype ? { ...weight.sourceGrid, clipped: false } : chooseRange(values, levels, options);
   const quantized = dtype === 'uint8' ? target : new Uint16Array(target.buffer, target.byteOffset, values.length);
   const maxError = quantizeAffine(values, params, quantized, levels);
@@ -49,6 +54,18 @@ function encodeWeight(weight: DecodedWeight, dtype: StorageDtype, target: Uint8A
     spec: { ...base, quantization: { dtype, scale: params.scale, min: params.min } },
     quantization: { dtype, maxError, ...(params.clipped ? { clipped: true } : {}) },
   };
+}
+
+/** Writes chosen codes; returns the largest absolute error they leave. */
+function writeCodes(values: Float32Array, rounded: RoundedKernel, target: Uint8Array): number {
+  let maxError = 0;
+  for (let i = 0; i < values.length; i++) {
+    const code = rounded.codes[i]!;
+    target[i] = code;
+    const error = Math.abs(code * rounded.scale + rounded.min - values[i]!);
+    if (error > maxError) maxError = error;
+  }
+  return maxError;
 }
 
 function chooseRange(values: Float32Array, levels: number, options: EncodeOptions) {

@@ -5,13 +5,16 @@ import * as tf from '@tensorflow/tfjs-core';
 import type { AccuracyReport } from '../shared/schemas/edgeflow-json.ts';
 import type { LoadedModel } from '../shared/model-loader.ts';
 import type { Calibration } from './calibration.ts';
+import { NO_PAUSE, type Pause } from './pace.ts';
 
 /** Every output of every batch: outputs[o][b] holds output o of batch b, with its shape and dtype. */
 export type ModelOutputs = { values: Float32Array; shape: number[]; dtype: string }[][];
 
-export async function runCalibration(model: LoadedModel, calibration: Calibration): Promise<ModelOutputs> {
+/** Runs every calibration batch through the model; pause (converter/pace.ts) is awaited before each. */
+export async function runCalibration(model: LoadedModel, calibration: Calibration, pause: Pause = NO_PAUSE): Promise<ModelOutputs> {
   const outputs: ModelOutputs = [];
   for (const batch of calibration.batches) {
+    await pause();
     const inputs = batch.map((t) => tf.tensor(t.values, t.shape, t.dtype));
     try {
       const results = await model.predict(inputs);
@@ -145,3 +148,10 @@ export function accuracyReport(drift: Drift, calibration: Calibration, tolerance
     passed: driftScore(drift) <= tolerance,
   };
 }
+
+/**
+ * What refinements of one conversion are compared by: the worst float output's noise-to-signal
+ * ratio (10^(−SNR/10)), or the share of integer-output elements that changed, whichever is larger.
+ */
+export const noiseScore = (drift: Drift): number =>
+  Math.max(1 - (drift.integerAgreement ?? 1), ...drift.outputs.filter((o) => o.kind === 'float').map((o) => (o.snrDb === null ? 0 : 10 ** (-o.snrDb / 10))));
