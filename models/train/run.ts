@@ -21,7 +21,8 @@ import { parseSchedule, TrainingOptimizer } from './optimizer.ts';
 import { plotHistory } from './plot.ts';
 import { ProgressBar, type ProgressOutput } from './progress.ts';
 import { fitInPhases, fromScratch, takeFrozenBase, trainSource } from './transfer.ts';
-import { modelFiles, servingMetadata, uploadModel, writeFolder } from './save.ts';
+import { heldOutCalibration, modelFiles, servingMetadata, uploadModel, writeFolder } from './save.ts';
+import { CALIBRATION_JSON } from '../../shared/bucket/calibration.ts';
 
 const positive = (flag: string, integer = false) =>
   z
@@ -375,11 +376,13 @@ export async function runTraining(given: TrainJobOptions): Promise<TrainJobResul
       trainedAt: new Date().toISOString(),
     };
     const files = await modelFiles(model, { training: record, ...(data.preprocessing ? { preprocessing: data.preprocessing } : {}), ...servingMetadata(model, definition.classes) });
+    // Held-out inputs travel with the model: the converter calibrates on them (calibrationKind: data).
+    files.set(CALIBRATION_JSON, await heldOutCalibration(data.test.x));
 
     const result: TrainJobResult = { definition, backend, evaluation, history: runLog.epochs, record, files, logdir, eventFiles: runLog.eventFiles, model };
     if (options.out) {
       result.saved = writeFolder(options.out, files);
-      log(`saved: ${options.out} (model.json + weights, a TF.js layers model)`);
+      log(`saved: ${options.out} (model.json + weights, a TF.js layers model; ${CALIBRATION_JSON}: held-out inputs the converter calibrates on)`);
     }
     if (store) {
       const uploaded = await uploadModel(store, name, files);

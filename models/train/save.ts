@@ -1,5 +1,6 @@
-// Saves a trained layers model as TF.js files (model.json + one weights shard), to a local
-// folder (--out) or under uploads/<name>/<uploadId>/ of an object store (--upload).
+// Saves a trained layers model as TF.js files (model.json + one weights shard) with held-out
+// inputs beside it (calibration.json, which the converter calibrates on), to a local folder
+// (--out) or under uploads/<name>/<uploadId>/ of an object store (--upload).
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -9,6 +10,8 @@ import type { ObjectStore } from '../../shared/store/types.ts';
 import type { ImageInput } from '../../shared/schemas/edgeflow-json.ts';
 
 export const WEIGHTS_FILE = 'group1-shard1of1.bin';
+/** Held-out inputs written beside a trained model, at most. */
+export const MAX_HELD_OUT_SAMPLES = 64;
 
 /** model.json and the weights file of a layers model, in memory, as tfjs's own save writes them. */
 export async function modelFiles(model: LayersModel, userDefinedMetadata?: Record<string, unknown>): Promise<Map<string, Uint8Array>> {
@@ -50,6 +53,19 @@ export function servingMetadata(model: LayersModel, classes: string[] | undefine
   const [, height, width, depth] = input;
   const isImage = input.length === 4 && (height ?? 0) > 0 && (width ?? 0) > 0 && (depth === 1 || depth === 3);
   return isImage ? { ...labels, image: { height: height!, width: width!, channels: depth === 1 ? 'grayscale' : 'rgb', scale: 1 / 255, offset: 0 } } : labels;
+}
+
+/**
+ * The first held-out inputs (at most MAX_HELD_OUT_SAMPLES rows of x) as the converter's
+ * calibration.json (TF Serving's `{"instances": [...]}`): float32 values in the 9 digits that
+ * give them back exactly.
+ */
+export async function heldOutCalibration(x: tf.Tensor, max = MAX_HELD_OUT_SAMPLES): Promise<Uint8Array> {
+  const rows = tf.slice(x, 0, Math.min(max, x.shape[0]!));
+  const instances = await rows.array();
+  rows.dispose();
+  const text = JSON.stringify({ instances }, (_, value) => (typeof value === 'number' && !Number.isInteger(value) ? Number(value.toPrecision(9)) : value));
+  return new TextEncoder().encode(text);
 }
 
 export function writeFolder(folder: string, files: Map<string, Uint8Array>): string[] {

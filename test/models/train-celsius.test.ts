@@ -1,7 +1,8 @@
 // The whole training job on the celsius model: train (wasm backend chosen), write TensorBoard
 // events / CSV / PNG, save to a folder, upload to a store; the upload trigger (one `edgeflow watch`
 // pass) converts and publishes it, and the HTTP API answers 100 °C → 212 °F within 1 °F.
-// The published edgeflow.json must carry the training metrics.
+// The published edgeflow.json must carry the training metrics; the held-out inputs saved beside the
+// model (calibration.json) calibrate both `convert` on the out folder and the upload's conversion.
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -9,6 +10,8 @@ import { PNG } from 'pngjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useNodeBackend } from '../../cli/backend.ts';
 import { UploadWatcher } from '../../converter/watcher.ts';
+import { convertModel } from '../../converter/convert.ts';
+import { readInput } from '../../converter/read/files.ts';
 import { createNodeApp } from '../../functions/node.ts';
 import { toFahrenheit } from '../../models/celsius.ts';
 import { runTraining, type TrainJobResult } from '../../models/train/run.ts';
@@ -82,7 +85,7 @@ describe('edgeflow train celsius', () => {
   });
 
   it('saves a TF.js layers model with the metrics in userDefinedMetadata.training', () => {
-    expect(readdirSync(join(folder, 'out')).sort()).toEqual(['group1-shard1of1.bin', 'model.json']);
+    expect(readdirSync(join(folder, 'out')).sort()).toEqual(['calibration.json', 'group1-shard1of1.bin', 'model.json']);
     const modelJson = ModelJson.parse(JSON.parse(readFileSync(join(folder, 'out', 'model.json'), 'utf8')));
     expect(modelJson.format).toBe('layers-model');
     const training = (modelJson.userDefinedMetadata as { training: Record<string, unknown> }).training;
@@ -90,11 +93,23 @@ describe('edgeflow train celsius', () => {
     expect(Date.parse(training.trainedAt as string)).toBeGreaterThan(0);
   });
 
+  it('writes the first 64 held-out inputs beside the model as calibration.json', async () => {
+    const { instances } = JSON.parse(readFileSync(join(folder, 'out', 'calibration.json'), 'utf8')) as { instances: number[][] };
+    expect(instances).toHaveLength(64);
+    expect(instances.every((row) => row.length === 1 && Number.isFinite(row[0]))).toBe(true);
+    expect(new Set(instances.map((row) => row[0])).size).toBeGreaterThan(50);
+  });
+
+  it('edgeflow convert on the out folder calibrates on the held-out inputs (calibration: data)', async () => {
+    const converted = await convertModel(await readInput(join(folder, 'out')), { name: 'celsius', quantize: 'uint8' });
+    expect(converted.report).toMatchObject({ calibrationKind: 'data', samples: 64, calibration: 'calibration.json: 64 samples', passed: true });
+  });
+
   it('uploads under uploads/celsius/<id>/ with the manifest written last', async () => {
     const { uploadId, keys, manifestKey } = result.uploaded!;
-    expect(keys).toEqual([`uploads/celsius/${uploadId}/group1-shard1of1.bin`, `uploads/celsius/${uploadId}/model.json`]);
+    expect(keys).toEqual([`uploads/celsius/${uploadId}/group1-shard1of1.bin`, `uploads/celsius/${uploadId}/calibration.json`, `uploads/celsius/${uploadId}/model.json`]);
     expect(manifestKey).toBe(`uploads/celsius/${uploadId}/edgeflow-upload.json`);
-    expect((await store.get(keys[1]!))!.body).toEqual(new Uint8Array(readFileSync(join(folder, 'out', 'model.json'))));
+    expect((await store.get(keys.at(-1)!))!.body).toEqual(new Uint8Array(readFileSync(join(folder, 'out', 'model.json'))));
   });
 
   it('the upload trigger converts it: edgeflow.json carries the metrics, and over HTTP 100 °C is 212 °F', async () => {
@@ -105,6 +120,8 @@ describe('edgeflow train celsius', () => {
     const version = (outcomes[0] as { version: number }).version;
 
     const edgeflow = EdgeflowJson.parse((await getJson(store, `models/celsius/${version}/edgeflow.json`))!.value);
+    // The upload carried the held-out inputs: the consumer calibrated on them.
+    expect(edgeflow.report).toMatchObject({ calibrationKind: 'data', samples: 64, calibration: 'calibration.json: 64 samples' });
     expect(edgeflow.training).toMatchObject({ model: 'celsius', backend: 'wasm', epochs: 60, metrics: result.record.metrics, trainedAt: result.record.trainedAt });
     // The per-epoch history travels with it, and the admin API's model description passes it through.
     const history = result.history.map(({ epoch, train, validation }) => ({ epoch, train, validation }));
