@@ -163,11 +163,10 @@ class Compiler {
       const extra = Object.keys(kwargs).filter((k) => k !== 'value' && k !== 'key');
       return lowerAttention(this.context, layer, query, value, key, extra);
     }
-    if (layer.class_name === 'TFOpLambda') {
-      const extra = Object.keys(kwargs).filter((k) => k !== 'y');
-      if (extra.length > 0) throw new NotCompilable(`TFOpLambda ${JSON.stringify(name(layer))} takes tensor arguments ${extra.join(', ')} (not compiled)`);
-      const y = kwargs.y !== undefined ? this.materialize(this.tensor(kwargs.y)) : call.inputs[1] !== undefined ? this.materialize(this.input(call, 1)) : undefined;
-      return lowerTfOp(this.context, layer, this.materialize(this.input(call)), y, call.args ?? {});
+    if (layer.class_name === 'TFOpLambda' || layer.class_name === 'SlicingOpLambda') {
+      const inputs = call.inputs.map((_, i) => this.materialize(this.input(call, i)));
+      const tensors = Object.fromEntries(Object.entries(kwargs).map(([key, source]) => [key, this.materialize(this.tensor(source))]));
+      return lowerTfOp(this.context, layer, inputs, tensors, call.args ?? {});
     }
     if (Object.keys(kwargs).length > 0) throw new NotCompilable(`layer ${JSON.stringify(name(layer))} takes tensor arguments ${Object.keys(kwargs).join(', ')} (not compiled)`);
     const activation = activationOf(layer);

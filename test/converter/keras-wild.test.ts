@@ -13,9 +13,13 @@ import type { ModelFiles } from '../../converter/shard.ts';
 import { readModel } from '../../converter/read/index.ts';
 import { translateModelConfig } from '../../converter/read/keras/config.ts';
 import { EdgeflowError } from '../../shared/errors.ts';
-import { dense, seq } from '../helpers/keras-reference.ts';
+import { compileToGraph } from '../../converter/optimize/compile-graph.ts';
+import { unzip } from '../../converter/read/zip.ts';
+import { childGroup, type Dataset, openHdf5, readDataset } from '../../converter/read/keras/hdf5.ts';
+import { add, conv1d, dense, globalAveragePool1d, layerNorm, multiHeadAttention, seq } from '../helpers/keras-reference.ts';
+import { predictDecoded, relativeDifference } from '../helpers/graph-compare.ts';
 import type { DecodedModel } from '../../converter/model.ts';
-import { encodeAndShard, fixtureFiles, loadConverted, needs } from '../helpers/keras.ts';
+import { encodeAndShard, fixtureBytes, fixtureFiles, loadConverted, needs } from '../helpers/keras.ts';
 import { fixedValues } from '../helpers/tiny-models.ts';
 
 beforeAll(async () => {
@@ -30,6 +34,7 @@ const CONVERTS = [
   'A-I-nstein__mnist_cnn__cnn_model.h5',
   'AdamVenroy__sentiment-classifer__model.keras',
   'AgungYogaSetiawan__face-mask-detection__model.hdf5',
+  'AllaudinAli__ECG-Signal-Classification__transformer_model.keras',
   'Aman-21k__cnn-fashion-mnist-classifier__model.keras',
   'Anderson-Portes__keras-cancer-classifier__model.keras',
   'AryanMithbawkar__Denoicing-Images__autoencoder.keras',
@@ -42,9 +47,6 @@ const CONVERTS = [
 /** Files refused, with words the message must hold (the layer or class, and what to do). */
 const REFUSED: Record<string, RegExp[]> = {
   'Aadii0916__Next-word-predict__lstm_model.h5': [/embedding_3 \(Embedding\)/, /no weights/, /build or train it/],
-  // The graph compiler lowers MultiHeadAttention and TFOpLambda binary ops; once the Keras reader lets them
-  // through (canLower), move this file to CONVERTS.
-  'AllaudinAli__ECG-Signal-Classification__transformer_model.keras': [/MultiHeadAttention/, /TFOpLambda/],
   'MichaelHopf__CarND-Behavioral-Cloning-P3__model.hdf5': [/Keras 1\.2\.1/, /Lambda layers lambda_109, lambda_110/, /Rescaling/],
 };
 
@@ -123,6 +125,59 @@ describe('wild Keras files: converted ones load in stock TF.js and predict', () 
     h = dense(h, w('dense_5/kernel'), w('dense_5/bias'), 1, 'sigmoid');
     for (let i = 0; i < 2; i++) expect(Math.abs(data[i]! - h.values[i]!)).toBeLessThan(1e-5);
   });
+
+  const ECG = `${dir}AllaudinAli__ECG-Signal-Classification__transformer_model.keras`;
+  it.skipIf(needs(ECG) !== '')(
+    `Keras 2.15 transformer (MultiHeadAttention, LayerNormalization, TFOpLambda adds; Windows-saved layers\\... groups) equals the Keras formulas on the raw file within 1e-4${needs(ECG)}`,
+    async () => {
+      // The reference reads each variable by its path in the file, not through edgeflow's weight mapping.
+      const h5 = openHdf5(unzip(fixtureBytes(ECG)).get('model.weights.h5')!, 'model.weights.h5');
+      const v = (group: string, i: number) => {
+        const node = childGroup(childGroup(h5, `layers\\${group}`)!, 'vars')!.get(String(i));
+        return readDataset(node as Dataset).values as Float32Array;
+      };
+      const part = (name: string) => ({ kernel: v(`multi_head_attention\\_${name}_dense`, 0), bias: v(`multi_head_attention\\_${name}_dense`, 1) });
+      const xs = fixedValues(2 * 186, 5).map((x) => (x + 1) / 2);
+      const x = seq(xs, 2, 186, 1);
+      const attended = multiHeadAttention(x, x, x, { query: part('query'), key: part('key'), value: part('value'), output: part('output') }, 4, 64, 64, 1);
+      const first = add(layerNorm(attended, v('layer_normalization', 0), v('layer_normalization', 1), 1e-6), x);
+      const ff = conv1d(conv1d(first, v('conv1d', 0), v('conv1d', 1), 1, 4, 'valid', 'relu'), v('conv1d_1', 0), v('conv1d_1', 1), 1, 1, 'valid', 'linear');
+      const block = add(layerNorm(ff, v('layer_normalization_1', 0), v('layer_normalization_1', 1), 1e-3), first);
+      let h = globalAveragePool1d(block);
+      for (const [i, units, activation] of [
+        [0, 128, 'relu'],
+        [1, 64, 'selu'],
+        [2, 32, 'selu'],
+        [3, 16, 'selu'],
+        [4, 1, 'sigmoid'],
+      ] as const) {
+        const group = i === 0 ? 'dense' : `dense_${i}`;
+        h = dense(h, v(group, 0), v(group, 1), units, activation);
+      }
+
+      // The published graph model through stock tf.loadGraphModel.
+      const result = await convertModel(fixtureFiles(ECG), { name: 'wild', quantize: 'none' });
+      expect((result.modelFiles.modelJson as { format: string }).format).toBe('graph-model');
+      const { data } = await predictFixed(result.modelFiles, xs);
+      const drift = relativeDifference(h.values, data);
+      // The sigmoid hides the inner layers: the attention alone (LayerNormalization over this file's single channel
+      // makes its output the constant β, so the block does not show it) and the block are compiled and checked too.
+      const upTo = async (last: string) => {
+        const decoded = await readModel(fixtureFiles(ECG));
+        const { config } = (decoded.modelJson.modelTopology as { model_config: { config: { layers: { name: string }[]; output_layers: unknown[] } } }).model_config;
+        config.layers = config.layers.slice(0, config.layers.findIndex((layer) => layer.name === last) + 1);
+        config.output_layers = [[last, 0, 0]];
+        return (await predictDecoded(compileToGraph(decoded).model, tf.tensor(xs, [2, 186, 1]))).values;
+      };
+      const attentionDrift = relativeDifference(attended.values, await upTo('multi_head_attention_14'));
+      const blockDrift = relativeDifference(block.values, await upTo('tf.__operators__.add_28'));
+      console.log(`ECG transformer against the Keras formulas: output ${drift.toExponential(2)}, attention ${attentionDrift.toExponential(2)}, block ${blockDrift.toExponential(2)}`);
+      expect(drift).toBeLessThan(1e-4);
+      expect(attentionDrift).toBeLessThan(1e-4);
+      expect(blockDrift).toBeLessThan(1e-4);
+    },
+    120_000,
+  );
 });
 
 describe('wild Keras files TF.js cannot run: refused by name, without stack traces', () => {

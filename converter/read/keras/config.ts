@@ -6,7 +6,7 @@
 import { ConversionError } from '../../../shared/errors.ts';
 import { isObject, type JsonObject, type KerasLayer } from './config-types.ts';
 import { isKnownClass, isModel, isWrapper } from './layers.ts';
-import { canLower } from '../../../shared/graph/can-lower.ts';
+import { canLower, lowerRefusal } from '../../../shared/graph/can-lower.ts';
 
 export interface TranslateOptions {
   /** Major version of the Keras that wrote the file (2 or 3); some defaults changed in 3. */
@@ -138,6 +138,14 @@ function translateArguments(config: JsonObject, layerName: string, ctx: Context)
   return out;
 }
 
+/** What a user can do when a class only the graph compiler could convert uses an option it does not lower. */
+const COMPILER_ADVICE: Record<string, string> = {
+  Conv1DTranspose: 'use padding "valid" or "same" without output_padding or dilation, or an UpSampling1D + Conv1D',
+  MultiHeadAttention: 'call it without masks or returned scores, over axis 1, and save the model again',
+  TFOpLambda: 'replace that tf call with a built-in Keras layer (Reshape, Permute, Add, Multiply, Concatenate, ...) and save the model again',
+  SlicingOpLambda: 'replace the slice with a built-in Keras layer (Cropping1D/2D, Reshape, ...) and save the model again',
+};
+
 const nonzero = (value: unknown): boolean => value !== undefined && value !== null && value !== 0;
 
 /** Class-specific renames and refusals (Keras 3 arguments tfjs-layers 4.22 names differently or lacks). */
@@ -168,11 +176,15 @@ function translateClassArguments(className: string, c: JsonObject, layerName: st
       }
       break;
     case 'Conv1DTranspose':
-      // TF.js layers lacks it; the graph compiler lowers it (the pipeline compiles the model).
-      if (!canLower(className, c)) refuse('has options the graph compiler does not lower (TF.js layers has no Conv1DTranspose)');
-      if (typeof c.groups === 'number' && c.groups > 1) refuse(`is a grouped convolution (groups=${c.groups}), which TF.js does not support`);
-      delete c.groups;
+    case 'MultiHeadAttention':
+    case 'TFOpLambda':
+    case 'SlicingOpLambda': {
+      // TF.js layers lacks these classes; the graph compiler lowers them (the pipeline compiles the model).
+      const why = lowerRefusal(className, c);
+      if (why) refuse(`has ${why}, which the graph compiler does not lower (TF.js layers has no ${className}): ${COMPILER_ADVICE[className]}`);
+      if (className === 'Conv1DTranspose') delete c.groups;
       break;
+    }
     case 'Conv1D':
     case 'Conv2D':
     case 'Conv3D':
@@ -222,7 +234,7 @@ function translateClassArguments(className: string, c: JsonObject, layerName: st
  */
 const nodeIndexFor = (layer: unknown, index: unknown, nestedModels: Set<string>): unknown => (typeof layer === 'string' && nestedModels.has(layer) && typeof index === 'number' ? index + 1 : index);
 
-function keras3NodeToKeras2(node: JsonObject, layerName: string, ctx: Context, nestedModels: Set<string>): unknown[] {
+function keras3NodeToKeras2(node: JsonObject, layerName: string, className: string, ctx: Context, nestedModels: Set<string>): unknown[] {
   const history: unknown[][] = [];
   const collect = (value: unknown): void => {
     if (Array.isArray(value)) value.forEach(collect);
@@ -233,17 +245,30 @@ function keras3NodeToKeras2(node: JsonObject, layerName: string, ctx: Context, n
     }
   };
   collect(node.args);
-  const kwargTensors: unknown[][] = [];
+  const keywords: JsonObject = {};
+  const entries = history.map(([layer, nodeIndex, tensorIndex], i) => [layer, nodeIndexFor(layer, nodeIndex, nestedModels), tensorIndex, i === 0 ? keywords : {}]);
+  // MultiHeadAttention's value / key passed by keyword go where Keras 2 records them (the graph compiler reads them there).
+  const kwargs: JsonObject = isObject(node.kwargs) ? { ...node.kwargs } : {};
+  if (className === 'MultiHeadAttention' && entries[0]) {
+    for (const key of ['value', 'key']) {
+      const before = history.length;
+      collect(kwargs[key]);
+      const found = history.splice(before);
+      if (found.length !== 1) continue;
+      const [layer, nodeIndex, tensorIndex] = found[0]!;
+      keywords[key] = [layer, nodeIndexFor(layer, nodeIndex, nestedModels), tensorIndex];
+      delete kwargs[key];
+    }
+  }
   const before = history.length;
-  collect(node.kwargs);
-  kwargTensors.push(...history.splice(before));
-  if (kwargTensors.length > 0) ctx.problems.push(`layer ${layerName} is called with tensors as keyword arguments (mask or initial_state), which edgeflow does not convert`);
-  return history.map(([layer, nodeIndex, tensorIndex]) => [layer, nodeIndexFor(layer, nodeIndex, nestedModels), tensorIndex, {}]);
+  collect(kwargs);
+  if (history.length > before) ctx.problems.push(`layer ${layerName} is called with tensors as keyword arguments (mask or initial_state), which edgeflow does not convert`);
+  return entries;
 }
 
-function translateInboundNodes(nodes: unknown, layerName: string, ctx: Context, nestedModels: Set<string>): unknown[] {
+function translateInboundNodes(nodes: unknown, layerName: string, className: string, ctx: Context, nestedModels: Set<string>): unknown[] {
   if (!Array.isArray(nodes)) return [];
-  return nodes.map((node) => (isObject(node) ? keras3NodeToKeras2(node, layerName, ctx, nestedModels) : node));
+  return nodes.map((node) => (isObject(node) ? keras3NodeToKeras2(node, layerName, className, ctx, nestedModels) : node));
 }
 
 /** [['a', 0, 0]] stays; Keras 3's flat ['a', 0, 0] for a single tensor becomes [['a', 0, 0]]. */
@@ -362,7 +387,7 @@ function translateLayer(raw: unknown, ctx: Context, inFunctional: boolean, topLe
   const layer: KerasLayer = { class_name: className, config };
   if (inFunctional) {
     layer.name = typeof raw.name === 'string' ? raw.name : layerName;
-    layer.inbound_nodes = translateInboundNodes(raw.inbound_nodes, layerName, ctx, nestedModels);
+    layer.inbound_nodes = translateInboundNodes(raw.inbound_nodes, layerName, className, ctx, nestedModels);
   }
   return layer;
 }

@@ -45,6 +45,9 @@ const WEIGHTLESS = new Set([
   'Rescaling',
   'CenterCrop',
   'Resizing',
+  // Plain TF calls Keras 2 records as layers; TF.js layers lacks them, the graph compiler lowers them.
+  'TFOpLambda',
+  'SlicingOpLambda',
 ]);
 
 const MODELS = new Set(['Sequential', 'Functional', 'Model']);
@@ -76,6 +79,8 @@ function simpleWeights(layer: KerasLayer): string[] | undefined {
       return ['embeddings'];
     case 'PReLU':
       return ['alpha'];
+    case 'MultiHeadAttention': // not in TF.js layers: the graph compiler lowers it
+      return ['query', 'key', 'value', 'attention_output'].flatMap((part) => [`${part}/kernel`, ...bias(c).map((b) => `${part}/${b}`)]);
     case 'SimpleRNN':
     case 'LSTM':
     case 'GRU':

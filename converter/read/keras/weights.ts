@@ -98,28 +98,33 @@ function ownVars(group: Group): NumericArray[] {
   });
 }
 
+/** Keras orders a MultiHeadAttention's weights query, key, value, output; its file holds `_query_dense`, ... */
+const ATTENTION_PARTS = ['query', 'key', 'value', 'output'];
+const attentionRank = (key: string): number => ATTENTION_PARTS.findIndex((part) => key.replace(/^_/, '').startsWith(part));
+
 /**
  * A `.keras` layer's variables: its own, then those of the objects it tracks (an RNN's `cell`,
- * TimeDistributed's `layer`). Random-seed state (`seed_generator*`) is not a weight.
+ * TimeDistributed's `layer`, MultiHeadAttention's projections). Random-seed state
+ * (`seed_generator*`) is not a weight. `own` may be absent and `children` flat (Windows-saved files).
  */
-function treeVars(group: Group, className: string): NumericArray[] {
+function layerVars(own: Group | undefined, children: [string, Group][], className: string): NumericArray[] {
   if (className === 'Bidirectional') {
-    const part = (key: string): NumericArray[] => {
-      const sub = childGroup(group, key);
-      return sub ? treeVars(sub, '') : [];
-    };
+    const part = (key: string): NumericArray[] => children.filter(([k]) => k === key).flatMap(([, sub]) => treeVars(sub, ''));
     return [...part('forward_layer'), ...part('backward_layer')];
   }
   // Keras visits attributes in sorted order, private (`_x`) ones last.
   const sortKey = (key: string) => (key.startsWith('_') ? `~${key}` : key);
-  const children = group.keys.filter((key) => key !== 'vars' && !key.startsWith('seed_generator')).sort((a, b) => (sortKey(a) < sortKey(b) ? -1 : sortKey(a) > sortKey(b) ? 1 : 0));
-  return [
-    ...ownVars(group),
-    ...children.flatMap((key) => {
-      const sub = childGroup(group, key);
-      return sub ? treeVars(sub, '') : [];
-    }),
-  ];
+  const order = (a: string, b: string) => (className === 'MultiHeadAttention' ? attentionRank(a) - attentionRank(b) : sortKey(a) < sortKey(b) ? -1 : sortKey(a) > sortKey(b) ? 1 : 0);
+  const tracked = children.filter(([key]) => key !== 'vars' && !key.startsWith('seed_generator')).sort(([a], [b]) => order(a, b));
+  return [...(own ? ownVars(own) : []), ...tracked.flatMap(([, sub]) => treeVars(sub, ''))];
+}
+
+function treeVars(group: Group, className: string): NumericArray[] {
+  const children = group.keys.flatMap((key): [string, Group][] => {
+    const sub = key === 'vars' ? undefined : childGroup(group, key);
+    return sub ? [[key, sub]] : [];
+  });
+  return layerVars(group, children, className);
 }
 
 /** Keras 3's naming.to_snake_case: "BatchNormalization" → "batch_normalization", "Conv2D" → "conv2d". */
@@ -154,6 +159,8 @@ function groupNames(layers: KerasLayer[], byLayerName: boolean): Map<KerasLayer,
 }
 
 const LEGACY_CONTAINER = '_layer_checkpoint_dependencies';
+/** Keras 2.13-2.15 saving on Windows joins paths with `\`: `layers\dense\vars` is one root group. */
+const FLAT_PREFIXES = [`${LEGACY_CONTAINER}\\`, 'layers\\'];
 
 /** `.keras` weights: `layers/<snake_case class>[_n]/...` (Keras 3) or `_layer_checkpoint_dependencies/<layer name>/...` (Keras 2.13+). */
 export class V3Scope implements WeightScope {
@@ -175,27 +182,42 @@ export class V3Scope implements WeightScope {
     return childGroup(this.root, key);
   }
   /**
-   * Keras 2.13-2.15 may flatten the tree into root groups named `_layer_checkpoint_dependencies\<name>`,
-   * where <name> is neither the layer's name nor its class counter (a 3-Dense model: dense, dense_2,
-   * dense_4, and the layers dense_3-5): take the next unclaimed one of the same class (else any) in numeric order.
+   * Keras 2.13-2.15 on Windows flattens the tree into root groups named `<container>\<name>[\<object>]`.
+   * Under `layers\`, <name> is the class counter. Under `_layer_checkpoint_dependencies\`, it is neither
+   * the layer's name nor its class counter (a 3-Dense model: dense, dense_2, dense_4, and the layers
+   * dense_3-5): take the next unclaimed one of the same class (else any) in numeric order.
    */
   private flatKey(name: string): string | undefined {
-    const prefix = `${LEGACY_CONTAINER}\\`;
-    const keys = this.root.keys.filter((key) => key.startsWith(prefix));
-    if (keys.length === 0) return undefined;
-    const suffix = (key: string) => Number(/_(\d+)$/.exec(key)?.[1] ?? 0);
-    const free = keys.filter((key) => !this.claimed.has(key));
-    const base = prefix + name.replace(/_\d+$/, '');
-    const sameClass = free.filter((key) => key.replace(/_\d+$/, '') === base);
-    return (sameClass.length > 0 ? sameClass : free).sort((a, b) => suffix(a) - suffix(b) || (a < b ? -1 : 1))[0];
+    for (const prefix of FLAT_PREFIXES) {
+      const keys = [...new Set(this.root.keys.filter((key) => key.startsWith(prefix)).map((key) => prefix + key.slice(prefix.length).split('\\')[0]))];
+      if (keys.length === 0) continue;
+      const free = keys.filter((key) => !this.claimed.has(key));
+      if (prefix === 'layers\\') return free.includes(prefix + name) ? prefix + name : undefined;
+      const suffix = (key: string) => Number(/_(\d+)$/.exec(key)?.[1] ?? 0);
+      const base = prefix + name.replace(/_\d+$/, '');
+      const sameClass = free.filter((key) => key.replace(/_\d+$/, '') === base);
+      return (sameClass.length > 0 ? sameClass : free).sort((a, b) => suffix(a) - suffix(b) || (a < b ? -1 : 1))[0];
+    }
+    return undefined;
+  }
+  /** The flat groups `<key>\<object>` of the objects a layer at a flat key tracks. */
+  private flatChildren(key: string): [string, Group][] {
+    return this.root.keys.flatMap((k): [string, Group][] => {
+      const sub = k.startsWith(`${key}\\`) ? childGroup(this.root, k) : undefined;
+      return sub ? [[k.slice(key.length + 1), sub]] : [];
+    });
   }
   weightsOf(layer: KerasLayer, expected: number): NumericArray[] {
-    const group = this.group(layer);
-    if (!group) {
+    const name = this.names.get(layer);
+    const nested = name !== undefined && childGroup(this.root, name) !== undefined;
+    const key = name === undefined ? undefined : nested ? name : this.flatKey(name);
+    if (key === undefined) {
       if (expected === 0) return [];
-      throw new ConversionError(`layer ${layerName(layer)} has no weights in model.weights.h5 (looked for ${this.root.name}/${this.names.get(layer) ?? '?'})`);
+      throw new ConversionError(`layer ${layerName(layer)} has no weights in model.weights.h5 (looked for ${this.root.name}/${name ?? '?'})`);
     }
-    return treeVars(group, layer.class_name);
+    this.claimed.add(key);
+    const own = childGroup(this.root, key);
+    return nested ? treeVars(own!, layer.class_name) : layerVars(own, this.flatChildren(key), layer.class_name);
   }
   nested(model: KerasLayer): WeightScope {
     const group = this.group(model);
