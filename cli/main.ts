@@ -82,7 +82,7 @@ export async function main(argv: string[]): Promise<number> {
   const command = await load();
   try {
     // TF.js's "install our node backend" banner (and its other console notes) off.
-    (await import('./backend.ts')).quietTensorFlow();
+    (await import('./quiet.ts')).quietTensorFlow();
     return await command.run(rest);
   } catch (error) {
     return reportError(name, command.help, error);

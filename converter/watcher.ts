@@ -6,7 +6,6 @@
 // restarted watcher converts nothing twice; what this process remembers (uploads it saw
 // settle, retry back-off) only saves reads. Failures stay in the upload's status (the Node
 // counterpart of the dead-letter queue).
-import { EdgeflowError } from '../shared/errors.ts';
 import { listAll } from '../shared/store/util.ts';
 import { consumeUploadEvent, type ConsumeOutcome, type ConsumerOptions } from './consumer.ts';
 import { MANIFEST_FILE, type UploadEvent } from '../shared/bucket/uploads.ts';
@@ -89,10 +88,5 @@ export class UploadWatcher {
   }
 }
 
-/** "5s", "500ms", "2m", or a number of seconds. */
-export function parseDuration(text: string): number {
-  const match = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/.exec(text.trim());
-  if (!match) throw new EdgeflowError('bad_request', `bad duration ${JSON.stringify(text)}: use e.g. 5s, 500ms or 2m`);
-  const unit = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }[(match[2] ?? 's') as 'ms' | 's' | 'm' | 'h'];
-  return Number(match[1]) * unit;
-}
+// Re-exported from shared/ (the serve command parses --lease without loading the converter).
+export { parseDuration } from '../shared/duration.ts';

@@ -3,11 +3,10 @@
 // both kinds one predict interface. Used by the converter's verify stage and the runtime.
 import * as tf from '@tensorflow/tfjs-core';
 import { loadGraphModel, type GraphModel } from '@tensorflow/tfjs-converter';
-import { loadLayersModel, type LayersModel } from '@tensorflow/tfjs-layers';
+import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { concatBytes, exactBuffer } from './bytes.ts';
 import { modelKind, readTopology, topologyProblem, type ModelJson } from './schemas/model-json.ts';
 import { ConversionError } from './errors.ts';
-import { layersLoadError } from './layers-load-error.ts';
 import type { TensorSignature } from './schemas/edgeflow-json.ts';
 import { compileLayersModel, NotCompilable, type CompiledGraph } from './graph/compile.ts';
 
@@ -128,7 +127,11 @@ export async function loadModel(modelJson: ModelJson, shard: (path: string) => U
     if (problem) throw new ConversionError(`the model's topology is broken: ${problem}`);
     const compiled = options.compile ? await compiledGraph(modelJson, shard) : null;
     if (compiled) return graphRunner(compiled.model, compiled.signature, 'compiled-graph');
+    // tfjs-layers is loaded only for a model run by the layers runtime: a process serving graph
+    // or compiled models never pays its import (~1.4 MB of JavaScript) at start-up.
+    const { loadLayersModel } = await import('@tensorflow/tfjs-layers');
     const model = await loadLayersModel(handler).catch(async (error: unknown) => {
+      const { layersLoadError } = await import('./layers-load-error.ts');
       throw await layersLoadError(error, modelJson);
     });
     return {
