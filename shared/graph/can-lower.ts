@@ -4,12 +4,13 @@
 // model (or refuses it naming what the compiler cannot lower).
 import { attentionRefusal } from './lower/attention.ts';
 import { CONV1D_CLASSES, conv1dRefusal } from './lower/conv1d.ts';
-import { RECURRENT_CLASSES, recurrentRefusal } from './lower/recurrent.ts';
+import { bidirectionalRefusal, RECURRENT_CLASSES, recurrentRefusal } from './lower/recurrent.ts';
 import { tfOpRefusal } from './lower/tf-ops.ts';
 
 /** Why the compiler cannot lower this class with this config (undefined: it can). */
 export function lowerRefusal(className: string, config: Record<string, unknown>): string | undefined {
   if (RECURRENT_CLASSES.has(className)) return recurrentRefusal(className, config);
+  if (className === 'Bidirectional') return bidirectionalRefusal(config);
   if (className === 'TFOpLambda' || className === 'SlicingOpLambda') return tfOpRefusal(config);
   if (className === 'MultiHeadAttention') return attentionRefusal(config);
   if (CONV1D_CLASSES.has(className)) return conv1dRefusal(className, config);

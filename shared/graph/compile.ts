@@ -12,9 +12,10 @@ import type { TopologyLayer } from '../schemas/model-json.ts';
 import type { LowerContext, Tensor } from './lower/context.ts';
 import { lowerAttention } from './lower/attention.ts';
 import { lowerConv1d } from './lower/conv1d.ts';
+import { lowerConv2d } from './lower/conv2d.ts';
 import { lowerLayerNorm } from './lower/normalization.ts';
 import { lowerEmbedding, lowerPermute, lowerUpSampling2d } from './lower/ops.ts';
-import { lowerRecurrent } from './lower/recurrent.ts';
+import { lowerBidirectional, lowerRecurrent } from './lower/recurrent.ts';
 import { lowerTfOp } from './lower/tf-ops.ts';
 
 export { NotCompilable } from './keras-calls.ts';
@@ -208,6 +209,8 @@ class Compiler {
       case 'LSTM':
       case 'SimpleRNN':
         return lowerRecurrent(this.context, layer, this.materialize(this.input(call)));
+      case 'Bidirectional':
+        return lowerBidirectional(this.context, layer, this.materialize(this.input(call)));
       case 'Embedding':
         return lowerEmbedding(this.context, layer, this.input(call));
       case 'Permute':
@@ -219,6 +222,9 @@ class Compiler {
       case 'Conv1D':
       case 'Conv1DTranspose':
         return lowerConv1d(this.context, layer, this.materialize(this.input(call)));
+      case 'SeparableConv2D':
+      case 'Conv2DTranspose':
+        return lowerConv2d(this.context, layer, this.materialize(this.input(call)));
       default:
         throw new NotCompilable(`layer ${JSON.stringify(name(layer))} of class ${layer.class_name} has no graph lowering yet`);
     }

@@ -72,6 +72,64 @@ describe('recurrent lowerings', () => {
     }
   });
 
+  it('Bidirectional LSTM (concat, return_sequences) and GRU (sum, last state) equal TF.js layers within 1e-5', async () => {
+    const lstm = await compareWithLayers(
+      tfl.layers.bidirectional({
+        inputShape: [5, 3],
+        layer: tfl.layers.lstm({ units: 4, returnSequences: true, recurrentActivation: 'sigmoid', recurrentInitializer: 'glorotUniform', name: 'lstm' }) as tfl.RNN,
+        mergeMode: 'concat',
+        name: 'bi',
+      }),
+      21,
+    );
+    expect(lstm.drift).toBeLessThan(1e-5);
+    expect(lstm.summary.ops).toMatchObject({ ReverseV2: 1, ConcatV2: 1, Pack: 2 });
+    const gru = await compareWithLayers(
+      tfl.layers.bidirectional({
+        inputShape: [5, 3],
+        layer: tfl.layers.gru({ units: 3, recurrentActivation: 'sigmoid', recurrentInitializer: 'glorotUniform', name: 'gru' }) as tfl.RNN,
+        mergeMode: 'sum',
+        name: 'bi',
+      }),
+      23,
+    );
+    expect(gru.drift).toBeLessThan(1e-5);
+  });
+
+  it('Bidirectional GRU reset_after=True (concat, return_sequences) equals the Keras formulas within 1e-4', async () => {
+    const model = tfl.sequential({
+      layers: [
+        tfl.layers.bidirectional({
+          inputShape: [5, 3],
+          layer: tfl.layers.gru({ units: 4, returnSequences: true, recurrentActivation: 'sigmoid', recurrentInitializer: 'glorotUniform', name: 'gru' }) as tfl.RNN,
+          name: 'bi',
+        }),
+      ],
+    });
+    setFixedWeights(model, 25);
+    const decoded = await readModel(await modelFiles(model));
+    model.dispose();
+    type Config = { config: { layers: { class_name: string; config: { layer: { config: Record<string, unknown> } } }[] } };
+    const topology = decoded.modelJson.modelTopology as Config & { model_config?: Config };
+    (topology.model_config ?? topology).config.layers[0]!.config.layer.config.reset_after = true;
+    const biases = { forward: Float32Array.from(fixedValues(24, 27)), backward: Float32Array.from(fixedValues(24, 29)) };
+    decoded.weights = decoded.weights.map((w) => (w.name.endsWith('/bias') ? { ...w, shape: [2, 12], values: w.name.includes('forward') ? biases.forward : biases.backward } : w));
+    const weight = (name: string) => decoded.weights.find((w) => w.name === name)!.values as Float32Array;
+    const xs = fixedValues(2 * 5 * 3, 31);
+    const forward = gruResetAfter(seq(xs, 2, 5, 3), weight('bi/forward_gru/kernel'), weight('bi/forward_gru/recurrent_kernel'), biases.forward, 4, true);
+    // go_backwards: the reversed sequence, its outputs reversed back.
+    const reversed = Array.from({ length: 30 }, (_, i) => xs[Math.floor(i / 15) * 15 + (4 - (Math.floor(i / 3) % 5)) * 3 + (i % 3)]!);
+    const backward = gruResetAfter(seq(reversed, 2, 5, 3), weight('bi/backward_gru/kernel'), weight('bi/backward_gru/recurrent_kernel'), biases.backward, 4, true);
+    const expected = Array.from({ length: 2 * 5 * 8 }, (_, i) => {
+      const [b, t, j] = [Math.floor(i / 40), Math.floor(i / 8) % 5, i % 8];
+      return j < 4 ? forward.values[(b * 5 + t) * 4 + j]! : backward.values[(b * 5 + (4 - t)) * 4 + j - 4]!;
+    });
+    const x = tf.tensor(xs, [2, 5, 3]);
+    expect(relativeDifference(expected, (await predictDecoded(compileToGraph(decoded).model, x)).values)).toBeLessThan(1e-4);
+    x.dispose();
+    expect(canLower('Bidirectional', { layer: { class_name: 'GRU', config: { reset_after: true } }, merge_mode: null })).toBe(false);
+  });
+
   it('refuses what it does not lower, naming the layer and the option', async () => {
     const model = tfl.sequential({ layers: [tfl.layers.lstm({ inputShape: [5, 3], units: 2, recurrentInitializer: 'glorotUniform', name: 'old_lstm' })] }); // hard_sigmoid by default
     const decoded = await readModel(await modelFiles(model));

@@ -7,6 +7,7 @@ import { attr } from '../graphdef.ts';
 import { NotCompilable } from '../keras-calls.ts';
 import type { TopologyLayer } from '../../schemas/model-json.ts';
 import { type LowerContext, layerConfig, layerName, type Tensor } from './context.ts';
+import { batchAndShape } from './conv2d.ts';
 
 export const CONV1D_CLASSES = new Set(['Conv1D', 'Conv1DTranspose']);
 const FUSABLE: Record<string, string> = { relu: 'Relu', relu6: 'Relu6', sigmoid: 'Sigmoid', elu: 'Elu' };
@@ -79,22 +80,7 @@ export function lowerConv1d(ctx: LowerContext, layer: TopologyLayer, x: Tensor):
   } else {
     if (length < 0) throw new NotCompilable(`Conv1DTranspose ${JSON.stringify(base)} on an input of unknown length`);
     outLength = padding === 'same' ? length * stride : (length - 1) * stride + k;
-    const shape = g.op(`${base}/input_shape`, 'Shape', [x.name], { T: attr.float(), out_type: attr.dtype('int32') });
-    const I = { T: attr.dtype('int32') };
-    const batch = g.op(`${base}/batch`, 'StridedSlice', [shape, g.ints(`${base}/batch/begin`, [0]), g.ints(`${base}/batch/end`, [1]), g.ints(`${base}/batch/strides`, [1])], {
-      ...I,
-      Index: attr.dtype('int32'),
-      begin_mask: attr.int(0),
-      end_mask: attr.int(0),
-      ellipsis_mask: attr.int(0),
-      new_axis_mask: attr.int(0),
-      shrink_axis_mask: attr.int(0),
-    });
-    const sizes = g.op(`${base}/output_sizes`, 'ConcatV2', [batch, g.ints(`${base}/output_rest`, [1, outLength, filters]), g.constant(`${base}/output_axis`, [], Int32Array.of(0))], {
-      ...I,
-      N: attr.int(2),
-      Tidx: attr.dtype('int32'),
-    });
+    const sizes = batchAndShape(g, base, x.name, [1, outLength, filters]);
     const deconv = g.op(`${base}/conv_transpose`, 'Conv2DBackpropInput', [sizes, kernelConst, expanded], {
       ...F,
       padding: attr.string(padding.toUpperCase()),

@@ -8,6 +8,8 @@
 //   h' = z ⊙ h + (1 − z) ⊙ hh, computed as hh + z ⊙ (h − hh).
 // LSTM (columns i | f | c | o): c' = f ⊙ c + i ⊙ tanh(·), h' = o ⊙ tanh(c'). SimpleRNN: h' = act(x·W + b + h·U).
 // Stateful layers, return_state and unknown timesteps raise NotCompilable naming the layer and option.
+// Bidirectional(GRU / LSTM / SimpleRNN): the forward layer, and the backward one (go_backwards flipped,
+// its sequence output reversed back with ReverseV2), merged by concat / sum / mul / ave (merge_mode=None refused).
 import { attr } from '../graphdef.ts';
 import { NotCompilable } from '../keras-calls.ts';
 import type { TopologyLayer } from '../../schemas/model-json.ts';
@@ -159,4 +161,45 @@ export function lowerRecurrent(ctx: LowerContext, layer: TopologyLayer, x: Tenso
     return { name: g.op(base, 'Pack', outputs, { ...F, N: attr.int(steps), axis: attr.int(1) }), shape: [x.shape[0]!, steps, units] };
   }
   return { name: g.op(base, 'Identity', [h!], F), shape: [x.shape[0]!, units] };
+}
+
+const MERGES: Record<string, string> = { concat: 'ConcatV2', sum: 'AddV2', mul: 'Mul', ave: 'AddV2' };
+
+/** Why a Bidirectional config cannot be lowered, or undefined when it can. */
+export function bidirectionalRefusal(c: Record<string, unknown>): string | undefined {
+  const inner = c.layer as { class_name?: unknown; config?: Record<string, unknown> } | undefined;
+  const className = String(inner?.class_name);
+  if (!RECURRENT_CLASSES.has(className)) return `a wrapped ${className} (GRU, LSTM and SimpleRNN are lowered)`;
+  const mode = c.merge_mode === undefined ? 'concat' : c.merge_mode;
+  if (typeof mode !== 'string' || !MERGES[mode]) return `merge_mode=${JSON.stringify(c.merge_mode)} (concat, sum, mul and ave are lowered)`;
+  return recurrentRefusal(className, inner?.config ?? {});
+}
+
+export function lowerBidirectional(ctx: LowerContext, layer: TopologyLayer, x: Tensor): Tensor {
+  const base = layerName(layer);
+  const c = layerConfig(layer);
+  const refusal = bidirectionalRefusal(c);
+  if (refusal) throw new NotCompilable(`Bidirectional ${JSON.stringify(base)} has ${refusal}`);
+  const inner = c.layer as { class_name: string; config: Record<string, unknown> };
+  const innerName = String(inner.config.name);
+  // Each direction is the inner layer named as TF.js names its weights: <wrapper>/forward_<inner>/kernel, ...
+  const direction = (prefix: 'forward' | 'backward', goBackwards: boolean): TopologyLayer =>
+    ({ class_name: inner.class_name, config: { ...inner.config, name: `${base}/${prefix}_${innerName}`, go_backwards: goBackwards } }) as TopologyLayer;
+  const g = ctx.graph;
+  const F = { T: attr.float() };
+  const forward = lowerRecurrent(ctx, direction('forward', inner.config.go_backwards === true), x);
+  let backward = lowerRecurrent(ctx, direction('backward', inner.config.go_backwards !== true), x);
+  if (inner.config.return_sequences === true) {
+    backward = { name: g.op(`${base}/backward/reverse`, 'ReverseV2', [backward.name, g.ints(`${base}/backward/axis`, [1])], { ...F, Tidx: attr.dtype('int32') }), shape: backward.shape };
+  }
+  const mode = String(c.merge_mode ?? 'concat');
+  const last = forward.shape.length - 1;
+  if (mode === 'concat') {
+    const shape = forward.shape.map((d, i) => (i === last ? d + backward.shape[i]! : d));
+    const axis = g.constant(`${base}/axis`, [], Int32Array.of(last));
+    return { name: g.op(base, 'ConcatV2', [forward.name, backward.name, axis], { ...F, N: attr.int(2), Tidx: attr.dtype('int32') }), shape };
+  }
+  if (mode !== 'ave') return { name: g.op(base, MERGES[mode]!, [forward.name, backward.name], F), shape: forward.shape };
+  const sum = g.op(`${base}/sum`, 'AddV2', [forward.name, backward.name], F);
+  return { name: g.op(base, 'Mul', [sum, g.constant(`${base}/half`, [], Float32Array.of(0.5))], F), shape: forward.shape };
 }
