@@ -18,6 +18,7 @@ import { convertModel, publishConverted, ToleranceError, type ConvertOptions, ty
 import { ConversionError, isEdgeflowError, type ErrorCode } from '../shared/errors.ts';
 import type { DecodedModel, FileSet } from './model.ts';
 import { DEFAULT_LIMITS, WORKER_LIMITS, type ConversionLimits } from './limits.ts';
+import { pacer } from './pace.ts';
 import { readModel } from './read/index.ts';
 import { takeCalibrationFiles, type CalibrationFile } from './calibration-files.ts';
 import { RetryingStore, DEFAULT_RETRY_DELAYS_MS } from '../shared/store/retrying.ts';
@@ -247,6 +248,8 @@ function convertUpload(job: UploadJob, decoded: DecodedModel, manifest: UploadMa
   return (job.options.convert ?? convertModel)(decoded, {
     ...manifest.options,
     name: job.name,
+    // In this thread (a Worker's isolate): yield to requests between steps, within the time budget.
+    ...(job.options.convert ? {} : { pause: pacer(job.options.limits.read.maxConvertMs, job.options.limits.read.scope, TOO_LARGE_HINT) }),
     ...(calibrationFiles.length ? { calibrationFiles } : {}),
     ...(job.options.samples ? { samples: job.options.samples } : {}),
     onProgress,

@@ -49,6 +49,8 @@ interface Waiting {
   /** Taken out of the queue into a batch. */
   taken: boolean;
   settled: boolean;
+  /** The waiting request itself has resumed (in its own context): its timer may stop. */
+  resumed: boolean;
   timer?: ReturnType<typeof setTimeout>;
 }
 
@@ -78,21 +80,25 @@ export class Batcher {
     if (!queue) this.queues.set(key, (queue = { items: [], rows: 0 }));
     let item!: Waiting;
     const done = new Promise<OutputTensor[]>((resolve, reject) => {
-      item = { inputs, rows, resolve, reject, taken: false, settled: false };
+      item = { inputs, rows, resolve, reject, taken: false, settled: false, resumed: false };
     });
     queue.items.push(item);
     queue.rows += rows;
+    // Re-armed until this request has resumed, not merely until another request settled it: in
+    // workerd a request whose only timer fired while its continuation was still being handed over
+    // from the settling request's context was cancelled as hung (seen at c=32).
     const onTimer = () => {
-      if (item.settled) return;
+      if (item.resumed) return;
       if (!item.taken) this.flush(key, true);
-      if (!item.settled) item.timer = setTimeout(onTimer, KEEP_ALIVE_MS);
+      item.timer = setTimeout(onTimer, KEEP_ALIVE_MS);
     };
     item.timer = setTimeout(onTimer, this.options.batchTimeoutMicros / 1000);
     if (queue.rows >= this.options.maxBatchSize) this.flush(key, false);
     try {
       return await done;
     } finally {
-      // Cleared here, in this request's own context.
+      // Here, in this request's own context.
+      item.resumed = true;
       clearTimeout(item.timer);
     }
   }
