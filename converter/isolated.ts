@@ -15,7 +15,7 @@ import type { DecodedModel } from './model.ts';
 /** What the consumer calls to convert (convertModel in-process, or this module's isolated one). */
 export type Converter = (input: DecodedModel, options: ConvertOptions) => Promise<ConvertResult>;
 
-type Request = { input: DecodedModel; options: Omit<ConvertOptions, 'onProgress' | 'calibration'> };
+type Request = { input: DecodedModel; options: Omit<ConvertOptions, 'onProgress' | 'calibration' | 'pause'> };
 type Reply =
   | { kind: 'progress'; progress: ConvertProgress }
   | { kind: 'done'; result: ConvertResult }
@@ -38,7 +38,8 @@ function rebuild(reply: Extract<Reply, { kind: 'error' }>): Error {
 /** A Converter that runs each conversion in a fresh Worker with a heap limit. */
 export function isolatedConverter(isolation: IsolationOptions): Converter {
   const heapMb = isolation.maxOldGenerationSizeMb ?? DEFAULT_WORKER_HEAP_MB;
-  return (input, { onProgress, calibration: _calibration, ...options }) =>
+  // A pause is not sent (functions do not cross threads, and the worker thread has no one to yield to).
+  return (input, { onProgress, calibration: _calibration, pause: _pause, ...options }) =>
     new Promise<ConvertResult>((resolve, reject) => {
       const worker = new Worker(isolation.workerUrl, {
         resourceLimits: { maxOldGenerationSizeMb: heapMb, maxYoungGenerationSizeMb: Math.max(16, heapMb >> 4) },

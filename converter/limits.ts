@@ -20,6 +20,10 @@ export interface ConversionLimits {
   maxActivationBytes: number;
   /** Nodes of a graph model, layers of a layers model. */
   maxNodes: number;
+  /** Wall time a conversion sharing its thread with serving may take (checked at its pauses, converter/pace.ts). */
+  maxConvertMs: number;
+  /** Where these budgets apply, for messages: "of a conversion on Node". */
+  scope: string;
 }
 
 export const DEFAULT_LIMITS: ConversionLimits = {
@@ -31,6 +35,24 @@ export const DEFAULT_LIMITS: ConversionLimits = {
   maxDimension: 1 << 20,
   maxActivationBytes: 512 * 2 ** 20,
   maxNodes: 50_000,
+  maxConvertMs: Infinity,
+  scope: 'of a conversion on Node',
+};
+
+/**
+ * A conversion in a Workers isolate (128 MB for everything: the source, what it unpacks to, the
+ * decoded weights and the wasm heap): archives may unpack to 64 MiB in all, JSON may be 16 MiB;
+ * a conversion there yields between its steps and stops after 2 minutes (a queue consumer's
+ * CPU limit would otherwise end it without a word).
+ * The consumer's own figures (consumer.ts WORKER_CONSUMER_LIMITS: 32 MiB of upload, 12 MiB of
+ * float32 weights by default) come on top.
+ */
+export const WORKER_LIMITS: ConversionLimits = {
+  ...DEFAULT_LIMITS,
+  maxJsonBytes: 16 * 2 ** 20,
+  maxUnzippedBytes: 64 * 2 ** 20,
+  maxConvertMs: 120_000,
+  scope: 'of a conversion in a Worker (a 128 MB isolate)',
 };
 
 export const mib = (bytes: number): string => `${(bytes / 2 ** 20).toFixed(bytes < 2 ** 20 ? 2 : 0)} MiB`;

@@ -13,7 +13,8 @@ import type { DecodedModel } from '../model.ts';
 
 /** Refuses JSON past the size or nesting budget before it is parsed (deep nesting overflows the stack of every walker after it). */
 export function checkJsonBytes(bytes: Uint8Array, path: string, limits: ConversionLimits = DEFAULT_LIMITS): void {
-  if (bytes.length > limits.maxJsonBytes) throw new ConversionError(`${path} is ${mib(bytes.length)}, more than the ${mib(limits.maxJsonBytes)} of JSON the converter parses: refused`);
+  if (bytes.length > limits.maxJsonBytes)
+    throw new ConversionError(`${path} is ${mib(bytes.length)}, more than the ${mib(limits.maxJsonBytes)} of JSON the converter parses (the budget ${limits.scope}): refused`);
   if (tooDeepAt(bytes, limits.maxJsonDepth) >= 0) throw new ConversionError(`${path} nests arrays / objects more than ${limits.maxJsonDepth} deep: refused`);
 }
 

@@ -3,6 +3,7 @@ import { concatBytes } from '../../shared/bytes.ts';
 import { ModelJson, modelKind, topologyProblem } from '../../shared/schemas/model-json.ts';
 import { ConversionError } from '../../shared/errors.ts';
 import type { DecodedModel, FileSet } from '../model.ts';
+import type { ConversionLimits } from '../limits.ts';
 import { checkJsonBytes } from './preflight.ts';
 import { decodeWeights } from './weights.ts';
 
@@ -21,8 +22,8 @@ function hasWeightsManifest(bytes: Uint8Array): boolean {
   return head.includes('"weightsManifest"') && head.includes('"modelTopology"');
 }
 
-export function parseModelJson(bytes: Uint8Array, path: string): ModelJson {
-  checkJsonBytes(bytes, path);
+export function parseModelJson(bytes: Uint8Array, path: string, limits?: ConversionLimits): ModelJson {
+  checkJsonBytes(bytes, path, limits);
   let raw: unknown;
   try {
     raw = JSON.parse(new TextDecoder().decode(bytes));
@@ -48,8 +49,8 @@ function joinPath(dir: string, path: string): string {
   return parts.join('/');
 }
 
-export function readTfjsModel(files: FileSet, modelJsonPath: string): DecodedModel {
-  const modelJson = parseModelJson(files.get(modelJsonPath)!, modelJsonPath);
+export function readTfjsModel(files: FileSet, modelJsonPath: string, limits?: ConversionLimits): DecodedModel {
+  const modelJson = parseModelJson(files.get(modelJsonPath)!, modelJsonPath, limits);
   const dir = modelJsonPath.includes('/') ? modelJsonPath.slice(0, modelJsonPath.lastIndexOf('/')) : '';
   const used = [modelJsonPath];
   const groupBytes = modelJson.weightsManifest.map((group) => {

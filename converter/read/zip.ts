@@ -4,7 +4,7 @@
 // the declared size or the budget, so a lying or bombing archive costs at most the budget.
 import { Inflate } from 'fflate';
 import { ConversionError } from '../../shared/errors.ts';
-import { DEFAULT_LIMITS } from '../limits.ts';
+import { DEFAULT_LIMITS, mib, type ConversionLimits } from '../limits.ts';
 import type { FileSet } from '../model.ts';
 
 /** What is left to one upload's archives, nested ones included. */
@@ -15,10 +15,12 @@ export interface UnzipBudget {
   depth: number;
   readonly maxBytes: number;
   readonly maxEntries: number;
+  /** Whose budget it is, for messages (ConversionLimits.scope). */
+  readonly scope: string;
 }
 
-export function unzipBudget(maxBytes = DEFAULT_LIMITS.maxUnzippedBytes, maxEntries = DEFAULT_LIMITS.maxZipEntries): UnzipBudget {
-  return { bytesLeft: maxBytes, entriesLeft: maxEntries, depth: 0, maxBytes, maxEntries };
+export function unzipBudget(limits: Pick<ConversionLimits, 'maxUnzippedBytes' | 'maxZipEntries' | 'scope'> = DEFAULT_LIMITS): UnzipBudget {
+  return { bytesLeft: limits.maxUnzippedBytes, entriesLeft: limits.maxZipEntries, depth: 0, maxBytes: limits.maxUnzippedBytes, maxEntries: limits.maxZipEntries, scope: limits.scope };
 }
 
 export function isZip(bytes: Uint8Array): boolean {
@@ -104,7 +106,10 @@ function inflateEntry(bytes: Uint8Array, entry: Entry, budget: UnzipBudget): Uin
   const data = bytes.subarray(start, start + entry.compressedSize);
   const spend = (n: number) => {
     budget.bytesLeft -= n;
-    if (budget.bytesLeft < 0) throw new ConversionError(`zip expands to more than ${budget.maxBytes} bytes (a zip bomb, or a model too large; nested archives count together): refused`);
+    if (budget.bytesLeft < 0)
+      throw new ConversionError(
+        `zip expands to more than ${budget.maxBytes} bytes (${mib(budget.maxBytes)}, the decompressed budget ${budget.scope}; a zip bomb, or a model too large; nested archives count together): refused`,
+      );
   };
   const lies = (got: string) => new ConversionError(`zip entry ${JSON.stringify(entry.name)} declares ${entry.size} bytes but holds ${got}: a damaged or forged archive, refused`);
   if (entry.method === 0) {
@@ -140,7 +145,7 @@ function inflateEntry(bytes: Uint8Array, entry: Entry, budget: UnzipBudget): Uin
  * budget: a number of bytes for this archive alone, or the upload's shared budget.
  */
 export function unzip(bytes: Uint8Array, budget: number | UnzipBudget = unzipBudget()): FileSet {
-  const shared = typeof budget === 'number' ? unzipBudget(budget) : budget;
+  const shared = typeof budget === 'number' ? unzipBudget({ ...DEFAULT_LIMITS, maxUnzippedBytes: budget }) : budget;
   const entries = centralDirectory(bytes);
   shared.entriesLeft -= entries.length;
   if (shared.entriesLeft < 0) throw new ConversionError(`zip has more than ${shared.maxEntries} entries (nested archives count together): refused`);

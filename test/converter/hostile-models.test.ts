@@ -10,7 +10,9 @@ import type { FileSet } from '../../converter/model.ts';
 import { concatBytes } from '../../shared/bytes.ts';
 import { isEdgeflowError } from '../../shared/errors.ts';
 import { MemoryStore } from '../../shared/store/memory.ts';
-import { deflated, deflatedZeros, storedZerosZip, zipOf } from '../helpers/hostile-files.ts';
+import { WORKER_LIMITS } from '../../converter/limits.ts';
+import { readModel } from '../../converter/read/index.ts';
+import { deflated, deflatedZeros, storedZerosZip, zeroDenseZip, zipOf } from '../helpers/hostile-files.ts';
 
 /** RSS a refused case may add to the process (the largest allocation allowed is one zip entry inside the 1 GiB budget). */
 const MAX_RSS_GROWTH = 768 * 2 ** 20;
@@ -339,4 +341,15 @@ describe('hostile model files are refused before they cost anything', () => {
       expect(growth, `RSS grew by ${(growth / MiB).toFixed(0)} MiB`).toBeLessThan(MAX_RSS_GROWTH);
     });
   }
+});
+
+describe("a Worker's budgets", () => {
+  it('an archive unpacking to 70 MiB is read on Node and refused in a Worker, naming the 64 MiB budget', async () => {
+    const zip = await zeroDenseZip(4096, 4480);
+    const decoded = await readModel(new Map([['big.zip', zip]]));
+    expect(decoded.weights.reduce((sum, w) => sum + w.values.byteLength, 0)).toBeGreaterThan(70 * MiB);
+    const error = await readModel(new Map([['big.zip', zip]]), WORKER_LIMITS).catch((e: unknown) => e);
+    expect(isEdgeflowError(error, 'unconvertible'), String(error)).toBe(true);
+    expect((error as Error).message).toMatch(/^zip expands to more than 67108864 bytes \(64 MiB, the decompressed budget of a conversion in a Worker \(a 128 MB isolate\);/);
+  });
 });

@@ -2,6 +2,7 @@
 // and deflate bombs made in 1 MiB chunks, never holding what they expand to.
 import { Deflate } from 'fflate';
 import { concatBytes } from '../../shared/bytes.ts';
+import { tinyDenseModel } from './tiny-models.ts';
 
 const encoder = new TextEncoder();
 const MiB = 2 ** 20;
@@ -74,4 +75,25 @@ export function deflated(parts: (Uint8Array | number)[]): Uint8Array {
   }
   deflate.push(new Uint8Array(0), true);
   return concatBytes(chunks);
+}
+
+/**
+ * A zip of a layers model Dense(inputs → units, relu) → Dense(units → 4) whose weights are all
+ * zeros, deflated: a few KiB to upload, a weights file of 4·(inputs·units + 5·units + 4) bytes
+ * once unpacked (the model.json of tinyDenseModel with its shapes widened).
+ */
+export async function zeroDenseZip(inputs: number, units: number): Promise<Uint8Array> {
+  const files = await tinyDenseModel();
+  const weightsPath = [...files.keys()].find((k) => k !== 'model.json')!;
+  const json = JSON.parse(new TextDecoder().decode(files.get('model.json')!));
+  const [hidden] = json.modelTopology.config.layers as { config: { units: number; batch_input_shape?: (number | null)[] } }[];
+  hidden!.config.batch_input_shape = [null, inputs];
+  hidden!.config.units = units;
+  const shapes: Record<string, number[]> = { 'hidden/kernel': [inputs, units], 'hidden/bias': [units], 'probs/kernel': [units, 4], 'probs/bias': [4] };
+  for (const w of json.weightsManifest[0].weights as { name: string; shape: number[] }[]) w.shape = shapes[w.name]!;
+  const weightBytes = 4 * (inputs * units + 5 * units + 4);
+  return zipOf([
+    { name: 'model.json', data: encoder.encode(JSON.stringify(json)) },
+    { name: weightsPath, data: deflatedZeros(weightBytes), method: 8, size: weightBytes },
+  ]);
 }

@@ -25,10 +25,12 @@ export default {
   },
 };`;
 
-export async function startUploadWorker(bundle: WorkerBundle, vars: Record<string, string>): Promise<UploadWorker> {
+/** onLog: each line the Workers log (console.log in the isolate), as it arrives; they are then not printed. */
+export async function startUploadWorker(bundle: WorkerBundle, vars: Record<string, string>, onLog?: (line: string) => void): Promise<UploadWorker> {
   const mf = new Miniflare({
     host: '127.0.0.1',
     port: 0,
+    ...(onLog ? { handleStructuredLogs: ({ message }: { message: string }) => void onLog(message) } : {}),
     workers: [
       {
         name: 'edgeflow',
