@@ -6,13 +6,12 @@ import { listAll } from '../shared/store/util.ts';
 import { z } from 'zod';
 import { EdgeflowError } from '../shared/errors.ts';
 import { openExistingStore } from '../shared/store/open.ts';
-import { parseDuration, UploadWatcher } from '../converter/index.ts';
+import { parseDuration } from '../shared/duration.ts';
 import { checkLeaseMs, DEFAULT_LEASE_MS } from '../shared/bucket/claim.ts';
-import { describeOutcome } from './watch.ts';
 import { parseCommandLine } from './args.ts';
-import { isolatedNodeConverter, useNodeBackend } from './backend.ts';
 import type { ObjectStore } from '../shared/store/types.ts';
 import { availableParallelism } from 'node:os';
+import type { UploadWatcher } from './serve-watch.ts';
 import { followPrimary, isClusterWorker, startCluster, tellPrimary } from './serve-cluster.ts';
 
 export const HELP = `Usage: edgeflow serve --store <folder | s3://bucket/prefix> [options]
@@ -199,19 +198,6 @@ async function runUntilStopped(watcher: UploadWatcher | undefined): Promise<void
   await watching;
 }
 
-function uploadWatcher(store: ObjectStore, ensureBackend: () => Promise<unknown>, onPublished: (name: string) => void, leaseMs: number): UploadWatcher {
-  return new UploadWatcher({
-    store,
-    owner: `serve:${process.pid}`,
-    intervalMs: 5000,
-    leaseMs,
-    ensureBackend,
-    convert: isolatedNodeConverter(),
-    onPublished,
-    onOutcome: (outcome) => outcome.kind !== 'ignored' && console.log(`watch: ${describeOutcome(outcome)}`),
-  });
-}
-
 async function printBanner(store: ObjectStore, url: string, backend: BackendInfo, workers: number, watching: boolean): Promise<void> {
   const names = [...new Set((await listAll(store, 'models/')).filter((o) => o.key.endsWith('/index.json')).map((o) => o.key.split('/')[1]!))];
   console.log(`edgeflow serving ${store.description} at ${url}`);
@@ -231,7 +217,7 @@ async function servePrimary(store: ObjectStore, options: ServeOptions): Promise<
     (message) => message.type === 'upload' && watcher?.kick(),
     (line) => console.error(`serve: ${line}`),
   );
-  if (options.watch) watcher = uploadWatcher(store, useNodeBackend, (name) => workers.broadcast({ type: 'published', name }), options.leaseMs);
+  if (options.watch) watcher = (await import('./serve-watch.ts')).uploadWatcher(store, (name) => workers.broadcast({ type: 'published', name }), options.leaseMs);
   const ready = (await (await fetch(`${workers.url}/v2/health/ready`)).json()) as { backend: BackendInfo };
   await printBanner(store, workers.url, ready.backend, options.workers, Boolean(watcher));
   await runUntilStopped(watcher);
@@ -268,11 +254,11 @@ async function serveProcess(store: ObjectStore, options: ServeOptions): Promise<
       await tellPrimary({ type: 'listening', url: server.url });
     } else {
       if (options.watch)
-        watcher = uploadWatcher(
+        watcher = (await import('./serve-watch.ts')).uploadWatcher(
           store,
-          () => runtime.ready(),
           (name) => runtime.invalidate(name),
           options.leaseMs,
+          () => runtime.ready(),
         );
       await printBanner(store, server.url, await runtime.ready(), 1, Boolean(watcher));
     }
