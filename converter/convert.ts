@@ -21,7 +21,7 @@ import { dtypeForWeight, parseQuantizeSpec, type QuantizeSpec, type StorageDtype
 import { readModel } from './read/index.ts';
 import { shardModel, type ModelFiles } from './shard.ts';
 import { resolveConversionOptions, type ConversionOptions, type ResolvedConversionOptions } from '../shared/options/conversion.ts';
-import { accuracyReport, driftScore, measureDrift, noiseScore, runCalibration, type Drift, type ModelOutputs } from './verify.ts';
+import { accuracyReport, driftScore, measureDrift, noiseScore, runCalibration, targetUse, worstSnrDb, type Drift, type ModelOutputs, type Target } from './verify.ts';
 import { inputHints } from './input-hints.ts';
 import { NO_PAUSE, type Pause } from './pace.ts';
 import { checkServingBackend, type BackendCheck } from './backend-check.ts';
@@ -107,9 +107,11 @@ export class ToleranceError extends ConversionError {
     quantize: string,
   ) {
     const integer = report.integerAgreement ?? null;
+    const snrs = (report.outputs ?? []).filter((o) => o.kind === 'float' && o.snrDb !== null).map((o) => o.snrDb!);
+    const snr = report.minSnrDb === undefined ? '' : `, worst output SNR ${snrs.length ? `${Math.min(...snrs).toFixed(1)} dB` : 'exact'} against the ${report.minSnrDb} dB asked`;
     super(
       `converted model drifts too far from the float32 model: relative error ${report.relativeError.toPrecision(3)}` +
-        `${integer === null ? '' : `, integer outputs ${(integer * 100).toFixed(1)}% unchanged`} against tolerance ${report.tolerance} ` +
+        `${integer === null ? '' : `, integer outputs ${(integer * 100).toFixed(1)}% unchanged`} against tolerance ${report.tolerance}${snr} ` +
         `(max abs error ${report.maxAbsError.toPrecision(3)}${report.top1Agreement === null ? '' : `, top-1 agreement ${(report.top1Agreement * 100).toFixed(1)}%`}) ` +
         `with --quantize ${quantize}, on ${report.calibrationKind === 'synthetic' ? 'synthetic inputs' : 'your calibration data'}; nothing was published. ${widerModeHint(quantize)}`,
       'tolerance_exceeded',
@@ -269,23 +271,42 @@ async function driftOf(run: Conversion, files: ModelFiles): Promise<Drift> {
 
 const choiceKey = (dtypes: Map<string, StorageDtype>) => [...dtypes].join();
 
-/** Step auto search: the narrowest per-weight dtypes within the tolerance, with the drift of every trial (by choiceKey). */
+/** What the conversion must meet: the tolerance, and the SNR floor when one was asked. */
+const targetOf = (options: ResolvedConvertOptions): Target => ({ tolerance: options.tolerance, ...(options.minSnrDb !== undefined ? { minSnrDb: options.minSnrDb } : {}) });
+
+const describeTarget = (target: Target) => `tolerance ${target.tolerance}${target.minSnrDb === undefined ? '' : ` and SNR ≥ ${target.minSnrDb} dB`}`;
+
+/**
+ * Step auto search: the narrowest per-weight dtypes within the target (tolerance, SNR floor), with
+ * the drift of every trial (by choiceKey). chooseDtypes compares each trial's share of the target with 1.
+ */
 async function autoSearchStep(run: Conversion, target: DecodedModel) {
-  const { tolerance, onProgress: progress, shardBytes } = run.options;
+  const { onProgress: progress, shardBytes } = run.options;
   const { clip } = run;
+  const goal = targetOf(run.options);
   // auto's trials, by choice: its final choice was one of them, so it is not measured again.
   const measured = new Map<string, Drift>();
-  progress({ stage: 'quantize', detail: `auto: searching per-weight dtypes within tolerance ${tolerance}` });
+  progress({ stage: 'quantize', detail: `auto: searching per-weight dtypes within ${describeTarget(goal)}` });
+  let trials = 0;
   const trial = async (candidate: Map<string, StorageDtype>) => {
-    const drift = await driftOf(run, encodeAndShard(target, (name) => candidate.get(name) ?? 'float32', clip, shardBytes).files);
-    measured.set(choiceKey(candidate), drift);
-    return driftScore(drift);
+    const key = choiceKey(candidate);
+    let drift = measured.get(key);
+    if (!drift) {
+      drift = await driftOf(run, encodeAndShard(target, (name) => candidate.get(name) ?? 'float32', clip, shardBytes).files);
+      measured.set(key, drift);
+      const use = targetUse(drift, goal);
+      progress({
+        stage: 'quantize',
+        detail: `auto trial ${++trials}: relative drift ${driftScore(drift).toPrecision(3)}, worst SNR ${worstSnrDb(drift).toFixed(1)} dB (${(use * 100).toPrecision(3)}% of the target)`,
+      });
+    }
+    return targetUse(drift, goal);
   };
-  const result = await chooseDtypes(target.weights, tolerance, trial, {
-    clipOutliers: clip,
-    onTrial: (trial, drift) => progress({ stage: 'quantize', detail: `auto trial ${trial}: relative drift ${drift.toPrecision(3)}` }),
-  });
-  return { choice: result.choice, auto: { trials: result.trials, drift: result.drift }, measured };
+  // Every weight at uint8 first, the narrowest choice: where it meets the target (a source already on
+  // uint8 grids, a model with room to spare), that one trial is the whole search.
+  const allUint8 = new Map(target.weights.filter((w) => w.dtype === 'float32').map((w) => [w.name, 'uint8' as StorageDtype]));
+  const choice = (await trial(allUint8)) <= 1 ? allUint8 : (await chooseDtypes(target.weights, 1, trial, { clipOutliers: clip })).choice;
+  return { choice, auto: { trials, drift: driftScore(measured.get(choiceKey(choice))!) }, measured };
 }
 
 /** Step quantize + verify: chooses the dtypes (rules or auto), encodes and shards target, and measures its drift from the reference. */
@@ -313,7 +334,7 @@ async function quantizeAndVerifyStep(run: Conversion, target: DecodedModel): Pro
   );
   const best = await compensateStep(run, target, dtypeOf, kept);
   lap('verify');
-  const report = accuracyReport(best.drift, run.calibration, run.options.tolerance, run.outputNames);
+  const report = accuracyReport(best.drift, run.calibration, targetOf(run.options), run.outputNames);
   return { ...best, auto, report: run.backendCheck ? { ...report, backendCheck: run.backendCheck } : report };
 }
 
@@ -328,7 +349,9 @@ const MEASURABLY = 0.98;
 async function compensateStep(run: Conversion, target: DecodedModel, dtypeOf: (name: string) => StorageDtype, base: Candidate): Promise<Candidate> {
   if (run.calibration.kind !== 'data' || !target.weights.some((w) => w.dtype === 'float32' && dtypeOf(w.name) === 'uint8')) return base;
   const { shardBytes, tolerance, onProgress: progress } = run.options;
-  const sites = linearSites(target);
+  // Kernels already on a uint8 grid (a quantized source) are stored on it losslessly.
+  const onSourceGrid = new Set(target.weights.filter((w) => w.sourceGrid?.dtype === 'uint8').map((w) => w.name));
+  const sites = linearSites(target).filter((site) => dtypeOf(site.kernel) === 'uint8' && !onSourceGrid.has(site.kernel));
   if (sites.length === 0) return base;
   const stats = await layerInputs(target, encodeAndShard(target, () => 'float32', false, shardBytes).files, sites, run.calibration);
   const compensation = compensate(target, stats, dtypeOf);
@@ -349,18 +372,34 @@ async function compensateStep(run: Conversion, target: DecodedModel, dtypeOf: (n
   return best;
 }
 
-/** Steps quantize + verify on the folded model, once more on the unfolded one if folding missed the tolerance; throws ToleranceError if that misses too. */
+/**
+ * Steps quantize + verify on the folded model, and on the unfolded one where folding could cost
+ * precision (any weight stored narrower than float32; auto judges its folds per kernel only) or
+ * missed the tolerance: folding is kept only where it does not raise the measured output noise at
+ * the dtypes asked (nor breaks the tolerance). Throws ToleranceError if the kept one misses.
+ */
 async function candidatesStep(run: Conversion, model: DecodedModel, folding: { model: DecodedModel; folded: string[] }): Promise<Converted & { folded: number }> {
   let converted = await quantizeAndVerifyStep(run, folding.model);
   let folded = folding.folded.length;
-  if (!converted.report.passed && folded > 0) {
-    // Folding scales each output channel of a kernel; per-tensor uint8 / uint16 grids can lose precision on that.
+  const narrowed = Object.values(converted.encoded.quantization).some((q) => q.dtype !== 'float32');
+  if (folded > 0 && (!converted.report.passed || (narrowed && run.spec.kind !== 'auto'))) {
+    // Folding scales each output channel of a kernel; per-tensor uint8 / uint16 grids (and float16's subnormals) can lose precision on that.
+    const missed = !converted.report.passed;
     run.options.onProgress({
       stage: 'verify',
-      detail: `drift ${converted.report.relativeError.toPrecision(3)} over the tolerance with BatchNormalization folded; converting again with it kept`,
+      detail: missed
+        ? `drift ${converted.report.relativeError.toPrecision(3)} over the tolerance with BatchNormalization folded; converting again with it kept`
+        : 'measuring the output error with BatchNormalization kept, against folded',
     });
-    converted = await quantizeAndVerifyStep(run, model);
-    folded = 0;
+    const unfolded = await quantizeAndVerifyStep(run, model);
+    const keepFolded = converted.report.passed && (noiseScore(converted.drift) <= noiseScore(unfolded.drift) || !unfolded.report.passed);
+    if (!missed) {
+      run.options.onProgress({
+        stage: 'verify',
+        detail: `output noise ${noiseScore(converted.drift).toPrecision(3)} folded vs ${noiseScore(unfolded.drift).toPrecision(3)} kept; ${keepFolded ? `folding ${folded}` : 'BatchNormalization kept'}`,
+      });
+    }
+    if (!keepFolded) [converted, folded] = [unfolded, 0];
   }
   if (!converted.report.passed) throw new ToleranceError(converted.report, run.options.quantize);
   return { ...converted, folded };

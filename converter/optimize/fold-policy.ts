@@ -1,12 +1,14 @@
 // Which BatchNormalization folds to make, given the dtype each kernel will be stored at.
 // Folding multiplies the kernel's output channel c by s[c]. At float32 that is exact; at float16
-// the rounding is relative, so about as small as before; but uint8 / uint16 grids are one
-// affine scale per tensor, and channels scaled very differently share it badly (MobileNet's
-// depthwise kernels: the folded model drifted 0.115 instead of 0.0 at uint8). So each fold is
-// judged by the kernel's storage error as the layer after the BN sees it: before folding, the
-// error of the stored kernel times s[c]; after, the error of the stored folded kernel. A fold
-// that more than doubles it is not made, unless it stays within float16's own relative rounding
-// (2^-11 of each value: overflow or subnormal values at float16 still count against it).
+// the rounding is relative, so about as small as before, unless scaled values fall into
+// float16's subnormals or overflow; uint8 / uint16 grids are one affine scale per tensor, and
+// channels scaled very differently share it badly (MobileNet's depthwise kernels: the folded
+// model drifted 0.115 instead of 0.0 at uint8). So each fold is judged by the storage error it
+// induces as the layer after the BN sees it: before folding, the error of the stored kernel
+// times s[c]; after, the error of the stored folded kernel. A fold is made only where that error
+// does not grow, or, at float16, stays within half of float16's own mean squared rounding of the
+// folded values (2^-23 of their energy: subnormal or overflowing values exceed it). Conversion
+// then also measures the model's output error folded and unfolded (converter/convert.ts).
 import { storedValues } from '../encode.ts';
 import type { StorageDtype } from '../../shared/options/quantize-spec.ts';
 import type { FoldCandidate } from './fold-batchnorm.ts';
@@ -28,6 +30,6 @@ export function foldKeepsPrecision(dtypeOf: (weightName: string) => StorageDtype
       errorAfter += (after[i]! - target[i]!) ** 2;
       energy += target[i]! ** 2;
     }
-    return errorAfter <= 2 * errorBefore + 2 ** -22 * energy;
+    return errorAfter <= (dtype === 'float16' ? Math.max(errorBefore, 2 ** -23 * energy) : errorBefore);
   };
 }

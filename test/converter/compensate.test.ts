@@ -1,0 +1,167 @@
+// Error-compensating uint8 rounding (converter/quantize/gptq.ts, compensate.ts, layer-inputs.ts):
+// GPTQ lowers a layer's output error on its grid; on a model trained here on real MNIST digits,
+// uint8 calibrated on real digits has lower output error on other (held-out) digits than plain
+// min/max uint8, in exactly as many bytes, and stock tf.loadLayersModel loads it; with synthetic
+// calibration nothing data-driven is done (the bytes are min/max's).
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useNodeBackend } from '../../cli/backend.ts';
+import type { Calibration } from '../../converter/calibration.ts';
+import { convertModel } from '../../converter/convert.ts';
+import { encodeWeights } from '../../converter/encode.ts';
+import type { FileSet } from '../../converter/model.ts';
+import { accumulate, compensatedCodes, nearestCodes, outputError, symmetrize } from '../../converter/quantize/gptq.ts';
+import { linearSites } from '../../converter/quantize/layer-inputs.ts';
+import { readModel } from '../../converter/read/index.ts';
+import { type ModelFiles, shardModel } from '../../converter/shard.ts';
+import { memoryHandler } from '../../shared/model-loader.ts';
+import { modelFiles } from '../../models/train/save.ts';
+import { loadMnistDigits } from '../helpers/mnist.ts';
+import { fixedValues } from '../helpers/tiny-models.ts';
+import { fixtureFiles, hasFixture, KERAS_FIXTURES, needs } from '../helpers/keras.ts';
+
+beforeAll(async () => {
+  await useNodeBackend();
+});
+
+describe('GPTQ rounding', () => {
+  it('lowers a layer’s output error below nearest rounding on the same grid, on correlated inputs', () => {
+    const [d, o, n] = [48, 16, 400];
+    const noise = fixedValues(n * d, 3);
+    const common = fixedValues(n, 4);
+    // Inputs sharing a common component: their errors can cancel, which nearest rounding ignores.
+    const x = Float32Array.from(noise, (v, k) => common[Math.floor(k / d)]! * 2 + v);
+    const h = new Float64Array(d * d);
+    accumulate(h, new Float64Array(d), x, d);
+    symmetrize(h, d);
+    const kernel = fixedValues(d * o, 5);
+    const grid = { scale: 2 / 255, min: -1, levels: 255 };
+    const gptq = compensatedCodes(kernel, d, o, h, grid, 0.01)!;
+    const nearest = nearestCodes(kernel, grid);
+    expect(gptq.every((q) => q <= 255)).toBe(true);
+    expect(outputError(kernel, gptq, d, o, h, grid)).toBeLessThan(outputError(kernel, nearest, d, o, h, grid) / 2);
+  });
+});
+
+/** A small MLP trained here on real digits (a lab model): no fixture needed. */
+async function trainedDigitModel(): Promise<FileSet> {
+  const digits = loadMnistDigits();
+  const count = 2000;
+  const step = Math.floor(digits.labels.length / count);
+  const pixels = new Float32Array(count * 784);
+  const labels = new Int32Array(count);
+  for (let i = 0; i < count; i++) {
+    pixels.set(digits.pixels.subarray(i * step * 784, (i * step + 1) * 784), i * 784);
+    labels[i] = digits.labels[i * step]!;
+  }
+  const model = tfl.sequential({
+    layers: [tfl.layers.flatten({ inputShape: [28, 28] }), tfl.layers.dense({ units: 32, activation: 'relu' }), tfl.layers.dense({ units: 10, activation: 'softmax' })],
+  });
+  model.compile({ optimizer: tf.train.adam(0.01), loss: 'sparseCategoricalCrossentropy' });
+  const x = tf.tensor3d(pixels, [count, 28, 28]);
+  const y = tf.tensor1d(labels, 'float32');
+  await model.fit(x, y, { epochs: 3, batchSize: 64, verbose: 0 });
+  tf.dispose([x, y]);
+  const files = await modelFiles(model);
+  model.dispose();
+  return files;
+}
+
+/** n digits from `from` every `stride`-th one (the package stores them by class), one per batch. */
+function digitCalibration(from: number, n: number, shape: number[]): Calibration {
+  const digits = loadMnistDigits();
+  const stride = Math.floor(digits.labels.length / n);
+  const batches = Array.from({ length: n }, (_, i) => {
+    const at = from + i * stride;
+    return [{ shape: [1, ...shape], dtype: 'float32' as const, values: digits.pixels.slice(at * 784, (at + 1) * 784) }];
+  });
+  return { description: `${n} MNIST digits`, kind: 'data', batches, samples: n };
+}
+
+async function outputs(files: ModelFiles, data: Calibration): Promise<Float32Array> {
+  // Stock TF.js, as a user's page would load it.
+  const model = await tfl.loadLayersModel(memoryHandler(files.modelJson, (p) => files.files.get(p)!));
+  const x = tf.concat(data.batches.map(([t]) => tf.tensor(t!.values, t!.shape)));
+  const y = model.predict(x) as tf.Tensor;
+  const values = (await y.data()) as Float32Array;
+  tf.dispose([x, y]);
+  model.dispose();
+  return values;
+}
+
+const squaredError = (a: Float32Array, b: Float32Array) => a.reduce((sum, v, i) => sum + (v - b[i]!) ** 2, 0);
+const weightBytes = (files: ModelFiles) => [...files.files].filter(([name]) => name !== 'model.json').reduce((sum, [, b]) => sum + b.byteLength, 0);
+
+async function compareOnHeldOut(files: FileSet, shape: number[]) {
+  const model = await readModel(files);
+  const float32 = shardModel(
+    model,
+    encodeWeights(model.weights, () => 'float32'),
+  );
+  const minMax = shardModel(
+    model,
+    encodeWeights(model.weights, () => 'uint8'),
+  );
+  const details: string[] = [];
+  const converted = await convertModel(files, {
+    name: 'digits',
+    quantize: 'uint8',
+    tolerance: Infinity,
+    calibration: () => digitCalibration(7, 48, shape),
+    onProgress: (p) => details.push(p.detail),
+  });
+  const heldOut = digitCalibration(3, 500, shape);
+  const reference = await outputs(float32, heldOut);
+  return {
+    details,
+    converted: converted.modelFiles,
+    minMax,
+    compensatedError: squaredError(await outputs(converted.modelFiles, heldOut), reference),
+    minMaxError: squaredError(await outputs(minMax, heldOut), reference),
+    sites: linearSites(model).length,
+  };
+}
+
+describe('uint8 with error-compensating rounding on real data', () => {
+  it('beats plain min/max uint8 on held-out digits, in the same bytes, loadable by stock TF.js', async () => {
+    const result = await compareOnHeldOut(await trainedDigitModel(), [28, 28]);
+    expect(result.sites).toBe(2);
+    console.log(
+      `trained MLP, 500 held-out digits: output squared error ${result.compensatedError.toPrecision(3)} vs ${result.minMaxError.toPrecision(3)} with min/max (${result.details.filter((d) => /compensat/.test(d)).join('; ')})`,
+    );
+    expect(result.details.some((d) => /compensated rounding.*kept$/.test(d))).toBe(true);
+    expect(result.compensatedError).toBeLessThan(result.minMaxError * 0.8);
+    expect(weightBytes(result.converted)).toBe(weightBytes(result.minMax));
+    // Per-tensor affine uint8 in the manifest: what stock TF.js dequantizes.
+    for (const spec of result.converted.modelJson.weightsManifest.flatMap((g) => g.weights)) {
+      expect(spec.quantization).toEqual({ dtype: 'uint8', scale: expect.any(Number), min: expect.any(Number) });
+    }
+  }, 120_000);
+
+  it.skipIf(!hasFixture(KERAS_FIXTURES.mnistMlp))(
+    `is never worse than min/max on the Keras MLP fixture${needs(KERAS_FIXTURES.mnistMlp)}`,
+    async () => {
+      const result = await compareOnHeldOut(fixtureFiles(KERAS_FIXTURES.mnistMlp), [28, 28]);
+      console.log(`Keras MLP fixture, 500 held-out digits: output squared error ${result.compensatedError.toPrecision(3)} vs ${result.minMaxError.toPrecision(3)} with min/max`);
+      expect(result.compensatedError).toBeLessThanOrEqual(result.minMaxError);
+      expect(weightBytes(result.converted)).toBe(weightBytes(result.minMax));
+    },
+    120_000,
+  );
+
+  it('does nothing data-driven on synthetic calibration: the bytes are min/max’s', async () => {
+    const model = tfl.sequential({ layers: [tfl.layers.dense({ inputShape: [12], units: 6, activation: 'relu' }), tfl.layers.dense({ units: 3 })] });
+    const files = await modelFiles(model);
+    model.dispose();
+    const details: string[] = [];
+    const converted = await convertModel(files, { name: 'synthetic', quantize: 'uint8', tolerance: Infinity, onProgress: (p) => details.push(p.detail) });
+    const decoded = await readModel(files);
+    const minMax = shardModel(
+      decoded,
+      encodeWeights(decoded.weights, () => 'uint8'),
+    );
+    expect(details.some((d) => /compensat/.test(d))).toBe(false);
+    expect([...converted.modelFiles.files].filter(([n]) => n !== 'model.json')).toEqual([...minMax.files].filter(([n]) => n !== 'model.json'));
+  });
+});
