@@ -3,3 +3,5 @@ export { findModel, MODELS } from './registry.ts';
 export { runTraining, TrainingOptions, type TrainJobOptions } from './train/run.ts';
 export { modelFiles } from './train/save.ts';
 export type { ModelDefinition } from './types.ts';
+export { readDigits } from './data/mnist.ts';
+export { installFastGradients } from './train/fast-gradients.ts';

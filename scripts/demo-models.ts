@@ -1,9 +1,13 @@
 // Demo models built in code with fixed weights, so `npm start`, the tests and the
 // benchmarks have models on any clone (no ../shared/fixtures needed):
 //   - iris-dense: Dense(4→16 relu) → Dense(16→3 softmax), the "tiny dense model", species labels
+//     (weights from a seeded generator: the same bytes on every run)
 //   - mnist-cnn:  Conv(8) → MaxPool → Conv(16) → MaxPool → Flatten → Dense(10 softmax), on 28x28x1,
-//                 digit labels and a 28x28 grayscale image spec (pixels / 255), for :classify
-// Weights come from a seeded generator: the same bytes on every run. Node only (needs a backend).
+//                 digit labels and a 28x28 grayscale image spec (pixels / 255), for :classify;
+//                 trained: its weights are demo-mnist-cnn.bin, written by train-demo-mnist.ts
+// Node only (needs a backend).
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { FileSet } from '../converter/index.ts';
@@ -23,7 +27,7 @@ export interface DemoModel {
   example: () => unknown;
 }
 
-function setSeededWeights(model: tfl.LayersModel, seed: number): void {
+export function setSeededWeights(model: tfl.LayersModel, seed: number): void {
   const random = seededRandom(seed);
   const weights = model.getWeights().map((w) => {
     const fanIn = w.shape.length > 1 ? w.shape.slice(0, -1).reduce((a, b) => a * b, 1) : 1;
@@ -48,8 +52,11 @@ export async function buildIrisDense(): Promise<FileSet> {
   }
 }
 
-export async function buildMnistCnn(): Promise<FileSet> {
-  const model = tfl.sequential({
+/** The trained weights of mnist-cnn (float32 little-endian, in getWeights order). */
+export const MNIST_WEIGHTS_PATH = path.join(path.dirname(new URL(import.meta.url).pathname), 'demo-mnist-cnn.bin');
+
+export function mnistCnnLayers(): tfl.LayersModel {
+  return tfl.sequential({
     layers: [
       tfl.layers.conv2d({ inputShape: [28, 28, 1], filters: 8, kernelSize: 3, activation: 'relu', name: 'conv1' }),
       tfl.layers.maxPooling2d({ poolSize: 2 }),
@@ -59,7 +66,21 @@ export async function buildMnistCnn(): Promise<FileSet> {
       tfl.layers.dense({ units: 10, activation: 'softmax', name: 'digits' }),
     ],
   });
-  setSeededWeights(model, 11);
+}
+
+export async function buildMnistCnn(): Promise<FileSet> {
+  const model = mnistCnnLayers();
+  const bytes = readFileSync(MNIST_WEIGHTS_PATH);
+  const all = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
+  let offset = 0;
+  const weights = model.getWeights().map((w) => {
+    const tensor = tf.tensor(all.subarray(offset, offset + w.size), w.shape);
+    offset += w.size;
+    return tensor;
+  });
+  if (offset !== all.length) throw new Error(`${MNIST_WEIGHTS_PATH}: ${all.length} weights, the model has ${offset}: run npx tsx scripts/train-demo-mnist.ts`);
+  model.setWeights(weights);
+  tf.dispose(weights);
   try {
     return await modelFiles(model);
   } finally {
@@ -79,7 +100,7 @@ export async function demoModels(): Promise<DemoModel[]> {
     },
     {
       name: 'mnist-cnn',
-      description: 'MNIST-size CNN: 28x28x1 image → 10 digits (fixed seeded weights, uint8)',
+      description: 'MNIST CNN: 28x28x1 image → 10 digits (trained on 4,000 digits, uint8)',
       files: await buildMnistCnn(),
       quantize: 'uint8',
       classifier: { labels: Array.from({ length: 10 }, (_, digit) => String(digit)), image: { height: 28, width: 28, channels: 'grayscale', scale: 1 / 255, offset: 0 } },
