@@ -1,0 +1,185 @@
+// `npm run bench:batching`: what micro-batching (--batch-max-size / BATCH_MAX_SIZE) gives small
+// models at 32 concurrent clients, on Node (`edgeflow serve --workers 1` in a child process) and
+// in workerd (the deploy bundle in Miniflare). Two servers per platform, batching off and on, run
+// side by side; each round measures both for a window of --seconds (≥ 10) with 32 keep-alive
+// clients posting one-row TF Serving requests, in alternating order (off-on, then on-off), so
+// drift on this shared machine hits both alike. Prints per variant: requests/s (range over the
+// rounds), p50 and p99 latency (all windows' samples pooled; p99 from ≥ 1,000 of them), the mean
+// merged batch, and the throughput ratio on/off of each round. Answers of both servers are
+// compared before timing: they must be identical. Loopback only; the client shares the CPUs.
+//   npm run bench:batching -- [--seconds 10] [--rounds 3] [--only node|workerd] [--concurrency 32]
+//                             [--batch-max-size 32] [--batch-timeout-us 1000]
+import http from 'node:http';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { useNodeBackend } from '../cli/backend.ts';
+import { table } from '../cli/format.ts';
+import { convertAndPublish } from '../converter/index.ts';
+import { demoModels, type DemoModel } from '../scripts/demo-models.ts';
+import { buildWorker, startWorker } from '../scripts/edge-worker.ts';
+import { LocalFolderStore } from '../shared/store/local.ts';
+import type { ObjectStore } from '../shared/store/types.ts';
+import { spawnServe } from './proc.ts';
+
+const { values: flags } = parseArgs({
+  options: {
+    seconds: { type: 'string', default: '10' },
+    rounds: { type: 'string', default: '3' },
+    only: { type: 'string' },
+    concurrency: { type: 'string', default: '32' },
+    'batch-max-size': { type: 'string', default: '32' },
+    'batch-timeout-us': { type: 'string', default: '1000' },
+  },
+});
+const SECONDS = Number(flags.seconds);
+const ROUNDS = Number(flags.rounds);
+const CONCURRENCY = Number(flags.concurrency);
+const BATCH = { size: flags['batch-max-size'], timeoutUs: flags['batch-timeout-us'] };
+
+interface Server {
+  url: string;
+  stop(): Promise<void>;
+}
+
+interface Variant {
+  name: 'off' | 'on';
+  server: Server;
+  rps: number[];
+  latencies: number[];
+}
+
+const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY * 2 });
+
+/** One POST on a kept-alive socket; resolves with the status and body text. */
+function post(url: string, body: string): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const request = http.request(url, { method: 'POST', agent, headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) } }, (response) => {
+      const chunks: Buffer[] = [];
+      response.on('data', (chunk: Buffer) => chunks.push(chunk));
+      response.on('end', () => resolve({ status: response.statusCode ?? 0, text: Buffer.concat(chunks).toString() }));
+      response.on('error', reject);
+    });
+    request.on('error', reject);
+    request.end(body);
+  });
+}
+
+/** `CONCURRENCY` clients in a loop for `seconds`: requests/s and every request's latency (ms). */
+async function window(url: string, body: string, seconds: number): Promise<{ rps: number; latencies: number[] }> {
+  const latencies: number[] = [];
+  const start = performance.now();
+  const end = start + seconds * 1000;
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (performance.now() < end) {
+        const sent = performance.now();
+        const { status, text } = await post(url, body);
+        if (status !== 200) throw new Error(`${url}: HTTP ${status} ${text.slice(0, 200)}`);
+        latencies.push(performance.now() - sent);
+      }
+    }),
+  );
+  return { rps: latencies.length / ((performance.now() - start) / 1000), latencies };
+}
+
+const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
+const range = (xs: number[], digits = 0) => `${Math.min(...xs).toFixed(digits)}-${Math.max(...xs).toFixed(digits)}`;
+
+async function batchingStats(server: Server): Promise<{ mergedRuns: number; mergedRequests: number } | null> {
+  const response = await fetch(`${server.url}/`, { headers: { accept: 'application/json' } });
+  return ((await response.json()) as { models: { batching: { mergedRuns: number; mergedRequests: number } | null } }).models.batching;
+}
+
+async function compare(platform: string, model: DemoModel, off: Server, on: Server): Promise<string[][]> {
+  const body = JSON.stringify({ instances: [model.example()] });
+  const url = (server: Server) => `${server.url}/v1/models/${model.name}:predict`;
+  // Warm both, and check they answer alike (a batched request's answer equals an unbatched one).
+  const [a, b] = [await post(url(off), body), await post(url(on), body)];
+  if (a.status !== 200 || a.text !== b.text) throw new Error(`${platform} ${model.name}: off and on answer differently: ${a.text} vs ${b.text}`);
+  for (const server of [off, on]) await window(url(server), body, 2);
+  const variants: Variant[] = [
+    { name: 'off', server: off, rps: [], latencies: [] },
+    { name: 'on', server: on, rps: [], latencies: [] },
+  ];
+  const before = await batchingStats(on);
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const variant of round % 2 === 0 ? variants : [...variants].reverse()) {
+      const measured = await window(url(variant.server), body, SECONDS);
+      variant.rps.push(measured.rps);
+      variant.latencies.push(...measured.latencies);
+      process.stderr.write(`${platform} ${model.name} round ${round + 1} batching ${variant.name}: ${measured.rps.toFixed(0)} req/s\n`);
+    }
+  }
+  const after = await batchingStats(on);
+  const merged = after && before ? (after.mergedRequests - before.mergedRequests) / Math.max(1, after.mergedRuns - before.mergedRuns) : 0;
+  const [offV, onV] = variants as [Variant, Variant];
+  const ratios = onV.rps.map((rps, i) => rps / offV.rps[i]!);
+  return variants.map((v) => {
+    const sorted = [...v.latencies].sort((x, y) => x - y);
+    return [
+      platform,
+      model.name,
+      v.name === 'off' ? 'off' : `on (${BATCH.size}, ${BATCH.timeoutUs} µs)`,
+      range(v.rps),
+      percentile(sorted, 50).toFixed(1),
+      percentile(sorted, 99).toFixed(1),
+      String(sorted.length),
+      v.name === 'on' ? merged.toFixed(1) : '-',
+      v.name === 'on' ? `${range(ratios, 2)}x` : '',
+    ];
+  });
+}
+
+async function publishAll(store: ObjectStore, models: DemoModel[]): Promise<void> {
+  for (const model of models) await convertAndPublish(store, model.files, { name: model.name, quantize: model.quantize, samples: 4 });
+}
+
+async function main(): Promise<void> {
+  if (SECONDS < 10 || ROUNDS < 2) process.stderr.write('note: windows under 10 s or fewer than 2 rounds are not what docs/benchmarks.md reports\n');
+  await useNodeBackend();
+  const models = await demoModels();
+  const rows: string[][] = [['platform', 'model', 'batching', 'req/s (rounds)', 'p50 ms', 'p99 ms', 'samples', 'mean batch', 'on/off (rounds)']];
+  const batchArgs = ['--batch-max-size', BATCH.size, '--batch-timeout-us', BATCH.timeoutUs];
+
+  if (flags.only !== 'workerd') {
+    const folder = await mkdtemp(path.join(tmpdir(), 'edgeflow-bench-batching-'));
+    try {
+      await publishAll(new LocalFolderStore(folder), models);
+      const off = await spawnServe(folder, ['--workers', '1']);
+      const on = await spawnServe(folder, ['--workers', '1', ...batchArgs]);
+      try {
+        for (const model of models) rows.push(...(await compare('node', model, off, on)));
+      } finally {
+        await Promise.all([off.stop(), on.stop()]);
+      }
+    } finally {
+      await rm(folder, { recursive: true, force: true });
+    }
+  }
+
+  if (flags.only !== 'node') {
+    const bundle = await buildWorker();
+    try {
+      const vars = { INDEX_TTL_MS: '5000', MAX_IN_FLIGHT: String(CONCURRENCY * 2) };
+      const off = await startWorker(bundle, { vars });
+      const on = await startWorker(bundle, { vars: { ...vars, BATCH_MAX_SIZE: BATCH.size, BATCH_TIMEOUT_US: BATCH.timeoutUs } });
+      try {
+        await publishAll(off.store, models);
+        await publishAll(on.store, models);
+        for (const model of models) rows.push(...(await compare('workerd', model, { url: off.url, stop: off.dispose }, { url: on.url, stop: on.dispose })));
+      } finally {
+        await Promise.all([off.dispose(), on.dispose()]);
+      }
+    } finally {
+      await rm(bundle.dir, { recursive: true, force: true });
+    }
+  }
+
+  agent.destroy();
+  console.log(`\nmicro-batching at concurrency ${CONCURRENCY}: ${ROUNDS} interleaved rounds of ${SECONDS} s per variant (one-row requests, JSON)\n`);
+  console.log(table(rows));
+}
+
+await main();
