@@ -6,6 +6,7 @@
 import { ConversionError } from '../../shared/errors.ts';
 import type { DecodedModel, DecodedWeight, FileSet } from '../model.ts';
 import { translateModelConfig } from './keras/config.ts';
+import { keras1ToKeras2 } from './keras/keras1.ts';
 import type { KerasLayer } from './keras/config-types.ts';
 import { attrString, attrStrings, childGroup, openHdf5, type Group } from './keras/hdf5.ts';
 import { collectWeights, H5Scope, V3Scope } from './keras/weights.ts';
@@ -94,15 +95,20 @@ export async function readKerasH5(bytes: Uint8Array, name: string): Promise<Deco
   }
   const weightsRoot = childGroup(file, 'model_weights');
   const kerasVersion = attrString(file, 'keras_version') ?? (weightsRoot && attrString(weightsRoot, 'keras_version')) ?? 'unknown';
+  let rawConfig = parseJson(configText, `${name}: model_config`);
   if (/^1\./.test(kerasVersion)) {
-    const lambdas = lambdaLayers(parseJson(configText, `${name}: model_config`));
-    const lambdaNote =
-      lambdas.length > 0
-        ? `; its Lambda layer${lambdas.length > 1 ? 's' : ''} ${lambdas.join(', ')} hold${lambdas.length > 1 ? '' : 's'} Python bytecode no converter can run: replace ${lambdas.length > 1 ? 'them' : 'it'} with built-in layers (a Rescaling layer for x / 255 - 0.5, Cropping2D for slicing) before saving`
-        : '';
-    throw new ConversionError(`${name} was written by Keras ${kerasVersion}, whose layer configs TF.js does not read: load it in Keras 2 or 3 and save it again${lambdaNote}`);
+    // Keras 1 configs are rewritten as Keras 2 ones; a Lambda is named with what replaces it in Keras 2.
+    const lambdas = lambdaLayers(rawConfig);
+    const keras1 = keras1ToKeras2(rawConfig, attrString(file, 'backend'));
+    if (lambdas.length > 0) {
+      keras1.problems.unshift(
+        `its Lambda layer${lambdas.length > 1 ? 's' : ''} ${lambdas.join(', ')} hold${lambdas.length > 1 ? '' : 's'} Python bytecode no converter can run: replace ${lambdas.length > 1 ? 'them' : 'it'} with built-in layers (a Rescaling layer for x / 255 - 0.5, Cropping2D for slicing) before saving`,
+      );
+    }
+    if (keras1.problems.length > 0) throw new ConversionError(`${name} was written by Keras ${kerasVersion}: ${keras1.problems.join('; ')}`);
+    rawConfig = keras1.config;
   }
-  const modelConfig = translateModelConfig(parseJson(configText, `${name}: model_config`), { kerasMajor: majorVersion(kerasVersion), source: name });
+  const modelConfig = translateModelConfig(rawConfig, { kerasMajor: Math.max(2, majorVersion(kerasVersion)), source: name });
   if (!weightsRoot) throw new ConversionError(`${name} has a model_config but no model_weights group: the file holds no weights`);
   const trainingText = attrString(file, 'training_config');
   return decodedModel({
