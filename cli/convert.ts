@@ -8,6 +8,7 @@ import { isImagePath } from '../shared/bucket/calibration.ts';
 import { EdgeflowError } from '../shared/errors.ts';
 import { checkModelName } from '../shared/names.ts';
 import { parseImageSpec, parseLabels } from '../shared/options/image-spec.ts';
+import { MAX_SNR_DB } from '../shared/options/quantize-spec.ts';
 import { ConversionOptions, DEFAULT_QUANTIZE, DEFAULT_TOLERANCE, parseByteSize, resolveConversionOptions, type ResolvedConversionOptions } from '../shared/options/conversion.ts';
 import { parseCommandLine, UsageError } from './args.ts';
 import { useNodeBackend } from './backend.ts';
@@ -22,7 +23,8 @@ export const HELP = `Usage: edgeflow convert <input> --name <name> --out <folder
 --name <name>         model name: a-z, 0-9, '.', '_', '-' (1-64 chars)
 --out <store>         a local folder (store root) or s3://bucket/prefix
 --quantize <spec>     none | float16 | uint16 | uint8 | auto, or per-weight rules such as
-                      uint8=conv*/kernel,float16=*  (default ${DEFAULT_QUANTIZE})
+                      uint8=conv*/kernel,float16=*  (default ${DEFAULT_QUANTIZE}); auto:snr=<dB>
+                      searches for the smallest model whose outputs keep that SNR
 --shard-size <size>   shard file size, bytes or with a unit (default 4MiB)
 --calibration <path>  inputs to verify on: JSON ({"instances": [...]} or {"inputs": ...}), .npy,
                       or PNG / JPEG images (one, or a folder of them) preprocessed by the image
@@ -30,6 +32,8 @@ export const HELP = `Usage: edgeflow convert <input> --name <name> --out <folder
                       model, else ${8} samples generated from the input signature
 --tolerance <x>       largest allowed output difference, divided by max(1, largest output)
                       (default ${DEFAULT_TOLERANCE})
+--min-snr <dB>        also require every float output's SNR (signal over error power, on
+                      the calibration inputs) to be at least this many dB, e.g. 40
 --no-clip             use each weight's plain min/max range for uint8 / uint16
 --keep-batchnorm      do not fold BatchNormalization layers into the convolution / dense
                       layer before them (folded by default where it keeps the precision)
@@ -55,6 +59,7 @@ export async function convertCommand(argv: string[]): Promise<number> {
       'shard-size': { type: 'string' },
       calibration: { type: 'string' },
       tolerance: { type: 'string' },
+      'min-snr': { type: 'string' },
       'no-clip': { type: 'boolean', default: false },
       'keep-batchnorm': { type: 'boolean', default: false },
       format: { type: 'string' },
@@ -119,6 +124,7 @@ function conversionOptions(values: {
   quantize?: string;
   'shard-size'?: string;
   tolerance?: string;
+  'min-snr'?: string;
   'keep-batchnorm'?: boolean;
   format?: string;
   labels?: string[];
@@ -130,6 +136,7 @@ function conversionOptions(values: {
     quantize: values.quantize,
     shardBytes: values['shard-size'] === undefined ? undefined : parseByteSize(values['shard-size']),
     tolerance: values.tolerance === undefined ? undefined : Number(values.tolerance),
+    minSnrDb: values['min-snr'] === undefined ? undefined : Number(values['min-snr']),
     keepBatchNorm: values['keep-batchnorm'],
     format: values.format,
   });
@@ -137,6 +144,7 @@ function conversionOptions(values: {
     const issue = parsed.error.issues[0]!;
     if (issue.path[0] === 'labels') throw new EdgeflowError('bad_request', `--labels: ${issue.message}`);
     if (issue.path[0] === 'format') throw new EdgeflowError('bad_request', `--format must be layers, graph or auto, got ${JSON.stringify(values.format)}`);
+    if (issue.path[0] === 'minSnrDb') throw new EdgeflowError('bad_request', `--min-snr must be a number of dB from 0 to ${MAX_SNR_DB}, got ${values['min-snr']}`);
     throw new EdgeflowError('bad_request', issue.path[0] === 'tolerance' ? `--tolerance must be a number ≥ 0, got ${values.tolerance}` : issue.message);
   }
   return resolveConversionOptions(parsed.data);
@@ -177,7 +185,10 @@ function summary(result: Awaited<ReturnType<typeof convertAndPublish>>): string 
       ...(metadata.image ? [['image input', `${metadata.image.height}x${metadata.image.width} ${metadata.image.channels}, pixel*${metadata.image.scale}+${metadata.image.offset}`]] : []),
       ...(metadata.optimizations ? [['BatchNorm folded', `${metadata.optimizations.batchNormFolded} layer(s)`]] : []),
       ['calibration', report.calibration],
-      ['drift', `max abs ${report.maxAbsError.toPrecision(3)}, mean abs ${report.meanAbsError.toPrecision(3)}, relative ${report.relativeError.toPrecision(3)} (tolerance ${report.tolerance})`],
+      [
+        'drift',
+        `max abs ${report.maxAbsError.toPrecision(3)}, mean abs ${report.meanAbsError.toPrecision(3)}, relative ${report.relativeError.toPrecision(3)} (tolerance ${report.tolerance}${report.minSnrDb === undefined ? '' : `, SNR ≥ ${report.minSnrDb} dB`})`,
+      ],
       ...(report.outputs ?? []).map((output) => [`  ${output.name}`, describeOutput(output)]),
       ['top-1 agreement', report.top1Agreement === null ? 'n/a (not a classifier output)' : `${(report.top1Agreement * 100).toFixed(1)}% of ${report.samples} samples`],
       ['version', result.existing ? `${result.version} (already published)` : `${result.version} published`],

@@ -297,7 +297,7 @@ async function autoSearchStep(run: Conversion, target: DecodedModel) {
       const use = targetUse(drift, goal);
       progress({
         stage: 'quantize',
-        detail: `auto trial ${++trials}: relative drift ${driftScore(drift).toPrecision(3)}, worst SNR ${worstSnrDb(drift).toFixed(1)} dB (${(use * 100).toPrecision(3)}% of the target)`,
+        detail: `auto trial ${++trials}: relative drift ${driftScore(drift).toPrecision(3)}, worst SNR ${worstSnrDb(drift).toFixed(1)} dB (target use ${use.toPrecision(3)}; ≤ 1 meets it)`,
       });
     }
     return targetUse(drift, goal);

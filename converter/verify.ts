@@ -133,19 +133,43 @@ export function measureDrift(reference: ModelOutputs, candidate: ModelOutputs): 
  */
 export const driftScore = (drift: Drift): number => Math.max(drift.relativeError, 1 - (drift.integerAgreement ?? 1));
 
-export function accuracyReport(drift: Drift, calibration: Calibration, tolerance: number, outputNames: string[] = []): AccuracyReport {
+/** What a conversion must meet: the relative error within tolerance and, when asked, every float output's SNR at least minSnrDb. */
+export interface Target {
+  tolerance: number;
+  minSnrDb?: number;
+}
+
+/** The worst float output's SNR in dB (Infinity when every float output is unchanged or there is none). */
+export const worstSnrDb = (drift: Drift): number => Math.min(Infinity, ...drift.outputs.filter((o) => o.kind === 'float').map((o) => (o.snrDb === null ? Infinity : o.snrDb)));
+
+/**
+ * How much of the target a drift uses, one figure for auto's search and every keep-or-not
+ * choice: ≤ 1 meets it. The larger of driftScore / tolerance and, with an SNR floor, the worst
+ * output's noise power over the power the floor allows.
+ */
+export function targetUse(drift: Drift, target: Target): number {
+  const score = driftScore(drift);
+  const relative = target.tolerance > 0 ? score / target.tolerance : score > 0 ? Infinity : 0;
+  if (target.minSnrDb === undefined) return relative;
+  const snr = worstSnrDb(drift);
+  return Math.max(relative, snr === Infinity ? 0 : 10 ** ((target.minSnrDb - snr) / 10));
+}
+
+export function accuracyReport(drift: Drift, calibration: Calibration, target: number | Target, outputNames: string[] = []): AccuracyReport {
+  const { tolerance, minSnrDb } = typeof target === 'number' ? { tolerance: target, minSnrDb: undefined } : target;
   return {
     samples: calibration.samples,
     calibration: calibration.description,
     calibrationKind: calibration.kind,
     tolerance,
+    ...(minSnrDb !== undefined ? { minSnrDb } : {}),
     maxAbsError: drift.maxAbsError,
     meanAbsError: drift.meanAbsError,
     relativeError: drift.relativeError,
     top1Agreement: drift.top1Agreement,
     integerAgreement: drift.integerAgreement,
     outputs: drift.outputs.map(({ index, ...output }) => ({ name: outputNames[index] ?? `output ${index}`, ...output, snrDb: output.snrDb === -Infinity ? -999 : output.snrDb })),
-    passed: driftScore(drift) <= tolerance,
+    passed: targetUse(drift, { tolerance, ...(minSnrDb !== undefined ? { minSnrDb } : {}) }) <= 1,
   };
 }
 

@@ -1,7 +1,7 @@
 // Admin API (Bearer token, functions/auth.ts), the same on Workers and Node:
 //   POST   /admin/models/{name}/uploads          one file (.zip / .h5 / .keras) as the body, or
 //                                                multipart (model.json + shards); options as query
-//                                                or form fields: quantize, shardSize, tolerance, keepBatchNorm,
+//                                                or form fields: quantize, shardSize, tolerance, minSnr (dB), keepBatchNorm,
 //                                                labels (names, newline- or comma-separated; or a
 //                                                labels.txt file part), image (HxW[,scale=..]);
 //                                                `calibration` file parts (one .json / .npy, or
@@ -86,6 +86,12 @@ function parseOptions(fields: Map<string, string>): ConversionOptions {
     const value = Number(tolerance);
     if (!Number.isFinite(value) || value < 0) throw badRequest(`tolerance: a number ≥ 0 is required, got ${JSON.stringify(tolerance)}`);
     options.tolerance = value;
+  }
+  const minSnr = fields.get('minSnr') ?? fields.get('minSnrDb');
+  if (minSnr !== undefined && minSnr !== '') {
+    const value = Number(minSnr);
+    if (!Number.isFinite(value)) throw badRequest(`minSnr: a number of dB is required, got ${JSON.stringify(minSnr)}`);
+    options.minSnrDb = value;
   }
   const keepBatchNorm = fields.get('keepBatchNorm');
   if (keepBatchNorm !== undefined && keepBatchNorm !== '') {

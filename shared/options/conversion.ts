@@ -4,7 +4,7 @@
 import * as z from 'zod';
 import { EdgeflowError } from '../errors.ts';
 import { ImageOption } from './image-spec.ts';
-import { parseQuantizeSpec } from './quantize-spec.ts';
+import { MAX_SNR_DB, parseQuantizeSpec } from './quantize-spec.ts';
 
 export const DEFAULT_QUANTIZE = 'float16';
 /** Largest output difference allowed, divided by max(1, largest reference output). */
@@ -26,6 +26,12 @@ export const ConversionOptions = z.object({
   quantize: quantizeSpec.optional(),
   shardBytes: z.number().int().min(1024, 'shards must be at least 1 KiB').optional(),
   tolerance: z.number().nonnegative().optional(),
+  /**
+   * The tolerance in decibels as well: every float output's SNR (10·log10 of signal over error
+   * power, on the calibration inputs) at least this; `--quantize auto:snr=<dB>` says the same for
+   * auto. Both limits hold when both are given (the stricter SNR of the two).
+   */
+  minSnrDb: z.number().min(0).max(MAX_SNR_DB, `at most ${MAX_SNR_DB} dB`).optional(),
   /** Do not fold BatchNormalization layers (converter/optimize/fold-batchnorm.ts). */
   keepBatchNorm: z.boolean().optional(),
   /**
@@ -41,11 +47,20 @@ export const ConversionOptions = z.object({
 });
 export type ConversionOptions = z.infer<typeof ConversionOptions>;
 
-/** Every option filled in but labels and image, which stay absent unless given. */
-export type ResolvedConversionOptions = Required<Omit<ConversionOptions, 'labels' | 'image'>> & Pick<ConversionOptions, 'labels' | 'image'>;
+/** Every option filled in but labels, image and minSnrDb, which stay absent unless given. */
+export type ResolvedConversionOptions = Required<Omit<ConversionOptions, 'labels' | 'image' | 'minSnrDb'>> & Pick<ConversionOptions, 'labels' | 'image' | 'minSnrDb'>;
+
+/** The SNR floor asked by minSnrDb and by an `auto:snr=` spec: the stricter of the two. */
+function snrFloor(options: ConversionOptions): number | undefined {
+  const spec = options.quantize === undefined ? undefined : parseQuantizeSpec(options.quantize);
+  const fromSpec = spec?.kind === 'auto' ? spec.minSnrDb : undefined;
+  const floors = [options.minSnrDb, fromSpec].filter((v): v is number => v !== undefined);
+  return floors.length ? Math.max(...floors) : undefined;
+}
 
 /** The one place defaults are filled in. */
 export function resolveConversionOptions(options: ConversionOptions = {}): ResolvedConversionOptions {
+  const minSnrDb = snrFloor(options);
   return {
     quantize: options.quantize ?? DEFAULT_QUANTIZE,
     shardBytes: options.shardBytes ?? DEFAULT_SHARD_BYTES,
@@ -54,6 +69,7 @@ export function resolveConversionOptions(options: ConversionOptions = {}): Resol
     format: options.format ?? DEFAULT_FORMAT,
     ...(options.labels ? { labels: options.labels } : {}),
     ...(options.image ? { image: options.image } : {}),
+    ...(minSnrDb !== undefined ? { minSnrDb } : {}),
   };
 }
 

@@ -39,6 +39,8 @@ export const AccuracyReport = z.object({
   /** synthetic: inputs generated from the signature and the model's hints; data: a calibration file. */
   calibrationKind: z.enum(['synthetic', 'data']).optional(),
   tolerance: z.number(),
+  /** The SNR floor in dB every float output had to reach, when one was asked (--min-snr, auto:snr=). */
+  minSnrDb: z.number().optional(),
   maxAbsError: z.number(),
   meanAbsError: z.number(),
   /** Over the float outputs: maxAbsError divided by max(1, largest absolute reference output): absolute for outputs in [-1, 1], relative beyond. */
