@@ -1,11 +1,12 @@
 // Error-compensating uint8 rounding per layer, on calibration activations: for each linear
-// kernel stored at uint8, candidate per-tensor ranges (min/max, the clipping search, and
-// min/max shrunk towards zero) are each rounded with GPTQ (./gptq.ts) against the layer's input
-// statistics (./layer-inputs.ts), and the range whose layer output error E‖(W − Ŵ)ᵀx‖² is lowest
-// is kept, with its level codes. Bias correction then moves the layer's bias by the mean output
-// error that rounding leaves, (W − Ŵ)ᵀE[x], so the layer's output is unbiased on the calibration
-// inputs. The grid stays one affine (scale, min) per tensor: stock TF.js loads it unchanged.
-// Whether the result is kept is decided on the whole model's output (converter/convert.ts).
+// kernel stored at uint8, candidate per-tensor ranges (min/max; unless clipping is off, also the
+// clipping search's and min/max shrunk towards zero) are each rounded with GPTQ (./gptq.ts)
+// against the layer's input statistics (./layer-inputs.ts), and the range whose layer output
+// error E‖(W − Ŵ)ᵀx‖² is lowest is kept, with its level codes. Bias correction then moves the
+// layer's bias by the mean output error that rounding leaves, (W − Ŵ)ᵀE[x], so the layer's
+// output is unbiased on the calibration inputs. The grid stays one affine (scale, min) per
+// tensor: stock TF.js loads it unchanged. Whether the result is kept is decided on the whole
+// model's output (converter/convert.ts).
 import type { StorageDtype } from '../../shared/options/quantize-spec.ts';
 import type { DecodedModel, DecodedWeight } from '../model.ts';
 import { affineParams, minMax, searchRange } from './affine.ts';
@@ -74,9 +75,10 @@ function nearestError(kernel: Float32Array, stats: LayerInputs, grid: Grid): num
   return error;
 }
 
-function candidateGrids(kernel: Float32Array): Grid[] {
+/** min/max, and (rangeSearch) the clipping search's range and min/max shrunk towards zero. */
+function candidateGrids(kernel: Float32Array, rangeSearch: boolean): Grid[] {
   const [lo, hi] = minMax(kernel);
-  const grids = [affineParams(lo, hi, LEVELS), searchRange(kernel, LEVELS, lo, hi), ...SHRINK.map((f) => affineParams(lo * f, hi * f, LEVELS))];
+  const grids = [affineParams(lo, hi, LEVELS), ...(rangeSearch ? [searchRange(kernel, LEVELS, lo, hi), ...SHRINK.map((f) => affineParams(lo * f, hi * f, LEVELS))] : [])];
   return grids.map(({ scale, min }) => ({ scale, min, levels: LEVELS }));
 }
 
@@ -98,8 +100,8 @@ function meanOutputError(kernel: Float32Array, rounded: RoundedKernel, stats: La
   return shift;
 }
 
-/** Compensated codes for every uint8 kernel with input statistics, and the corrected biases. */
-export function compensate(model: DecodedModel, layers: LayerInputs[], dtypeOf: (name: string) => StorageDtype): Compensation {
+/** Compensated codes for every uint8 kernel with input statistics, and the corrected biases (rangeSearch: try narrower ranges than min/max). */
+export function compensate(model: DecodedModel, layers: LayerInputs[], dtypeOf: (name: string) => StorageDtype, rangeSearch: boolean): Compensation {
   const weights = new Map<string, DecodedWeight>(model.weights.map((w) => [w.name, w]));
   const result: Compensation = { rounded: new Map(), biases: new Map(), nearestError: 0, compensatedError: 0 };
   for (const stats of layers) {
@@ -107,7 +109,7 @@ export function compensate(model: DecodedModel, layers: LayerInputs[], dtypeOf: 
     // A weight already on a uint8 grid (a quantized source) is stored on it losslessly.
     if (!weight || dtypeOf(weight.name) !== 'uint8' || weight.sourceGrid?.dtype === 'uint8') continue;
     const kernel = weight.values as Float32Array;
-    const grids = candidateGrids(kernel);
+    const grids = candidateGrids(kernel, rangeSearch);
     const baseline = nearestError(kernel, stats, grids[0]!);
     let best: { codes: Uint16Array; error: number; grid: Grid } | null = null;
     for (const grid of grids) {
