@@ -76,6 +76,7 @@ async function showModel(name: string): Promise<void> {
   classes = edgeflow.labels ?? null;
   $('draw-box').hidden = !(image && image.height === 28 && image.width === 28 && image.channels === 'grayscale');
   $('json').setAttribute('placeholder', '{"instances": [[...]]}');
+  $('label-box').hidden = !token;
   if (!token) {
     $('versions').replaceChildren(el('p', 'Versions, labels and training curves need the admin token.'));
     $('training').replaceChildren();

@@ -273,6 +273,11 @@ describe.skipIf(!haveChromium)('the console in headless Chromium, Node server', 
     ).json()) as { result: [string, number][][] };
     expect(direct.result[0]![0]![0]).toBe('7');
     expect(await page.textContent('#bars li:first-child span:first-child')).toBe('7');
+    // Its bar spans nearly the whole track (0.9+), the others little.
+    const widths = await page.$$eval('#bars .bar', (bars) => bars.map((bar) => bar.getBoundingClientRect().width / bar.parentElement!.getBoundingClientRect().width));
+    expect(widths[0]).toBeGreaterThan(0.9);
+    expect(widths[1]).toBeLessThan(0.1);
+    await page.screenshot({ path: path.join(ARTIFACTS, 'console-phone-digit.png'), fullPage: true });
     await press('Escape');
     expect(await page.evaluate(() => Array.from((document.getElementById('draw') as HTMLCanvasElement).getContext('2d')!.getImageData(0, 0, 28, 28).data).some((v, i) => i % 4 !== 3 && v > 0))).toBe(
       false,
@@ -280,7 +285,6 @@ describe.skipIf(!haveChromium)('the console in headless Chromium, Node server', 
 
     // Readable on a phone: nothing wider than the screen.
     expect(await page.evaluate(() => document.documentElement.scrollWidth)).toBeLessThanOrEqual(390);
-    await page.screenshot({ path: path.join(ARTIFACTS, 'console-phone-digit.png'), fullPage: true });
     await page.close();
   }, 60_000);
 
