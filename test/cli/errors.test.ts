@@ -71,6 +71,17 @@ describe('ordinary mistakes: one line, exit 1, checked before any work', () => {
     expectOneLine(result, 'convert', /unsupported store gs:\/\/bucket\/models: use a folder path or s3:\/\/bucket\/prefix/);
   });
 
+  it('an SNR floor that is not a number of dB, or a bad auto:snr= spec', async () => {
+    for (const [args, message] of [
+      [['--min-snr', 'loud'], /--min-snr must be a number of dB from 0 to 200, got loud/],
+      [['--quantize', 'auto:snr=much'], /bad --quantize "auto:snr=much": expected auto:snr=<dB>/],
+    ] as const) {
+      const result = await edgeflow(['convert', model, '--name', 'tiny', '--out', path.join(work, 'store'), ...args]);
+      expect(result.code).toBe(1);
+      expectOneLine(result, 'convert', message);
+    }
+  });
+
   it('a calibration file that is not there', async () => {
     const result = await edgeflow(['convert', model, '--name', 'tiny', '--out', path.join(work, 'store'), '--calibration', path.join(work, 'nope.json')]);
     expect(result.code).toBe(1);

@@ -140,6 +140,9 @@ describe('uploads', () => {
       ['/admin/models/Bad%20Name/uploads', new Uint8Array(4), /invalid model name "Bad Name"/],
       ['/admin/models/tiny/uploads?quantize=int3', new Uint8Array(4), /^quantize: /],
       ['/admin/models/tiny/uploads?tolerance=-1', new Uint8Array(4), /^tolerance: a number ≥ 0 is required/],
+      ['/admin/models/tiny/uploads?minSnr=loud', new Uint8Array(4), /^minSnr: a number of dB is required, got "loud"/],
+      ['/admin/models/tiny/uploads?minSnr=500', new Uint8Array(4), /minSnrDb: at most 200 dB/],
+      ['/admin/models/tiny/uploads?quantize=auto:snr=x', new Uint8Array(4), /expected auto:snr=<dB>/],
       ['/admin/models/tiny/uploads?shardSize=10', new Uint8Array(4), /^shardSize: size 10 is too small/],
       ['/admin/models/tiny/uploads?keepBatchNorm=yes', new Uint8Array(4), /^keepBatchNorm: true or false, got "yes"/],
       ['/admin/models/tiny/uploads', undefined, /^upload: the body is empty/],
@@ -155,9 +158,10 @@ describe('uploads', () => {
   it('calibration parts (one JSON file, or images) are stored under calibration/ and calibrate the conversion', async () => {
     const { request, watcher, store } = setup();
     const instances = Array.from({ length: 3 }, (_, i) => Array.from({ length: 16 }, (_, j) => Math.cos(i * j)));
-    const form = withCalibration(multipart(model, { quantize: 'uint8' }), [['rows.json', new TextEncoder().encode(JSON.stringify({ instances }))]]);
+    const form = withCalibration(multipart(model, { quantize: 'uint8', minSnr: '20' }), [['rows.json', new TextEncoder().encode(JSON.stringify({ instances }))]]);
     const accepted = await json(await request('/admin/models/tiny/uploads', { method: 'POST', body: form }));
     expect(accepted.files.map((f: { path: string }) => f.path)).toEqual(['group1-shard1of1.bin', 'model.json', 'calibration/rows.json']);
+    expect(accepted.options).toMatchObject({ quantize: 'uint8', minSnrDb: 20 });
     expect(await store.get(`uploads/tiny/${accepted.id}/calibration/rows.json`)).not.toBeNull();
 
     const images = readdirSync(OWN_CALIBRATION_IMAGES).map((name): [string, Uint8Array] => [name, new Uint8Array(readFileSync(path.join(OWN_CALIBRATION_IMAGES, name)))]);
@@ -166,7 +170,7 @@ describe('uploads', () => {
 
     await watcher.pollOnce();
     const status = await json(await request(`/admin/uploads/${accepted.id}`));
-    expect(status).toMatchObject({ state: 'published', report: { calibrationKind: 'data', calibration: 'calibration/rows.json: 3 samples', samples: 3, passed: true } });
+    expect(status).toMatchObject({ state: 'published', report: { calibrationKind: 'data', calibration: 'calibration/rows.json: 3 samples', samples: 3, minSnrDb: 20, passed: true } });
     const imageStatus = await json(await request(`/admin/uploads/${imageUpload.id}`));
     expect(imageStatus).toMatchObject({ state: 'published', report: { calibrationKind: 'data', samples: 3, calibration: '3 calibration images (8x8 rgb, pixel*0.00392156862745098+0)' } });
   });
