@@ -81,7 +81,7 @@ describe('worker bundle and health', () => {
     expect(body.ready).toBe(true);
     expect(body.backend).toMatchObject({ backend: 'wasm', simd: true, threads: false, binary: 'tfjs-backend-wasm-simd.wasm' });
     const server = await json(await worker.fetch('/v2'));
-    expect(server).toMatchObject({ name: 'edgeflow', extensions: [], edgeflow: { platform: 'workerd', backend: { simd: true } } });
+    expect(server).toMatchObject({ name: 'edgeflow', extensions: ['binary_tensor_data'], edgeflow: { platform: 'workerd', backend: { simd: true } } });
   });
 });
 
