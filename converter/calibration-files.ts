@@ -18,8 +18,8 @@ export interface CalibrationFile {
 
 /** Images used at most (the first by path): each runs through every trial conversion, and 32 224x224 RGB inputs are 19 MB of float32. */
 export const MAX_CALIBRATION_IMAGES = 32;
-/** Largest calibration image, in pixels (checked from its header, before decoding). */
-export const MAX_CALIBRATION_IMAGE_PIXELS = 40_000_000;
+/** Largest calibration image, in pixels (checked from its header, before decoding): a 12 MP photo decodes to 36 MB of RGB, a Worker has 128 MB. */
+export const MAX_CALIBRATION_IMAGE_PIXELS = 12_000_000;
 
 const refuse = (message: string) => new EdgeflowError('bad_request', message);
 

@@ -62,6 +62,13 @@ describe('calibration images', () => {
     const images = readImages(OWN_IMAGES);
     const broken = [...images, { path: 'truncated.png', bytes: images[0]!.bytes.subarray(0, 40) }];
     expect(() => calibrationFromFiles(broken, imageInput(-1), SPEC)).toThrow(/calibration image truncated\.png: corrupt PNG/);
+    // A 5000x3000 PNG (IHDR patched): refused from its header, before anything is decoded.
+    const huge = images[0]!.bytes.slice();
+    new DataView(huge.buffer).setUint32(16, 5000);
+    new DataView(huge.buffer).setUint32(20, 3000);
+    expect(() => calibrationFromFiles([{ path: 'huge.png', bytes: huge }], imageInput(-1), SPEC)).toThrow(
+      /calibration image huge\.png: a 5000x3000 image \(15000000 pixels\) exceeds the limit of 12000000 pixels/,
+    );
     const text = [{ path: 'notes.png', bytes: new TextEncoder().encode('hello') }];
     expect(() => calibrationFromFiles(text, imageInput(-1), SPEC)).toThrow(/calibration image notes\.png: not a JPEG or PNG image/);
     expect(() => calibrationFromFiles(images, [{ name: 'x', dtype: 'float32', shape: [-1, 16] }], undefined)).toThrow(
