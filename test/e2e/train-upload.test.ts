@@ -22,14 +22,16 @@ describe('edgeflow train --upload → watch → serve', () => {
     const result = await runTraining({ model: 'celsius', upload: store, logdir: join(folder, 'runs'), log: () => {}, progress: { write: () => {}, isTTY: false } });
     const uploaded = result.uploaded!;
     const manifest = (await getJson(store, uploadKeys.manifest('celsius', uploaded.uploadId)))!.value;
-    expect(manifest).toMatchObject({ edgeflowUpload: 1, name: 'celsius', source: 'edgeflow train', files: [{ path: expect.any(String) }, { path: expect.any(String) }] });
+    expect(manifest).toMatchObject({ edgeflowUpload: 1, name: 'celsius', source: 'edgeflow train' });
+    // The model's files and its held-out inputs, which the conversion calibrates on.
+    expect((manifest as { files: { path: string }[] }).files.map((f) => f.path).sort()).toEqual(['calibration.json', 'group1-shard1of1.bin', 'model.json']);
     expect(await readStatus(store, uploaded.uploadId)).toMatchObject({ state: 'queued' });
 
     await useNodeBackend();
     const watcher = new UploadWatcher({ store, owner: 'test-watch', intervalMs: 1000, samples: 2, ensureBackend: useNodeBackend });
     expect(await watcher.pollOnce()).toEqual([{ kind: 'done', uploadId: uploaded.uploadId, name: 'celsius', version: 1, existing: false }]);
     const status = (await readStatus(store, uploaded.uploadId))!;
-    expect(status).toMatchObject({ state: 'published', version: 1, convertedBy: 'test-watch' });
+    expect(status).toMatchObject({ state: 'published', version: 1, convertedBy: 'test-watch', report: { calibrationKind: 'data', samples: 64 } });
 
     const server = await startNodeServer({ store, port: 0 });
     try {
