@@ -5,12 +5,26 @@
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { isolatedConverter } from '../../converter/isolated.ts';
+import { readdirSync, readFileSync } from 'node:fs';
+import { CONVERSION_NICENESS, isolatedConverter } from '../../converter/isolated.ts';
 import { readModel } from '../../converter/read/index.ts';
 import { isEdgeflowError } from '../../shared/errors.ts';
 import { tinyDenseModel } from '../helpers/tiny-models.ts';
 
 const workerUrl = new URL('../../cli/convert-worker.mjs', import.meta.url);
+
+/** The niceness of each thread of this process (Linux /proc; field 19 of a thread's stat). */
+function threadNiceness(): number[] {
+  if (process.platform !== 'linux') return [];
+  return readdirSync('/proc/self/task').flatMap((tid) => {
+    try {
+      const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8');
+      return [Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16])];
+    } catch {
+      return []; // the thread ended
+    }
+  });
+}
 
 /** A Sequential model of n Dense(4 → 4) identity layers: tiny weights, many layers. */
 function deepDenseModel(n: number): Map<string, Uint8Array> {
@@ -57,13 +71,33 @@ describe('isolated converter', () => {
     const decoded = await readModel(await tinyDenseModel());
     const stages = new Set<string>();
     const convert = isolatedConverter({ workerUrl });
-    const { value, stallMs } = await longestStall(() => convert(decoded, { name: 'tiny', quantize: 'uint8', samples: 4, onProgress: ({ stage }) => stages.add(stage) }));
+    const niceness = new Set<number>();
+    const { value, stallMs } = await longestStall(() =>
+      convert(decoded, {
+        name: 'tiny',
+        quantize: 'uint8',
+        samples: 4,
+        onProgress: ({ stage }) => {
+          stages.add(stage);
+          for (const n of threadNiceness()) niceness.add(n);
+        },
+      }),
+    );
     console.log(`isolated conversion of the tiny dense model: longest event-loop stall ${stallMs.toFixed(0)} ms`);
     const result = value as Awaited<ReturnType<typeof convert>>;
     expect(result.report.passed).toBe(true);
     expect([...result.modelFiles.files.keys()]).toContain('model.json');
     expect(result.metadata.quantization.spec).toBe('uint8');
     expect([...stages]).toEqual(expect.arrayContaining(['reference', 'quantize', 'verify']));
+    if (process.platform === 'linux') expect([...niceness], 'the conversion thread runs niced below serving').toContain(CONVERSION_NICENESS);
+  });
+
+  it('calibration files cross into the worker: the conversion calibrates on them', async () => {
+    const decoded = await readModel(await tinyDenseModel());
+    const instances = Array.from({ length: 3 }, (_, i) => Array.from({ length: 16 }, (_, j) => (i - j) / 16));
+    const calibrationFiles = [{ path: 'calibration/rows.json', bytes: new TextEncoder().encode(JSON.stringify({ instances })) }];
+    const result = await isolatedConverter({ workerUrl })(decoded, { name: 'tiny', quantize: 'uint8', calibrationFiles });
+    expect(result.report).toMatchObject({ calibrationKind: 'data', samples: 3, calibration: 'calibration/rows.json: 3 samples' });
   });
 
   it('a refusal inside the worker keeps its code and message', async () => {
