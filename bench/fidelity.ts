@@ -221,7 +221,14 @@ async function benchModel(bench: BenchModel, rows: string[][], modes: readonly M
   console.log(`${bench.name}: ${formatBytes(floatBytes)} float32; calibration ${data.calibration.description}, evaluation ${data.evaluation.description}`);
   for (const mode of modes) {
     const started = performance.now();
-    const converted = await convertModel(source, { name: 'bench', quantize: mode, ...(mode === 'auto' ? {} : { tolerance: Infinity }), calibration: () => data.calibration });
+    const converted = await convertModel(source, {
+      name: 'bench',
+      quantize: mode,
+      ...(mode === 'auto' ? {} : { tolerance: Infinity }),
+      calibration: () => data.calibration,
+      // FIDELITY_VERBOSE=1 prints the conversion's choices (folding, clipping, compensation).
+      onProgress: (p) => process.env.FIDELITY_VERBOSE && /fold|noise|kept|compensat|clipping/i.test(p.detail) && console.log(`  ${p.detail}`),
+    });
     const seconds = (performance.now() - started) / 1000;
     const ours = await figures(converted.modelFiles, weightBytes(converted.modelFiles), reference, data.evaluation);
     const anchor =
