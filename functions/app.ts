@@ -50,6 +50,7 @@ export function createApp(options: AppOptions): Hono<AppEnv> {
             'POST /v1/models/{name}[/versions/{v}|/labels/{l}]:classify|:regress',
             'GET /v2/health/live|ready',
             'GET /v2',
+            'POST /v2/repository/index',
             'GET /v2/models/{name}[/versions/{v}][/ready]',
             'POST /v2/models/{name}[/versions/{v}]/infer',
           ],
