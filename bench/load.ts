@@ -4,13 +4,16 @@
 //     child process) and in workerd (the deploy bundle in Miniflare, models in R2). Prints errors
 //     (non-200 or refused), hangs (no answer within 30 s), wrong answers (not the bytes that model
 //     answered alone: a cache mix-up), p50/p99 from all samples, and the server's peak RSS.
-//   - soak: 3 hostile admin uploads (a model declaring a huge dimension, a zip lying about its
-//     sizes, a model whose weights are NaN) while 8 clients keep predicting; prints each upload's
-//     final state and the longest prediction stall (slowest request, longest gap between answers).
+//   - soak: 5 hostile admin uploads (a model declaring a huge dimension, zips lying about their
+//     sizes, NaN weights, not a model) and a valid one while 8 clients keep predicting, each upload in its own
+//     window between quiet ones: prints p50 / p99 / max of the predictions started in quiet and in
+//     upload windows, what the uploads add, the serving thread's event-loop delay in both (Node:
+//     bench/eld-probe.mjs preloaded), and each upload's final state.
 // Each phase is capped (LOAD_CAP_MS, SOAK_CAP_MS) so a hung server cannot hold the run.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { strToU8, zipSync } from 'fflate';
@@ -30,16 +33,20 @@ const INPUT = 384;
 const BUDGET_MIB = 4;
 /** `npm run bench:load -- --quick`: 1,000 requests, for a check that it runs. */
 const REQUESTS = process.argv.includes('--quick') ? 1_000 : 10_000;
+/** `npm run bench:load -- --soak-only`: the soak alone, without the 10,000-request load. */
+const SOAK_ONLY = process.argv.includes('--soak-only');
 const CONCURRENCY = 64;
 const HANG_MS = 30_000;
 const LOAD_CAP_MS = 150_000;
 const SOAK_CONCURRENCY = 8;
-const SOAK_CAP_MS = 90_000;
-/** The soak's predictions alone before the uploads start, for comparison. */
+const SOAK_CAP_MS = 180_000;
+/** Each quiet window of the soak (no upload), between the upload windows. */
 const QUIET_MS = 3000;
 
 interface Server {
   kind: string;
+  /** The serving process's event-loop delay log (Node only). */
+  eldFile?: string;
   url: string;
   pid: number | undefined;
   stop(): Promise<void>;
@@ -204,12 +211,41 @@ async function hostileUploads(): Promise<[string, string, Uint8Array<ArrayBuffer
     ['zip claiming 16-byte entries', 'application/zip', lyingZip(16)],
     ['NaN weights', '', form(modelJson, new Uint8Array(nan.buffer))],
     ['not a model at all', 'application/zip', strToU8('PK\u0003\u0004 this is not a zip') as Uint8Array<ArrayBuffer>],
+    // Not hostile: a conversion that runs to the end (Node: in the conversion thread, at a lower priority).
+    ['a valid model (converts)', '', form(modelJson, small.get(weightsFile)!)],
   ];
 }
 
-async function soak(server: Server): Promise<void> {
+/** Latency figures of the predictions that started in a set of windows. */
+function windowStats(outcomes: Outcome[], windows: [number, number][]): { n: number; p50: number; p99: number; max: number } {
+  const ms = outcomes
+    .filter((o) => windows.some(([from, to]) => o.at - o.ms >= from && o.at - o.ms < to))
+    .map((o) => o.ms)
+    .sort((a, b) => a - b);
+  return { n: ms.length, p50: quantile(ms, 0.5), p99: quantile(ms, 0.99), max: ms.at(-1) ?? NaN };
+}
+
+/** The serving thread's event-loop delay per 100 ms slice (bench/eld-probe.mjs), [epoch ms, max delay ms]. */
+async function eventLoopDelays(file: string): Promise<[number, number][]> {
+  const text = await readFile(file, 'utf8').catch(() => '');
+  return text
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => line.split(' ').map(Number) as [number, number]);
+}
+
+/**
+ * The soak: SOAK_CONCURRENCY clients predict throughout, while quiet windows (no upload) and
+ * upload windows (one hostile upload, from its POST until its status settles) alternate, so
+ * both kinds see the same clients, cache and machine load. What an upload adds to a
+ * prediction's wait is the upload windows' figure minus the quiet ones'.
+ */
+async function soak(server: Server, eldFile?: string): Promise<void> {
   const outcomes: Outcome[] = [];
   const uploads: { label: string; id?: string; state: string; reason?: string; ms: number }[] = [];
+  const windows: Record<'quiet' | 'upload', [number, number][]> = { quiet: [], upload: [] };
+  /** The same windows in epoch ms, for the event-loop log. */
+  const epochWindows: Record<'quiet' | 'upload', [number, number][]> = { quiet: [], upload: [] };
   let stop = false;
   const deadline = performance.now() + SOAK_CAP_MS;
   const clients = Promise.all(
@@ -217,44 +253,64 @@ async function soak(server: Server): Promise<void> {
       for (let i = c; !stop && performance.now() < deadline; i += SOAK_CONCURRENCY) outcomes.push(await predictOnce(server, MODELS[i % MODELS.length]!));
     }),
   );
-  const quietStart = performance.now();
-  await new Promise((resolve) => setTimeout(resolve, QUIET_MS));
-  const soakStart = performance.now();
+  const window = async (kind: 'quiet' | 'upload', work: () => Promise<void>) => {
+    const [from, fromEpoch] = [performance.now(), Date.now()];
+    await work();
+    windows[kind].push([from, performance.now()]);
+    epochWindows[kind].push([fromEpoch, Date.now()]);
+  };
+  const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+  await sleep(500); // the clients' first requests (model loads) before any window
   for (const [label, type, body] of await hostileUploads()) {
-    const response = await fetch(`${server.url}/admin/models/hostile-upload/uploads`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${TOKEN}`, ...(type ? { 'content-type': type } : {}) },
-      body,
+    await window('quiet', () => sleep(QUIET_MS));
+    await window('upload', async () => {
+      const started = performance.now();
+      const response = await fetch(`${server.url}/admin/models/hostile-upload/uploads`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${TOKEN}`, ...(type ? { 'content-type': type } : {}) },
+        body,
+      });
+      const answer = (await response.json()) as { id?: string; state?: string; error?: string };
+      const upload = { label, id: answer.id, state: response.status === 202 ? (answer.state ?? '?') : `refused ${response.status}`, reason: answer.error, ms: performance.now() - started };
+      uploads.push(upload);
+      while (performance.now() < deadline && upload.id && (upload.state === 'queued' || upload.state === 'converting')) {
+        await sleep(250);
+        const status = (await (await fetch(`${server.url}/admin/uploads/${upload.id}`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()) as {
+          state: string;
+          reason?: string;
+          lastError?: string;
+        };
+        upload.state = status.state;
+        upload.reason = status.reason ?? status.lastError;
+        upload.ms = performance.now() - started;
+      }
+      await sleep(500); // what settling leaves behind (a publish's index refresh, a freed heap)
     });
-    const answer = (await response.json()) as { id?: string; state?: string; error?: string };
-    uploads.push({ label, id: answer.id, state: response.status === 202 ? (answer.state ?? '?') : `refused ${response.status}`, reason: answer.error, ms: performance.now() - soakStart });
   }
-  while (performance.now() < deadline && uploads.some((u) => u.id && (u.state === 'queued' || u.state === 'converting'))) {
-    await new Promise((resolve) => setTimeout(resolve, 500));
-    for (const upload of uploads.filter((u) => u.id && (u.state === 'queued' || u.state === 'converting'))) {
-      const status = (await (await fetch(`${server.url}/admin/uploads/${upload.id}`, { headers: { authorization: `Bearer ${TOKEN}` } })).json()) as {
-        state: string;
-        reason?: string;
-        lastError?: string;
-      };
-      upload.state = status.state;
-      upload.reason = status.reason ?? status.lastError;
-      upload.ms = performance.now() - soakStart;
-    }
-  }
-  await new Promise((resolve) => setTimeout(resolve, 1000));
+  await window('quiet', () => sleep(QUIET_MS));
   stop = true;
   await clients;
-  const stall = (from: number, to: number) => {
-    const window = outcomes.filter((o) => o.at >= from && o.at < to);
-    const times = window.map((o) => o.at).sort((a, b) => a - b);
-    let gap = times.length > 0 ? times[0]! - from : 0;
-    for (let i = 1; i < times.length; i++) gap = Math.max(gap, times[i]! - times[i - 1]!);
-    return { window, text: `slowest prediction ${Math.max(0, ...window.map((o) => o.ms)).toFixed(0)} ms, longest gap between answers ${gap.toFixed(0)} ms` };
-  };
-  const during = stall(soakStart, Number.POSITIVE_INFINITY);
-  console.log(`  soak: ${summary(during.window)}`);
-  console.log(`  longest stall with the uploads: ${during.text}; in the ${QUIET_MS / 1000} s before them: ${stall(quietStart, soakStart).text}`);
+  const during = outcomes.filter((o) => windows.upload.some(([from, to]) => o.at - o.ms >= from && o.at - o.ms < to));
+  console.log(`  soak (${SOAK_CONCURRENCY} clients, ${windows.upload.length} upload windows interleaved with ${windows.quiet.length} quiet ones of ${QUIET_MS / 1000} s):`);
+  console.log(`    during uploads: ${summary(during)}`);
+  const quiet = windowStats(outcomes, windows.quiet);
+  const loaded = windowStats(outcomes, windows.upload);
+  const line = (name: string, w: typeof quiet) => `${name}: ${w.n} predictions, p50 ${w.p50.toFixed(1)} ms, p99 ${w.p99.toFixed(1)} ms, max ${w.max.toFixed(0)} ms`;
+  console.log(`    ${line('quiet windows', quiet)}\n    ${line('upload windows', loaded)}`);
+  console.log(`    attributable to the uploads: p99 +${(loaded.p99 - quiet.p99).toFixed(1)} ms, max +${(loaded.max - quiet.max).toFixed(0)} ms`);
+  if (eldFile) {
+    const delays = await eventLoopDelays(eldFile);
+    const within = (kind: 'quiet' | 'upload') =>
+      delays
+        .filter(([t]) => epochWindows[kind].some(([from, to]) => t >= from && t < to))
+        .map(([, d]) => d)
+        .sort((a, b) => a - b);
+    const eld = (kind: 'quiet' | 'upload') => {
+      const d = within(kind);
+      return `${kind} p99 ${quantile(d, 0.99).toFixed(1)} ms, max ${(d.at(-1) ?? NaN).toFixed(1)} ms`;
+    };
+    console.log(`    event-loop delay of the serving thread (largest per 100 ms): ${eld('quiet')}; ${eld('upload')}`);
+  }
   for (const u of uploads) console.log(`    upload "${u.label}": ${u.state} after ${(u.ms / 1000).toFixed(1)} s${u.reason ? ` (${u.reason.slice(0, 140)})` : ''}`);
 }
 
@@ -262,13 +318,19 @@ async function main(): Promise<void> {
   console.log(`edgeflow load benchmark: ${await useNodeBackend()} in Node ${process.version}; loopback only\n`);
   const work = await mkdtemp(path.join(tmpdir(), 'edgeflow-load-'));
   const folder = path.join(work, 'store');
+  const eldFile = path.join(work, 'event-loop-delay.log');
   const bundle = await buildWorker(path.join(repoRoot, '.build', 'load-worker'));
   const worker = await startWorker(bundle, { uploadQueue: true, vars: { MEMORY_BUDGET_MB: String(BUDGET_MIB), EDGEFLOW_ADMIN_TOKEN: TOKEN, INDEX_TTL_MS: '5000' } });
   await publishAll([new LocalFolderStore(folder), worker.store]);
   const servers: (() => Promise<Server>)[] = [
     async () => ({
       kind: 'node (edgeflow serve --workers 1 --watch)',
-      ...(await spawnServe(folder, ['--workers', '1', '--watch', '--memory-budget', String(BUDGET_MIB)], { EDGEFLOW_ADMIN_TOKEN: TOKEN })),
+      eldFile,
+      ...(await spawnServe(folder, ['--workers', '1', '--watch', '--memory-budget', String(BUDGET_MIB)], {
+        EDGEFLOW_ADMIN_TOKEN: TOKEN,
+        EDGEFLOW_ELD_LOG: eldFile,
+        NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import=${pathToFileURL(path.join(repoRoot, 'bench/eld-probe.mjs')).href}`.trim(),
+      })),
     }),
     async () => ({ kind: 'workerd (the deploy bundle)', url: worker.url, pid: await workerdPid(), stop: () => worker.dispose() }),
   ];
@@ -277,8 +339,8 @@ async function main(): Promise<void> {
       const server = await start();
       try {
         console.log(`${server.kind}: ${REQUESTS} predictions at c=${CONCURRENCY} over ${MODELS.length} models of ~1.5 MiB, budget ${BUDGET_MIB} MiB`);
-        await load(server, await references(server));
-        await soak(server);
+        if (!SOAK_ONLY) await load(server, await references(server));
+        await soak(server, server.eldFile);
         console.log('');
       } finally {
         await server.stop();

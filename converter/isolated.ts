@@ -1,9 +1,12 @@
 // Node only: a conversion run apart from serving, in a worker_threads Worker with resource
 // limits, so no upload can stall predictions (the event loop stays free) or take the process
-// down (a worker past its heap limit dies alone). The main side (isolatedConverter) posts the
+// down (a worker past its heap limit dies alone), at a lower CPU priority than serving (nice
+// CONVERSION_NICENESS on its thread, Linux). The main side (isolatedConverter) posts the
 // decoded model and rebuilds the outcome; the worker side (serveConversion, started by the entry
 // cli/convert-worker.mjs) runs convertModel. A worker killed by its memory limit is a permanent
 // `unconvertible` failure naming the limit. Not imported by the Workers bundle (node:worker_threads).
+import { readlinkSync } from 'node:fs';
+import { setPriority } from 'node:os';
 import { parentPort, Worker } from 'node:worker_threads';
 import { ConversionError, EdgeflowError, type ErrorCode } from '../shared/errors.ts';
 import { resolveConversionOptions } from '../shared/options/conversion.ts';
@@ -71,10 +74,27 @@ export function isolatedConverter(isolation: IsolationOptions): Converter {
     });
 }
 
-/** The worker side: converts the one model it is sent with the backend ensureBackend starts, and replies. */
+/** Niceness of a conversion's thread: on a busy machine the serving thread gets the CPU first. */
+export const CONVERSION_NICENESS = 10;
+
+/**
+ * Lowers this thread's CPU priority (Linux: setpriority on the thread's id, read from
+ * /proc/thread-self, applies to this thread alone); elsewhere nothing happens.
+ */
+function lowerThreadPriority(): void {
+  try {
+    const tid = Number(readlinkSync('/proc/thread-self').split('/').at(-1));
+    if (Number.isInteger(tid) && tid > 0) setPriority(tid, CONVERSION_NICENESS);
+  } catch {
+    // not Linux, or not permitted: the conversion runs at the process's priority
+  }
+}
+
+/** The worker side: converts the one model it is sent with the backend ensureBackend starts, at a lower CPU priority, and replies. */
 export function serveConversion(ensureBackend: () => Promise<unknown>): void {
   const port = parentPort;
   if (!port) throw new Error('serveConversion runs in a worker thread');
+  lowerThreadPriority();
   port.once('message', async ({ input, options }: Request) => {
     const reply = (message: Reply) => port.postMessage(message);
     try {
