@@ -1,10 +1,13 @@
 // `npm run bench:convert`: for real models and every quantize mode, prints bytes in/out, ratio,
-// quantize+shard throughput (MB/s of float32 weights, one core), peak RSS over the model's
-// float32 size, output error, top-1 agreement and BatchNormalization layers folded; then the
-// gain of outlier clipping for uint8.
+// end-to-end conversion throughput (read the files, convert, verify, publish to a folder: MB of
+// float32 weights per second, one core) beside the quantize+shard stage alone, peak RSS (the
+// process's high-water mark, VmHWM) and its rise over the model's float32 size, output error,
+// top-1 agreement and BatchNormalization layers folded; then the gain of outlier clipping for uint8.
 // Each conversion runs in its own process so its peak RSS is its own.
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
@@ -17,6 +20,8 @@ import { readModel } from '../converter/read/index.ts';
 import { shardModel } from '../converter/shard.ts';
 import { sha256Hex } from '../shared/hash.ts';
 import type { StorageDtype } from '../shared/options/quantize-spec.ts';
+import { publishVersion } from '../shared/bucket/publish.ts';
+import { LocalFolderStore } from '../shared/store/local.ts';
 
 const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../shared/fixtures');
 const MODELS: [string, string][] = [
@@ -34,6 +39,9 @@ interface Measurement {
   float32Bytes: number;
   convertedBytes: number;
   mbPerSecond: number | null;
+  /** Float32 MB per second of the whole conversion: read, convert and verify, publish. */
+  endToEndMbPerSecond: number;
+  seconds: number;
   baselineRss: number;
   peakRss: number;
   maxAbsError: number;
@@ -44,6 +52,27 @@ interface Measurement {
   folded: number;
   passed: boolean;
   error?: string;
+}
+
+/** A /proc/self/status figure in bytes (VmHWM: peak resident set; VmRSS: now); resourceUsage where there is no /proc. */
+function memory(field: 'VmHWM' | 'VmRSS'): number {
+  try {
+    const kb = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync('/proc/self/status', 'utf8'))?.[1];
+    if (kb) return Number(kb) * 1024;
+  } catch {
+    // not Linux
+  }
+  return field === 'VmHWM' ? process.resourceUsage().maxRSS * 1024 : process.memoryUsage.rss();
+}
+
+/** Resets the process's peak RSS (VmHWM) to its RSS now (Linux ≥ 4.0), so a peak read later is the measured stage's own; returns the RSS. */
+function resetPeak(): number {
+  try {
+    writeFileSync('/proc/self/clear_refs', '5');
+  } catch {
+    // not Linux: the peak then counts from the process start
+  }
+  return memory('VmRSS');
 }
 
 /** Time encode + shard + sha256 of every file: the quantize+shard stage, repeated for a stable figure. */
@@ -65,16 +94,23 @@ async function quantizeShardThroughput(input: string, mode: string): Promise<num
 async function measureOne(input: string, mode: string): Promise<Measurement> {
   await tf.setBackend('wasm');
   await tf.ready();
-  const baselineRss = process.memoryUsage.rss();
+  const baselineRss = resetPeak();
+  const out = await mkdtemp(path.join(tmpdir(), 'edgeflow-bench-convert-'));
   try {
+    // End to end, as `edgeflow convert` runs it: files read, converted and verified, published.
+    const started = performance.now();
     // Fixed modes report their drift whatever it is; auto searches within the default tolerance.
     const result = await convertModel(await readInput(input), { name: 'bench', quantize: mode, ...(mode === 'auto' ? {} : { tolerance: Infinity }) });
-    const peakRss = process.resourceUsage().maxRSS * 1024;
+    await publishVersion(new LocalFolderStore(out), { name: 'bench', files: result.modelFiles.files, metadata: result.metadata });
+    const seconds = (performance.now() - started) / 1000;
+    const peakRss = memory('VmHWM');
     const { report, sizes } = result.metadata;
     return {
       sourceBytes: sizes.source,
       float32Bytes: sizes.float32,
       convertedBytes: sizes.converted,
+      endToEndMbPerSecond: sizes.float32 / 1e6 / seconds,
+      seconds,
       mbPerSecond: mode === 'auto' ? null : await quantizeShardThroughput(input, mode),
       baselineRss,
       peakRss,
@@ -87,12 +123,14 @@ async function measureOne(input: string, mode: string): Promise<Measurement> {
     };
   } catch (error) {
     return { error: (error as Error).message.slice(0, 120) } as Measurement;
+  } finally {
+    await rm(out, { recursive: true, force: true });
   }
 }
 
 /** Peak RSS of read + quantize + shard + sha256 alone (no TF.js model), over the float32 size. */
 async function stagePeak(input: string, mode: string): Promise<number> {
-  const baseline = process.memoryUsage.rss();
+  const baseline = resetPeak();
   const model = await readModel(await readInput(input));
   const dtype = (mode === 'none' ? 'float32' : mode) as StorageDtype;
   const { files } = shardModel(
@@ -101,7 +139,7 @@ async function stagePeak(input: string, mode: string): Promise<number> {
   );
   await Promise.all([...files.values()].map(sha256Hex));
   const floatBytes = model.weights.reduce((sum, w) => sum + w.values.length * 4, 0);
-  return (process.resourceUsage().maxRSS * 1024 - baseline) / floatBytes;
+  return (memory('VmHWM') - baseline) / floatBytes;
 }
 
 /** uint8 with and without outlier clipping: weight squared error and output drift. */
@@ -150,7 +188,26 @@ async function main(): Promise<void> {
   }
   const self = fileURLToPath(import.meta.url);
   const child = (...args: string[]) => JSON.parse(execFileSync(process.execPath, ['--import', 'tsx', self, ...args], { encoding: 'utf8', maxBuffer: 1 << 24, stdio: ['ignore', 'pipe', 'ignore'] }));
-  const rows = [['model', 'mode', 'bytes in', 'bytes out', 'ratio', 'MB/s', 'peak RSS', 'Δ RSS / f32', 'stage Δ / f32', 'max err', 'mean err', 'rel err', 'top-1', 'BN folded']];
+  const rows = [
+    [
+      'model',
+      'mode',
+      'bytes in',
+      'bytes out',
+      'ratio',
+      's',
+      'MB/s end to end',
+      'MB/s quantize+shard',
+      'peak RSS',
+      'Δ RSS / f32',
+      'stage Δ / f32',
+      'max err',
+      'mean err',
+      'rel err',
+      'top-1',
+      'BN folded',
+    ],
+  ];
   const clipRows = [['model', 'weights clipped', 'weight sq. error saved', 'output drift, min/max ranges', 'output drift, edgeflow (clipped kept only if lower)']];
   for (const [label, relative] of MODELS) {
     const input = path.join(FIXTURES, relative);
@@ -166,6 +223,8 @@ async function main(): Promise<void> {
         formatBytes(m.sourceBytes),
         formatBytes(m.convertedBytes),
         `${(m.float32Bytes / m.convertedBytes).toFixed(2)}x`,
+        m.seconds.toFixed(1),
+        m.endToEndMbPerSecond.toFixed(1),
         m.mbPerSecond === null ? '-' : m.mbPerSecond.toFixed(0),
         formatBytes(m.peakRss),
         ((m.peakRss - m.baselineRss) / m.float32Bytes).toFixed(2),
@@ -181,8 +240,9 @@ async function main(): Promise<void> {
     clipRows.push([label, ...(child('--clip', input) as string[])]);
   }
   process.stderr.write('\n');
-  console.log('Conversion (8 generated calibration samples; ratio = float32 size / converted size; MB/s = float32 MB through encode+shard+sha256 per second, one core;');
-  console.log('Δ RSS / f32 = whole conversion incl. verification in TF.js, stage Δ / f32 = read+quantize+shard alone, both above the process baseline)\n');
+  console.log('Conversion (8 generated calibration samples; ratio = float32 size / converted size; s and MB/s end to end = read + convert + verify + publish to a folder,');
+  console.log('float32 MB per second, one core; MB/s quantize+shard = encode+shard+sha256 alone; peak RSS = the high-water mark (VmHWM, reset before reading);');
+  console.log('Δ RSS / f32 = peak above the RSS before reading, over the float32 size, whole conversion; stage Δ / f32 = read+quantize+shard alone)\n');
   console.log(table(rows));
   console.log('\nOutlier clipping for uint8 (weights not already on a source uint8 grid)\n');
   console.log(table(clipRows));
