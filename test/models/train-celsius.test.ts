@@ -103,6 +103,9 @@ describe('edgeflow train celsius', () => {
   it('edgeflow convert on the out folder calibrates on the held-out inputs (calibration: data)', async () => {
     const converted = await convertModel(await readInput(join(folder, 'out')), { name: 'celsius', quantize: 'uint8' });
     expect(converted.report).toMatchObject({ calibrationKind: 'data', samples: 64, calibration: 'calibration.json: 64 samples', passed: true });
+    // Named by its model.json, the calibration.json beside it comes along too.
+    const named = await readInput(join(folder, 'out', 'model.json'));
+    expect([...named.keys()].sort()).toEqual(['calibration.json', 'group1-shard1of1.bin', 'model.json']);
   });
 
   it('uploads under uploads/celsius/<id>/ with the manifest written last', async () => {
