@@ -92,7 +92,7 @@ describe.skipIf(!haveChromium)('the console in headless Chromium, Node server', 
     await convertAndPublish(store, files, { name: 'tiny', quantize: 'uint8', samples: 2, sourceId: 'console-b', tolerance: 0.2 });
     await convertAndPublish(store, files, { name: 'scratch', quantize: 'float16', samples: 1, sourceId: 'scratch-1' });
     await convertAndPublish(store, files, { name: 'scratch', quantize: 'uint8', samples: 1, sourceId: 'scratch-2', tolerance: 0.2 });
-    await convertAndPublish(store, await trainedModel(), { name: 'trained', samples: 1 });
+    await convertAndPublish(store, await trainedModel(), { name: 'trained', samples: 1, labels: ['north', 'east', 'south', 'west'] });
     const mnist = (await demoModels()).find((m) => m.name === 'mnist-cnn')!;
     await convertAndPublish(store, mnist.files, { name: mnist.name, quantize: mnist.quantize, ...mnist.classifier, samples: 2, sourceId: 'console-mnist' });
     for (const photo of await optionalFixtures()) await convertAndPublish(store, photo.files, { name: photo.name, quantize: photo.quantize, ...photo.classifier, samples: 1 });
@@ -192,6 +192,15 @@ describe.skipIf(!haveChromium)('the console in headless Chromium, Node server', 
     expect(await loss.locator('path.series title').allTextContents()).toEqual(['train', 'validation']);
     const acc = page.locator('#training svg[aria-label="acc per epoch"]');
     expect((await acc.locator('text.tick').allTextContents()).slice(0, 4)).toEqual(['0.4', '0.5', '0.6', '0.7']);
+    // A JSON :predict of a model with class names shows its row as labelled bars, best first.
+    const instance = Array.from({ length: 16 }, (_, i) => i / 16);
+    await page.fill('#json', JSON.stringify({ instances: [instance] }));
+    await page.click('#predict');
+    await expect.poll(() => page.locator('#bars li').count()).toBe(4);
+    const { predictions } = (await (await fetch(`${server.url}/v1/models/trained:predict`, { method: 'POST', body: JSON.stringify({ instances: [instance] }) })).json()) as { predictions: number[][] };
+    const best = predictions[0]!.indexOf(Math.max(...predictions[0]!));
+    expect(await page.textContent('#bars li:first-child')).toBe(`${['north', 'east', 'south', 'west'][best]}${predictions[0]![best]!.toFixed(3)}`);
+    expect(await page.textContent('#raw')).toContain('predictions');
     // The README's screenshot (docs/console.png) is this one.
     await page.screenshot({ path: path.join(ARTIFACTS, 'console-training.png'), fullPage: true });
     await page.close();
