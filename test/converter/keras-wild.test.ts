@@ -5,7 +5,7 @@
 // layer or class and carries no stack trace. Skips visibly when the fixtures are absent.
 import * as tf from '@tensorflow/tfjs-core';
 import { loadGraphModel } from '@tensorflow/tfjs-converter';
-import { loadLayersModel } from '@tensorflow/tfjs-layers';
+import { loadLayersModel, model as layersModel, type SymbolicTensor } from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useNodeBackend } from '../../cli/backend.ts';
 import { convertModel } from '../../converter/convert.ts';
@@ -15,7 +15,8 @@ import { translateModelConfig } from '../../converter/read/keras/config.ts';
 import { EdgeflowError } from '../../shared/errors.ts';
 import { compileToGraph } from '../../converter/optimize/compile-graph.ts';
 import { unzip } from '../../converter/read/zip.ts';
-import { childGroup, type Dataset, openHdf5, readDataset } from '../../converter/read/keras/hdf5.ts';
+import { attrString, attrStrings, childGroup, type Dataset, openHdf5, readDataset } from '../../converter/read/keras/hdf5.ts';
+import { runModel } from '../helpers/keras-interpreter.ts';
 import { add, conv1d, dense, globalAveragePool1d, layerNorm, multiHeadAttention, seq } from '../helpers/keras-reference.ts';
 import { predictDecoded, relativeDifference } from '../helpers/graph-compare.ts';
 import type { DecodedModel } from '../../converter/model.ts';
@@ -50,9 +51,9 @@ const REFUSED: Record<string, RegExp[]> = {
   'MichaelHopf__CarND-Behavioral-Cloning-P3__model.hdf5': [/Keras 1\.2\.1/, /Lambda layers lambda_109, lambda_110/, /Rescaling/],
 };
 
-/** The published files through the stock loaders, as a browser would fetch them. */
-async function stockLoad(files: ModelFiles): Promise<{ predict: (x: tf.Tensor) => tf.Tensor; inputs: { shape: number[]; dtype: string }[]; dispose: () => void }> {
-  const json = files.modelJson as unknown as { format: string; modelTopology: object; weightsManifest: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[] };
+/** The published files as an IO handler, the shards joined as a browser would fetch them. */
+function memoryHandler(files: ModelFiles): tf.io.IOHandler {
+  const json = files.modelJson as unknown as { modelTopology: object; weightsManifest: { paths: string[]; weights: tf.io.WeightsManifestEntry[] }[] };
   const parts = json.weightsManifest.flatMap((group) => group.paths.map((p) => files.files.get(p)!));
   const data = new Uint8Array(parts.reduce((sum, p) => sum + p.byteLength, 0));
   let offset = 0;
@@ -60,8 +61,13 @@ async function stockLoad(files: ModelFiles): Promise<{ predict: (x: tf.Tensor) =
     data.set(part, offset);
     offset += part.byteLength;
   }
-  const handler = tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs: json.weightsManifest.flatMap((g) => g.weights), weightData: data.buffer });
-  if (json.format === 'graph-model') {
+  return tf.io.fromMemory({ modelTopology: json.modelTopology, weightSpecs: json.weightsManifest.flatMap((g) => g.weights), weightData: data.buffer });
+}
+
+/** The published files through the stock loaders. */
+async function stockLoad(files: ModelFiles): Promise<{ predict: (x: tf.Tensor) => tf.Tensor; inputs: { shape: number[]; dtype: string }[]; dispose: () => void }> {
+  const handler = memoryHandler(files);
+  if ((files.modelJson as { format?: string }).format === 'graph-model') {
     const model = await loadGraphModel(handler);
     return {
       predict: (x) => model.predict(x) as tf.Tensor,
@@ -109,7 +115,8 @@ describe('wild Keras files: converted ones load in stock TF.js and predict', () 
           expect(data.every(Number.isFinite)).toBe(true);
         }
       },
-      120_000,
+      // The image autoencoder's two conversions take 2 minutes on 2 shared cores.
+      400_000,
     );
   }
 
@@ -180,6 +187,45 @@ describe('wild Keras files: converted ones load in stock TF.js and predict', () 
   );
 });
 
+describe('Teachable Machine export against an independent reference', () => {
+  const TM = `${dir}0N1cky1__teachable-machine__keras_model.h5`;
+  it.skipIf(needs(TM) !== '')(
+    `keras_model.h5 (Sequential of a Functional MobileNetV2 and a head) equals a plain-JS run of the file's own config and weights within 1e-4${needs(TM)}`,
+    async () => {
+      // The reference reads the raw Keras config and every weight by the name the file gives it, not through edgeflow's reader.
+      const h5 = openHdf5(fixtureBytes(TM), 'keras_model.h5');
+      const weights = new Map<string, Float32Array>();
+      const root = childGroup(h5, 'model_weights')!;
+      for (const key of root.keys) {
+        const group = childGroup(root, key)!;
+        for (const name of attrStrings(group, 'weight_names') ?? []) weights.set(name.replace(/:0$/, ''), readDataset(group.get(name) as Dataset).values as Float32Array);
+      }
+      const config = JSON.parse(attrString(h5, 'model_config')!);
+      const xs = fixedValues(2 * 224 * 224 * 3, 23);
+      const features = runModel(config.config.layers[1], { h: 224, w: 224, c: 3, data: Float64Array.from(xs.subarray(0, 224 * 224 * 3)) }, (n) => weights.get(n));
+      const probabilities = runModel(config, { h: 224, w: 224, c: 3, data: Float64Array.from(xs.subarray(0, 224 * 224 * 3)) }, (n) => weights.get(n));
+
+      const result = await convertModel(fixtureFiles(TM), { name: 'wild', quantize: 'none' });
+      const model = await loadLayersModel(memoryHandler(result.modelFiles));
+      const backbone = layersModel({ inputs: model.inputs, outputs: model.getLayer('sequential_9').getOutputAt(1) as SymbolicTensor });
+      const x = tf.tensor(xs, [2, 224, 224, 3]);
+      const [y, f] = [model.predict(x) as tf.Tensor, backbone.predict(x) as tf.Tensor];
+      const [yData, fData] = [await y.data(), await f.data()];
+      const [probabilityDrift, featureDrift] = [
+        relativeDifference(probabilities.data, yData.subarray(0, probabilities.data.length)),
+        relativeDifference(features.data, fData.subarray(0, features.data.length)),
+      ];
+      tf.dispose([x, y, f]);
+      model.dispose();
+      console.log(`Teachable Machine against the plain-JS run: probabilities ${probabilityDrift.toExponential(2)}, 1280 MobileNetV2 features ${featureDrift.toExponential(2)}`);
+      expect(features.data.length).toBe(1280);
+      expect(probabilityDrift).toBeLessThan(1e-4);
+      expect(featureDrift).toBeLessThan(1e-4);
+    },
+    300_000,
+  );
+});
+
 describe('wild Keras files TF.js cannot run: refused by name, without stack traces', () => {
   for (const [file, words] of Object.entries(REFUSED)) {
     it.skipIf(needs(dir + file) !== '')(`${file} is refused as unconvertible${needs(dir + file)}`, async () => {
@@ -219,6 +265,55 @@ describe('what the wild files taught the translator (hand-written Keras 2 config
     expect(() => translate(sequential(layer('InputLayer', { name: 'in', batch_input_shape: [null, 8, 8, 3] }), layer('Resizing', { name: 'shrink', height: 4, width: 4 })))).toThrow(
       /layer shrink \(Resizing\) resizes to 4x4/,
     );
+  });
+
+  it('classes only the graph compiler runs are let through where it lowers them, else refused naming the layer, the reason and the remedy', () => {
+    const functional = (...layers: unknown[]) => ({ class_name: 'Functional', config: { name: 'f', layers, input_layers: [['x', 0, 0]], output_layers: [['op', 0, 0]] } });
+    const input = { class_name: 'InputLayer', name: 'x', config: { name: 'x', batch_input_shape: [null, 4, 2] }, inbound_nodes: [] };
+    const op = (class_name: string, config: Record<string, unknown>, kwargs: Record<string, unknown> = {}) => ({
+      class_name,
+      name: 'op',
+      config: { name: 'op', ...config },
+      inbound_nodes: [['x', 0, 0, kwargs]],
+    });
+    expect(() => translate(functional(input, op('TFOpLambda', { function: 'math.reduce_mean' }, { axis: 1 })))).not.toThrow();
+    expect(() => translate(functional(input, op('SlicingOpLambda', { function: '__operators__.getitem' }, { slice_spec: [] })))).not.toThrow();
+    expect(() => translate(functional(input, op('TFOpLambda', { function: 'image.resize' })))).toThrow(
+      /layer op \(TFOpLambda\) has function "image.resize" \(not lowered\).*replace that tf call with a built-in Keras layer/,
+    );
+    expect(() => translate(functional(input, op('MultiHeadAttention', { num_heads: 2, key_dim: 2, use_causal_mask: true })))).toThrow(
+      /layer op \(MultiHeadAttention\) has use_causal_mask=True.*call it without masks/,
+    );
+  });
+
+  it("a Keras 3 MultiHeadAttention call's value passed by keyword is kept where the graph compiler reads it", () => {
+    const tensor = (layer: string) => ({ class_name: '__keras_tensor__', config: { shape: [null, 4, 2], dtype: 'float32', keras_history: [layer, 0, 0] } });
+    const model = translateModelConfig(
+      {
+        class_name: 'Functional',
+        config: {
+          name: 'f',
+          layers: [
+            { class_name: 'InputLayer', name: 'x', config: { name: 'x', batch_shape: [null, 4, 2] }, inbound_nodes: [] },
+            { class_name: 'InputLayer', name: 'v', config: { name: 'v', batch_shape: [null, 4, 2] }, inbound_nodes: [] },
+            {
+              class_name: 'MultiHeadAttention',
+              name: 'mha',
+              config: { name: 'mha', num_heads: 2, key_dim: 2 },
+              inbound_nodes: [{ args: [tensor('x')], kwargs: { value: tensor('v'), training: false } }],
+            },
+          ],
+          input_layers: [
+            ['x', 0, 0],
+            ['v', 0, 0],
+          ],
+          output_layers: [['mha', 0, 0]],
+        },
+      },
+      { kerasMajor: 3, source: 'model.keras' },
+    );
+    const mha = (model.config.layers as { inbound_nodes: unknown }[])[2]!;
+    expect(mha.inbound_nodes).toEqual([[['x', 0, 0, { value: ['v', 0, 0] }]]]);
   });
 
   it('an unbuilt Sequential that starts with an Embedding takes sequences of any length', () => {
