@@ -11,6 +11,7 @@ import { readModel } from '../../converter/read/index.ts';
 import { modelFiles } from '../../models/train/save.ts';
 import { canLower } from '../../shared/graph/can-lower.ts';
 import { encodeAndShard, loadConverted } from '../helpers/keras.ts';
+import { multiHeadAttention, seq } from '../helpers/keras-reference.ts';
 import { fixedValues, setFixedWeights } from '../helpers/tiny-models.ts';
 
 beforeAll(async () => {
@@ -62,31 +63,11 @@ async function attentionModel(kwargs: Record<string, unknown>): Promise<DecodedM
   return decoded;
 }
 
-/** Keras MultiHeadAttention in float64: softmax((x·Wq+bq)(v·Wk+bk)ᵀ/√K)(v·Wv+bv), heads merged by the output kernel. */
-function reference(xs: Float32Array, vs: Float32Array, batch: number, w: (name: string) => Float32Array): number[] {
-  const out: number[] = [];
-  const proj = (src: Float32Array, b: number, t: number, part: string, h: number, j: number) => {
-    let sum = w(`mha/${part}/bias`)[h * K + j]!;
-    for (let d = 0; d < D; d++) sum += src[(b * T + t) * D + d]! * w(`mha/${part}/kernel`)[(d * H + h) * K + j]!;
-    return sum;
-  };
-  for (let b = 0; b < batch; b++)
-    for (let t = 0; t < T; t++) {
-      const result = Array.from(w('mha/attention_output/bias'), Number);
-      for (let h = 0; h < H; h++) {
-        const q = Array.from({ length: K }, (_, j) => proj(xs, b, t, 'query', h, j));
-        const scores = Array.from({ length: T }, (_, s) => q.reduce((sum, qj, j) => sum + qj * proj(vs, b, s, 'key', h, j), 0) / Math.sqrt(K));
-        const peak = Math.max(...scores);
-        const exps = scores.map((v) => Math.exp(v - peak));
-        const total = exps.reduce((a, v) => a + v, 0);
-        for (let j = 0; j < K; j++) {
-          const o = exps.reduce((sum, e, s) => sum + (e / total) * proj(vs, b, s, 'value', h, j), 0);
-          for (let f = 0; f < OUT; f++) result[f] = result[f]! + o * w('mha/attention_output/kernel')[(h * K + j) * OUT + f]!;
-        }
-      }
-      out.push(...result);
-    }
-  return out;
+/** Keras MultiHeadAttention in float64 (test/helpers/keras-reference.ts), key = value. */
+function reference(xs: Float32Array, vs: Float32Array, batch: number, w: (name: string) => Float32Array): ArrayLike<number> {
+  const part = (name: string) => ({ kernel: w(`mha/${name}/kernel`), bias: w(`mha/${name}/bias`) });
+  const value = seq(vs, batch, T, D);
+  return multiHeadAttention(seq(xs, batch, T, D), value, value, { query: part('query'), key: part('key'), value: part('value'), output: part('attention_output') }, H, K, K, OUT).values;
 }
 
 describe('MultiHeadAttention lowering', () => {
@@ -110,7 +91,7 @@ describe('MultiHeadAttention lowering', () => {
     expect(y!.shape).toEqual([2, T, OUT]);
     let diff = 0;
     for (let i = 0; i < expected.length; i++) diff = Math.max(diff, Math.abs(expected[i]! - actual[i]!));
-    expect(diff / Math.max(1, ...expected.map(Math.abs))).toBeLessThan(1e-4);
+    expect(diff / Math.max(1, ...Array.from(expected, Math.abs))).toBeLessThan(1e-4);
   });
 
   it('refuses attention masks and causal masks by name', async () => {
