@@ -311,7 +311,14 @@ async function soak(server: Server, eldFile?: string): Promise<void> {
     };
     console.log(`    event-loop delay of the serving thread (largest per 100 ms): ${eld('quiet')}; ${eld('upload')}`);
   }
-  for (const u of uploads) console.log(`    upload "${u.label}": ${u.state} after ${(u.ms / 1000).toFixed(1)} s${u.reason ? ` (${u.reason.slice(0, 140)})` : ''}`);
+  const delays = eldFile ? await eventLoopDelays(eldFile) : [];
+  uploads.forEach((u, i) => {
+    const w = windowStats(outcomes, [windows.upload[i]!]);
+    const [from, to] = epochWindows.upload[i]!;
+    const eld = delays.filter(([t]) => t >= from && t < to).reduce((max, [, d]) => Math.max(max, d), 0);
+    const figures = `its window: p99 ${w.p99.toFixed(0)} ms, max ${w.max.toFixed(0)} ms${eldFile ? `, event loop max ${eld.toFixed(0)} ms` : ''}`;
+    console.log(`    upload "${u.label}": ${u.state} after ${(u.ms / 1000).toFixed(1)} s; ${figures}${u.reason ? ` (${u.reason.slice(0, 100)})` : ''}`);
+  });
 }
 
 async function main(): Promise<void> {
