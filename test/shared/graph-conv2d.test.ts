@@ -1,6 +1,6 @@
 // The graph compiler's SeparableConv2D and Conv2DTranspose (shared/graph/lower/conv2d.ts) compute
 // what stock TF.js layers computes for the same weights (1e-5 relative), over strides, paddings,
-// dilation and activations; options it does not lower are refused by name.
+// dilation and activations, and on a real Keras mini-Xception when ../shared/fixtures is present; options it does not lower are refused by name.
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -8,6 +8,7 @@ import { useNodeBackend } from '../../cli/backend.ts';
 import { compileToGraph } from '../../converter/optimize/compile-graph.ts';
 import { readModel } from '../../converter/read/index.ts';
 import { modelFiles } from '../../models/train/save.ts';
+import { fixtureFiles, KERAS_FIXTURES, needs } from '../helpers/keras.ts';
 import { fixedValues, setFixedWeights } from '../helpers/tiny-models.ts';
 import { predictDecoded, relativeDifference } from '../helpers/graph-compare.ts';
 
@@ -53,6 +54,22 @@ describe('SeparableConv2D and Conv2DTranspose lowerings', () => {
     const valid = await compareWithLayers(tfl.layers.conv2dTranspose({ inputShape: [4, 5, 3], filters: 4, kernelSize: [3, 2], strides: [1, 2], padding: 'valid', name: 'up2' }), 43, [4, 5, 3]);
     expect(valid.drift).toBeLessThan(1e-5);
   });
+
+  it.skipIf(needs(KERAS_FIXTURES.xception) !== '')(
+    `a real Keras 2.0.5 mini-Xception (SeparableConv2D, BatchNormalization, Add) compiles and equals TF.js layers within 1e-5${needs(KERAS_FIXTURES.xception)}`,
+    async () => {
+      const decoded = await readModel(fixtureFiles(KERAS_FIXTURES.xception));
+      const { model: graph, summary } = compileToGraph(decoded);
+      expect(summary.ops.DepthwiseConv2dNative).toBeGreaterThan(0);
+      const x = tf.tensor(
+        fixedValues(2 * 64 * 64, 3).map((v) => (v + 1) / 2),
+        [2, 64, 64, 1],
+      );
+      const drift = relativeDifference((await predictDecoded(decoded, x)).values, (await predictDecoded(graph, x)).values);
+      x.dispose();
+      expect(drift).toBeLessThan(1e-5);
+    },
+  );
 
   it('refuses output_padding and dilated transposed convolutions by name', async () => {
     const model = tfl.sequential({ layers: [tfl.layers.conv2dTranspose({ inputShape: [4, 4, 1], filters: 1, kernelSize: 3, name: 'up' })] });
