@@ -1,14 +1,15 @@
 // `npm run bench:batching`: what micro-batching (--batch-max-size / BATCH_MAX_SIZE) gives small
-// models at 32 concurrent clients, on Node (`edgeflow serve --workers 1` in a child process) and
-// in workerd (the deploy bundle in Miniflare). Two servers per platform, batching off and on, run
-// side by side; each round measures both for a window of --seconds (≥ 10) with 32 keep-alive
-// clients posting one-row TF Serving requests, in alternating order (off-on, then on-off), so
-// drift on this shared machine hits both alike. Prints per variant: requests/s (range over the
-// rounds), p50 and p99 latency (all windows' samples pooled; p99 from ≥ 1,000 of them), the mean
-// merged batch, and the throughput ratio on/off of each round. Answers of both servers are
-// compared before timing: they must be identical. Loopback only; the client shares the CPUs.
-//   npm run bench:batching -- [--seconds 10] [--rounds 3] [--only node|workerd] [--concurrency 32]
-//                             [--batch-max-size 32] [--batch-timeout-us 1000]
+// models at 32 concurrent clients: in this process (runModel with 32 callers, no HTTP: what
+// merging saves in the model runs themselves), on Node (`edgeflow serve --workers 1` in a child
+// process) and in workerd (the deploy bundle in Miniflare). Off and on side by side; each round
+// measures both for a window of --seconds (≥ 10), 32 callers (HTTP: keep-alive clients posting
+// one-row TF Serving requests) in a loop, in alternating order (off-on, then on-off), so drift on
+// a shared machine hits both alike. Prints per variant: requests/s (range over the rounds), p50
+// and p99 latency (all windows' samples pooled; p99 from ≥ 1,000 of them), the mean merged batch,
+// and the throughput ratio on/off of each round. Both answer alike or the bench stops (each model
+// is converted once; the same files are served by both). Loopback; the client shares the CPUs.
+//   npm run bench:batching -- [--seconds 10] [--rounds 3] [--only inprocess|node|workerd]
+//                             [--concurrency 32] [--batch-max-size 32] [--batch-timeout-us 1000]
 import http from 'node:http';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -19,7 +20,13 @@ import { table } from '../cli/format.ts';
 import { convertModel, publishConverted, type ConvertResult } from '../converter/convert.ts';
 import { demoModels, type DemoModel } from '../scripts/demo-models.ts';
 import { buildWorker, startWorker } from '../scripts/edge-worker.ts';
+import { runModel } from '../functions/inference.ts';
+import { startNodeBackend } from '../functions/runtime/backend-node.ts';
+import type { BatchingOptions } from '../functions/runtime/batcher.ts';
+import type { InputTensor } from '../functions/runtime/predict.ts';
+import { ModelRuntime } from '../functions/runtime/runtime.ts';
 import { LocalFolderStore } from '../shared/store/local.ts';
+import { MemoryStore } from '../shared/store/memory.ts';
 import type { ObjectStore } from '../shared/store/types.ts';
 import { spawnServe } from './proc.ts';
 
@@ -45,7 +52,7 @@ interface Server {
 
 interface Variant {
   name: 'off' | 'on';
-  server: Server;
+  target: Target;
   rps: number[];
   latencies: number[];
 }
@@ -67,7 +74,7 @@ function post(url: string, body: string): Promise<{ status: number; text: string
 }
 
 /** `CONCURRENCY` clients in a loop for `seconds`: requests/s and every request's latency (ms). */
-async function window(url: string, body: string, seconds: number): Promise<{ rps: number; latencies: number[] }> {
+async function window(send: () => Promise<void>, seconds: number): Promise<{ rps: number; latencies: number[] }> {
   const latencies: number[] = [];
   const start = performance.now();
   const end = start + seconds * 1000;
@@ -75,8 +82,7 @@ async function window(url: string, body: string, seconds: number): Promise<{ rps
     Array.from({ length: CONCURRENCY }, async () => {
       while (performance.now() < end) {
         const sent = performance.now();
-        const { status, text } = await post(url, body);
-        if (status !== 200) throw new Error(`${url}: HTTP ${status} ${text.slice(0, 200)}`);
+        await send();
         latencies.push(performance.now() - sent);
       }
     }),
@@ -87,32 +93,60 @@ async function window(url: string, body: string, seconds: number): Promise<{ rps
 const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 const range = (xs: number[], digits = 0) => `${Math.min(...xs).toFixed(digits)}-${Math.max(...xs).toFixed(digits)}`;
 
-async function batchingStats(server: Server): Promise<{ mergedRuns: number; mergedRequests: number } | null> {
-  const response = await fetch(`${server.url}/`, { headers: { accept: 'application/json' } });
-  return ((await response.json()) as { models: { batching: { mergedRuns: number; mergedRequests: number } | null } }).models.batching;
+/** One way to send a prediction: over HTTP, or runModel in this process. */
+interface Target {
+  send(): Promise<void>;
+  batching(): Promise<{ mergedRuns: number; mergedRequests: number } | null>;
 }
 
-async function compare(platform: string, model: DemoModel, off: Server, on: Server): Promise<string[][]> {
+/** A server's :predict, after checking that both servers answer alike (batched equals unbatched). */
+async function httpTargets(platform: string, model: DemoModel, servers: [Server, Server]): Promise<[Target, Target]> {
   const body = JSON.stringify({ instances: [model.example()] });
   const url = (server: Server) => `${server.url}/v1/models/${model.name}:predict`;
-  // Warm both, and check they answer alike (a batched request's answer equals an unbatched one).
-  const [a, b] = [await post(url(off), body), await post(url(on), body)];
+  const [a, b] = [await post(url(servers[0]), body), await post(url(servers[1]), body)];
   if (a.status !== 200 || a.text !== b.text) throw new Error(`${platform} ${model.name}: off and on answer differently: ${a.text} vs ${b.text}`);
-  for (const server of [off, on]) await window(url(server), body, 2);
+  return servers.map((server) => ({
+    send: async () => {
+      const { status, text } = await post(url(server), body);
+      if (status !== 200) throw new Error(`${url(server)}: HTTP ${status} ${text.slice(0, 200)}`);
+    },
+    batching: async () => {
+      const response = await fetch(`${server.url}/`, { headers: { accept: 'application/json' } });
+      return ((await response.json()) as { models: { batching: { mergedRuns: number; mergedRequests: number } | null } }).models.batching;
+    },
+  })) as [Target, Target];
+}
+
+/** runModel in this process (no HTTP, no JSON): what merging saves in the model runs alone. */
+async function inProcessTargets(model: DemoModel, runtimes: [ModelRuntime, ModelRuntime]): Promise<[Target, Target]> {
+  const row = new Float32Array([model.example()].flat(Infinity) as number[]);
+  return (await Promise.all(
+    runtimes.map(async (runtime) => {
+      const acquired = await runtime.acquire(model.name);
+      acquired.release();
+      const loaded = acquired.entry.model;
+      const inputs: InputTensor[] = [{ dtype: 'float32', shape: [1, ...loaded.inputs[0]!.shape.slice(1)], values: row }];
+      return { send: async () => void (await runModel(loaded, inputs)), batching: async () => runtime.stats().batching };
+    }),
+  )) as [Target, Target];
+}
+
+async function compare(platform: string, model: DemoModel, [off, on]: [Target, Target]): Promise<string[][]> {
+  for (const target of [off, on]) await window(target.send, 2);
   const variants: Variant[] = [
-    { name: 'off', server: off, rps: [], latencies: [] },
-    { name: 'on', server: on, rps: [], latencies: [] },
+    { name: 'off', target: off, rps: [], latencies: [] },
+    { name: 'on', target: on, rps: [], latencies: [] },
   ];
-  const before = await batchingStats(on);
+  const before = await on.batching();
   for (let round = 0; round < ROUNDS; round++) {
     for (const variant of round % 2 === 0 ? variants : [...variants].reverse()) {
-      const measured = await window(url(variant.server), body, SECONDS);
+      const measured = await window(variant.target.send, SECONDS);
       variant.rps.push(measured.rps);
       variant.latencies.push(...measured.latencies);
-      process.stderr.write(`${platform} ${model.name} round ${round + 1} batching ${variant.name}: ${measured.rps.toFixed(0)} req/s\n`);
+      process.stderr.write(`${platform} ${model.name} round ${round + 1} batching ${variant.name}: ${measured.rps.toFixed(0)} /s\n`);
     }
   }
-  const after = await batchingStats(on);
+  const after = await on.batching();
   const merged = after && before ? (after.mergedRequests - before.mergedRequests) / Math.max(1, after.mergedRuns - before.mergedRuns) : 0;
   const [offV, onV] = variants as [Variant, Variant];
   const ratios = onV.rps.map((rps, i) => rps / offV.rps[i]!);
@@ -151,17 +185,25 @@ async function main(): Promise<void> {
   await useNodeBackend();
   const models = await demoModels();
   const converted = await convertAll(models);
-  const rows: string[][] = [['platform', 'model', 'batching', 'req/s (rounds)', 'p50 ms', 'p99 ms', 'samples', 'mean batch', 'on/off (rounds)']];
+  const rows: string[][] = [['where', 'model', 'batching', 'req/s (rounds)', 'p50 ms', 'p99 ms', 'samples', 'mean batch', 'on/off (rounds)']];
   const batchArgs = ['--batch-max-size', BATCH.size, '--batch-timeout-us', BATCH.timeoutUs];
 
-  if (flags.only !== 'workerd') {
+  if (flags.only === undefined || flags.only === 'inprocess') {
+    const store = new MemoryStore();
+    await publishAll(store, converted);
+    const runtime = (batching?: BatchingOptions) => new ModelRuntime({ store, backend: startNodeBackend, batching });
+    const runtimes: [ModelRuntime, ModelRuntime] = [runtime(), runtime({ maxBatchSize: Number(BATCH.size), batchTimeoutMicros: Number(BATCH.timeoutUs), maxEnqueuedBatches: 0 })];
+    for (const model of models) rows.push(...(await compare('in-process', model, await inProcessTargets(model, runtimes))));
+  }
+
+  if (flags.only === undefined || flags.only === 'node') {
     const folder = await mkdtemp(path.join(tmpdir(), 'edgeflow-bench-batching-'));
     try {
       await publishAll(new LocalFolderStore(folder), converted);
       const off = await spawnServe(folder, ['--workers', '1']);
       const on = await spawnServe(folder, ['--workers', '1', ...batchArgs]);
       try {
-        for (const model of models) rows.push(...(await compare('node', model, off, on)));
+        for (const model of models) rows.push(...(await compare('node', model, await httpTargets('node', model, [off, on]))));
       } finally {
         await Promise.all([off.stop(), on.stop()]);
       }
@@ -170,7 +212,7 @@ async function main(): Promise<void> {
     }
   }
 
-  if (flags.only !== 'node') {
+  if (flags.only === undefined || flags.only === 'workerd') {
     const bundle = await buildWorker();
     try {
       const vars = { INDEX_TTL_MS: '5000', MAX_IN_FLIGHT: String(CONCURRENCY * 2) };
@@ -179,7 +221,13 @@ async function main(): Promise<void> {
       try {
         await publishAll(off.store, converted);
         await publishAll(on.store, converted);
-        for (const model of models) rows.push(...(await compare('workerd', model, { url: off.url, stop: off.dispose }, { url: on.url, stop: on.dispose })));
+        for (const model of models) {
+          const servers: [Server, Server] = [
+            { url: off.url, stop: off.dispose },
+            { url: on.url, stop: on.dispose },
+          ];
+          rows.push(...(await compare('workerd', model, await httpTargets('workerd', model, servers))));
+        }
       } finally {
         await Promise.all([off.dispose(), on.dispose()]);
       }
