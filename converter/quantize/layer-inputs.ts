@@ -1,10 +1,11 @@
-// The linear layers of a model (Dense / MatMul, Conv2D, DepthwiseConv2D) and the statistics of
-// their inputs on calibration data, for error-compensating rounding: per kernel, H = E[x xᵀ] and
-// E[x] over the vectors that kernel multiplies (a Dense row, or a convolution's patch in the
-// kernel's (row, column, channel) order, zero where it is padding). Depthwise kernels have one H
-// per channel. Layers models are read from their topology (top level only), graph models from
-// their nodes (NHWC, no transposes); the inputs are captured by running the float32 model with
-// its intermediate tensors as outputs. Patches are subsampled (a fixed budget per kernel).
+// The linear layers of a model (Dense / MatMul, Conv2D, DepthwiseConv2D, and SeparableConv2D's
+// two kernels) and the statistics of their inputs on calibration data, for error-compensating
+// rounding: per kernel, H = E[x xᵀ] and E[x] over the vectors that kernel multiplies (a Dense
+// row, or a convolution's patch in the kernel's (row, column, channel) order, zero where it is
+// padding). Depthwise kernels have one H per channel. Layers models are read from their topology
+// (top level only), graph models from their nodes (NHWC, no transposes); the inputs are captured
+// by running the float32 model with its intermediate tensors as outputs. Patches are subsampled
+// (a fixed budget per kernel).
 import * as tf from '@tensorflow/tfjs-core';
 import { loadGraphModel } from '@tensorflow/tfjs-converter';
 import * as tfl from '@tensorflow/tfjs-layers';
@@ -27,6 +28,8 @@ export interface LinearSite {
   dilations: [number, number];
   /** 'same', 'valid', or explicit [top, bottom, left, right]. */
   padding: 'same' | 'valid' | [number, number, number, number];
+  /** SeparableConv2D's pointwise kernel: its input is the captured input through this depthwise site first. */
+  through?: LinearSite;
 }
 
 /** One kernel's input statistics; the kernel read as groups of [d inputs × o outputs] matrices. */
@@ -56,14 +59,31 @@ function layersSites(model: DecodedModel, weights: Map<string, DecodedWeight>): 
   for (const layer of topology.layers) {
     const { config } = layer;
     if (config.data_format !== undefined && config.data_format !== 'channels_last') continue;
+    const padding: 'same' | 'valid' | null = config.padding === 'same' ? 'same' : config.padding === 'valid' || config.padding === undefined ? 'valid' : null;
+    if (!padding) continue;
+    const geometry = { input: config.name, strides: pair(config.strides, 1), dilations: pair(config.dilation_rate, 1), padding };
+    const bias = config.use_bias === false || !weights.has(`${config.name}/bias`) ? undefined : `${config.name}/bias`;
+    const float = (name: string) => weights.get(name)?.dtype === 'float32';
+    if (layer.class_name === 'SeparableConv2D') {
+      // Depthwise on the layer's input, then a 1x1 convolution (with the bias) on its output.
+      const depthwise: LinearSite = { kernel: `${config.name}/depthwise_kernel`, kind: 'depthwise', ...geometry };
+      if (!float(depthwise.kernel) || !float(`${config.name}/pointwise_kernel`)) continue;
+      sites.push(depthwise, {
+        kernel: `${config.name}/pointwise_kernel`,
+        ...(bias ? { bias } : {}),
+        kind: 'conv',
+        input: config.name,
+        strides: [1, 1],
+        dilations: [1, 1],
+        padding: 'valid',
+        through: depthwise,
+      });
+      continue;
+    }
     const kind = layer.class_name === 'Dense' ? 'dense' : layer.class_name === 'Conv2D' ? 'conv' : layer.class_name === 'DepthwiseConv2D' ? 'depthwise' : null;
     if (!kind) continue;
     const kernel = `${config.name}/${kind === 'depthwise' ? 'depthwise_kernel' : 'kernel'}`;
-    if (weights.get(kernel)?.dtype !== 'float32') continue;
-    const bias = config.use_bias === false || !weights.has(`${config.name}/bias`) ? undefined : `${config.name}/bias`;
-    const padding = config.padding === 'same' ? 'same' : config.padding === 'valid' || config.padding === undefined ? 'valid' : null;
-    if (!padding) continue;
-    sites.push({ kernel, ...(bias ? { bias } : {}), kind, input: config.name, strides: pair(config.strides, 1), dilations: pair(config.dilation_rate, 1), padding });
+    if (float(kernel)) sites.push({ kernel, ...(bias ? { bias } : {}), kind, ...geometry });
   }
   return sites;
 }
@@ -132,25 +152,36 @@ function capturable(loaded: tfl.LayersModel, sites: LinearSite[]): { site: Linea
   });
 }
 
-/** The float32 model (files) with the sites' inputs as outputs, and the sites it can capture. */
+/**
+ * The float32 model (files) with the sites' inputs as outputs (each input once), and the sites
+ * it can capture; run gives one tensor per captured site, in order.
+ */
 async function captureRunner(model: DecodedModel, files: ModelFiles, sites: LinearSite[]) {
   const handler = memoryHandler(files.modelJson, (path) => files.files.get(path)!);
+  const uniqueInputs = (captured: LinearSite[]) => [...new Set(captured.map((site) => site.input))];
+  const perSite = (captured: LinearSite[], outputs: tf.Tensor[]) => {
+    const names = uniqueInputs(captured);
+    return captured.map((site) => outputs[names.indexOf(site.input)]!);
+  };
   if (model.format === 'layers-model') {
     const loaded = await tfl.loadLayersModel(handler);
     const captured = capturable(loaded, sites);
     if (captured.length === 0) return { sites: [], run: async () => [], dispose: () => loaded.dispose() };
-    const capture = tfl.model({ inputs: loaded.inputs, outputs: captured.map((c) => c.tensor) });
+    // Layers can share an input tensor (a branch): each tensor is an output once.
+    const tensors = [...new Set(captured.map((c) => c.tensor))];
+    const capture = tfl.model({ inputs: loaded.inputs, outputs: tensors });
     return {
       sites: captured.map((c) => c.site),
       run: async (inputs: tf.Tensor[]): Promise<tf.Tensor[]> => {
         const result = capture.predict(inputs.length === 1 ? inputs[0]! : inputs);
-        return Array.isArray(result) ? result : [result];
+        const outputs = Array.isArray(result) ? result : [result];
+        return captured.map((c) => outputs[tensors.indexOf(c.tensor)]!);
       },
       dispose: () => loaded.dispose(),
     };
   }
   const loaded = await loadGraphModel(handler);
-  const names = sites.map((site) => site.input);
+  const names = uniqueInputs(sites);
   return {
     sites,
     run: async (inputs: tf.Tensor[]): Promise<tf.Tensor[]> => {
@@ -162,10 +193,27 @@ async function captureRunner(model: DecodedModel, files: ModelFiles, sites: Line
       } catch {
         result = await loaded.executeAsync(feed, names);
       }
-      return Array.isArray(result) ? result : [result];
+      return perSite(sites, Array.isArray(result) ? result : [result]);
     },
     dispose: () => loaded.dispose(),
   };
+}
+
+/** A pointwise site's input: the captured tensor through its float32 depthwise kernel first. */
+function throughDepthwise(site: LinearSite, input: tf.Tensor, weights: Map<string, DecodedWeight>): tf.Tensor {
+  const depthwise = site.through;
+  if (!depthwise) return input;
+  const kernel = weights.get(depthwise.kernel)!;
+  return tf.tidy(() =>
+    tf.depthwiseConv2d(
+      input as tf.Tensor4D,
+      tf.tensor4d(kernel.values as Float32Array, kernel.shape as [number, number, number, number]),
+      depthwise.strides,
+      depthwise.padding === 'same' ? 'same' : 'valid',
+      'NHWC',
+      depthwise.dilations,
+    ),
+  );
 }
 
 interface Geometry {
@@ -289,11 +337,13 @@ export async function layerInputs(model: DecodedModel, files: ModelFiles, sites:
         const outputs = await runner.run(inputs);
         try {
           for (let i = 0; i < accumulators.length; i++) {
-            const output = outputs[i]!;
-            addBatch(accumulators[i]!, weights.get(accumulators[i]!.site.kernel)!, (await output.data()) as Float32Array, output.shape, budget);
+            const site = accumulators[i]!.site;
+            const output = throughDepthwise(site, outputs[i]!, weights);
+            addBatch(accumulators[i]!, weights.get(site.kernel)!, (await output.data()) as Float32Array, output.shape, budget);
+            if (output !== outputs[i]) output.dispose();
           }
         } finally {
-          tf.dispose(outputs);
+          tf.dispose([...new Set(outputs)]);
         }
       } finally {
         tf.dispose(inputs);
