@@ -12,7 +12,7 @@ import { convertModel } from '../../converter/convert.ts';
 import { encodeWeights } from '../../converter/encode.ts';
 import type { FileSet } from '../../converter/model.ts';
 import { accumulate, compensatedCodes, nearestCodes, outputError, symmetrize } from '../../converter/quantize/gptq.ts';
-import { linearSites } from '../../converter/quantize/layer-inputs.ts';
+import { layerInputs, linearSites } from '../../converter/quantize/layer-inputs.ts';
 import { readModel } from '../../converter/read/index.ts';
 import { type ModelFiles, shardModel } from '../../converter/shard.ts';
 import { memoryHandler } from '../../shared/model-loader.ts';
@@ -41,6 +41,36 @@ describe('GPTQ rounding', () => {
     const nearest = nearestCodes(kernel, grid);
     expect(gptq.every((q) => q <= 255)).toBe(true);
     expect(outputError(kernel, gptq, d, o, h, grid)).toBeLessThan(outputError(kernel, nearest, d, o, h, grid) / 2);
+  });
+});
+
+describe('layer inputs', () => {
+  it('captures SeparableConv2D’s two kernels and layers that share an input tensor', async () => {
+    const input = tfl.input({ shape: [6, 6, 2] });
+    const separable = tfl.layers.separableConv2d({ filters: 3, kernelSize: 3, padding: 'same', name: 'sep' }).apply(input) as tfl.SymbolicTensor;
+    const conv = tfl.layers.conv2d({ filters: 3, kernelSize: 1, name: 'conv' }).apply(input) as tfl.SymbolicTensor;
+    const model = tfl.model({ inputs: input, outputs: tfl.layers.add().apply([separable, conv]) as tfl.SymbolicTensor });
+    const decoded = await readModel(await modelFiles(model));
+    model.dispose();
+    const sites = linearSites(decoded);
+    expect(sites.map((s) => s.kernel).sort()).toEqual(['conv/kernel', 'sep/depthwise_kernel', 'sep/pointwise_kernel']);
+    const batches = [1, 2].map((seed) => [{ shape: [1, 6, 6, 2], dtype: 'float32' as const, values: fixedValues(72, seed) }]);
+    const stats = await layerInputs(
+      decoded,
+      shardModel(
+        decoded,
+        encodeWeights(decoded.weights, () => 'float32'),
+      ),
+      sites,
+      { description: 'x', kind: 'data', batches, samples: 2 },
+    );
+    const byKernel = new Map(stats.map((s) => [s.site.kernel, s]));
+    // Depthwise: one 9-tap H per input channel; pointwise: the 2 depthwise outputs; conv: 2 channels.
+    expect(byKernel.get('sep/depthwise_kernel')).toMatchObject({ d: 9, o: 1 });
+    expect(byKernel.get('sep/depthwise_kernel')!.hessians).toHaveLength(2);
+    expect(byKernel.get('sep/pointwise_kernel')).toMatchObject({ d: 2, o: 3 });
+    expect(byKernel.get('conv/kernel')).toMatchObject({ d: 2, o: 3 });
+    for (const s of stats) expect(s.hessians.every((h) => h.some((v) => v > 0))).toBe(true);
   });
 });
 
