@@ -7,14 +7,13 @@
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import * as tfl from '@tensorflow/tfjs-layers';
 import { useNodeBackend } from '../cli/backend.ts';
 import { table } from '../cli/format.ts';
 import { convertModel } from '../converter/convert.ts';
 import { readInput } from '../converter/read/files.ts';
 import { loadModel, type LoadedModel } from '../shared/model-loader.ts';
-import type { ModelJson } from '../shared/schemas/model-json.ts';
 import { repoRoot } from '../scripts/edge-worker.ts';
+import { layersMacs, matmulBound } from './bound.ts';
 
 const FIXTURES = path.resolve(repoRoot, '../shared/fixtures');
 const ROUNDS = Number(process.env.ROUNDS ?? 30);
@@ -70,38 +69,6 @@ async function compare(stock: LoadedModel, served: LoadedModel): Promise<{ stock
     tf.dispose(inputs);
   }
   return { stock: percentile(times.stock, 0.5), served: percentile(times.served, 0.5) };
-}
-
-/** Multiply-adds of a layers model's Conv2D / DepthwiseConv2D / Dense layers at batch 1. */
-async function layersMacs(modelJson: ModelJson): Promise<number> {
-  const model = await tfl.models.modelFromJSON({ modelTopology: modelJson.modelTopology } as tf.io.ModelJSON);
-  let macs = 0;
-  for (const layer of model.layers) {
-    const out = layer.outputShape as number[];
-    const kernel = layer.getWeights()[0]?.shape ?? [];
-    const spatial = out.slice(1, -1).reduce((a, b) => a * b, 1);
-    if (layer.getClassName() === 'Conv2D') macs += spatial * kernel.reduce((a, b) => a * b, 1);
-    if (layer.getClassName() === 'DepthwiseConv2D') macs += spatial * kernel.reduce((a, b) => a * b, 1);
-    if (layer.getClassName() === 'Dense') macs += kernel.reduce((a, b) => a * b, 1);
-  }
-  model.dispose();
-  return macs;
-}
-
-/** The backend's best case: GFLOP/s of a 1024x1024x1024 float32 matMul (XNNPACK GEMM), best of 5. */
-async function matmulBound(): Promise<number> {
-  const a = tf.randomUniform([1024, 1024]);
-  const b = tf.randomUniform([1024, 1024]);
-  let best = Infinity;
-  for (let i = 0; i < 6; i++) {
-    const start = performance.now();
-    const c = tf.matMul(a, b);
-    await c.data();
-    c.dispose();
-    if (i > 0) best = Math.min(best, performance.now() - start);
-  }
-  tf.dispose([a, b]);
-  return (2 * 1024 ** 3) / (best / 1000) / 1e9;
 }
 
 const files = (result: Awaited<ReturnType<typeof convertModel>>) => (p: string) => result.modelFiles.files.get(p)!;
