@@ -4,11 +4,12 @@
 // its own rows back. A merged run that fails, or whose outputs do not keep the batch axis, is
 // run again request by request, so an error reaches only the requests it belongs to.
 //
-// Workers: a request waiting for a batch another request runs is resolved from that request's
-// context, which workerd allows while the waiter is alive; a waiter with nothing of its own
-// pending is cancelled as hung. So every waiting request holds a timer of its own (the batch
-// deadline, then a keep-alive), and whichever request's timer fires first runs the batch.
-// Nothing but plain state is shared; the run itself is pure compute.
+// Workers: no promise crosses requests. A batch runs in the context of the request that filled
+// it or whose deadline came first, and leaves every request's outcome in plain state; each
+// waiting request resumes only on its own timer (its deadline, then every POLL_MS while its
+// batch runs elsewhere) and reads its outcome there. Resolving another request's promise instead
+// was seen to fail in workerd at c=32: requests cancelled as hung, and "Cannot perform I/O on
+// behalf of a different request".
 import { EdgeflowError, unavailable } from '../../shared/errors.ts';
 import type { LoadedModel } from '../../shared/model-loader.ts';
 import { batchKey, concatInputs, hasBatchAxis, requestRows, splitOutputs } from './batch-tensors.ts';
@@ -38,20 +39,17 @@ export interface BatchCounts {
 
 export const noBatchCounts = (): BatchCounts => ({ runs: 0, mergedRuns: 0, mergedRequests: 0, reruns: 0 });
 
-/** A waiting request re-arms a timer this often while its batch runs (keeps it alive in workerd). */
-const KEEP_ALIVE_MS = 50;
+/** How often a request whose batch runs in another request's context looks for its outcome. */
+const POLL_MS = 1;
+
+const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
 interface Waiting {
   inputs: InputTensor[];
   rows: number;
-  resolve(outputs: OutputTensor[]): void;
-  reject(error: unknown): void;
   /** Taken out of the queue into a batch. */
   taken: boolean;
-  settled: boolean;
-  /** The waiting request itself has resumed (in its own context): its timer may stop. */
-  resumed: boolean;
-  timer?: ReturnType<typeof setTimeout>;
+  outcome?: { outputs: OutputTensor[] } | { error: unknown };
 }
 
 interface Queue {
@@ -78,29 +76,19 @@ export class Batcher {
     this.checkRoom(key, rows);
     let queue = this.queues.get(key);
     if (!queue) this.queues.set(key, (queue = { items: [], rows: 0 }));
-    let item!: Waiting;
-    const done = new Promise<OutputTensor[]>((resolve, reject) => {
-      item = { inputs, rows, resolve, reject, taken: false, settled: false, resumed: false };
-    });
+    const item: Waiting = { inputs, rows, taken: false };
     queue.items.push(item);
     queue.rows += rows;
-    // Re-armed until this request has resumed, not merely until another request settled it: in
-    // workerd a request whose only timer fired while its continuation was still being handed over
-    // from the settling request's context was cancelled as hung (seen at c=32).
-    const onTimer = () => {
-      if (item.resumed) return;
-      if (!item.taken) this.flush(key, true);
-      item.timer = setTimeout(onTimer, KEEP_ALIVE_MS);
-    };
-    item.timer = setTimeout(onTimer, this.options.batchTimeoutMicros / 1000);
-    if (queue.rows >= this.options.maxBatchSize) this.flush(key, false);
-    try {
-      return await done;
-    } finally {
-      // Here, in this request's own context.
-      item.resumed = true;
-      clearTimeout(item.timer);
+    if (queue.rows >= this.options.maxBatchSize) await this.flush(key, false);
+    let wait = this.options.batchTimeoutMicros / 1000;
+    while (!item.outcome) {
+      // This request's own timer: the batch's deadline, then polls while it runs elsewhere.
+      await sleep(wait);
+      wait = POLL_MS;
+      if (!item.outcome && !item.taken) await this.flush(key, true);
     }
+    if ('error' in item.outcome) throw item.outcome.error;
+    return item.outcome.outputs;
   }
 
   /** Refuses (503) a request that would take the batches waiting past maxEnqueuedBatches. */
@@ -113,10 +101,11 @@ export class Batcher {
     if (batches > limit) throw unavailable(`the model's batch queue is full (${limit} batches of up to ${size} rows waiting); retry in a moment`);
   }
 
-  /** Runs the key's full batches (all of its requests when `all`: a deadline passed). */
-  private flush(key: string, all: boolean): void {
+  /** Runs the key's full batches (all of its requests when `all`: a deadline passed), in this request's context. */
+  private flush(key: string, all: boolean): Promise<unknown> {
     const queue = this.queues.get(key);
-    if (!queue) return;
+    const runs: Promise<void>[] = [];
+    if (!queue) return Promise.resolve();
     while (queue.items.length > 0 && (all || queue.rows >= this.options.maxBatchSize)) {
       const batch: Waiting[] = [];
       let rows = 0;
@@ -127,9 +116,10 @@ export class Batcher {
         batch.push(item);
       }
       queue.rows -= rows;
-      void this.runBatch(batch);
+      runs.push(this.runBatch(batch));
     }
     if (queue.items.length === 0) this.queues.delete(key);
+    return Promise.all(runs);
   }
 
   private async runBatch(batch: Waiting[]): Promise<void> {
@@ -167,10 +157,7 @@ export class Batcher {
 }
 
 function settle(item: Waiting, outputs: OutputTensor[] | undefined, error?: unknown): void {
-  if (item.settled) return;
-  item.settled = true;
-  if (outputs) item.resolve(outputs);
-  else item.reject(error instanceof Error ? error : new EdgeflowError('backend', String(error)));
+  item.outcome ??= outputs ? { outputs } : { error: error instanceof Error ? error : new EdgeflowError('backend', String(error)) };
 }
 
 const batchers = new WeakMap<LoadedModel, Batcher>();
