@@ -15,7 +15,8 @@ import { publishVersion, type VersionMetadata } from '../shared/bucket/publish.t
 import { foldBatchNorm } from './optimize/fold-batchnorm.ts';
 import { foldKeepsPrecision } from './optimize/fold-policy.ts';
 import { chooseDtypes } from './quantize/auto.ts';
-import { compensate, withBiases, type RoundedKernel } from './quantize/compensate.ts';
+import { compensate, withBiases } from './quantize/compensate.ts';
+import type { RoundedKernel } from './quantize/gptq.ts';
 import { layerInputs, linearSites } from './quantize/layer-inputs.ts';
 import { dtypeForWeight, parseQuantizeSpec, type QuantizeSpec, type StorageDtype } from '../shared/options/quantize-spec.ts';
 import { readModel } from './read/index.ts';

@@ -7,7 +7,7 @@ import { decodeWeights } from './read/weights.ts';
 import { affineParams, minMax, quantizeAffine, searchRange } from './quantize/affine.ts';
 import { float32ToFloat16WithError } from './quantize/float16.ts';
 import type { StorageDtype } from '../shared/options/quantize-spec.ts';
-import type { RoundedKernel } from './quantize/compensate.ts';
+import type { RoundedKernel } from './quantize/gptq.ts';
 
 export interface EncodedWeights {
   specs: WeightSpec[];

@@ -10,13 +10,8 @@
 import type { StorageDtype } from '../../shared/options/quantize-spec.ts';
 import type { DecodedModel, DecodedWeight } from '../model.ts';
 import { affineParams, minMax, searchRange } from './affine.ts';
-import { compensatedCodes, type Grid, nearestCodes, outputError } from './gptq.ts';
+import { compensatedCodes, type Grid, nearestCodes, outputError, type RoundedKernel } from './gptq.ts';
 import type { LayerInputs } from './layer-inputs.ts';
-
-/** A kernel's uint8 codes on its chosen grid, written as they are by encodeWeights. */
-export interface RoundedKernel extends Grid {
-  codes: Uint16Array;
-}
 
 export interface Compensation {
   rounded: Map<string, RoundedKernel>;

@@ -11,6 +11,11 @@ export interface Grid {
   levels: number;
 }
 
+/** A kernel's level codes on its chosen grid, written as they are by encodeWeights. */
+export interface RoundedKernel extends Grid {
+  codes: Uint16Array;
+}
+
 /** H += Σ rows xᵀx (upper triangle only; mirror with symmetrize), and sum += Σ rows x. */
 export function accumulate(h: Float64Array, sum: Float64Array, rows: Float32Array, d: number): void {
   const count = rows.length / d;
