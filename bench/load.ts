@@ -10,6 +10,7 @@
 //     upload windows, what the uploads add, the serving thread's event-loop delay in both (Node:
 //     bench/eld-probe.mjs preloaded), and each upload's final state.
 // Each phase is capped (LOAD_CAP_MS, SOAK_CAP_MS) so a hung server cannot hold the run.
+//   npm run bench:load [-- --quick] [--soak-only] [--node-only]
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -35,6 +36,8 @@ const BUDGET_MIB = 4;
 const REQUESTS = process.argv.includes('--quick') ? 1_000 : 10_000;
 /** `npm run bench:load -- --soak-only`: the soak alone, without the 10,000-request load. */
 const SOAK_ONLY = process.argv.includes('--soak-only');
+/** `-- --node-only`: `edgeflow serve` alone, without building and starting the Worker in workerd. */
+const NODE_ONLY = process.argv.includes('--node-only');
 const CONCURRENCY = 64;
 const HANG_MS = 30_000;
 const LOAD_CAP_MS = 150_000;
@@ -326,9 +329,9 @@ async function main(): Promise<void> {
   const work = await mkdtemp(path.join(tmpdir(), 'edgeflow-load-'));
   const folder = path.join(work, 'store');
   const eldFile = path.join(work, 'event-loop-delay.log');
-  const bundle = await buildWorker(path.join(repoRoot, '.build', 'load-worker'));
-  const worker = await startWorker(bundle, { uploadQueue: true, vars: { MEMORY_BUDGET_MB: String(BUDGET_MIB), EDGEFLOW_ADMIN_TOKEN: TOKEN, INDEX_TTL_MS: '5000' } });
-  await publishAll([new LocalFolderStore(folder), worker.store]);
+  const bundle = NODE_ONLY ? undefined : await buildWorker(path.join(repoRoot, '.build', 'load-worker'));
+  const worker = bundle && (await startWorker(bundle, { uploadQueue: true, vars: { MEMORY_BUDGET_MB: String(BUDGET_MIB), EDGEFLOW_ADMIN_TOKEN: TOKEN, INDEX_TTL_MS: '5000' } }));
+  await publishAll([new LocalFolderStore(folder), ...(worker ? [worker.store] : [])]);
   const servers: (() => Promise<Server>)[] = [
     async () => ({
       kind: 'node (edgeflow serve --workers 1 --watch)',
@@ -339,8 +342,8 @@ async function main(): Promise<void> {
         NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --import=${pathToFileURL(path.join(repoRoot, 'bench/eld-probe.mjs')).href}`.trim(),
       })),
     }),
-    async () => ({ kind: 'workerd (the deploy bundle)', url: worker.url, pid: await workerdPid(), stop: () => worker.dispose() }),
   ];
+  if (worker) servers.push(async () => ({ kind: 'workerd (the deploy bundle)', url: worker.url, pid: await workerdPid(), stop: () => worker.dispose() }));
   try {
     for (const start of servers) {
       const server = await start();
@@ -354,9 +357,9 @@ async function main(): Promise<void> {
       }
     }
   } finally {
-    await worker.dispose().catch(() => undefined);
+    await worker?.dispose().catch(() => undefined);
     await rm(work, { recursive: true, force: true });
-    await rm(bundle.dir, { recursive: true, force: true });
+    if (bundle) await rm(bundle.dir, { recursive: true, force: true });
   }
 }
 
