@@ -254,7 +254,7 @@ async function referenceStep(model: DecodedModel, options: ResolvedConvertOption
   });
 }
 
-/** Step fold: folds BatchNormalization layers where the planned dtypes keep their precision (none with keepBatchNorm). */
+/** Step fold: folds BatchNormalization layers into kernels stored at float32, and at uint8 where the grid keeps their precision (none with keepBatchNorm; never at float16 / uint16: optimize/fold-policy.ts). */
 function foldStep(model: DecodedModel, spec: QuantizeSpec, options: ResolvedConvertOptions): { model: DecodedModel; folded: string[] } {
   if (options.keepBatchNorm) return { model, folded: [] };
   // auto judges each fold at uint8, the narrowest dtype its search may give a kernel.
@@ -384,7 +384,7 @@ async function candidatesStep(run: Conversion, model: DecodedModel, folding: { m
   let folded = folding.folded.length;
   const narrowed = Object.values(converted.encoded.quantization).some((q) => q.dtype !== 'float32');
   if (folded > 0 && (!converted.report.passed || (narrowed && run.spec.kind !== 'auto'))) {
-    // Folding scales each output channel of a kernel; per-tensor uint8 / uint16 grids (and float16's subnormals) can lose precision on that.
+    // Folding scales each output channel of a kernel; a per-tensor uint8 grid can lose precision on that.
     const missed = !converted.report.passed;
     run.options.onProgress({
       stage: 'verify',

@@ -132,14 +132,16 @@ describe('conversion with folding', () => {
     expect(Object.keys(folded.metadata.quantization.weights).length).toBeLessThan(Object.keys(kept.metadata.quantization.weights).length);
   });
 
-  it('keeps BatchNormalization where folding raises the measured output error at the target dtype (float16 too)', async () => {
+  // Kernels at float32 (every fold passes the per-kernel check), biases and BN parameters at float16: the measured outputs decide.
+  const mixed = 'none=*kernel,float16=*';
+
+  it('keeps BatchNormalization where folding raises the measured output error at the dtypes asked', async () => {
     const model = await branchyModel();
     const details: string[] = [];
-    const options = { name: 'branchy', quantize: 'float16', samples: 8 } as const;
+    const options = { name: 'branchy', quantize: mixed, samples: 8 } as const;
     const result = await convertModel(model, { ...options, onProgress: (p) => details.push(p.detail) });
     const kept = await convertModel(model, { ...options, keepBatchNorm: true });
     const measured = details.find((d) => /folded vs/.test(d));
-    // Every fold passes the per-kernel check at float16; the measured outputs decide.
     expect(details).toContain('folded 4 BatchNormalization layer(s) into the layers before them');
     expect(measured).toMatch(/output noise (\S+) folded vs (\S+) kept; BatchNormalization kept/);
     const [, foldedNoise, keptNoise] = /output noise (\S+) folded vs (\S+) kept/.exec(measured!)!;
@@ -150,7 +152,7 @@ describe('conversion with folding', () => {
 
   it('converts again with BatchNormalization kept when the folded model misses the tolerance', async () => {
     const model = await branchyModel();
-    const options = { name: 'branchy', quantize: 'float16', samples: 8 } as const;
+    const options = { name: 'branchy', quantize: mixed, samples: 8 } as const;
     const kept = await convertModel(model, { ...options, keepBatchNorm: true });
     const details: string[] = [];
     const result = await convertModel(model, { ...options, tolerance: kept.report.relativeError * 1.01, onProgress: (p) => details.push(p.detail) });
@@ -168,10 +170,19 @@ describe('the per-kernel fold policy', () => {
   };
   const values = Array.from({ length: 64 }, (_, i) => Math.sin(i * 1.7) * 0.02);
 
-  it('folds at float16 unless the folded values fall into float16’s subnormals', () => {
-    const policy = foldKeepsPrecision(() => 'float16', false);
-    expect(policy(candidate(values, [0.5, 1.5]))).toBe(true);
-    expect(policy(candidate(values, [1e-3, 2e-3]))).toBe(false);
+  it('never folds kernels stored at float16 or uint16, even where the folded values store well', () => {
+    for (const dtype of ['float16', 'uint16'] as const) {
+      const policy = foldKeepsPrecision(() => dtype, false);
+      expect(policy(candidate(values, [0.5, 0.5]))).toBe(false);
+      expect(policy(candidate(values, [1, 1]))).toBe(false);
+    }
+  });
+
+  it('folds only the kernels a mixed spec stores at float32 or (where the error does not grow) uint8', () => {
+    const policy = foldKeepsPrecision((name) => (name === 'k' ? 'float16' : 'float32'), false);
+    const c = candidate(values, [0.5, 0.5]);
+    expect(policy(c)).toBe(false);
+    expect(policy({ ...c, kernel: { ...c.kernel, name: 'other' } })).toBe(true);
   });
 
   it('folds at uint8 only where the storage error as the next layer sees it does not grow', () => {
@@ -199,10 +210,13 @@ describe('uploads', () => {
 });
 
 describe.skipIf(!HAVE_FIXTURES)(`folding real models${HAVE_FIXTURES ? '' : ` (${NO_FIXTURES_REASON})`}`, () => {
-  it('MobileNetV2 (nsfwjs): its 52 BNs folded at float16; none at uint8, where its kernels already sit on a uint8 grid', async () => {
+  it('MobileNetV2 (nsfwjs): its 52 BNs folded at float32; none at float16 (served compiled, folded at load); none at uint8, where its kernels already sit on a uint8 grid', async () => {
     const files = readFixture('tfjs-layers/nsfwjs-mobilenet_v2');
+    const full = await convertModel(files, { name: 'mobilenet', quantize: 'none', samples: 2 });
+    expect(full.metadata.optimizations).toEqual({ batchNormFolded: 52 });
     const half = await convertModel(files, { name: 'mobilenet', quantize: 'float16', samples: 2 });
-    expect(half.metadata.optimizations).toEqual({ batchNormFolded: 52 });
+    expect(half.metadata.optimizations).toBeUndefined();
+    expect(half.metadata.serving?.runtime).toBe('compiled-graph');
     expect(half.report.passed).toBe(true);
     const uint8 = await convertModel(files, { name: 'mobilenet', quantize: 'uint8', samples: 2 });
     expect(uint8.metadata.optimizations).toBeUndefined();
