@@ -1,4 +1,4 @@
-// `npm run bench:serve [-- --quick]`: serving figures in one run, for a tiny dense model, an
+// `npm run bench:serve [-- --quick] [--node-only]`: serving figures in one run, for a tiny dense model, an
 // MNIST-size CNN and MobileNetV2 224x224 (the nsfwjs fixture at uint8 and at float16 with
 // BatchNorm folded, and at float32 for the in-process bound; skipped without ../shared/fixtures),
 // on workerd (the deploy bundle in Miniflare, models in R2) and on `edgeflow serve` (a child
@@ -33,6 +33,8 @@ import { layersMacs, matmulBound } from './bound.ts';
 import { rss, spawnServe, workerdPid } from './proc.ts';
 
 const QUICK = process.argv.includes('--quick');
+/** `--node-only`: `edgeflow serve` alone, without building and starting the Worker in workerd. */
+const KINDS: Server['kind'][] = process.argv.includes('--node-only') ? ['node'] : ['workerd', 'node'];
 /** Rounds of the latency comparison: small models reach 1,000 samples; MobileNetV2 runs fewer (p50 only). */
 const ROUNDS = { small: 1000, large: QUICK ? 30 : 60 };
 const COLD_RUNS = QUICK ? 3 : 5;
@@ -73,7 +75,7 @@ const pairedRatio = (a: number[], b: number[]) => p50(a.map((x, i) => x / b[i]!)
 function labelOf(model: DemoModel): string {
   if (model.name === 'iris-dense') return 'tiny dense (4→16→3)';
   if (model.name === 'mnist-cnn') return 'MNIST CNN (28x28x1)';
-  return `MobileNetV2 224x224 ${model.quantize === 'float16' ? 'float16, BN folded' : model.quantize === 'none' ? 'float32' : model.quantize}`;
+  return `MobileNetV2 224x224 ${model.quantize === 'float16' ? 'float16' : model.quantize === 'none' ? 'float32' : model.quantize}`;
 }
 
 /** Converts every model once and publishes it into both stores; the bench's view of each. */
@@ -169,8 +171,8 @@ interface Server {
   stop(): Promise<void>;
 }
 
-async function startServer(kind: Server['kind'], bundle: WorkerBundle, r2Persist: string, folder: string): Promise<Server> {
-  if (kind === 'node') return { kind, ...(await spawnServe(folder)) };
+async function startServer(kind: Server['kind'], bundle: WorkerBundle | undefined, r2Persist: string, folder: string): Promise<Server> {
+  if (kind === 'node' || !bundle) return { kind: 'node', ...(await spawnServe(folder)) };
   const worker = await startWorker(bundle, { r2Persist, vars: { INDEX_TTL_MS: '5000' } });
   return { kind, url: worker.url, pid: await workerdPid(), stop: () => worker.dispose() };
 }
@@ -209,16 +211,16 @@ async function main(): Promise<void> {
   const folder = path.join(work, 'store');
   const r2Persist = path.join(work, 'r2');
   const folderStore = new LocalFolderStore(folder);
-  const bundle = await buildWorker(path.join(repoRoot, '.build', 'bench-worker'));
-  console.log(`worker bundle (wrangler deploy --dry-run --minify): ${(bundle.bytes / 1024).toFixed(1)} KiB, gzip ${(bundle.gzipBytes / 1024).toFixed(1)} KiB (target ≤ 500 KiB)\n`);
+  const bundle = KINDS.includes('workerd') ? await buildWorker(path.join(repoRoot, '.build', 'bench-worker')) : undefined;
+  if (bundle) console.log(`worker bundle (wrangler deploy --dry-run --minify): ${(bundle.bytes / 1024).toFixed(1)} KiB, gzip ${(bundle.gzipBytes / 1024).toFixed(1)} KiB (target ≤ 500 KiB)\n`);
 
-  const seed = await startWorker(bundle, { r2Persist });
+  const seed = bundle && (await startWorker(bundle, { r2Persist }));
   const { bench, source } = await prepareModels({
     publish: async (name, files, metadata) => {
-      for (const store of [folderStore, seed.store]) await publishVersion(store, { name, files, metadata: metadata as Parameters<typeof publishVersion>[1]['metadata'] });
+      for (const store of [folderStore, ...(seed ? [seed.store] : [])]) await publishVersion(store, { name, files, metadata: metadata as Parameters<typeof publishVersion>[1]['metadata'] });
     },
   });
-  await seed.dispose();
+  await seed?.dispose();
   if (!source) console.log('(../shared/fixtures is absent: MobileNetV2 is skipped)\n');
   const served = bench.filter((m) => !m.bareOnly);
   const uint8 = bench.find((m) => m.large && m.dtype === 'uint8');
@@ -230,7 +232,7 @@ async function main(): Promise<void> {
   const coldRows: string[][] = [];
   const coldTotals = new Map<string, number[]>();
   for (const model of [tiny, ...(uint8 ? [uint8] : [])]) {
-    for (const kind of ['workerd', 'node'] as const) {
+    for (const kind of KINDS) {
       progress(`cold start: ${kind}, ${model.name}`);
       const runs: { total: number; ready: number; first: number; initMs: number; fetchMs: number; buildMs: number; infer: number; slowFirst?: number }[] = [];
       for (let run = 0; run < COLD_RUNS; run++) {
@@ -272,7 +274,8 @@ async function main(): Promise<void> {
   }
 
   // 2. Latency: every variant once per round, in turn.
-  const servers = [await startServer('workerd', bundle, r2Persist, folder), await startServer('node', bundle, r2Persist, folder)];
+  const servers: Server[] = [];
+  for (const kind of KINDS) servers.push(await startServer(kind, bundle, r2Persist, folder));
   const inProcess = createNodeApp({ store: folderStore }).app;
   const latencyRows: string[][] = [];
   const boundRows: string[][] = [];
@@ -317,11 +320,11 @@ async function main(): Promise<void> {
       if (stock)
         latencyRows.push([model.label, 'stock TF.js, source model', '-', String(b.length), ms(p50(times.get('stock')!)), p99(times.get('stock')!), pairedRatio(times.get('stock')!, b).toFixed(2)]);
       if (!model.bareOnly) {
-        for (const variant of ['app', 'workerd', 'node']) {
+        for (const variant of ['app', ...KINDS]) {
           const t = times.get(variant)!;
           latencyRows.push([model.label, variant === 'app' ? 'app.request (no sockets)' : `${variant} HTTP`, model.bodyKind, String(t.length), ms(p50(t)), p99(t), pairedRatio(t, b).toFixed(2)]);
         }
-        for (const kind of ['workerd', 'node'])
+        for (const kind of KINDS)
           latencyRows.push([
             model.label,
             `${kind} no-op GET /v2/health/live`,
