@@ -78,7 +78,15 @@ export async function describeModel(store: ObjectStore, name: string): Promise<M
       const meta = await readVersionMetadata(store, name, entry.version).catch(() => null);
       if (!meta) return { ...entry, labels };
       const source = { format: meta.source.format, files: meta.source.files, bytes: meta.source.bytes, ...(meta.source.uploadId ? { uploadId: meta.source.uploadId } : {}) };
-      return { ...entry, labels, source, sizes: meta.sizes, quantization: { spec: meta.quantization.spec, dtypes: dtypeCounts(meta.quantization.weights) }, report: meta.report, ...(meta.training ? { training: meta.training } : {}) };
+      return {
+        ...entry,
+        labels,
+        source,
+        sizes: meta.sizes,
+        quantization: { spec: meta.quantization.spec, dtypes: dtypeCounts(meta.quantization.weights) },
+        report: meta.report,
+        ...(meta.training ? { training: meta.training } : {}),
+      };
     }),
   );
   return { name, labels: index.labels, versions };
