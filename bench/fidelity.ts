@@ -1,4 +1,4 @@
-// `npm run bench:fidelity [model filter]`: quantization fidelity on real data, edgeflow beside the
+// `npm run bench:fidelity [model filter] [modes] [format]`: quantization fidelity on real data, edgeflow beside the
 // anchor (plain per-tensor min/max quantization as tensorflowjs_converter does it, reimplemented
 // below), side by side in one run. For each model of ../shared/fixtures and each mode (float16,
 // uint16, uint8, auto): weight bytes, output SNR (dB, worst float output), max absolute error and
@@ -13,7 +13,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { formatBytes, table } from '../cli/format.ts';
 import { useNodeBackend } from '../cli/backend.ts';
 import type { Calibration, CalibrationBatch } from '../converter/calibration.ts';
-import { convertModel } from '../converter/convert.ts';
+import { type ConvertOptions, convertModel } from '../converter/convert.ts';
 import { encodeWeights } from '../converter/encode.ts';
 import type { DecodedModel, DecodedWeight } from '../converter/model.ts';
 import { float16ToFloat32, float32ToFloat16 } from '../converter/quantize/float16.ts';
@@ -47,6 +47,13 @@ const MODELS: BenchModel[] = [
   { name: 'human emotion (graph)', fixture: 'tfjs-graph/human-models/emotion.json', data: { kind: 'images', pixels: { channels: 'grayscale', scale: 2 / 255, offset: -1 } } },
   { name: 'human blazeface (graph)', fixture: 'tfjs-graph/human-models/blazeface-front.json', data: { kind: 'images', pixels: { channels: 'rgb', scale: 2 / 255, offset: -1 } } },
   { name: 'fer2013 mini-Xception (Keras .hdf5)', fixture: 'keras-h5/fer2013_mini_XCEPTION.102-0.66.hdf5', data: { kind: 'images', pixels: { channels: 'grayscale', scale: 2 / 255, offset: -1 } } },
+  // Image-to-image: the output is an image (a denoised photo, a segmentation mask), its SNR over every pixel.
+  {
+    name: 'denoising autoencoder (.keras, image-to-image)',
+    fixture: 'keras-wild/AryanMithbawkar__Denoicing-Images__autoencoder.keras',
+    data: { kind: 'images', pixels: { channels: 'grayscale', scale: 1 / 255, offset: 0 } },
+  },
+  { name: 'human selfie segmentation (graph, image-to-image)', fixture: 'tfjs-graph/human-models/selfie.json', data: { kind: 'images', pixels: { channels: 'rgb', scale: 1 / 255, offset: 0 } } },
   { name: 'MNIST MLP (Keras 3 .keras)', fixture: 'keras-v3/mnist_mlp_keras3.3.3.keras', data: { kind: 'digits' } },
   { name: 'MNIST CNN (Keras .h5)', fixture: 'keras-wild/A-I-nstein__mnist_cnn__cnn_model.h5', data: { kind: 'digits' } },
 ];
@@ -197,7 +204,7 @@ const db = (value: number | undefined) => (value === undefined ? '—' : value =
 const percent = (value: number | null | undefined) => (value === null || value === undefined ? '—' : `${(value * 100).toFixed(1)}%`);
 const error = (value: number | undefined) => (value === undefined ? '—' : value.toPrecision(2));
 
-async function benchModel(bench: BenchModel, rows: string[][], modes: readonly Mode[]): Promise<void> {
+async function benchModel(bench: BenchModel, rows: string[][], modes: readonly Mode[], format: ConvertOptions['format']): Promise<void> {
   const fixture = path.join(FIXTURES, bench.fixture);
   if (!existsSync(fixture)) {
     console.log(`skipped ${bench.name}: no fixture ${bench.fixture}`);
@@ -224,6 +231,7 @@ async function benchModel(bench: BenchModel, rows: string[][], modes: readonly M
     const converted = await convertModel(source, {
       name: 'bench',
       quantize: mode,
+      format,
       ...(mode === 'auto' ? {} : { tolerance: Infinity }),
       calibration: () => data.calibration,
       // FIDELITY_VERBOSE=1 prints the conversion's choices (folding, clipping, compensation).
@@ -266,10 +274,11 @@ async function main() {
     console.log(`skipped: no fixtures folder at ${path.relative(process.cwd(), FIXTURES)}`);
     return;
   }
-  const [filter, modeList] = process.argv.slice(2);
+  const [filter, modeList, format = 'layers'] = process.argv.slice(2);
+  if (!['layers', 'graph', 'auto'].includes(format)) throw new Error(`format ${JSON.stringify(format)}: expected layers, graph or auto`);
   const modes = modeList ? MODES.filter((m) => modeList.split(',').includes(m)) : MODES;
   const rows = [['model', 'mode', 'bytes', 'anchor bytes', 'SNR dB', 'anchor SNR', 'gain dB', 'max err', 'anchor max err', 'top-1', 'anchor top-1', 'vs f32', 'convert s']];
-  for (const bench of MODELS) if (!filter || bench.name.toLowerCase().includes(filter.toLowerCase())) await benchModel(bench, rows, modes);
+  for (const bench of MODELS) if (!filter || bench.name.toLowerCase().includes(filter.toLowerCase())) await benchModel(bench, rows, modes, format as ConvertOptions['format']);
   console.log(`\n${table(rows)}`);
 }
 

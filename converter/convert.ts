@@ -427,12 +427,12 @@ function reportStep(model: DecodedModel, floatBytes: number, signature: Referenc
  * reset_after, MultiHeadAttention, ...) is compiled to a graph model before anything runs it,
  * whatever --format says; refused by name when the compiler cannot lower it either.
  */
-function requiredGraphStep(model: DecodedModel, options: ResolvedConvertOptions): GraphCompilation | undefined {
+function requiredGraphStep(model: DecodedModel, spec: QuantizeSpec, options: ResolvedConvertOptions): GraphCompilation | undefined {
   if (model.format !== 'layers-model') return undefined;
   const unbuildable = layersTfjsCannotBuild(model);
   if (unbuildable.length === 0) return undefined;
   try {
-    const compilation = compileToGraph(model);
+    const compilation = compileToGraph(model, { foldBatchNorm: !storesSixteenBit(model, spec) });
     options.onProgress({ stage: 'read', detail: `TF.js layers cannot build ${unbuildable.join(', ')}: compiled to a graph model of standard TF ops` });
     return compilation;
   } catch (error) {
@@ -444,12 +444,24 @@ function requiredGraphStep(model: DecodedModel, options: ResolvedConvertOptions)
   }
 }
 
+/** Whether a rules spec stores any float32 weight of the model at float16 or uint16. */
+function storesSixteenBit(model: DecodedModel, spec: QuantizeSpec): boolean {
+  if (spec.kind !== 'rules') return false;
+  return model.weights.some((w) => w.dtype === 'float32' && ['float16', 'uint16'].includes(dtypeForWeight(spec, w.name)));
+}
+
 /** Step format: a layers model compiled to a graph model for `--format graph` (refused by name if it cannot be) or `auto` (where it can be). */
-function formatStep(model: DecodedModel, options: ResolvedConvertOptions): { model: DecodedModel; compiled: GraphCompilation['summary'] | undefined } {
+function formatStep(model: DecodedModel, spec: QuantizeSpec, options: ResolvedConvertOptions): { model: DecodedModel; compiled: GraphCompilation['summary'] | undefined } {
   if (model.format !== 'layers-model' || options.format === 'layers') return { model, compiled: undefined };
   let compilation: GraphCompilation;
-  if (options.format === 'graph') compilation = requireGraph(model);
-  else {
+  // At 16 bits BN stays a Mul and AddV2 after its convolution, as the layers model keeps it (fold-policy.ts).
+  if (options.format === 'graph') compilation = requireGraph(model, { foldBatchNorm: !storesSixteenBit(model, spec) });
+  else if (storesSixteenBit(model, spec)) {
+    // The compiler folds BN in float32 before quantizing; at 16 bits the layers model keeps BN
+    // unfolded (fold-policy.ts), measured closer to float32, and is served compiled at load anyway.
+    options.onProgress({ stage: 'quantize', detail: '--format auto: keeping the layers model (weights stored at float16/uint16 keep BatchNormalization unfolded)' });
+    return { model, compiled: undefined };
+  } else {
     try {
       compilation = compileToGraph(model);
     } catch (error) {
@@ -524,7 +536,7 @@ export async function convertModel(input: FileSet | DecodedModel, given: Convert
   const read = await readStep(input, resolved);
   const { options } = read;
   const { floatBytes } = read;
-  const required = requiredGraphStep(read.model, options);
+  const required = requiredGraphStep(read.model, spec, options);
   const source = required?.model ?? read.model;
   lap('read');
   await options.pause();
@@ -534,7 +546,7 @@ export async function convertModel(input: FileSet | DecodedModel, given: Convert
   if (inferred) options.onProgress({ stage: 'reference', detail: inferred });
   const clip = options.clipOutliers && calibration.kind === 'data';
   if (options.clipOutliers && !clip) options.onProgress({ stage: 'quantize', detail: 'outlier clipping off: it is decided on real inputs only (give --calibration)' });
-  const formatted = required ? { model: source, compiled: required.summary } : formatStep(source, options);
+  const formatted = required ? { model: source, compiled: required.summary } : formatStep(source, spec, options);
   let { model, compiled } = formatted;
   const base = { options, spec, lap, calibration, reference, outputNames: signature.outputs.map((o) => o.name), clip, backendCheck };
   let run: Conversion = { ...base, format: model.format };

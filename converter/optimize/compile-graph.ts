@@ -1,6 +1,7 @@
 // The converter's side of the graph compiler (shared/graph/compile.ts): a decoded layers model
-// becomes a decoded graph model, its weights the compiled graph's constants (float32, BN folded,
-// plus the int32 shape and axis constants), ready for the quantize, shard and verify stages.
+// becomes a decoded graph model, its weights the compiled graph's constants (float32, BN folded
+// unless foldBatchNorm is false, plus the int32 shape and axis constants), ready for the quantize,
+// shard and verify stages.
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-layers';
 import { compileLayersModel, NotCompilable, type CompiledGraph } from '../../shared/graph/compile.ts';
@@ -13,13 +14,13 @@ export interface GraphCompilation {
 }
 
 /** The graph model of a layers model; throws NotCompilable (naming the layer) when it cannot be lowered. */
-export function compileToGraph(model: DecodedModel): GraphCompilation {
+export function compileToGraph(model: DecodedModel, options: { foldBatchNorm?: boolean } = {}): GraphCompilation {
   if (model.format !== 'layers-model') throw new NotCompilable('the model is a graph model already');
   const weights = new Map<string, { shape: number[]; values: Float32Array }>();
   for (const weight of model.weights) {
     if (weight.values instanceof Float32Array) weights.set(weight.name, { shape: weight.shape, values: weight.values });
   }
-  const compiled = compileLayersModel(model.modelJson.modelTopology, weights, model.modelJson.generatedBy as string | undefined);
+  const compiled = compileLayersModel(model.modelJson.modelTopology, weights, model.modelJson.generatedBy as string | undefined, options);
   return {
     model: { format: 'graph-model', modelJson: compiled.modelJson as DecodedModel['modelJson'], weights: compiled.weights, source: model.source },
     summary: compiled.summary,
@@ -27,9 +28,9 @@ export function compileToGraph(model: DecodedModel): GraphCompilation {
 }
 
 /** compileToGraph for `--format graph`: a model that cannot be lowered is refused by name. */
-export function requireGraph(model: DecodedModel): GraphCompilation {
+export function requireGraph(model: DecodedModel, options: { foldBatchNorm?: boolean } = {}): GraphCompilation {
   try {
-    return compileToGraph(model);
+    return compileToGraph(model, options);
   } catch (error) {
     if (error instanceof NotCompilable) throw new EdgeflowError('unconvertible', `--format graph: ${error.message}; convert with --format layers (or auto) instead`);
     throw error;

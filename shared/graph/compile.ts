@@ -2,7 +2,7 @@
 // model of standard TF ops that stock `tf.loadGraphModel` runs, fusing as tensorflowjs_converter
 // does: a Conv2D / DepthwiseConv2D / Dense followed by BatchNormalization and an activation
 // becomes one `_FusedConv2D` / `FusedDepthwiseConv2dNative` / `_FusedMatMul` (BN folded into the
-// kernel and bias in float32, ReLU / ReLU6 / sigmoid / ELU fused), and a ZeroPadding2D before a
+// kernel and bias in float32 unless told not to, ReLU / ReLU6 / sigmoid / ELU fused), and a ZeroPadding2D before a
 // 'valid' convolution becomes the convolution's explicit padding. TF.js's layers runtime runs
 // each of those as its own kernel (MobileNetV2: 140 layers → 53 fused ops). A layer the compiler
 // does not know raises NotCompilable naming it. Input and output names stay the layers model's.
@@ -79,6 +79,7 @@ class Compiler {
   constructor(
     private readonly model: ReturnType<typeof kerasCalls>,
     private readonly weights: Weights,
+    private readonly foldBatchNorm: boolean,
   ) {
     this.calls = new Map(model.calls.map((call) => [name(call.layer), call]));
     for (const call of model.calls) for (const input of call.inputs) this.readersOf.set(input, [...(this.readersOf.get(input) ?? []), call]);
@@ -295,7 +296,7 @@ class Compiler {
 
     // Fold a BatchNormalization that only this layer feeds (the layer must be linear).
     let next = this.onlyReader(name(layer));
-    if (next && next.layer.class_name === 'BatchNormalization' && activation === 'linear' && (kind !== 'Dense' || (config(next.layer).axis ?? -1) === -1)) {
+    if (this.foldBatchNorm && next && next.layer.class_name === 'BatchNormalization' && activation === 'linear' && (kind !== 'Dense' || (config(next.layer).axis ?? -1) === -1)) {
       const { scale, shift } = this.batchNormFactors(next.layer, channels);
       for (let i = 0; i < kernelValues.length; i++) kernelValues[i] = kernelValues[i]! * scale[i % channels]!;
       for (let i = 0; i < channels; i++) biasValues[i] = biasValues[i]! * scale[i]! + shift[i]!;
@@ -467,8 +468,9 @@ class Compiler {
  * its manifest name (`<layer>/kernel`, ...) as float32 (dequantized). Throws NotCompilable naming
  * the first layer (or construct) it cannot lower.
  */
-export function compileLayersModel(modelTopology: unknown, weights: Weights, generatedBy?: string): CompiledGraph {
-  const compiled = new Compiler(kerasCalls(modelTopology), weights).compile();
+/** Options: foldBatchNorm false keeps each BatchNormalization a Mul and AddV2 after its convolution (default true). */
+export function compileLayersModel(modelTopology: unknown, weights: Weights, generatedBy?: string, options: { foldBatchNorm?: boolean } = {}): CompiledGraph {
+  const compiled = new Compiler(kerasCalls(modelTopology), weights, options.foldBatchNorm ?? true).compile();
   if (generatedBy) compiled.modelJson.generatedBy = generatedBy;
   return compiled;
 }

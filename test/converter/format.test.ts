@@ -68,6 +68,30 @@ describe('--format', () => {
     expect(JSON.parse(new TextDecoder().decode(result.modelFiles.files.get('model.json')))).toMatchObject({ format: 'graph-model' });
   });
 
+  it('auto at float32 compiles to the graph; at float16 or uint16 it keeps the layers model with its BatchNormalization unfolded', async () => {
+    const { files } = await convNet();
+    const full = await convertModel(files, { name: 'net', quantize: 'none', samples: 4, format: 'auto' });
+    expect(full.metadata.format).toBe('graph-model');
+    for (const quantize of ['float16', 'uint16', 'uint8=probs/*,float16=*']) {
+      const result = await convertModel(files, { name: 'net', quantize, samples: 4, format: 'auto' });
+      expect(result.metadata.format).toBe('layers-model');
+      expect(result.metadata.optimizations).toBeUndefined();
+      const modelJson = JSON.parse(new TextDecoder().decode(result.modelFiles.files.get('model.json')));
+      expect(JSON.stringify(modelJson.modelTopology)).toContain('"class_name":"BatchNormalization"');
+      const stored = modelJson.weightsManifest.flatMap((group: { weights: { name: string }[] }) => group.weights.map((w) => w.name));
+      expect(stored).toEqual(expect.arrayContaining(['bn/gamma', 'bn/beta', 'bn/moving_mean', 'bn/moving_variance']));
+      expect(result.metadata.serving).toMatchObject({ runtime: 'compiled-graph' });
+    }
+  });
+
+  it('graph at float16: BatchNormalization stays a Mul and AddV2 after the convolution, not folded into its kernel', async () => {
+    const { files } = await convNet();
+    const result = await convertModel(files, { name: 'net', quantize: 'float16', samples: 4, format: 'graph' });
+    expect(result.metadata.format).toBe('graph-model');
+    expect(result.metadata.serving).toMatchObject({ runtime: 'graph', ops: { _FusedConv2D: 1, Mul: 1, AddV2: 1, Relu: 1, _FusedMatMul: 1 }, fusedLayers: 0 });
+    expect(result.report.relativeError).toBeLessThan(1e-2);
+  });
+
   it('graph: refuses by name a model the compiler cannot lower; auto keeps it a layers model', async () => {
     const model = tfl.sequential({ layers: [tfl.layers.repeatVector({ inputShape: [4], n: 2, name: 'repeat' }), tfl.layers.flatten({ name: 'flat' })] });
     const files = await modelFiles(model);
