@@ -1,7 +1,7 @@
-// `npm run bench:fidelity [model filter] [modes] [format]`: quantization fidelity on real data, edgeflow beside the
-// anchor (plain per-tensor min/max quantization as tensorflowjs_converter does it, reimplemented
-// below), side by side in one run. For each model of ../shared/fixtures and each mode (float16,
-// uint16, uint8, auto): weight bytes, output SNR (dB, worst float output), max absolute error and
+// `npm run bench:fidelity [model filter] [modes,...] [layers|graph|auto]`: quantization fidelity
+// on real data, edgeflow beside the anchor (plain per-tensor min/max quantization as
+// tensorflowjs_converter does it, reimplemented below), side by side in one run. For each model of
+// ../shared/fixtures and each mode (float16, uint16, uint8, auto; auto:snr=60 when named): weight bytes, output SNR (dB, worst float output), max absolute error and
 // top-1 agreement against the float32 model, on held-out inputs: photos of fixtures/images (7
 // photos × 7 crops and flips; 4 other photos calibrate edgeflow) through the image models, real
 // MNIST digits (the `mnist` package; 400 held out, 32 others calibrate) through the digit models.
@@ -31,7 +31,9 @@ const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../
 const IMAGES = path.join(FIXTURES, 'images');
 /** Photos that calibrate edgeflow; the others are the held-out evaluation set. */
 const CALIBRATION_PHOTOS = ['cat.jpg', 'street.jpeg', 'photo_image02.jpeg', 'photo_image08.jpeg'];
-const MODES = ['float16', 'uint16', 'uint8', 'auto'] as const;
+/** `auto:snr=60` (auto with a 60 dB floor on every float output) runs only when named. */
+const MODES = ['float16', 'uint16', 'uint8', 'auto', 'auto:snr=60'] as const;
+const DEFAULT_MODES = MODES.slice(0, 4);
 type Mode = (typeof MODES)[number];
 
 type Pixels = Omit<ImageInput, 'height' | 'width'>;
@@ -232,7 +234,7 @@ async function benchModel(bench: BenchModel, rows: string[][], modes: readonly M
       name: 'bench',
       quantize: mode,
       format,
-      ...(mode === 'auto' ? {} : { tolerance: Infinity }),
+      ...(mode.startsWith('auto') ? {} : { tolerance: Infinity }),
       calibration: () => data.calibration,
       // FIDELITY_VERBOSE=1 prints the conversion's choices (folding, clipping, compensation).
       onProgress: (p) => process.env.FIDELITY_VERBOSE && /fold|noise|kept|compensat|clipping/i.test(p.detail) && console.log(`  ${p.detail}`),
@@ -240,7 +242,7 @@ async function benchModel(bench: BenchModel, rows: string[][], modes: readonly M
     const seconds = (performance.now() - started) / 1000;
     const ours = await figures(converted.modelFiles, weightBytes(converted.modelFiles), reference, data.evaluation);
     const anchor =
-      mode === 'auto'
+      mode === 'auto' || mode === 'auto:snr=60'
         ? undefined
         : await (async () => {
             const built = anchorModel(model, mode);
@@ -276,7 +278,7 @@ async function main() {
   }
   const [filter, modeList, format = 'layers'] = process.argv.slice(2);
   if (!['layers', 'graph', 'auto'].includes(format)) throw new Error(`format ${JSON.stringify(format)}: expected layers, graph or auto`);
-  const modes = modeList ? MODES.filter((m) => modeList.split(',').includes(m)) : MODES;
+  const modes = modeList ? MODES.filter((m) => modeList.split(',').includes(m)) : DEFAULT_MODES;
   const rows = [['model', 'mode', 'bytes', 'anchor bytes', 'SNR dB', 'anchor SNR', 'gain dB', 'max err', 'anchor max err', 'top-1', 'anchor top-1', 'vs f32', 'convert s']];
   for (const bench of MODELS) if (!filter || bench.name.toLowerCase().includes(filter.toLowerCase())) await benchModel(bench, rows, modes, format as ConvertOptions['format']);
   console.log(`\n${table(rows)}`);
