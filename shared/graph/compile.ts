@@ -273,11 +273,35 @@ class Compiler {
     const axis = config(bn).axis;
     if (axis !== undefined && axis !== -1 && axis !== x.shape.length - 1 && !(Array.isArray(axis) && (axis[0] === -1 || axis[0] === x.shape.length - 1)))
       throw new NotCompilable(`BatchNormalization ${JSON.stringify(name(bn))} over a non-last axis`);
+    if (!this.foldBatchNorm) return this.unfoldedBatchNorm(bn, x);
     const { scale, shift } = this.batchNormFactors(bn, channels);
     const s = this.graph.constant(`${name(bn)}/scale`, [channels], Float32Array.from(scale));
     const t = this.graph.constant(`${name(bn)}/offset`, [channels], Float32Array.from(shift));
     const scaled = this.graph.op(`${name(bn)}/mul`, 'Mul', [x.name, s], { T: attr.float() });
     return { name: this.graph.op(name(bn), 'AddV2', [scaled, t], { T: attr.float() }), shape: x.shape };
+  }
+
+  /**
+   * BN as one FusedBatchNormV3 of its own four vectors (stock TF.js runs it as tf.batchNorm, as
+   * its layers runtime does): quantized, they are the values a layers model would store.
+   */
+  private unfoldedBatchNorm(bn: TopologyLayer, x: Tensor): Tensor {
+    const c = config(bn);
+    const channels = x.shape[x.shape.length - 1]!;
+    this.batchNormFactors(bn, channels); // checks the axis and the channel count
+    const vector = (key: string, absent: number) =>
+      this.graph.constant(`${name(bn)}/${key}`, [channels], (c[key === 'gamma' ? 'scale' : 'center'] === false ? undefined : this.weight(bn, key)!.values) ?? new Float32Array(channels).fill(absent));
+    const inputs = [
+      x.name,
+      vector('gamma', 1),
+      vector('beta', 0),
+      this.graph.constant(`${name(bn)}/moving_mean`, [channels], this.weight(bn, 'moving_mean')!.values),
+      this.graph.constant(`${name(bn)}/moving_variance`, [channels], this.weight(bn, 'moving_variance')!.values),
+    ];
+    return {
+      name: this.graph.op(name(bn), 'FusedBatchNormV3', inputs, { T: attr.float(), U: attr.float(), epsilon: attr.number(Number(c.epsilon ?? 1e-3)), is_training: attr.bool(false) }),
+      shape: x.shape,
+    };
   }
 
   /** Conv2D / DepthwiseConv2D / Dense, with the BatchNormalization and activation after it fused when they are its only readers. */
@@ -468,7 +492,7 @@ class Compiler {
  * its manifest name (`<layer>/kernel`, ...) as float32 (dequantized). Throws NotCompilable naming
  * the first layer (or construct) it cannot lower.
  */
-/** Options: foldBatchNorm false keeps each BatchNormalization a Mul and AddV2 after its convolution (default true). */
+/** Options: foldBatchNorm false keeps each BatchNormalization its own FusedBatchNormV3 op of its four vectors (default true). */
 export function compileLayersModel(modelTopology: unknown, weights: Weights, generatedBy?: string, options: { foldBatchNorm?: boolean } = {}): CompiledGraph {
   const compiled = new Compiler(kerasCalls(modelTopology), weights, options.foldBatchNorm ?? true).compile();
   if (generatedBy) compiled.modelJson.generatedBy = generatedBy;

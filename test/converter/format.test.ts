@@ -84,12 +84,17 @@ describe('--format', () => {
     }
   });
 
-  it('graph at float16: BatchNormalization stays a Mul and AddV2 after the convolution, not folded into its kernel', async () => {
+  it('graph at float16: BatchNormalization stays its own op of its four stored vectors, not folded into the kernel', async () => {
     const { files } = await convNet();
     const result = await convertModel(files, { name: 'net', quantize: 'float16', samples: 4, format: 'graph' });
     expect(result.metadata.format).toBe('graph-model');
-    expect(result.metadata.serving).toMatchObject({ runtime: 'graph', ops: { _FusedConv2D: 1, Mul: 1, AddV2: 1, Relu: 1, _FusedMatMul: 1 }, fusedLayers: 0 });
+    expect(result.metadata.serving).toMatchObject({ runtime: 'graph', ops: { _FusedConv2D: 1, FusedBatchNormV3: 1, Relu: 1, _FusedMatMul: 1 }, fusedLayers: 0 });
     expect(result.report.relativeError).toBeLessThan(1e-2);
+    const stored = JSON.parse(new TextDecoder().decode(result.modelFiles.files.get('model.json'))).weightsManifest.flatMap((g: { weights: { name: string }[] }) => g.weights.map((w) => w.name));
+    expect(stored).toEqual(expect.arrayContaining(['bn/gamma', 'bn/beta', 'bn/moving_mean', 'bn/moving_variance']));
+    // The same values the layers model stores at float16, run by the same tf.batchNorm: the same outputs.
+    const layers = await convertModel(files, { name: 'net', quantize: 'float16', samples: 4 });
+    expect(result.report.relativeError).toBeCloseTo(layers.report.relativeError, 5);
   });
 
   it('graph: refuses by name a model the compiler cannot lower; auto keeps it a layers model', async () => {
