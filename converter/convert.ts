@@ -427,12 +427,12 @@ function reportStep(model: DecodedModel, floatBytes: number, signature: Referenc
  * reset_after, MultiHeadAttention, ...) is compiled to a graph model before anything runs it,
  * whatever --format says; refused by name when the compiler cannot lower it either.
  */
-function requiredGraphStep(model: DecodedModel, spec: QuantizeSpec, options: ResolvedConvertOptions): GraphCompilation | undefined {
+function requiredGraphStep(model: DecodedModel, options: ResolvedConvertOptions): GraphCompilation | undefined {
   if (model.format !== 'layers-model') return undefined;
   const unbuildable = layersTfjsCannotBuild(model);
   if (unbuildable.length === 0) return undefined;
   try {
-    const compilation = compileToGraph(model, { foldBatchNorm: !storesSixteenBit(model, spec) });
+    const compilation = compileToGraph(model, { foldBatchNorm: !options.keepBatchNorm });
     options.onProgress({ stage: 'read', detail: `TF.js layers cannot build ${unbuildable.join(', ')}: compiled to a graph model of standard TF ops` });
     return compilation;
   } catch (error) {
@@ -454,11 +454,11 @@ function storesSixteenBit(model: DecodedModel, spec: QuantizeSpec): boolean {
 function formatStep(model: DecodedModel, spec: QuantizeSpec, options: ResolvedConvertOptions): { model: DecodedModel; compiled: GraphCompilation['summary'] | undefined } {
   if (model.format !== 'layers-model' || options.format === 'layers') return { model, compiled: undefined };
   let compilation: GraphCompilation;
-  // At 16 bits BN stays a Mul and AddV2 after its convolution, as the layers model keeps it (fold-policy.ts).
-  if (options.format === 'graph') compilation = requireGraph(model, { foldBatchNorm: !storesSixteenBit(model, spec) });
+  // BN folded in float32 (fast, self-contained); --keep-batchnorm keeps the layers model's BN values (docs/convert.md).
+  if (options.format === 'graph') compilation = requireGraph(model, { foldBatchNorm: !options.keepBatchNorm });
   else if (storesSixteenBit(model, spec)) {
-    // The compiler folds BN in float32 before quantizing; at 16 bits the layers model keeps BN
-    // unfolded (fold-policy.ts), measured closer to float32, and is served compiled at load anyway.
+    // The compiler folds BN in float32 before quantizing; at 16 bits the layers model keeps BN's
+    // values (fold-policy.ts), the anchor's, and is served with BN folded at load: fused speed too.
     options.onProgress({ stage: 'quantize', detail: '--format auto: keeping the layers model (weights stored at float16/uint16 keep BatchNormalization unfolded)' });
     return { model, compiled: undefined };
   } else {
@@ -536,7 +536,7 @@ export async function convertModel(input: FileSet | DecodedModel, given: Convert
   const read = await readStep(input, resolved);
   const { options } = read;
   const { floatBytes } = read;
-  const required = requiredGraphStep(read.model, spec, options);
+  const required = requiredGraphStep(read.model, options);
   const source = required?.model ?? read.model;
   lap('read');
   await options.pause();

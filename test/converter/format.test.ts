@@ -84,9 +84,11 @@ describe('--format', () => {
     }
   });
 
-  it('graph at float16: BatchNormalization stays its own op of its four stored vectors, not folded into the kernel', async () => {
+  it('graph at float16: BatchNormalization folded by default; with keepBatchNorm its own op of its four stored vectors, as the layers model stores them', async () => {
     const { files } = await convNet();
-    const result = await convertModel(files, { name: 'net', quantize: 'float16', samples: 4, format: 'graph' });
+    const folded = await convertModel(files, { name: 'net', quantize: 'float16', samples: 4, format: 'graph' });
+    expect(folded.metadata.serving).toMatchObject({ runtime: 'graph', ops: { _FusedConv2D: 1, Reshape: 1, _FusedMatMul: 1, Softmax: 1 }, fusedLayers: 2 });
+    const result = await convertModel(files, { name: 'net', quantize: 'float16', samples: 4, format: 'graph', keepBatchNorm: true });
     expect(result.metadata.format).toBe('graph-model');
     expect(result.metadata.serving).toMatchObject({ runtime: 'graph', ops: { _FusedConv2D: 1, FusedBatchNormV3: 1, Relu: 1, _FusedMatMul: 1 }, fusedLayers: 0 });
     expect(result.report.relativeError).toBeLessThan(1e-2);
