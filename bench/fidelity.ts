@@ -236,8 +236,8 @@ async function benchModel(bench: BenchModel, rows: string[][], modes: readonly M
       format,
       ...(mode.startsWith('auto') ? {} : { tolerance: Infinity }),
       calibration: () => data.calibration,
-      // FIDELITY_VERBOSE=1 prints the conversion's choices (folding, clipping, compensation).
-      onProgress: (p) => process.env.FIDELITY_VERBOSE && /fold|noise|kept|compensat|clipping/i.test(p.detail) && console.log(`  ${p.detail}`),
+      // FIDELITY_VERBOSE=1 prints the conversion's choices (folding, clipping, compensation, auto's trials).
+      onProgress: (p) => process.env.FIDELITY_VERBOSE && /fold|noise|kept|compensat|clipping|auto/i.test(p.detail) && console.log(`  ${p.detail}`),
     });
     const seconds = (performance.now() - started) / 1000;
     const ours = await figures(converted.modelFiles, weightBytes(converted.modelFiles), reference, data.evaluation);
