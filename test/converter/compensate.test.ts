@@ -17,7 +17,7 @@ import { readModel } from '../../converter/read/index.ts';
 import { type ModelFiles, shardModel } from '../../converter/shard.ts';
 import { memoryHandler } from '../../shared/model-loader.ts';
 import { modelFiles } from '../../models/train/save.ts';
-import { loadMnistDigits } from '../helpers/mnist.ts';
+import { loadMnistDigits, sampleDigits } from '../helpers/mnist.ts';
 import { fixedValues } from '../helpers/tiny-models.ts';
 import { fixtureFiles, hasFixture, KERAS_FIXTURES, needs } from '../helpers/keras.ts';
 
@@ -76,15 +76,8 @@ describe('layer inputs', () => {
 
 /** A small MLP trained here on real digits (a lab model): no fixture needed. */
 async function trainedDigitModel(): Promise<FileSet> {
-  const digits = loadMnistDigits();
   const count = 2000;
-  const step = Math.floor(digits.labels.length / count);
-  const pixels = new Float32Array(count * 784);
-  const labels = new Int32Array(count);
-  for (let i = 0; i < count; i++) {
-    pixels.set(digits.pixels.subarray(i * step * 784, (i * step + 1) * 784), i * 784);
-    labels[i] = digits.labels[i * step]!;
-  }
+  const { pixels, labels } = sampleDigits(loadMnistDigits(), count);
   const model = tfl.sequential({
     layers: [tfl.layers.flatten({ inputShape: [28, 28] }), tfl.layers.dense({ units: 32, activation: 'relu' }), tfl.layers.dense({ units: 10, activation: 'softmax' })],
   });
