@@ -3,10 +3,13 @@
 import '@tensorflow/tfjs-backend-cpu'; // the reference backend the converter checks the serving backend against (converter/backend-check.ts)
 import { startNodeBackend } from '../functions/node.ts';
 import { isolatedConverter, type Converter } from '../converter/node.ts';
+import { quietTensorFlow } from './quiet.ts';
 
-export { quietTensorFlow } from './quiet.ts';
+export { quietTensorFlow };
 
+/** Starts the backend, quietly (no "install our node backend" banner: benches call this too). */
 export async function useNodeBackend(): Promise<string> {
+  quietTensorFlow();
   const { simd } = await startNodeBackend();
   return `TF.js wasm${simd ? ' with SIMD' : ' WITHOUT SIMD (slower)'}`;
 }
