@@ -1,9 +1,10 @@
 // Request bodies, capped (413 naming the body and the limit, declared or actual) and read whole
 // (400 when empty or not JSON). Two ways, for two needs:
 // - admin routes: Hono's body-limit middleware before the handler (limitBody), then readBody;
-// - predictions: readJsonBody streams the body under its cap inside the handler, because the
-//   model loads while the body arrives (runtime.acquireWhile). Hono's body-limit would buffer a
-//   body without Content-Length before the handler starts, losing that overlap.
+// - predictions: readCappedBody streams the body under its cap inside the handler (then
+//   parseJsonBody, each step timed), because the model loads while the body arrives
+//   (runtime.acquireWhile). Hono's body-limit would buffer a body without Content-Length before
+//   the handler starts, losing that overlap.
 // A body refused from its Content-Length is read to its end (up to a cap) before the 413 goes
 // out: a client still sending when the server answers and closes gets EPIPE instead of the 413.
 // (Past hono/body-limit's cap, a body without Content-Length is not drained: Hono holds its reader.)
