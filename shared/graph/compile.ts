@@ -9,7 +9,7 @@
 import { type AttrValue, attr, GraphBuilder, type GraphWeight } from './graphdef.ts';
 import { kerasCalls, NotCompilable, type LayerCall } from './keras-calls.ts';
 import type { TopologyLayer } from '../schemas/model-json.ts';
-import type { LowerContext, Tensor } from './lower/context.ts';
+import { FUSABLE_ACTIVATIONS, type LowerContext, pair, type Tensor } from './lower/context.ts';
 import { lowerAttention } from './lower/attention.ts';
 import { lowerConv1d } from './lower/conv1d.ts';
 import { lowerConv2d } from './lower/conv2d.ts';
@@ -40,17 +40,12 @@ export interface GraphTensor {
 
 type Weights = Map<string, { shape: number[]; values: Float32Array }>;
 
-const FUSABLE_ACTIVATIONS: Record<string, string> = { relu: 'Relu', relu6: 'Relu6', sigmoid: 'Sigmoid', elu: 'Elu' };
 const ACTIVATION_OPS: Record<string, string> = { ...FUSABLE_ACTIVATIONS, tanh: 'Tanh', selu: 'Selu', softplus: 'Softplus', exponential: 'Exp', softsign: 'Softsign' };
 const IDENTITY_LAYERS = new Set(['Dropout', 'SpatialDropout1D', 'SpatialDropout2D', 'GaussianNoise', 'GaussianDropout', 'AlphaDropout', 'ActivityRegularization']);
 const MERGE_OPS: Record<string, string> = { Add: 'AddV2', Subtract: 'Sub', Multiply: 'Mul', Maximum: 'Maximum', Minimum: 'Minimum' };
 
 const name = (layer: TopologyLayer) => layer.config.name;
 const config = (layer: TopologyLayer) => layer.config as Record<string, unknown>;
-const pair = (value: unknown, fallback: number): [number, number] => {
-  if (Array.isArray(value)) return [Number(value[0] ?? fallback), Number(value[1] ?? value[0] ?? fallback)];
-  return value === undefined || value === null ? [fallback, fallback] : [Number(value), Number(value)];
-};
 const product = (dims: number[]) => dims.reduce((a, b) => a * b, 1);
 
 /** The activation of a layer call: a Keras activation name ('linear' when none), or null when the layer is not an activation. */

@@ -24,3 +24,12 @@ export interface LowerContext {
 
 export const layerName = (layer: TopologyLayer): string => layer.config.name;
 export const layerConfig = (layer: TopologyLayer): Record<string, unknown> => layer.config as Record<string, unknown>;
+
+/** Keras activations a _FusedConv2D / _FusedMatMul fuses, by the TF op name they fuse as. */
+export const FUSABLE_ACTIVATIONS: Record<string, string> = { relu: 'Relu', relu6: 'Relu6', sigmoid: 'Sigmoid', elu: 'Elu' };
+
+/** A Keras 2-D option (kernel_size, strides, dilation_rate): a number or a list, as [h, w]. */
+export const pair = (value: unknown, fallback: number): [number, number] => {
+  if (Array.isArray(value)) return [Number(value[0] ?? fallback), Number(value[1] ?? value[0] ?? fallback)];
+  return value === undefined || value === null ? [fallback, fallback] : [Number(value), Number(value)];
+};

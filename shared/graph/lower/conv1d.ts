@@ -6,11 +6,10 @@
 import { attr } from '../graphdef.ts';
 import { NotCompilable } from '../keras-calls.ts';
 import type { TopologyLayer } from '../../schemas/model-json.ts';
-import { type LowerContext, layerConfig, layerName, type Tensor } from './context.ts';
+import { FUSABLE_ACTIVATIONS, type LowerContext, layerConfig, layerName, type Tensor } from './context.ts';
 import { batchAndShape } from './conv2d.ts';
 
 export const CONV1D_CLASSES = new Set(['Conv1D', 'Conv1DTranspose']);
-const FUSABLE: Record<string, string> = { relu: 'Relu', relu6: 'Relu6', sigmoid: 'Sigmoid', elu: 'Elu' };
 
 const first = (value: unknown, fallback: number): number => Number(Array.isArray(value) ? value[0] : (value ?? fallback));
 
@@ -61,7 +60,7 @@ export function lowerConv1d(ctx: LowerContext, layer: TopologyLayer, x: Tensor):
   const expanded = g.op(`${base}/ExpandDims`, 'ExpandDims', [input, axis], { ...F, Tdim: attr.dtype('int32') });
   const kernelConst = g.constant(`${base}/kernel`, [1, k, a, b], kernel.values);
   const biasConst = g.constant(`${base}/bias`, [filters], bias);
-  const fused = FUSABLE[activation];
+  const fused = FUSABLE_ACTIVATIONS[activation];
   let conv: string;
   let outLength: number;
   if (!transpose) {

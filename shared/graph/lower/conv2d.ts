@@ -7,15 +7,9 @@
 import { attr, type GraphBuilder } from '../graphdef.ts';
 import { NotCompilable } from '../keras-calls.ts';
 import type { TopologyLayer } from '../../schemas/model-json.ts';
-import { type LowerContext, layerConfig, layerName, type Tensor } from './context.ts';
+import { FUSABLE_ACTIVATIONS, type LowerContext, layerConfig, layerName, pair, type Tensor } from './context.ts';
 
-const FUSABLE: Record<string, string> = { relu: 'Relu', relu6: 'Relu6', sigmoid: 'Sigmoid', elu: 'Elu' };
 const F = { T: attr.float() };
-
-const pair = (value: unknown, fallback: number): [number, number] => {
-  if (Array.isArray(value)) return [Number(value[0] ?? fallback), Number(value[1] ?? value[0] ?? fallback)];
-  return value === undefined || value === null ? [fallback, fallback] : [Number(value), Number(value)];
-};
 
 /** The int32 shape [batch of x, ...rest], built at run time (Shape → StridedSlice → ConcatV2). */
 export function batchAndShape(g: GraphBuilder, base: string, x: string, rest: number[]): string {
@@ -55,7 +49,7 @@ function outSize(size: number, k: number, stride: number, dilation: number, padd
 
 /** BiasAdd and the activation after an op that cannot fuse them. */
 function biasAndActivation(ctx: LowerContext, base: string, conv: string, bias: string, activation: string, shape: number[]): Tensor {
-  const fused = FUSABLE[activation];
+  const fused = FUSABLE_ACTIVATIONS[activation];
   const added = ctx.graph.op(fused || activation !== 'linear' ? `${base}/BiasAdd` : base, 'BiasAdd', [conv, bias], { ...F, data_format: attr.string('NHWC') });
   if (fused) return { name: ctx.graph.op(base, fused, [added], F), shape };
   return ctx.activation(base, { name: added, shape }, activation);
@@ -87,7 +81,7 @@ export function lowerConv2d(ctx: LowerContext, layer: TopologyLayer, x: Tensor):
       ...geometry,
       dilations: attr.ints([1, dh, dw, 1]),
     });
-    const fused = FUSABLE[activation];
+    const fused = FUSABLE_ACTIVATIONS[activation];
     const shape = [x.shape[0]!, outSize(h, kh, sh, dh, padding), outSize(w, kw, sw, dw, padding), filters];
     const pointwiseOp = g.op(
       fused || activation === 'linear' ? base : `${base}/BiasAdd`,
