@@ -485,9 +485,9 @@ class Compiler {
 /**
  * Compiles a layers model to a graph model. `weights` holds every weight of the layers model by
  * its manifest name (`<layer>/kernel`, ...) as float32 (dequantized). Throws NotCompilable naming
- * the first layer (or construct) it cannot lower.
+ * the first layer (or construct) it cannot lower. `options.foldBatchNorm` false keeps each
+ * BatchNormalization its own FusedBatchNormV3 op of its four vectors (default true).
  */
-/** Options: foldBatchNorm false keeps each BatchNormalization its own FusedBatchNormV3 op of its four vectors (default true). */
 export function compileLayersModel(modelTopology: unknown, weights: Weights, generatedBy?: string, options: { foldBatchNorm?: boolean } = {}): CompiledGraph {
   const compiled = new Compiler(kerasCalls(modelTopology), weights, options.foldBatchNorm ?? true).compile();
   if (generatedBy) compiled.modelJson.generatedBy = generatedBy;
