@@ -12,13 +12,6 @@ import type { StorageDtype } from '../../shared/options/quantize-spec.ts';
 
 export type DtypeChoice = Map<string, StorageDtype>;
 
-export interface AutoResult {
-  choice: DtypeChoice;
-  trials: number;
-  /** Relative output drift of the final choice. */
-  drift: number;
-}
-
 interface Noise {
   uint8: number;
   uint16: number;
@@ -61,25 +54,17 @@ async function smallestPassing(lo: number, hi: number, pass: (k: number) => Prom
   return lo;
 }
 
-export async function chooseDtypes(
-  weights: DecodedWeight[],
-  tolerance: number,
-  evaluate: (choice: DtypeChoice) => Promise<number>,
-  options: { clipOutliers: boolean; onTrial?: (trial: number, drift: number) => void },
-): Promise<AutoResult> {
+export async function chooseDtypes(weights: DecodedWeight[], tolerance: number, evaluate: (choice: DtypeChoice) => Promise<number>, options: { clipOutliers: boolean }): Promise<DtypeChoice> {
   const floats = weights.filter((w) => w.dtype === 'float32');
   const noise = new Map(floats.map((w) => [w.name, noiseOf(w.values as Float32Array, options.clipOutliers)]));
   const twoByte = (name: string): StorageDtype => (noise.get(name)!.uint16 <= noise.get(name)!.float16 ? 'uint16' : 'float16');
   const twoByteNoise = (name: string) => Math.min(noise.get(name)!.uint16, noise.get(name)!.float16);
 
-  let trials = 0;
   const results = new Map<string, number>();
   const run = async (choice: DtypeChoice): Promise<number> => {
     const key = floats.map((w) => choice.get(w.name)).join();
     if (!results.has(key)) {
-      const drift = await evaluate(choice);
-      options.onTrial?.(++trials, drift);
-      results.set(key, drift);
+      results.set(key, await evaluate(choice));
     }
     return results.get(key)!;
   };
@@ -96,6 +81,5 @@ export async function chooseDtypes(
   const rest = floats.filter((w) => !keepFloat.has(w.name));
   const byUint8Noise = [...rest].sort((a, b) => noise.get(b.name)!.uint8 - noise.get(a.name)!.uint8).map((w) => w.name);
   const twoCount = await smallestPassing(0, rest.length, async (k) => (await run(build(keepFloat, new Set(byUint8Noise.slice(0, k))))) <= tolerance);
-  const choice = build(keepFloat, new Set(byUint8Noise.slice(0, twoCount)));
-  return { choice, trials, drift: await run(choice) };
+  return build(keepFloat, new Set(byUint8Noise.slice(0, twoCount)));
 }
