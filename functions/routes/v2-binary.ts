@@ -9,7 +9,7 @@
 //   in output order, `Inference-Header-Content-Length` gives the JSON's length and the body is
 //   `application/octet-stream`.
 // Every inconsistency between the header, the sizes and the body is a 400 naming it.
-import { v2Datatype } from '../../shared/codecs.ts';
+import { jsonValues, v2Datatype } from '../../shared/codecs.ts';
 import { concatBytes } from '../../shared/bytes.ts';
 import { badRequest } from '../../shared/errors.ts';
 import type { V2InferRequest } from '../../shared/schemas/requests.ts';
@@ -72,12 +72,11 @@ export function encodeInferResponse(
   head: Record<string, unknown>,
   outputs: OutputTensor[],
   binary: (name: string) => boolean,
-  jsonData: (output: OutputTensor) => unknown,
 ): { body: string | Uint8Array<ArrayBuffer>; headers: Record<string, string> } {
   const parts: Uint8Array[] = [];
   const listed = outputs.map((o) => {
     const datatype = v2Datatype(o.dtype);
-    if (!binary(o.name)) return { name: o.name, shape: o.shape, datatype, data: jsonData(o) };
+    if (!binary(o.name)) return { name: o.name, shape: o.shape, datatype, data: jsonValues(o.values, o.dtype) };
     binaryWidth(datatype, `outputs: ${o.name}`);
     const bytes = tensorBytes(o.values);
     parts.push(bytes);

@@ -9,7 +9,7 @@
 //                                                  body {"ready": true} keeps the loaded ones
 import { Hono, type Context } from 'hono';
 import { endTime, setMetric, startTime, timing } from 'hono/timing';
-import { asTensorDtype, checkShape, decodeValues, elementCount, jsonValues, v2Datatype } from '../../shared/codecs.ts';
+import { asTensorDtype, checkShape, decodeValues, elementCount, v2Datatype } from '../../shared/codecs.ts';
 import type { TensorSignature } from '../../shared/schemas/edgeflow-json.ts';
 import { V2InferRequest } from '../../shared/schemas/requests.ts';
 import { describeZodError } from '../../shared/errors.ts';
@@ -137,7 +137,7 @@ export function v2Routes(): Hono<AppEnv> {
       startTime(c, 'encode');
       const head = { model_name: acquired.resolved.name, model_version: String(acquired.resolved.version), ...(request.id !== undefined ? { id: request.id } : {}) };
       const selected = outputs.filter((o) => wanted.has(o.name));
-      const { body, headers } = encodeInferResponse(head, selected, binaryOutputChoice(request), (o) => jsonValues(o.values, o.dtype));
+      const { body, headers } = encodeInferResponse(head, selected, binaryOutputChoice(request));
       endTime(c, 'encode', 2);
       return c.body(body, 200, headers);
     } finally {
