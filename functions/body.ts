@@ -118,6 +118,11 @@ export async function timed<T>(c: Context, name: string, fn: () => T | Promise<T
   }
 }
 
+/** The request's media type: its Content-Type without parameters, lower case; '' when absent. */
+export function mediaType(c: Context): string {
+  return (c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+}
+
 /** JSON text (already read) parsed; 400 when empty or not JSON. */
 export function parseJsonBody(bytes: Uint8Array): unknown {
   if (bytes.byteLength === 0) throw badRequest('body: a JSON body is required');

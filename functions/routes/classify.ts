@@ -15,7 +15,7 @@ import { imageToInput } from '../../shared/image/to-input.ts';
 import type { EdgeflowJson } from '../../shared/schemas/edgeflow-json.ts';
 import { TfServingClassifyRequest } from '../../shared/schemas/requests.ts';
 import type { AppEnv } from '../app-env.ts';
-import { parseJsonBody, readCappedBody, timed } from '../body.ts';
+import { mediaType, parseJsonBody, readCappedBody, timed } from '../body.ts';
 import { runModel, type OutputTensor } from '../inference.ts';
 import { checkBatch, ElementBudget, type Limits } from '../limits.ts';
 import type { VersionSelector } from '../runtime/registry.ts';
@@ -51,7 +51,7 @@ function exampleImage(example: Record<string, unknown>, i: number, inputName: st
 
 /** Reads the body as one image or a JSON classify request; 415 for any other content type. */
 async function readImageRequest(c: Context<AppEnv>, limits: Limits, inputName: () => string): Promise<ImageRequest> {
-  const type = (c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase();
+  const type = mediaType(c);
   const queryTopK = parseTopK(c.req.query('top_k'));
   if (type !== '' && type !== 'application/json' && !IMAGE_TYPES.has(type)) {
     throw unsupportedImage(`Content-Type ${type}: send image/jpeg, image/png, or application/json with {"examples": [{"<input>": {"b64": ...}}]}`);

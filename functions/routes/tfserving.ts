@@ -13,7 +13,7 @@ import { parseVersion } from '../../shared/names.ts';
 import { TfServingPredictRequest } from '../../shared/schemas/requests.ts';
 import { describeZodError } from '../../shared/errors.ts';
 import type { TensorSignature } from '../../shared/schemas/edgeflow-json.ts';
-import { parseJsonBody, readCappedBody, timed } from '../body.ts';
+import { mediaType, parseJsonBody, readCappedBody, timed } from '../body.ts';
 import { runModel } from '../inference.ts';
 import type { AppEnv } from '../app-env.ts';
 import { badRequest, notFound } from '../../shared/errors.ts';
@@ -111,7 +111,7 @@ export function tfServingRoutes(): Hono<AppEnv> {
     const { name, selector, action } = parsePath(decodeURIComponent(c.req.path));
     if (action === 'classify' || action === 'regress') return classifyOrRegress(c, name, selector, action);
     if (action !== 'predict') return c.json({ error: `${action} needs GET` }, 405);
-    const raw = (c.req.header('content-type') ?? '').split(';')[0]!.trim().toLowerCase() === RAW_TENSOR_TYPE;
+    const raw = mediaType(c) === RAW_TENSOR_TYPE;
     const [request, acquired] = await runtime.acquireWhile(name, selector, async () => {
       const body = await timed(c, 'read', () => readCappedBody(c, limits.maxBodyBytes));
       return timed(c, 'parse', () => {
