@@ -173,13 +173,17 @@ export class V3Scope implements WeightScope {
     this.names = groupNames(layers, root.name.split('/').pop() === LEGACY_CONTAINER);
   }
   private readonly claimed = new Set<string>();
-  private group(layer: KerasLayer): Group | undefined {
+  /** The root key of a layer's weights, claimed: its group's name, else a flat (Windows-saved) key. */
+  private keyOf(layer: KerasLayer): string | undefined {
     const name = this.names.get(layer);
     if (name === undefined) return undefined;
     const key = childGroup(this.root, name) ? name : this.flatKey(name);
-    if (key === undefined) return undefined;
-    this.claimed.add(key);
-    return childGroup(this.root, key);
+    if (key !== undefined) this.claimed.add(key);
+    return key;
+  }
+  private group(layer: KerasLayer): Group | undefined {
+    const key = this.keyOf(layer);
+    return key === undefined ? undefined : childGroup(this.root, key);
   }
   /**
    * Keras 2.13-2.15 on Windows flattens the tree into root groups named `<container>\<name>[\<object>]`.
@@ -209,15 +213,13 @@ export class V3Scope implements WeightScope {
   }
   weightsOf(layer: KerasLayer, expected: number): NumericArray[] {
     const name = this.names.get(layer);
-    const nested = name !== undefined && childGroup(this.root, name) !== undefined;
-    const key = name === undefined ? undefined : nested ? name : this.flatKey(name);
+    const key = this.keyOf(layer);
     if (key === undefined) {
       if (expected === 0) return [];
       throw new ConversionError(`layer ${layerName(layer)} has no weights in model.weights.h5 (looked for ${this.root.name}/${name ?? '?'})`);
     }
-    this.claimed.add(key);
     const own = childGroup(this.root, key);
-    return nested ? treeVars(own!, layer.class_name) : layerVars(own, this.flatChildren(key), layer.class_name);
+    return key === name ? treeVars(own!, layer.class_name) : layerVars(own, this.flatChildren(key), layer.class_name);
   }
   nested(model: KerasLayer): WeightScope {
     const group = this.group(model);
