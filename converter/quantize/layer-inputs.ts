@@ -279,10 +279,16 @@ interface Accumulator {
   count: number;
 }
 
-function newAccumulator(site: LinearSite, kernel: DecodedWeight): Accumulator | null {
+/** A site's kernel as groups of [d × o] matrices, or null where its rank is unexpected or d is past MAX_INPUTS. */
+function dimensions(site: LinearSite, kernel: DecodedWeight): { d: number; o: number; groups: number } | null {
   const shape = kernel.shape;
   const [d, o, groups] = site.kind === 'dense' ? [shape[0]!, shape[1]!, 1] : site.kind === 'conv' ? [shape[0]! * shape[1]! * shape[2]!, shape[3]!, 1] : [shape[0]! * shape[1]!, shape[3]!, shape[2]!];
   if ((site.kind === 'dense' ? shape.length !== 2 : shape.length !== 4) || d > MAX_INPUTS) return null;
+  return { d, o, groups };
+}
+
+function newAccumulator(site: LinearSite, kernel: DecodedWeight): Accumulator {
+  const { d, o, groups } = dimensions(site, kernel)!;
   return { site, d, o, hessians: Array.from({ length: groups }, () => new Float64Array(d * d)), sums: Array.from({ length: groups }, () => new Float64Array(d)), count: 0 };
 }
 
@@ -325,10 +331,11 @@ function addBatch(acc: Accumulator, kernel: DecodedWeight, input: Float32Array, 
  */
 export async function layerInputs(model: DecodedModel, files: ModelFiles, sites: LinearSite[], calibration: Calibration): Promise<LayerInputs[]> {
   const weights = new Map(model.weights.map((w) => [w.name, w]));
-  const candidates = sites.filter((site) => newAccumulator(site, weights.get(site.kernel)!) !== null);
+  const candidates = sites.filter((site) => dimensions(site, weights.get(site.kernel)!) !== null);
   if (candidates.length === 0) return [];
   const runner = await captureRunner(model, files, candidates);
-  const accumulators = runner.sites.map((site) => newAccumulator(site, weights.get(site.kernel)!)!);
+  // Allocated once the captured sites are known (H of a 2048-input kernel is 32 MB).
+  const accumulators = runner.sites.map((site) => newAccumulator(site, weights.get(site.kernel)!));
   const budget = Math.ceil(PATCH_BUDGET / calibration.batches.length);
   try {
     for (const batch of calibration.batches) {
