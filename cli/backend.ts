@@ -5,8 +5,6 @@ import { startNodeBackend } from '../functions/node.ts';
 import { isolatedConverter, type Converter } from '../converter/node.ts';
 import { quietTensorFlow } from './quiet.ts';
 
-export { quietTensorFlow };
-
 /** Starts the backend, quietly (no "install our node backend" banner: benches call this too). */
 export async function useNodeBackend(): Promise<string> {
   quietTensorFlow();
