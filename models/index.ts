@@ -4,4 +4,5 @@ export { runTraining, TrainingOptions, type TrainJobOptions } from './train/run.
 export { modelFiles } from './train/save.ts';
 export type { ModelDefinition } from './types.ts';
 export { readDigits } from './data/mnist.ts';
+export { permutation } from './data/random.ts';
 export { installFastGradients } from './train/fast-gradients.ts';

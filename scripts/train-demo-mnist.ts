@@ -7,8 +7,7 @@
 import { writeFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
 import { useNodeBackend } from '../cli/backend.ts';
-import { installFastGradients, readDigits } from '../models/index.ts';
-import { seededRandom } from '../shared/random.ts';
+import { installFastGradients, permutation, readDigits } from '../models/index.ts';
 import { MNIST_WEIGHTS_PATH, mnistCnnLayers, setSeededWeights } from './demo-models.ts';
 
 const TRAIN = 4000;
@@ -17,12 +16,7 @@ const TEST = 1000;
 console.log(await useNodeBackend());
 const restore = installFastGradients();
 const digits = readDigits();
-const order = Array.from({ length: digits.labels.length }, (_, i) => i);
-const random = seededRandom(5);
-for (let i = order.length - 1; i > 0; i--) {
-  const j = Math.floor(random() * (i + 1));
-  [order[i], order[j]] = [order[j]!, order[i]!];
-}
+const order = permutation(digits.labels.length, 5);
 const batch = (ids: number[]) => {
   const pixels = new Float32Array(ids.length * 784);
   ids.forEach((id, k) => pixels.set(digits.pixels.subarray(id * 784, (id + 1) * 784), k * 784));
