@@ -157,7 +157,7 @@ async function admin(change: () => Promise<unknown>): Promise<void> {
 }
 
 const moveLabel = (name: string, label: string, version: number) =>
-  call(`/admin/models/${name}/labels/${label}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ version }) });
+  call(`/admin/models/${name}/labels/${encodeURIComponent(label)}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ version }) });
 
 async function removeLabel(name: string, label: string): Promise<void> {
   if (!confirm(`Remove the label "${label}" of ${name}? Requests through it will answer 404 until it is set again.`)) return;
