@@ -50,11 +50,21 @@ export function classifierMetadata(signature: { inputs: TensorSignature[]; outpu
   if (given.labels) checkLabels(given.labels, signature.outputs);
   const metadata: ClassifierMetadata = given.labels ? { labels: given.labels } : {};
   if (given.image) return { ...metadata, image: checkImage(given.image, signature.inputs[0], signature.inputs.length) };
-  const [input] = signature.inputs;
-  const [batch, height, width, depth] = input?.shape ?? [];
-  if (signature.inputs.length !== 1 || input!.shape.length !== 4 || batch !== -1 || !(height! > 0) || !(width! > 0) || !CHANNELS[depth as 1 | 3]) return metadata;
-  const image: ImageInput = { height: height!, width: width!, channels: CHANNELS[depth as 1 | 3], scale: 1, offset: 0 };
-  return { ...metadata, image, inferred: `image input ${height}x${width} ${image.channels}, pixels 0..255 as they are (give --image ...,scale=,offset= if the model expects another range)` };
+  // :classify infers the image spec of a free-batch input only (calibration images take any batch: imageSpecFor).
+  const image = signature.inputs[0]?.shape[0] === -1 ? inferredImage(signature.inputs) : undefined;
+  if (!image) return metadata;
+  return {
+    ...metadata,
+    image,
+    inferred: `image input ${image.height}x${image.width} ${image.channels}, pixels 0..255 as they are (give --image ...,scale=,offset= if the model expects another range)`,
+  };
+}
+
+/** The image spec of a single [batch, H, W, 1|3] input, pixels as they are; undefined for any other signature. */
+function inferredImage(inputs: TensorSignature[]): ImageInput | undefined {
+  const [height, width, depth] = inputs[0]?.shape.slice(1) ?? [];
+  if (inputs.length !== 1 || inputs[0]!.shape.length !== 4 || !(height! > 0) || !(width! > 0) || !CHANNELS[depth as 1 | 3]) return undefined;
+  return { height: height!, width: width!, channels: CHANNELS[depth as 1 | 3], scale: 1, offset: 0 };
 }
 
 /** Labels and image from model.json's userDefinedMetadata, where they are well-formed. */
@@ -71,8 +81,5 @@ export function trainedClassifier(model: DecodedModel): { labels?: string[]; ima
  * undefined when the model has no such input.
  */
 export function imageSpecFor(inputs: TensorSignature[], given: ImageOption | undefined): ImageInput | undefined {
-  if (given) return checkImage(given, inputs[0], inputs.length);
-  const [height, width, depth] = inputs[0]?.shape.slice(1) ?? [];
-  if (inputs.length !== 1 || inputs[0]!.shape.length !== 4 || !(height! > 0) || !(width! > 0) || !CHANNELS[depth as 1 | 3]) return undefined;
-  return { height: height!, width: width!, channels: CHANNELS[depth as 1 | 3], scale: 1, offset: 0 };
+  return given ? checkImage(given, inputs[0], inputs.length) : inferredImage(inputs);
 }
