@@ -29,6 +29,7 @@ import { LocalFolderStore } from '../shared/store/local.ts';
 import { MemoryStore } from '../shared/store/memory.ts';
 import type { ObjectStore } from '../shared/store/types.ts';
 import { spawnServe } from './proc.ts';
+import { quantile } from './stats.ts';
 
 const { values: flags } = parseArgs({
   options: {
@@ -90,7 +91,6 @@ async function window(send: () => Promise<void>, seconds: number): Promise<{ rps
   return { rps: latencies.length / ((performance.now() - start) / 1000), latencies };
 }
 
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 const range = (xs: number[], digits = 0) => `${Math.min(...xs).toFixed(digits)}-${Math.max(...xs).toFixed(digits)}`;
 
 /** One way to send a prediction: over HTTP, or runModel in this process. */
@@ -157,8 +157,8 @@ async function compare(platform: string, model: DemoModel, [off, on]: [Target, T
       model.name,
       v.name === 'off' ? 'off' : `on (${BATCH.size}, ${BATCH.timeoutUs} µs)`,
       range(v.rps),
-      percentile(sorted, 50).toFixed(1),
-      percentile(sorted, 99).toFixed(1),
+      quantile(sorted, 0.5).toFixed(1),
+      quantile(sorted, 0.99).toFixed(1),
       String(sorted.length),
       v.name === 'on' ? merged.toFixed(1) : '-',
       v.name === 'on' ? `${range(ratios, 2)}x` : '',

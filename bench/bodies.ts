@@ -18,6 +18,7 @@ import { optionalFixtures } from '../scripts/fixture-models.ts';
 import { LocalFolderStore } from '../shared/store/local.ts';
 import { seededRandom } from '../shared/random.ts';
 import { spawnServe } from './proc.ts';
+import { quantile } from './stats.ts';
 
 const ROUNDS = Number(process.env.ROUNDS ?? 200);
 const WARM_ROUNDS = 5;
@@ -31,10 +32,6 @@ interface Variant {
 
 const utf8 = new TextEncoder();
 const bytesOf = (view: ArrayBufferView) => new Uint8Array(view.buffer as ArrayBuffer, view.byteOffset, view.byteLength);
-const percentile = (values: number[], p: number) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN;
-};
 const JSON_TYPE = { 'content-type': 'application/json' };
 const RAW_TYPE = { 'content-type': 'application/octet-stream' };
 
@@ -117,7 +114,7 @@ async function main(): Promise<void> {
         r.infer.push(timing.infer ?? Number.NaN);
       }
     }
-    const binaryP50 = percentile(results[all.findIndex((v) => v.label === 'v2 binary FP32')]!.e2e, 50);
+    const binaryP50 = quantile(results[all.findIndex((v) => v.label === 'v2 binary FP32')]!.e2e, 0.5);
     const f = (x: number) => (x < 10 ? x.toFixed(2) : x.toFixed(1));
     console.log(`MobileNetV2 uint8, one 224x224x3 image, ${ROUNDS} interleaved rounds, edgeflow serve --workers 1 over loopback (ms)`);
     console.log(
@@ -125,16 +122,16 @@ async function main(): Promise<void> {
         ['body', 'bytes', 'read p50', 'parse p50', 'decode p50', 'infer p50', 'e2e p50', 'e2e p90', 'p50 - binary'],
         ...all.map((variant, i) => {
           const r = results[i]!;
-          const p50 = percentile(r.e2e, 50);
+          const p50 = quantile(r.e2e, 0.5);
           return [
             variant.label,
             String(variant.body.byteLength),
-            f(percentile(r.read, 50)),
-            f(percentile(r.parse, 50)),
-            f(percentile(r.decode, 50)),
-            f(percentile(r.infer, 50)),
+            f(quantile(r.read, 0.5)),
+            f(quantile(r.parse, 0.5)),
+            f(quantile(r.decode, 0.5)),
+            f(quantile(r.infer, 0.5)),
             f(p50),
-            f(percentile(r.e2e, 90)),
+            f(quantile(r.e2e, 0.9)),
             f(p50 - binaryP50),
           ];
         }),

@@ -27,6 +27,7 @@ import { seededRandom } from '../shared/random.ts';
 import { LocalFolderStore } from '../shared/store/local.ts';
 import type { ObjectStore } from '../shared/store/types.ts';
 import { rss, spawnServe, workerdPid } from './proc.ts';
+import { quantile } from './stats.ts';
 
 const TOKEN = 'bench-load-admin-token-0123456789';
 const MODELS = ['load-a', 'load-b', 'load-c'];
@@ -123,7 +124,6 @@ function sampleRss(pid: number | undefined): { stop(): Promise<number | null> } 
 }
 
 const mib = (bytes: number | null) => (bytes === null ? '?' : `${(bytes / 2 ** 20).toFixed(0)} MiB`);
-const quantile = (sorted: number[], q: number) => sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? NaN;
 
 function summary(outcomes: Outcome[]): string {
   const count = (kind: Outcome['kind']) => outcomes.filter((o) => o.kind === kind).length;

@@ -14,6 +14,7 @@ import { readInput } from '../converter/read/files.ts';
 import { loadModel, type LoadedModel } from '../shared/model-loader.ts';
 import { repoRoot } from '../scripts/edge-worker.ts';
 import { layersMacs, matmulBound } from './bound.ts';
+import { quantile } from './stats.ts';
 
 const FIXTURES = path.resolve(repoRoot, '../shared/fixtures');
 const ROUNDS = Number(process.env.ROUNDS ?? 30);
@@ -45,8 +46,6 @@ function inputsFor(model: LoadedModel): tf.Tensor[] {
   });
 }
 
-const percentile = (values: number[], p: number) => [...values].sort((a, b) => a - b)[Math.min(values.length - 1, Math.floor(values.length * p))]!;
-
 async function timeOnce(model: LoadedModel, inputs: tf.Tensor[]): Promise<number> {
   const start = performance.now();
   const outputs = await model.predict(inputs);
@@ -68,7 +67,7 @@ async function compare(stock: LoadedModel, served: LoadedModel): Promise<{ stock
   } finally {
     tf.dispose(inputs);
   }
-  return { stock: percentile(times.stock, 0.5), served: percentile(times.served, 0.5) };
+  return { stock: quantile(times.stock, 0.5), served: quantile(times.served, 0.5) };
 }
 
 const files = (result: Awaited<ReturnType<typeof convertModel>>) => (p: string) => result.modelFiles.files.get(p)!;

@@ -31,6 +31,7 @@ import { buildWorker, repoRoot, startWorker, type WorkerBundle } from '../script
 import { buildCli } from '../scripts/build-cli.ts';
 import { layersMacs, matmulBound } from './bound.ts';
 import { rss, spawnServe, workerdPid } from './proc.ts';
+import { quantile } from './stats.ts';
 
 const QUICK = process.argv.includes('--quick');
 /** `--node-only`: `edgeflow serve` alone, without building and starting the Worker in workerd. */
@@ -59,11 +60,6 @@ interface BenchModel {
   files: { modelJson: ModelJson; shards: Map<string, Uint8Array>; compiled: boolean };
 }
 
-const sortNumbers = (values: number[]) => [...values].sort((a, b) => a - b);
-const quantile = (values: number[], q: number) => {
-  const sorted = sortNumbers(values);
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]!;
-};
 const p50 = (values: number[]) => quantile(values, 0.5);
 const p99 = (values: number[]) => (values.length >= P99_MIN_SAMPLES ? ms(quantile(values, 0.99)) : `n<${P99_MIN_SAMPLES}`);
 const ms = (x: number) => (x < 10 ? x.toFixed(2) : x.toFixed(1));
