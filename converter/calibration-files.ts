@@ -6,7 +6,7 @@ import { EdgeflowError, isEdgeflowError } from '../shared/errors.ts';
 import { decodeImage } from '../shared/image/decode.ts';
 import { imageToInput } from '../shared/image/to-input.ts';
 import type { ImageInput, TensorSignature } from '../shared/schemas/edgeflow-json.ts';
-import { fixedBatch, parseCalibrationJson, parseNpy, splitSamples, type Calibration } from './calibration.ts';
+import { fixedBatch, isIntegerDtype, parseCalibrationJson, parseNpy, splitSamples, type Calibration } from './calibration.ts';
 import type { FileSet } from './model.ts';
 import { checkCalibrationFiles, isCalibrationPath } from '../shared/bucket/calibration.ts';
 
@@ -44,7 +44,7 @@ function imageCalibration(files: CalibrationFile[], inputs: TensorSignature[], s
   const used = files.slice(0, Math.max(MAX_CALIBRATION_IMAGES, fixedBatch(inputs) ?? 1));
   const depth = spec.channels === 'grayscale' ? 1 : 3;
   const perImage = spec.height * spec.width * depth;
-  const integer = /int|bool/i.test(input.dtype);
+  const integer = isIntegerDtype(input.dtype);
   const values = integer ? new Int32Array(used.length * perImage) : new Float32Array(used.length * perImage);
   used.forEach(({ path, bytes }, i) => {
     try {

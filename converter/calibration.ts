@@ -28,7 +28,7 @@ export const DEFAULT_SAMPLES = 8;
 /** Size used for unknown non-batch dimensions (e.g. images of any height and width). */
 export const DEFAULT_FREE_DIMENSION = 64;
 
-const isIntegerDtype = (dtype: string) => /int|bool/i.test(dtype);
+export const isIntegerDtype = (dtype: string) => /int|bool/i.test(dtype);
 
 /** The batch size a model fixes in its input signature, or undefined when the batch is free. */
 export const fixedBatch = (inputs: TensorSignature[]): number | undefined => inputs.map((input) => input.shape[0]).find((d) => d !== undefined && d > 0);
