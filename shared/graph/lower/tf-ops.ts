@@ -155,7 +155,7 @@ function transpose(call: Call): Tensor {
   const x = floatInput(call, single(call));
   if (conjugate === true) refuse(call, 'has conjugate=True');
   const order = perm === undefined || perm === null ? x.shape.map((_, i) => x.shape.length - 1 - i) : perm;
-  if (!isIntList(order) || order.length !== x.shape.length || [...order].sort().some((p, i) => p !== i)) refuse(call, `has perm=${JSON.stringify(perm)}`);
+  if (!isIntList(order) || order.length !== x.shape.length || [...order].sort((p, q) => p - q).some((p, i) => p !== i)) refuse(call, `has perm=${JSON.stringify(perm)}`);
   const name = ctx.graph.op(base, 'Transpose', [x.name, ctx.graph.ints(`${base}/perm`, order)], { ...F, Tperm: attr.dtype('int32') });
   return { name, shape: order.map((p) => x.shape[p]!) };
 }
