@@ -354,7 +354,7 @@ async function compensateStep(run: Conversion, target: DecodedModel, dtypeOf: (n
   const onSourceGrid = new Set(target.weights.filter((w) => w.sourceGrid?.dtype === 'uint8').map((w) => w.name));
   const sites = linearSites(target).filter((site) => dtypeOf(site.kernel) === 'uint8' && !onSourceGrid.has(site.kernel));
   if (sites.length === 0) return base;
-  const stats = await layerInputs(target, encodeAndShard(target, () => 'float32', false, shardBytes).files, sites, run.calibration);
+  const stats = await layerInputs(target, encodeAndShard(target, () => 'float32', false, shardBytes).files, sites, run.calibration, run.options.pause);
   const compensation = compensate(target, stats, dtypeOf, run.clip);
   if (compensation.rounded.size === 0) return base;
   const clip = Object.values(base.encoded.quantization).some((q) => q.clipped);

@@ -15,6 +15,7 @@ import type { GraphNode } from '../../shared/graph/graphdef.ts';
 import type { Calibration } from '../calibration.ts';
 import type { DecodedModel, DecodedWeight } from '../model.ts';
 import type { ModelFiles } from '../shard.ts';
+import { NO_PAUSE, type Pause } from '../pace.ts';
 import { accumulate, symmetrize } from './gptq.ts';
 
 export interface LinearSite {
@@ -328,8 +329,9 @@ function addBatch(acc: Accumulator, kernel: DecodedWeight, input: Float32Array, 
 /**
  * Input statistics of the sites' kernels over the calibration inputs, run through the float32
  * model (files: its float32 encoding). Sites whose input cannot be captured are left out.
+ * pause (converter/pace.ts) is awaited before each batch, as runCalibration does.
  */
-export async function layerInputs(model: DecodedModel, files: ModelFiles, sites: LinearSite[], calibration: Calibration): Promise<LayerInputs[]> {
+export async function layerInputs(model: DecodedModel, files: ModelFiles, sites: LinearSite[], calibration: Calibration, pause: Pause = NO_PAUSE): Promise<LayerInputs[]> {
   const weights = new Map(model.weights.map((w) => [w.name, w]));
   const candidates = sites.filter((site) => dimensions(site, weights.get(site.kernel)!) !== null);
   if (candidates.length === 0) return [];
@@ -339,6 +341,7 @@ export async function layerInputs(model: DecodedModel, files: ModelFiles, sites:
   const budget = Math.ceil(PATCH_BUDGET / calibration.batches.length);
   try {
     for (const batch of calibration.batches) {
+      await pause();
       const inputs = batch.map((t) => tf.tensor(t.values, t.shape, t.dtype));
       try {
         const outputs = await runner.run(inputs);
