@@ -14,10 +14,10 @@ import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { build, type Plugin } from 'esbuild';
 
-export const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
-export const DIST = path.join(root, 'dist');
+const root = path.resolve(path.dirname(new URL(import.meta.url).pathname), '..');
+const DIST = path.join(root, 'dist');
 /** What bin/edgeflow.mjs reads: when the build started and the sources it read (root-relative). */
-export const BUILD_MANIFEST = 'build.json';
+const BUILD_MANIFEST = 'build.json';
 
 /** Small pure-ESM packages on the serving path, bundled: one file parses faster than their hundreds. */
 const BUNDLED = /^(hono|@hono\/node-server|zod)(\/|$)/;
