@@ -81,5 +81,8 @@ export async function chooseDtypes(weights: DecodedWeight[], tolerance: number, 
   const rest = floats.filter((w) => !keepFloat.has(w.name));
   const byUint8Noise = [...rest].sort((a, b) => noise.get(b.name)!.uint8 - noise.get(a.name)!.uint8).map((w) => w.name);
   const twoCount = await smallestPassing(0, rest.length, async (k) => (await run(build(keepFloat, new Set(byUint8Noise.slice(0, k))))) <= tolerance);
-  return build(keepFloat, new Set(byUint8Noise.slice(0, twoCount)));
+  const choice = build(keepFloat, new Set(byUint8Noise.slice(0, twoCount)));
+  // A search may end on its untried upper bound: the choice is measured too (evaluate sees every choice made).
+  await run(choice);
+  return choice;
 }
