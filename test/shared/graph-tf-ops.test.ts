@@ -18,6 +18,17 @@ beforeAll(async () => {
   await useNodeBackend();
 });
 
+/** Turns the layer named 'op' of a decoded model into a Keras op layer (TFOpLambda / SlicingOpLambda) calling `fn` with one inbound node. */
+function rewriteAsOp(decoded: DecodedModel, className: string, fn: string, node: unknown[]): void {
+  type Layer = { class_name: string; config: Record<string, unknown>; inbound_nodes: unknown[] };
+  type Config = { config: { layers: Layer[] } };
+  const topology = decoded.modelJson.modelTopology as Config & { model_config?: Config };
+  const op = (topology.model_config ?? topology).config.layers.find((l) => l.config.name === 'op')!;
+  op.class_name = className;
+  op.config = { name: 'op', function: fn };
+  op.inbound_nodes = [node];
+}
+
 /** x → Dense "a" → TFOpLambda "op"(a, **kwargs), built by rewriting a Dense slot. */
 async function opModel(fn: string, kwargs: Record<string, unknown>): Promise<DecodedModel> {
   const x = tfl.input({ shape: [4], name: 'x' });
@@ -27,13 +38,7 @@ async function opModel(fn: string, kwargs: Record<string, unknown>): Promise<Dec
   setFixedWeights(model, 97);
   const decoded = await readModel(await modelFiles(model));
   model.dispose();
-  type Layer = { class_name: string; config: Record<string, unknown>; inbound_nodes: unknown[] };
-  type Config = { config: { layers: Layer[] } };
-  const topology = decoded.modelJson.modelTopology as Config & { model_config?: Config };
-  const op = (topology.model_config ?? topology).config.layers.find((l) => l.config.name === 'op')!;
-  op.class_name = 'TFOpLambda';
-  op.config = { name: 'op', function: fn };
-  op.inbound_nodes = [['a', 0, 0, { ...kwargs, name: null }]];
+  rewriteAsOp(decoded, 'TFOpLambda', fn, ['a', 0, 0, { ...kwargs, name: null }]);
   decoded.weights = decoded.weights.filter((w) => !w.name.startsWith('op/'));
   return decoded;
 }
@@ -81,13 +86,7 @@ async function rank3Model(className: string, fn: string, node: unknown[]): Promi
   const model = tfl.model({ inputs: x, outputs: slot });
   const decoded = await readModel(await modelFiles(model));
   model.dispose();
-  type Layer = { class_name: string; config: Record<string, unknown>; inbound_nodes: unknown[] };
-  type Config = { config: { layers: Layer[] } };
-  const topology = decoded.modelJson.modelTopology as Config & { model_config?: Config };
-  const op = (topology.model_config ?? topology).config.layers.find((l) => l.config.name === 'op')!;
-  op.class_name = className;
-  op.config = { name: 'op', function: fn };
-  op.inbound_nodes = [node];
+  rewriteAsOp(decoded, className, fn, node);
   return decoded;
 }
 
