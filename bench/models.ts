@@ -2,8 +2,9 @@
 // options), in one table: format in, what is served (the stored graph, the layers runtime, or the
 // layers model compiled to fused graph ops at load), converts or the refusal, drift, and predict
 // p50 at batch 1 on wasm-SIMD as stock TF.js runs the stored files vs as edgeflow serves them,
-// the two interleaved round by round. For MobileNetV2 it prints the GFLOP/s reached against a
-// single-core bound measured in the same run: the backend's best case, a 1024³ float32 matMul.
+// the two interleaved round by round. Then MobileNetV2 (the nsfwjs fixture) at float32, float16 and
+// uint8 as served, against the single-core bound (bench/bound.ts: a 1024³ float32 matMul), all
+// four interleaved round by round and each taken at its median.
 import { readdirSync } from 'node:fs';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
@@ -13,7 +14,8 @@ import { convertModel } from '../converter/convert.ts';
 import { readInput } from '../converter/read/files.ts';
 import { loadModel, type LoadedModel } from '../shared/model-loader.ts';
 import { repoRoot } from '../scripts/edge-worker.ts';
-import { layersMacs, matmulBound } from './bound.ts';
+import { optionalFixtures } from '../scripts/fixture-models.ts';
+import { boundShare, layersMacs, matmulBound } from './bound.ts';
 import { quantile } from './stats.ts';
 
 const FIXTURES = path.resolve(repoRoot, '../shared/fixtures');
@@ -79,9 +81,7 @@ async function main(): Promise<void> {
     console.log(`no fixtures at ${FIXTURES}: nothing to measure`);
     return;
   }
-  const bound = await matmulBound();
   const rows: string[][] = [['model', 'format in', 'served as', 'converts', 'drift', 'stock p50 ms', 'served p50 ms', 'speed-up']];
-  let mobilenet: { macs: number; ms: number } | undefined;
   for (const input of inputs) {
     const name = path
       .basename(input.label)
@@ -111,20 +111,60 @@ async function main(): Promise<void> {
         times.served.toFixed(2),
         `${(times.stock / times.served).toFixed(2)}x`,
       ]);
-      if (input.label.startsWith('tfjs-layers/nsfwjs-mobilenet_v2')) mobilenet = { macs: await layersMacs(result.modelFiles.modelJson), ms: times.served };
     } finally {
       stock.dispose();
       served.dispose();
     }
   }
   console.log(table(rows));
-  console.log(`\nsingle-core bound (1024³ float32 matMul on this backend): ${bound.toFixed(1)} GFLOP/s`);
-  if (mobilenet) {
-    const gflops = (2 * mobilenet.macs) / (mobilenet.ms / 1000) / 1e9;
-    console.log(
-      `MobileNetV2 (nsfwjs, as served): ${(mobilenet.macs / 1e6).toFixed(0)} M multiply-adds in ${mobilenet.ms.toFixed(1)} ms = ${gflops.toFixed(1)} GFLOP/s, ${((100 * gflops) / bound).toFixed(0)}% of the bound`,
-    );
+  await mobilenetAgainstBound();
+}
+
+/** MobileNetV2 as served at each dtype and the bound, one round of each in turn, each at its median. */
+async function mobilenetAgainstBound(): Promise<void> {
+  const [fixture] = await optionalFixtures();
+  if (!fixture) return;
+  const dtypes = [
+    { label: 'float32', quantize: 'none' },
+    { label: 'float16', quantize: 'float16' },
+    { label: 'uint8', quantize: 'uint8' },
+  ] as const;
+  const variants: { label: string; model: LoadedModel }[] = [];
+  let macs = 0;
+  for (const { label, quantize } of dtypes) {
+    const result = await convertModel(fixture.files, { name: `${fixture.name}-${label}`, quantize });
+    macs = await layersMacs(result.modelFiles.modelJson);
+    variants.push({ label, model: await loadModel(result.modelFiles.modelJson, files(result), { compile: result.metadata.serving?.runtime === 'compiled-graph' }) });
   }
+  const bound = await matmulBound();
+  const input = tf.tensor(new Float32Array([fixture.example()].flat(Infinity) as number[]), [1, 224, 224, 3]);
+  const times = new Map<string, number[]>([['bound', []], ...variants.map((v) => [v.label, []] as [string, number[]])]);
+  try {
+    for (let round = 0; round < ROUNDS + 2; round++) {
+      const boundMs = await bound.round();
+      if (round >= 2) times.get('bound')!.push(boundMs);
+      for (const { label, model } of variants) {
+        const ms = await timeOnce(model, [input]);
+        if (round >= 2) times.get(label)!.push(ms);
+      }
+    }
+  } finally {
+    tf.dispose(input);
+    bound.dispose();
+    for (const { model } of variants) model.dispose();
+  }
+  const boundMs = times.get('bound')!;
+  const rows = [['MobileNetV2 (nsfwjs)', 'runs as', 'p50 ms', 'GFLOP/s', 'bound GFLOP/s', '% of bound (goal ≥ 75%)']];
+  for (const { label, model } of variants) {
+    const share = boundShare(macs, times.get(label)!, boundMs);
+    rows.push([label, model.runtime, quantile(times.get(label)!, 0.5).toFixed(1), share.gflops.toFixed(1), share.boundGflops.toFixed(1), `${(100 * share.share).toFixed(0)}%`]);
+  }
+  console.log(
+    `\nMobileNetV2 as served against the single-core bound (1024³ float32 matMul, B constant), ${(macs / 1e6).toFixed(0)} M multiply-adds; ` +
+      `the bound and the three models one round each in turn, ${ROUNDS} rounds, each at its median (bound p50 ${quantile(boundMs, 0.5).toFixed(1)} ms, ` +
+      `rounds ${Math.min(...boundMs).toFixed(1)}–${Math.max(...boundMs).toFixed(1)} ms):`,
+  );
+  console.log(table(rows));
 }
 
 await main();

@@ -24,22 +24,31 @@ interface Command {
   help: string;
 }
 
+/** A command that runs TF.js, with its console notes (the "install our node backend" banner) off. */
+const quietly =
+  (run: Command['run']): Command['run'] =>
+  async (argv) => {
+    (await import('./quiet.ts')).quietTensorFlow();
+    return run(argv);
+  };
+
 const commands: Record<string, () => Promise<Command>> = {
   convert: async () => {
     const { convertCommand, HELP } = await import('./convert.ts');
-    return { run: convertCommand, help: HELP };
+    return { run: quietly(convertCommand), help: HELP };
   },
   train: async () => {
     const { trainCommand, HELP } = await import('./train.ts');
-    return { run: trainCommand, help: HELP };
+    return { run: quietly(trainCommand), help: HELP };
   },
+  // Quiets TF.js itself, in the processes that serve (a cluster primary loads no TF.js).
   serve: async () => {
     const { serveCommand, HELP } = await import('./serve.ts');
     return { run: serveCommand, help: HELP };
   },
   watch: async () => {
     const { watchCommand, HELP } = await import('./watch.ts');
-    return { run: watchCommand, help: HELP };
+    return { run: quietly(watchCommand), help: HELP };
   },
 };
 
@@ -81,8 +90,6 @@ export async function main(argv: string[]): Promise<number> {
   if (!load) return reportError('', USAGE, new UsageError(`unknown command ${JSON.stringify(name)}`));
   const command = await load();
   try {
-    // TF.js's "install our node backend" banner (and its other console notes) off.
-    (await import('./quiet.ts')).quietTensorFlow();
     return await command.run(rest);
   } catch (error) {
     return reportError(name, command.help, error);

@@ -1,7 +1,9 @@
 // `edgeflow serve --store <folder | s3://bucket/prefix> [--port 8080]`: the edge app on Node
 // (@hono/node-server, stock wasm backend), serving the models published in the store.
-// Runs until SIGINT / SIGTERM.
-import { startNodeServer, DEFAULT_BATCH_TIMEOUT_MICROS, DEFAULT_LIMITS, DEFAULT_INDEX_TTL_MS, DEFAULT_NODE_MEMORY_BUDGET_BYTES, type BackendInfo } from '../functions/node.ts';
+// Runs until SIGINT / SIGTERM. The server (Hono, TF.js) is imported only by a process that
+// serves: a cluster primary (--workers > 1) forks its workers without loading it.
+import type { BackendInfo, NodeServerOptions } from '../functions/node.ts';
+import { DEFAULT_BATCH_TIMEOUT_MICROS, DEFAULT_INDEX_TTL_MS, DEFAULT_LIMITS, DEFAULT_NODE_MEMORY_BUDGET_BYTES } from '../shared/options/serving.ts';
 import { listAll } from '../shared/store/util.ts';
 import { z } from 'zod';
 import { EdgeflowError } from '../shared/errors.ts';
@@ -141,7 +143,9 @@ export function parseServeFlags(values: Record<string, unknown>): ServeOptions {
 }
 
 /** startNodeServer, with a port in use or not ours to take said as such. */
-async function listen(options: Parameters<typeof startNodeServer>[0]) {
+async function listen(options: NodeServerOptions) {
+  const [{ startNodeServer }, { quietTensorFlow }] = await Promise.all([import('../functions/node.ts'), import('./quiet.ts')]);
+  quietTensorFlow();
   try {
     return await startNodeServer(options);
   } catch (error) {

@@ -7,14 +7,13 @@ import type { Limits } from './limits.ts';
 import type { AdminOptions } from './routes/admin.ts';
 import { startNodeBackend } from './runtime/backend-node.ts';
 import type { BatchingOptions } from './runtime/batcher.ts';
-import { DEFAULT_NODE_MEMORY_BUDGET_BYTES, ModelRuntime, type WarmUpPolicy } from './runtime/runtime.ts';
+import { ModelRuntime, type WarmUpPolicy } from './runtime/runtime.ts';
+import { DEFAULT_NODE_MEMORY_BUDGET_BYTES } from '../shared/options/serving.ts';
 
 // The Node side's public face beside the server: what the CLI needs to describe and start it.
-export { DEFAULT_LIMITS } from './limits.ts';
 export type { BackendInfo } from './runtime/backend.ts';
 export { startNodeBackend } from './runtime/backend-node.ts';
-export { DEFAULT_INDEX_TTL_MS, DEFAULT_NODE_MEMORY_BUDGET_BYTES } from './runtime/runtime.ts';
-export { DEFAULT_BATCH_TIMEOUT_MICROS, type BatchingOptions } from './runtime/batcher.ts';
+export type { BatchingOptions } from './runtime/batcher.ts';
 
 export interface NodeServerOptions {
   store: ObjectStore;

@@ -3,10 +3,9 @@
 // converter's default size limit comes from the entry (converter/ is the entry's to import).
 import * as z from 'zod';
 import { describeZodError, EdgeflowError } from '../shared/errors.ts';
-import { DEFAULT_LIMITS } from './limits.ts';
 import { DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_REQUEUE_AFTER_MS } from './routes/admin.ts';
-import { DEFAULT_BATCH_TIMEOUT_MICROS, type BatchingOptions } from './runtime/batcher.ts';
-import { DEFAULT_INDEX_TTL_MS, DEFAULT_MEMORY_BUDGET_BYTES } from './runtime/runtime.ts';
+import type { BatchingOptions } from './runtime/batcher.ts';
+import { DEFAULT_BATCH_TIMEOUT_MICROS, DEFAULT_INDEX_TTL_MS, DEFAULT_LIMITS, DEFAULT_MEMORY_BUDGET_BYTES } from '../shared/options/serving.ts';
 
 /** The bindings: generated from wrangler.toml (worker-configuration.d.ts), plus the admin secret. */
 export type WorkerEnv = Env & {

@@ -24,8 +24,6 @@ export interface BatchingOptions {
   maxEnqueuedBatches: number;
 }
 
-export const DEFAULT_BATCH_TIMEOUT_MICROS = 1000;
-
 /** What the batchers of one runtime did (reported by ModelRuntime.stats()). */
 export interface BatchCounts {
   /** Model runs made for waiting requests: merged batches and requests run alone. */

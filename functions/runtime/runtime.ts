@@ -2,6 +2,7 @@
 // registry of published versions, and the cache of loaded models. Routes only talk to this.
 import * as tf from '@tensorflow/tfjs-core';
 import { keys } from '../../shared/names.ts';
+import { DEFAULT_INDEX_TTL_MS, DEFAULT_MEMORY_BUDGET_BYTES } from '../../shared/options/serving.ts';
 import type { ObjectStore, StoredObject } from '../../shared/store/types.ts';
 import { Backend, type BackendStarter, type BackendStatus } from './backend.ts';
 import { EdgeflowError, unavailable } from '../../shared/errors.ts';
@@ -30,15 +31,6 @@ export interface RuntimeOptions {
 
 export type WarmUpPolicy = 'ready' | 'always' | 'never';
 export type LoadPurpose = 'predict' | 'ready';
-
-/**
- * Float32 weight bytes kept loaded, sized for a Workers isolate (128 MB): a model's wasm heap is
- * about 3x its weights once it has run (XNNPACK packs a copy), plus activations, JSON and code.
- */
-export const DEFAULT_MEMORY_BUDGET_BYTES = 24 * 1024 * 1024;
-/** Node processes have far more memory than an isolate. */
-export const DEFAULT_NODE_MEMORY_BUDGET_BYTES = 256 * 1024 * 1024;
-export const DEFAULT_INDEX_TTL_MS = 5_000;
 
 export type VersionState = 'AVAILABLE' | 'LOADING' | 'FAILED';
 

@@ -1,6 +1,7 @@
 // `edgeflow serve --workers 2`: two serving processes on one port answer predictions; a worker
 // that dies is replaced while the other keeps answering; SIGTERM stops the primary and every
-// worker; a port in use is said once, as one line.
+// worker; the primary loads no TF.js (it forks before importing the server); a port in use is
+// said once, as one line.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -39,8 +40,8 @@ const childPids = (pid: number): number[] => {
   }
 };
 
-function startServe(args: string[]) {
-  const child = spawn(process.execPath, [path.join(repoRoot, 'bin/edgeflow.mjs'), 'serve', '--store', folder, ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+function startServe(args: string[], env: Record<string, string> = {}) {
+  const child = spawn(process.execPath, [path.join(repoRoot, 'bin/edgeflow.mjs'), 'serve', '--store', folder, ...args], { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
   let output = '';
   child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -81,6 +82,26 @@ describe('edgeflow serve --workers', () => {
       child.kill('SIGTERM');
       expect(await exited).toBe(0);
       for (const pid of replaced) expect(() => process.kill(pid, 0)).toThrow();
+    } finally {
+      for (const pid of childPids(child.pid!)) process.kill(pid, 'SIGKILL');
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
+
+  it('the primary forks before importing the server: it loads no TF.js, its workers do', async () => {
+    const preload = path.join(repoRoot, 'test/helpers/loaded-packages.cjs');
+    const { child, waitFor, output } = startServe(['--port', '0', '--workers', '2'], { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --require ${preload}` });
+    try {
+      const url = (await waitFor(/at (http:\/\/127\.0\.0\.1:\d+)[\s\S]*try:/))[1]!;
+      expect((await fetch(`${url}/v1/models/dense:predict`, { method: 'POST', body })).status).toBe(200);
+      const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      const loaded = (who: string) => [...output().matchAll(new RegExp(`loaded packages \\(${who}\\): (.*)`, 'g'))].map((m) => m[1]!.split(', '));
+      expect(loaded('primary')).toHaveLength(1);
+      expect(loaded('primary')[0]!.filter((name) => name.startsWith('@tensorflow/'))).toEqual([]);
+      expect(loaded('worker')).toHaveLength(2);
+      for (const packages of loaded('worker')) expect(packages).toContain('@tensorflow/tfjs-core');
     } finally {
       for (const pid of childPids(child.pid!)) process.kill(pid, 'SIGKILL');
       if (child.exitCode === null) child.kill('SIGKILL');
