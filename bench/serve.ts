@@ -10,9 +10,11 @@
 //     Miniflare's workerd and isolate) → its first prediction answered, with where the time went;
 //   - throughput windows last ≥ 10 s;
 //   - then the issue's goal ratios, each with its figure.
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { createInterface } from 'node:readline';
 import { availableParallelism, tmpdir } from 'node:os';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { useNodeBackend } from '../cli/backend.ts';
@@ -158,6 +160,33 @@ async function throughput(url: string, model: BenchModel, concurrency: number): 
     }),
   );
   return { rps: times.length / ((performance.now() - start) / 1000), times, failed };
+}
+
+/**
+ * The machine's own ceiling for the throughput goal: `count` processes (bench/bare-loop.ts), each
+ * predicting in process in a loop, all at once for WINDOW_S seconds. Cores that share caches,
+ * memory bandwidth and a power budget run slower together than one alone; this says how much.
+ */
+async function parallelBare(model: BenchModel, count: number, work: string): Promise<{ rps: number; times: number[] }> {
+  progress(`ceiling: ${count} in-process predictors at once, ${model.name}`);
+  const folder = await mkdtemp(path.join(work, 'bare-'));
+  await writeFile(path.join(folder, 'model.json'), JSON.stringify(model.files.modelJson));
+  for (const [name, bytes] of model.files.shards) await writeFile(path.join(folder, name), bytes);
+  await writeFile(path.join(folder, 'input.bin'), new Uint8Array(model.input.values.buffer));
+  const tsx = createRequire(import.meta.url).resolve('tsx/cli');
+  const args = [tsx, path.join(repoRoot, 'bench', 'bare-loop.ts'), folder, model.files.compiled ? '1' : '0', String(WINDOW_S), model.input.shape.join(',')];
+  const children = Array.from({ length: count }, () => spawn(process.execPath, args, { stdio: ['pipe', 'pipe', 'inherit'] }));
+  const lines = children.map((child) => createInterface({ input: child.stdout! })[Symbol.asyncIterator]());
+  const next = async (i: number): Promise<string> => {
+    const line = await lines[i]!.next();
+    if (line.done) throw new Error(`bench/bare-loop.ts exited early (exit code ${children[i]!.exitCode})`);
+    return line.value;
+  };
+  await Promise.all(children.map((_, i) => next(i)));
+  for (const child of children) child.stdin!.write('go\n');
+  const times = (await Promise.all(children.map(async (_, i) => JSON.parse(await next(i)) as number[]))).flat();
+  await rm(folder, { recursive: true, force: true });
+  return { rps: times.length / WINDOW_S, times };
 }
 
 interface Server {
@@ -346,11 +375,22 @@ async function main(): Promise<void> {
 
     // 3. Throughput windows (≥ 10 s) at c=1 and c=32; the goal compares Node at c=32 with cores x the in-process rate.
     const throughputRows: string[][] = [];
+    const ceilingRows: string[][] = [];
     for (const model of QUICK ? [tiny, ...(uint8 ? [uint8] : [])] : served) {
       for (const server of servers) {
         for (const concurrency of QUICK ? [32] : [1, 32]) {
+          const ceiling = server.kind === 'node' && concurrency === 32 ? await parallelBare(model, cores, work) : undefined;
           progress(`throughput: ${server.kind}, ${model.name}, c=${concurrency}`);
           const { rps, times: t, failed } = await throughput(`${server.url}/v1/models/${model.name}:predict`, model, concurrency);
+          if (ceiling)
+            ceilingRows.push([
+              model.label,
+              (ceiling.rps / (cores * bareRate.get(model.name)!)).toFixed(2),
+              String(ceiling.times.length),
+              ms(p50(ceiling.times)),
+              p99(ceiling.times),
+              (rps / ceiling.rps).toFixed(2),
+            ]);
           const scale = rps / (cores * bareRate.get(model.name)!);
           throughputRows.push([
             server.kind,
@@ -403,6 +443,11 @@ async function main(): Promise<void> {
       `Throughput, ${WINDOW_S} s windows; node x = req/s / (${cores} cores x in-process rate)`,
       ['server', 'model', 'c', 'req/s', 'node x', 'n', 'p50 ms', 'p99 ms', 'p99/p50', 'failed'],
       throughputRows,
+    );
+    printTable(
+      `The machine's ceiling: ${cores} processes predicting in process at once (no HTTP), ${WINDOW_S} s, just before Node's c=32 window`,
+      ['model', `x (${cores} cores x in-process rate)`, 'n', 'p50 ms', 'p99 ms', 'Node c=32 req/s / this'],
+      ceilingRows,
     );
     printTable('Memory at the end of the run', ['server', 'process RSS', 'wasm heap', 'live tensors', 'model weights'], memoryRows);
     for (const row of boundRows) goals.push(`${row[0]} in process: ${row[5]} of the single-core SIMD bound (goal ≥ 75%)`);
