@@ -14,8 +14,9 @@ import type { DecodedModel, FileSet } from './model.ts';
 import { publishVersion, type VersionMetadata } from '../shared/bucket/publish.ts';
 import { foldBatchNorm } from './optimize/fold-batchnorm.ts';
 import { foldKeepsPrecision } from './optimize/fold-policy.ts';
+import { equalizeLayers } from './optimize/equalize.ts';
 import { chooseDtypes } from './quantize/auto.ts';
-import { compensate, withBiases } from './quantize/compensate.ts';
+import { compensate, type Compensation, withBiases } from './quantize/compensate.ts';
 import type { RoundedKernel } from './quantize/gptq.ts';
 import { layerInputs, linearSites } from './quantize/layer-inputs.ts';
 import { dtypeForWeight, parseQuantizeSpec, type QuantizeSpec, type StorageDtype } from '../shared/options/quantize-spec.ts';
@@ -202,7 +203,7 @@ interface Conversion {
 
 type Reference = Pick<Conversion, 'calibration' | 'reference'> & { signature: { inputs: TensorSignature[]; outputs: TensorSignature[] }; backendCheck?: BackendCheck };
 
-type Converted = Candidate & { auto?: { trials: number; drift: number }; report: AccuracyReport };
+type Converted = Candidate & { auto?: { trials: number; drift: number }; report: AccuracyReport; equalized: string[] };
 
 /**
  * Step read: decodes the input (unless already decoded) and reports its float32 size. A FileSet's
@@ -288,12 +289,16 @@ async function autoSearchStep(run: Conversion, target: DecodedModel) {
   // auto's trials, by choice: its final choice was one of them, so it is not measured again.
   const measured = new Map<string, Drift>();
   progress({ stage: 'quantize', detail: `auto: searching per-weight dtypes within ${describeTarget(goal)}` });
+  // Trials store uint8 kernels with the error-compensating rounding the final conversion uses (real
+  // calibration data only): a kernel's codes depend on its own layer alone, so they are rounded once.
+  const rounded = (await compensationOf(run, target, () => 'uint8'))?.rounded;
+  if (rounded) progress({ stage: 'quantize', detail: `auto: trials round ${rounded.size} uint8 kernel(s) error-compensated` });
   let trials = 0;
   const trial = async (candidate: Map<string, StorageDtype>) => {
     const key = choiceKey(candidate);
     let drift = measured.get(key);
     if (!drift) {
-      drift = await driftOf(run, encodeAndShard(target, (name) => candidate.get(name) ?? 'float32', clip, shardBytes).files);
+      drift = await driftOf(run, encodeAndShard(target, (name) => candidate.get(name) ?? 'float32', clip, shardBytes, rounded).files);
       measured.set(key, drift);
       const use = targetUse(drift, goal);
       progress({
@@ -307,20 +312,57 @@ async function autoSearchStep(run: Conversion, target: DecodedModel) {
   // uint8 grids, a model with room to spare), that one trial is the whole search.
   const allUint8 = new Map(target.weights.filter((w) => w.dtype === 'float32').map((w) => [w.name, 'uint8' as StorageDtype]));
   const choice = (await trial(allUint8)) <= 1 ? allUint8 : await chooseDtypes(target.weights, 1, trial, { clipOutliers: clip });
-  return { choice, auto: { trials, drift: driftScore(measured.get(choiceKey(choice))!) }, measured };
+  return { choice, auto: { trials, drift: driftScore(measured.get(choiceKey(choice))!) }, measured, rounded };
 }
 
-/** Step quantize + verify: chooses the dtypes (rules or auto), encodes and shards target, and measures its drift from the reference. */
-async function quantizeAndVerifyStep(run: Conversion, target: DecodedModel): Promise<Converted> {
+/** The narrowest dtypes a conversion may store: every float32 weight at uint8 for auto, the rules' choice otherwise. */
+const narrowestDtypes =
+  (spec: QuantizeSpec) =>
+  (name: string): StorageDtype =>
+    spec.kind === 'auto' ? 'uint8' : dtypeForWeight(spec, name);
+
+/**
+ * Step equalize (real calibration data only): where a layers model has Conv2D / Dense pairs to equalize
+ * (optimize/equalize.ts) and stores a weight on an affine grid (uint8 / uint16), both the model and its equalized weights
+ * are measured at the narrowest dtypes asked; the equalized ones are kept where they measurably
+ * lower the output noise. Off with options.equalize false.
+ */
+async function equalizeStep(run: Conversion, target: DecodedModel): Promise<{ model: DecodedModel; equalized: string[] }> {
+  const none = { model: target, equalized: [] };
+  const dtypeOf = narrowestDtypes(run.spec);
+  // Decided on real calibration data only, as clipping and compensation: made-up inputs could misjudge it.
+  if (!run.options.equalize || run.calibration.kind !== 'data' || !target.weights.some((w) => w.dtype === 'float32' && ['uint8', 'uint16'].includes(dtypeOf(w.name)))) return none;
+  const equalization = equalizeLayers(target);
+  if (equalization.pairs.length === 0) return none;
+  const measure = (model: DecodedModel) => driftOf(run, encodeAndShard(model, dtypeOf, run.clip, run.options.shardBytes).files);
+  const plain = noiseScore(await measure(target));
+  const equalized = noiseScore(await measure(equalization.model));
+  const keep = equalized < plain * MEASURABLY;
+  run.options.onProgress({
+    stage: 'quantize',
+    detail: `cross-layer equalization of ${equalization.pairs.length} layer pair(s): output noise ${equalized.toPrecision(3)} vs ${plain.toPrecision(3)}; ${keep ? 'kept' : 'not kept'}`,
+  });
+  return keep ? { model: equalization.model, equalized: equalization.pairs } : none;
+}
+
+/** Step quantize + verify: equalizes where it pays, chooses the dtypes (rules or auto), encodes and shards target, and measures its drift from the reference. */
+async function quantizeAndVerifyStep(run: Conversion, given: DecodedModel): Promise<Converted> {
+  const { model: target, equalized } = await equalizeStep(run, given);
   const { spec, lap } = run;
   const { onProgress: progress, shardBytes } = run.options;
   const { clip } = run;
-  const { choice, auto, measured } =
+  const { choice, auto, measured, rounded } =
     spec.kind === 'auto'
       ? await autoSearchStep(run, target)
-      : { choice: new Map(target.weights.filter((w) => w.dtype === 'float32').map((w) => [w.name, dtypeForWeight(spec, w.name)])), auto: undefined, measured: new Map<string, Drift>() };
+      : {
+          choice: new Map(target.weights.filter((w) => w.dtype === 'float32').map((w) => [w.name, dtypeForWeight(spec, w.name)])),
+          auto: undefined,
+          measured: new Map<string, Drift>(),
+          rounded: undefined,
+        };
   const dtypeOf = (name: string) => choice.get(name) ?? 'float32';
-  const clipped = encodeAndShard(target, dtypeOf, clip, shardBytes);
+  // auto's trials (and so its measured drift) stored uint8 kernels with compensated codes: so does this.
+  const clipped = encodeAndShard(target, dtypeOf, clip, shardBytes, rounded);
   progress({ stage: 'quantize', detail: `${clipped.encoded.data.byteLength} bytes of weights in ${clipped.files.files.size - 1} shard(s)` });
   lap('quantize');
 
@@ -333,10 +375,22 @@ async function quantizeAndVerifyStep(run: Conversion, target: DecodedModel): Pro
     },
     (detail) => progress({ stage: 'verify', detail }),
   );
-  const best = await compensateStep(run, target, dtypeOf, kept);
+  const best = await compensateStep(run, target, dtypeOf, kept, rounded !== undefined && kept.files === clipped.files);
   lap('verify');
   const report = accuracyReport(best.drift, run.calibration, targetOf(run.options), run.outputNames);
-  return { ...best, auto, report: run.backendCheck ? { ...report, backendCheck: run.backendCheck } : report };
+  return { ...best, auto, equalized, report: run.backendCheck ? { ...report, backendCheck: run.backendCheck } : report };
+}
+
+/** GPTQ codes (and corrected biases) of target's linear kernels stored at uint8, on real calibration data only; undefined when there are none. */
+async function compensationOf(run: Conversion, target: DecodedModel, dtypeOf: (name: string) => StorageDtype): Promise<Compensation | undefined> {
+  if (run.calibration.kind !== 'data' || !target.weights.some((w) => w.dtype === 'float32' && dtypeOf(w.name) === 'uint8')) return undefined;
+  // Kernels already on a uint8 grid (a quantized source) are stored on it losslessly.
+  const onSourceGrid = new Set(target.weights.filter((w) => w.sourceGrid?.dtype === 'uint8').map((w) => w.name));
+  const sites = linearSites(target).filter((site) => dtypeOf(site.kernel) === 'uint8' && !onSourceGrid.has(site.kernel));
+  if (sites.length === 0) return undefined;
+  const stats = await layerInputs(target, encodeAndShard(target, () => 'float32', false, run.options.shardBytes).files, sites, run.calibration, run.options.pause);
+  const compensation = compensate(target, stats, dtypeOf, run.clip);
+  return compensation.rounded.size > 0 ? compensation : undefined;
 }
 
 /** A candidate must lower the output noise by this factor to replace the one it refines (0.09 dB). */
@@ -347,21 +401,16 @@ const MEASURABLY = 0.98;
  * kernels rounded by GPTQ on their layers' calibration inputs, then also with bias correction;
  * each kept only where it measurably lowers the model's output noise (and keeps the tolerance).
  */
-async function compensateStep(run: Conversion, target: DecodedModel, dtypeOf: (name: string) => StorageDtype, base: Candidate): Promise<Candidate> {
-  if (run.calibration.kind !== 'data' || !target.weights.some((w) => w.dtype === 'float32' && dtypeOf(w.name) === 'uint8')) return base;
+async function compensateStep(run: Conversion, target: DecodedModel, dtypeOf: (name: string) => StorageDtype, base: Candidate, baseCompensated: boolean): Promise<Candidate> {
   const { shardBytes, tolerance, onProgress: progress } = run.options;
-  // Kernels already on a uint8 grid (a quantized source) are stored on it losslessly.
-  const onSourceGrid = new Set(target.weights.filter((w) => w.sourceGrid?.dtype === 'uint8').map((w) => w.name));
-  const sites = linearSites(target).filter((site) => dtypeOf(site.kernel) === 'uint8' && !onSourceGrid.has(site.kernel));
-  if (sites.length === 0) return base;
-  const stats = await layerInputs(target, encodeAndShard(target, () => 'float32', false, shardBytes).files, sites, run.calibration, run.options.pause);
-  const compensation = compensate(target, stats, dtypeOf, run.clip);
-  if (compensation.rounded.size === 0) return base;
+  const compensation = await compensationOf(run, target, dtypeOf);
+  if (!compensation) return base;
   const clip = Object.values(base.encoded.quantization).some((q) => q.clipped);
   const gainDb = 10 * Math.log10(compensation.nearestError / Math.max(compensation.compensatedError, 1e-300));
   progress({ stage: 'verify', detail: `error-compensating rounding of ${compensation.rounded.size} uint8 kernel(s) on their calibration inputs: layer output error ${gainDb.toFixed(1)} dB lower` });
   let best = base;
-  const variants: [string, DecodedModel][] = [['compensated rounding', target]];
+  // auto's choice was measured with compensated codes already: only bias correction is left to try.
+  const variants: [string, DecodedModel][] = baseCompensated ? [] : [['compensated rounding', target]];
   if (compensation.biases.size > 0) variants.push(['compensated rounding + bias correction', withBiases(target, compensation.biases)]);
   for (const [label, model] of variants) {
     const encoded = encodeAndShard(model, dtypeOf, clip, shardBytes, compensation.rounded);
@@ -408,14 +457,14 @@ async function candidatesStep(run: Conversion, model: DecodedModel, folding: { m
 
 /** Step report: the version's edgeflow.json metadata (source, signature, dtypes, sizes, accuracy report, training). */
 function reportStep(model: DecodedModel, floatBytes: number, signature: Reference['signature'], converted: Converted & { folded: number }, quantize: string): VersionMetadata {
-  const { encoded, files, auto, report, folded } = converted;
+  const { encoded, files, auto, report, folded, equalized } = converted;
   const training = (model.modelJson.userDefinedMetadata as { training?: Record<string, unknown> } | undefined)?.training;
   return {
     format: model.format,
     source: { format: model.source.format, files: model.source.files, bytes: model.source.bytes, ...(model.source.generatedBy ? { generatedBy: model.source.generatedBy } : {}) },
     signature,
     quantization: { spec: quantize, weights: encoded.quantization, ...(auto ? { auto } : {}) },
-    ...(folded > 0 ? { optimizations: { batchNormFolded: folded } } : {}),
+    ...(folded > 0 || equalized.length > 0 ? { optimizations: { ...(folded > 0 ? { batchNormFolded: folded } : {}), ...(equalized.length > 0 ? { equalized } : {}) } } : {}),
     sizes: { float32: floatBytes, converted: [...files.files.values()].reduce((sum, b) => sum + b.byteLength, 0), source: model.source.bytes },
     report,
     ...(training ? { training } : {}),

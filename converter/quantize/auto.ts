@@ -1,8 +1,10 @@
 // `auto` quantization: picks, per float32 weight, the smallest storage dtype that keeps the
 // converted model's outputs within tolerance of the float32 model on calibration inputs.
 // Weights are ranked by how much noise quantization adds relative to their own signal
-// (quantization RMSE / weight RMS); binary searches then find how many of the noisiest
-// weights must stay at 2 bytes (instead of uint8) and at 4 bytes (instead of 2), each trial
+// (quantization RMSE / weight RMS; for uint8, that noise's power per byte a wider dtype costs, so
+// small noisy weights such as a first convolution's few taps come before large kernels); binary
+// searches then find how many of the first-ranked weights must stay at 2 bytes (instead of uint8)
+// and at 4 bytes (instead of 2), each trial
 // being a real conversion measured on the calibration inputs. Each search tries its narrowest end
 // first (no weight kept wider), which settles the common models in one trial; at most 2·log2(n) + 4.
 import type { DecodedWeight } from '../model.ts';
@@ -79,7 +81,8 @@ export async function chooseDtypes(weights: DecodedWeight[], tolerance: number, 
 
   // Stage 2: of the rest, which need 2 bytes rather than uint8.
   const rest = floats.filter((w) => !keepFloat.has(w.name));
-  const byUint8Noise = [...rest].sort((a, b) => noise.get(b.name)!.uint8 - noise.get(a.name)!.uint8).map((w) => w.name);
+  const perByte = (w: DecodedWeight) => noise.get(w.name)!.uint8 ** 2 / w.values.length;
+  const byUint8Noise = [...rest].sort((a, b) => perByte(b) - perByte(a)).map((w) => w.name);
   const twoCount = await smallestPassing(0, rest.length, async (k) => (await run(build(keepFloat, new Set(byUint8Noise.slice(0, k))))) <= tolerance);
   const choice = build(keepFloat, new Set(byUint8Noise.slice(0, twoCount)));
   // A search may end on its untried upper bound: the choice is measured too (evaluate sees every choice made).

@@ -35,6 +35,12 @@ export const ConversionOptions = z.object({
   /** Do not fold BatchNormalization layers (converter/optimize/fold-batchnorm.ts). */
   keepBatchNorm: z.boolean().optional(),
   /**
+   * Cross-layer equalization (converter/optimize/equalize.ts) of a layers model's Conv2D / Dense
+   * pairs before weights are stored at uint8 / uint16: tried by default and kept where it lowers
+   * the measured output noise; false never tries it.
+   */
+  equalize: z.boolean().optional(),
+  /**
    * What a Keras / TF.js layers model is stored as: `layers` (as given; the runtime still runs it
    * compiled to fused ops where it can), `graph` (compiled to a TF.js graph model, shared/graph/),
    * `auto` (graph where the compiler lowers every layer, else layers). Graph models stay graph models.
@@ -66,6 +72,7 @@ export function resolveConversionOptions(options: ConversionOptions = {}): Resol
     shardBytes: options.shardBytes ?? DEFAULT_SHARD_BYTES,
     tolerance: options.tolerance ?? DEFAULT_TOLERANCE,
     keepBatchNorm: options.keepBatchNorm ?? false,
+    equalize: options.equalize ?? true,
     format: options.format ?? DEFAULT_FORMAT,
     ...(options.labels ? { labels: options.labels } : {}),
     ...(options.image ? { image: options.image } : {}),

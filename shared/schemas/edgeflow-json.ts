@@ -98,8 +98,11 @@ export const EdgeflowJson = z.object({
     /** For `auto`: how many trial conversions the search ran, and the chosen mix's relative drift. */
     auto: z.object({ trials: z.number().int(), drift: z.number() }).optional(),
   }),
-  /** Graph rewrites done before quantizing: BatchNormalization layers folded into the layer before them. */
-  optimizations: z.object({ batchNormFolded: z.number().int().nonnegative() }).optional(),
+  /**
+   * Rewrites done before quantizing: BatchNormalization layers folded into the layer before them;
+   * layer pairs whose channel ranges were equalized (`A → B`, converter/optimize/equalize.ts).
+   */
+  optimizations: z.object({ batchNormFolded: z.number().int().nonnegative().optional(), equalized: z.array(z.string()).optional() }).optional(),
   sizes: z.object({ float32: z.number().int().nonnegative(), converted: z.number().int().nonnegative(), source: z.number().int().nonnegative() }),
   files: z.record(z.string(), FileEntry),
   report: AccuracyReport,
