@@ -97,7 +97,7 @@ async function main(): Promise<void> {
     }
     const { metadata, report } = result;
     const runtime = metadata.serving?.runtime ?? (metadata.format === 'graph-model' ? 'graph' : 'layers');
-    const stock = await loadModel(result.modelFiles.modelJson, files(result));
+    const stock = await loadModel(result.modelFiles.modelJson, files(result), { plan: false });
     const served = await loadModel(result.modelFiles.modelJson, files(result), { compile: runtime === 'compiled-graph' });
     try {
       const times = await compare(stock, served);

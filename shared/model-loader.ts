@@ -9,6 +9,8 @@ import { modelKind, readTopology, topologyProblem, type ModelJson } from './sche
 import { ConversionError } from './errors.ts';
 import type { TensorSignature } from './schemas/edgeflow-json.ts';
 import { compileLayersModel, NotCompilable, type CompiledGraph } from './graph/compile.ts';
+import type { GraphNode } from './graph/graphdef.ts';
+import { kernelPlan } from './graph/kernel-plan.ts';
 
 export interface LoadedModel {
   inputs: TensorSignature[];
@@ -87,7 +89,7 @@ const asList = (result: tf.Tensor | tf.Tensor[] | tf.NamedTensorMap): tf.Tensor[
  * weights: the stored files keep their precise quantization grid, and inference runs the fused
  * kernels. Null when a layer has no graph lowering (the caller runs the layers model).
  */
-async function compiledGraph(modelJson: ModelJson, shard: (path: string) => Uint8Array): Promise<{ model: GraphModel; signature: ReturnType<typeof graphSignature> } | null> {
+async function compiledGraph(modelJson: ModelJson, shard: (path: string) => Uint8Array): Promise<{ model: GraphModel; signature: ReturnType<typeof graphSignature>; nodes: GraphNode[] } | null> {
   const specs = modelJson.weightsManifest.flatMap((group) => group.weights);
   const tensors = tf.io.decodeWeights(weightData(modelJson, shard), specs);
   const weights = new Map<string, { shape: number[]; values: Float32Array }>();
@@ -112,12 +114,14 @@ async function compiledGraph(modelJson: ModelJson, shard: (path: string) => Uint
       format: 'graph-model',
     }),
   );
-  return { model, signature: compiled.signature };
+  return { model, signature: compiled.signature, nodes: compiled.modelJson.modelTopology.node as GraphNode[] };
 }
 
 export interface LoadModelOptions {
   /** Run a layers model as a graph model compiled at load (fused kernels); falls back to the layers runtime. */
   compile?: boolean;
+  /** Run a graph of fused convolutional ops as a plan of kernels (graph/kernel-plan.ts), the default; false: GraphModel.execute, as stock TF.js runs it. */
+  plan?: boolean;
 }
 
 export async function loadModel(modelJson: ModelJson, shard: (path: string) => Uint8Array, options: LoadModelOptions = {}): Promise<LoadedModel> {
@@ -126,7 +130,7 @@ export async function loadModel(modelJson: ModelJson, shard: (path: string) => U
     const problem = topologyProblem(modelJson.modelTopology);
     if (problem) throw new ConversionError(`the model's topology is broken: ${problem}`);
     const compiled = options.compile ? await compiledGraph(modelJson, shard) : null;
-    if (compiled) return graphRunner(compiled.model, compiled.signature, 'compiled-graph');
+    if (compiled) return graphRunner(compiled.model, compiled.signature, 'compiled-graph', options.plan === false ? [] : compiled.nodes);
     // tfjs-layers is loaded only for a model run by the layers runtime: a process serving graph
     // or compiled models never pays its import (~1.4 MB of JavaScript) at start-up.
     const { loadLayersModel } = await import('@tensorflow/tfjs-layers');
@@ -142,16 +146,19 @@ export async function loadModel(modelJson: ModelJson, shard: (path: string) => U
     };
   }
   const model = await loadGraphModel(handler);
-  return graphRunner(model, graphSignature(model), 'graph');
+  return graphRunner(model, graphSignature(model), 'graph', options.plan === false ? [] : ((modelJson.modelTopology as { node?: GraphNode[] }).node ?? []));
 }
 
-function graphRunner(model: GraphModel, signature: ReturnType<typeof graphSignature>, runtime: LoadedModel['runtime']): LoadedModel {
+function graphRunner(model: GraphModel, signature: ReturnType<typeof graphSignature>, runtime: LoadedModel['runtime'], nodes: GraphNode[]): LoadedModel {
+  const names = (list: TensorSignature[]) => list.map((t) => t.name);
+  const plan = nodes.length > 0 ? kernelPlan(nodes, model.weights, names(signature.inputs), names(signature.outputs)) : null;
   // Graph models without control flow run synchronously; the first dynamic-op error switches to executeAsync.
   let dynamic = false;
   return {
     ...signature,
     runtime,
     predict: async (inputs) => {
+      if (plan) return plan.run(inputs);
       const feed: tf.NamedTensorMap = {};
       signature.inputs.forEach((input, i) => (feed[input.name] = inputs[i]!));
       if (!dynamic) {
