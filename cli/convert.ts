@@ -37,6 +37,8 @@ export const HELP = `Usage: edgeflow convert <input> --name <name> --out <folder
 --no-clip             use each weight's plain min/max range for uint8 / uint16
 --keep-batchnorm      do not fold BatchNormalization layers into the convolution / dense
                       layer before them (folded by default where it keeps the precision)
+--no-equalize         do not equalize the channel ranges of Conv2D / Dense pairs before uint8 /
+                      uint16 (tried with --calibration, kept where it lowers the output noise)
 --format <f>          layers (default: stored as given, served compiled to fused ops where
                       checked), graph (compiled to a TF.js graph model of fused ops), or auto
                       (graph where every layer compiles)
@@ -62,6 +64,7 @@ export async function convertCommand(argv: string[]): Promise<number> {
       'min-snr': { type: 'string' },
       'no-clip': { type: 'boolean', default: false },
       'keep-batchnorm': { type: 'boolean', default: false },
+      'no-equalize': { type: 'boolean', default: false },
       format: { type: 'string' },
       labels: { type: 'string' },
       image: { type: 'string' },
@@ -126,6 +129,7 @@ function conversionOptions(values: {
   tolerance?: string;
   'min-snr'?: string;
   'keep-batchnorm'?: boolean;
+  'no-equalize'?: boolean;
   format?: string;
   labels?: string[];
   image?: string;
@@ -138,6 +142,7 @@ function conversionOptions(values: {
     tolerance: values.tolerance === undefined ? undefined : Number(values.tolerance),
     minSnrDb: values['min-snr'] === undefined ? undefined : Number(values['min-snr']),
     keepBatchNorm: values['keep-batchnorm'],
+    ...(values['no-equalize'] ? { equalize: false } : {}),
     format: values.format,
   });
   if (!parsed.success) {

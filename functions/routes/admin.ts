@@ -1,7 +1,7 @@
 // Admin API (Bearer token, functions/auth.ts), the same on Workers and Node:
 //   POST   /admin/models/{name}/uploads          one file (.zip / .h5 / .keras) as the body, or
 //                                                multipart (model.json + shards); options as query
-//                                                or form fields: quantize, shardSize, tolerance, minSnr (dB), keepBatchNorm,
+//                                                or form fields: quantize, shardSize, tolerance, minSnr (dB), keepBatchNorm, equalize,
 //                                                labels (names, newline- or comma-separated; or a
 //                                                labels.txt file part), image (HxW[,scale=..]);
 //                                                `calibration` file parts (one .json / .npy, or
@@ -93,10 +93,11 @@ function parseOptions(fields: Map<string, string>): ConversionOptions {
     if (!Number.isFinite(value)) throw badRequest(`minSnr: a number of dB is required, got ${JSON.stringify(minSnr)}`);
     options.minSnrDb = value;
   }
-  const keepBatchNorm = fields.get('keepBatchNorm');
-  if (keepBatchNorm !== undefined && keepBatchNorm !== '') {
-    if (!/^(true|false)$/.test(keepBatchNorm)) throw badRequest(`keepBatchNorm: true or false, got ${JSON.stringify(keepBatchNorm)}`);
-    options.keepBatchNorm = keepBatchNorm === 'true';
+  for (const flag of ['keepBatchNorm', 'equalize'] as const) {
+    const value = fields.get(flag);
+    if (value === undefined || value === '') continue;
+    if (!/^(true|false)$/.test(value)) throw badRequest(`${flag}: true or false, got ${JSON.stringify(value)}`);
+    options[flag] = value === 'true';
   }
   const labels = fields.get('labels');
   if (labels !== undefined && labels !== '') options.labels = parseLabels(labels, { commas: true });

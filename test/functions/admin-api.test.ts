@@ -145,6 +145,7 @@ describe('uploads', () => {
       ['/admin/models/tiny/uploads?quantize=auto:snr=x', new Uint8Array(4), /expected auto:snr=<dB>/],
       ['/admin/models/tiny/uploads?shardSize=10', new Uint8Array(4), /^shardSize: size 10 is too small/],
       ['/admin/models/tiny/uploads?keepBatchNorm=yes', new Uint8Array(4), /^keepBatchNorm: true or false, got "yes"/],
+      ['/admin/models/tiny/uploads?equalize=maybe', new Uint8Array(4), /^equalize: true or false, got "maybe"/],
       ['/admin/models/tiny/uploads', undefined, /^upload: the body is empty/],
       ['/admin/models/tiny/uploads', multipart(new Map([['edgeflow-upload.json', new Uint8Array(2)]])), /reserved for the upload manifest/],
     ];
@@ -158,10 +159,10 @@ describe('uploads', () => {
   it('calibration parts (one JSON file, or images) are stored under calibration/ and calibrate the conversion', async () => {
     const { request, watcher, store } = setup();
     const instances = Array.from({ length: 3 }, (_, i) => Array.from({ length: 16 }, (_, j) => Math.cos(i * j)));
-    const form = withCalibration(multipart(model, { quantize: 'uint8', minSnr: '20' }), [['rows.json', new TextEncoder().encode(JSON.stringify({ instances }))]]);
+    const form = withCalibration(multipart(model, { quantize: 'uint8', minSnr: '20', equalize: 'false' }), [['rows.json', new TextEncoder().encode(JSON.stringify({ instances }))]]);
     const accepted = await json(await request('/admin/models/tiny/uploads', { method: 'POST', body: form }));
     expect(accepted.files.map((f: { path: string }) => f.path)).toEqual(['group1-shard1of1.bin', 'model.json', 'calibration/rows.json']);
-    expect(accepted.options).toMatchObject({ quantize: 'uint8', minSnrDb: 20 });
+    expect(accepted.options).toMatchObject({ quantize: 'uint8', minSnrDb: 20, equalize: false });
     expect(await store.get(`uploads/tiny/${accepted.id}/calibration/rows.json`)).not.toBeNull();
 
     const images = readdirSync(OWN_CALIBRATION_IMAGES).map((name): [string, Uint8Array] => [name, new Uint8Array(readFileSync(path.join(OWN_CALIBRATION_IMAGES, name)))]);
