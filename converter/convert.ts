@@ -291,7 +291,8 @@ async function autoSearchStep(run: Conversion, target: DecodedModel) {
   progress({ stage: 'quantize', detail: `auto: searching per-weight dtypes within ${describeTarget(goal)}` });
   // Trials store uint8 kernels with the error-compensating rounding the final conversion uses (real
   // calibration data only): a kernel's codes depend on its own layer alone, so they are rounded once.
-  const rounded = (await compensationOf(run, target, () => 'uint8'))?.rounded;
+  const compensation = await compensationOf(run, target, () => 'uint8');
+  const rounded = compensation?.rounded;
   if (rounded) progress({ stage: 'quantize', detail: `auto: trials round ${rounded.size} uint8 kernel(s) error-compensated` });
   let trials = 0;
   const trial = async (candidate: Map<string, StorageDtype>) => {
@@ -312,7 +313,7 @@ async function autoSearchStep(run: Conversion, target: DecodedModel) {
   // uint8 grids, a model with room to spare), that one trial is the whole search.
   const allUint8 = new Map(target.weights.filter((w) => w.dtype === 'float32').map((w) => [w.name, 'uint8' as StorageDtype]));
   const choice = (await trial(allUint8)) <= 1 ? allUint8 : await chooseDtypes(target.weights, 1, trial, { clipOutliers: clip });
-  return { choice, auto: { trials, drift: driftScore(measured.get(choiceKey(choice))!) }, measured, rounded };
+  return { choice, auto: { trials, drift: driftScore(measured.get(choiceKey(choice))!) }, measured, compensation };
 }
 
 /** The narrowest dtypes a conversion may store: every float32 weight at uint8 for auto, the rules' choice otherwise. */
@@ -351,18 +352,18 @@ async function quantizeAndVerifyStep(run: Conversion, given: DecodedModel): Prom
   const { spec, lap } = run;
   const { onProgress: progress, shardBytes } = run.options;
   const { clip } = run;
-  const { choice, auto, measured, rounded } =
+  const { choice, auto, measured, compensation } =
     spec.kind === 'auto'
       ? await autoSearchStep(run, target)
       : {
           choice: new Map(target.weights.filter((w) => w.dtype === 'float32').map((w) => [w.name, dtypeForWeight(spec, w.name)])),
           auto: undefined,
           measured: new Map<string, Drift>(),
-          rounded: undefined,
+          compensation: undefined,
         };
   const dtypeOf = (name: string) => choice.get(name) ?? 'float32';
   // auto's trials (and so its measured drift) stored uint8 kernels with compensated codes: so does this.
-  const clipped = encodeAndShard(target, dtypeOf, clip, shardBytes, rounded);
+  const clipped = encodeAndShard(target, dtypeOf, clip, shardBytes, compensation?.rounded);
   progress({ stage: 'quantize', detail: `${clipped.encoded.data.byteLength} bytes of weights in ${clipped.files.files.size - 1} shard(s)` });
   lap('quantize');
 
@@ -375,7 +376,7 @@ async function quantizeAndVerifyStep(run: Conversion, given: DecodedModel): Prom
     },
     (detail) => progress({ stage: 'verify', detail }),
   );
-  const best = await compensateStep(run, target, dtypeOf, kept, rounded !== undefined && kept.files === clipped.files);
+  const best = await compensateStep(run, target, dtypeOf, kept, compensation && { compensation, measured: kept.files === clipped.files });
   lap('verify');
   const report = accuracyReport(best.drift, run.calibration, targetOf(run.options), run.outputNames);
   return { ...best, auto, equalized, report: run.backendCheck ? { ...report, backendCheck: run.backendCheck } : report };
@@ -393,6 +394,14 @@ async function compensationOf(run: Conversion, target: DecodedModel, dtypeOf: (n
   return compensation.rounded.size > 0 ? compensation : undefined;
 }
 
+/** auto's compensation (every linear kernel at uint8) for the kernels its choice stores at uint8: codes and corrected biases are per kernel. */
+function onlyUint8(compensation: Compensation, target: DecodedModel, dtypeOf: (name: string) => StorageDtype): Compensation | undefined {
+  const kernelOf = new Map(linearSites(target).flatMap((site) => (site.bias ? [[site.bias, site.kernel] as const] : [])));
+  const rounded = new Map([...compensation.rounded].filter(([kernel]) => dtypeOf(kernel) === 'uint8'));
+  const biases = new Map([...compensation.biases].filter(([bias]) => dtypeOf(kernelOf.get(bias) ?? '') === 'uint8'));
+  return rounded.size > 0 ? { ...compensation, rounded, biases } : undefined;
+}
+
 /** A candidate must lower the output noise by this factor to replace the one it refines (0.09 dB). */
 const MEASURABLY = 0.98;
 
@@ -400,17 +409,27 @@ const MEASURABLY = 0.98;
  * Step compensate (real calibration data only, as every data-driven choice): the uint8 linear
  * kernels rounded by GPTQ on their layers' calibration inputs, then also with bias correction;
  * each kept only where it measurably lowers the model's output noise (and keeps the tolerance).
+ * auto passes the compensation its trials used (`measured`: base is stored with those codes).
  */
-async function compensateStep(run: Conversion, target: DecodedModel, dtypeOf: (name: string) => StorageDtype, base: Candidate, baseCompensated: boolean): Promise<Candidate> {
+async function compensateStep(
+  run: Conversion,
+  target: DecodedModel,
+  dtypeOf: (name: string) => StorageDtype,
+  base: Candidate,
+  auto?: { compensation: Compensation; measured: boolean },
+): Promise<Candidate> {
   const { shardBytes, tolerance, onProgress: progress } = run.options;
-  const compensation = await compensationOf(run, target, dtypeOf);
+  const compensation = auto ? onlyUint8(auto.compensation, target, dtypeOf) : await compensationOf(run, target, dtypeOf);
   if (!compensation) return base;
   const clip = Object.values(base.encoded.quantization).some((q) => q.clipped);
   const gainDb = 10 * Math.log10(compensation.nearestError / Math.max(compensation.compensatedError, 1e-300));
-  progress({ stage: 'verify', detail: `error-compensating rounding of ${compensation.rounded.size} uint8 kernel(s) on their calibration inputs: layer output error ${gainDb.toFixed(1)} dB lower` });
+  progress({
+    stage: 'verify',
+    detail: `error-compensating rounding of ${compensation.rounded.size} uint8 kernel(s) on their calibration inputs: layer output error ${gainDb.toFixed(1)} dB lower${auto ? ' (over every kernel auto rounded)' : ''}`,
+  });
   let best = base;
   // auto's choice was measured with compensated codes already: only bias correction is left to try.
-  const variants: [string, DecodedModel][] = baseCompensated ? [] : [['compensated rounding', target]];
+  const variants: [string, DecodedModel][] = auto?.measured ? [] : [['compensated rounding', target]];
   if (compensation.biases.size > 0) variants.push(['compensated rounding + bias correction', withBiases(target, compensation.biases)]);
   for (const [label, model] of variants) {
     const encoded = encodeAndShard(model, dtypeOf, clip, shardBytes, compensation.rounded);
