@@ -326,9 +326,10 @@ const narrowestDtypes =
  * Step equalize (real calibration data only): where a layers model has Conv2D / Dense pairs to equalize
  * (optimize/equalize.ts) and stores a weight on an affine grid (uint8 / uint16), both the model and its equalized weights
  * are measured at the narrowest dtypes asked; the equalized ones are kept where they measurably
- * lower the output noise. Off with options.equalize false.
+ * lower the output noise. Off with options.equalize false. `drift`: the kept model's, measured so
+ * (for a rules spec, exactly the conversion the quantize step makes next).
  */
-async function equalizeStep(run: Conversion, target: DecodedModel): Promise<{ model: DecodedModel; equalized: string[] }> {
+async function equalizeStep(run: Conversion, target: DecodedModel): Promise<{ model: DecodedModel; equalized: string[]; drift?: Drift }> {
   const none = { model: target, equalized: [] };
   const dtypeOf = narrowestDtypes(run.spec);
   // Decided on real calibration data only, as clipping and compensation: made-up inputs could misjudge it.
@@ -336,19 +337,19 @@ async function equalizeStep(run: Conversion, target: DecodedModel): Promise<{ mo
   const equalization = equalizeLayers(target);
   if (equalization.pairs.length === 0) return none;
   const measure = (model: DecodedModel) => driftOf(run, encodeAndShard(model, dtypeOf, run.clip, run.options.shardBytes).files);
-  const plain = noiseScore(await measure(target));
-  const equalized = noiseScore(await measure(equalization.model));
+  const drifts = { plain: await measure(target), equalized: await measure(equalization.model) };
+  const [plain, equalized] = [noiseScore(drifts.plain), noiseScore(drifts.equalized)];
   const keep = equalized < plain * MEASURABLY;
   run.options.onProgress({
     stage: 'quantize',
     detail: `cross-layer equalization of ${equalization.pairs.length} layer pair(s): output noise ${equalized.toPrecision(3)} vs ${plain.toPrecision(3)}; ${keep ? 'kept' : 'not kept'}`,
   });
-  return keep ? { model: equalization.model, equalized: equalization.pairs } : none;
+  return keep ? { model: equalization.model, equalized: equalization.pairs, drift: drifts.equalized } : { ...none, drift: drifts.plain };
 }
 
 /** Step quantize + verify: equalizes where it pays, chooses the dtypes (rules or auto), encodes and shards target, and measures its drift from the reference. */
 async function quantizeAndVerifyStep(run: Conversion, given: DecodedModel): Promise<Converted> {
-  const { model: target, equalized } = await equalizeStep(run, given);
+  const { model: target, equalized, drift } = await equalizeStep(run, given);
   const { spec, lap } = run;
   const { onProgress: progress, shardBytes } = run.options;
   const { clip } = run;
@@ -369,7 +370,7 @@ async function quantizeAndVerifyStep(run: Conversion, given: DecodedModel): Prom
 
   progress({ stage: 'verify', detail: 'loading the converted files with stock TF.js and comparing outputs' });
   const kept = await preferLowerDrift(
-    { ...clipped, drift: measured.get(choiceKey(choice)) ?? (await driftOf(run, clipped.files)) },
+    { ...clipped, drift: measured.get(choiceKey(choice)) ?? (spec.kind === 'rules' ? drift : undefined) ?? (await driftOf(run, clipped.files)) },
     async () => {
       const plain = encodeAndShard(target, dtypeOf, false, shardBytes);
       return { ...plain, drift: await driftOf(run, plain.files) };
