@@ -14,7 +14,7 @@ import type { DecodedModel, FileSet } from './model.ts';
 import { publishVersion, type VersionMetadata } from '../shared/bucket/publish.ts';
 import { foldBatchNorm } from './optimize/fold-batchnorm.ts';
 import { foldKeepsPrecision } from './optimize/fold-policy.ts';
-import { equalizeLayers } from './optimize/equalize.ts';
+import { equalizeChannels } from './optimize/equalize.ts';
 import { chooseDtypes } from './quantize/auto.ts';
 import { compensate, type Compensation, withBiases } from './quantize/compensate.ts';
 import type { RoundedKernel } from './quantize/gptq.ts';
@@ -323,7 +323,7 @@ const narrowestDtypes =
     spec.kind === 'auto' ? 'uint8' : dtypeForWeight(spec, name);
 
 /**
- * Step equalize (real calibration data only): where a layers model has Conv2D / Dense pairs to equalize
+ * Step equalize (real calibration data only): where a model has convolution / dense pairs to equalize
  * (optimize/equalize.ts) and stores a weight on an affine grid (uint8 / uint16), both the model and its equalized weights
  * are measured at the narrowest dtypes asked; the equalized ones are kept where they measurably
  * lower the output noise. Off with options.equalize false. `drift`: the kept model's, measured so
@@ -334,7 +334,7 @@ async function equalizeStep(run: Conversion, target: DecodedModel): Promise<{ mo
   const dtypeOf = narrowestDtypes(run.spec);
   // Decided on real calibration data only, as clipping and compensation: made-up inputs could misjudge it.
   if (!run.options.equalize || run.calibration.kind !== 'data' || !target.weights.some((w) => w.dtype === 'float32' && ['uint8', 'uint16'].includes(dtypeOf(w.name)))) return none;
-  const equalization = equalizeLayers(target);
+  const equalization = equalizeChannels(target);
   if (equalization.pairs.length === 0) return none;
   const measure = (model: DecodedModel) => driftOf(run, encodeAndShard(model, dtypeOf, run.clip, run.options.shardBytes).files);
   const drifts = { plain: await measure(target), equalized: await measure(equalization.model) };

@@ -1,12 +1,14 @@
 // Cross-layer equalization (Nagel et al. 2019, "Data-Free Quantization Through Weight
-// Equalization and Bias Correction") of a layers model: for two linear layers in a chain
-// A → (ReLU, pooling, upsampling, padding, dropout) → B, output channel c of A (kernel and bias)
-// is divided by s_c and input channel c of B multiplied by s_c, with s_c = √(r_A(c) / r_B(c))
-// (r: a channel's largest |weight|), so that both kernels' channels span similar ranges and one
-// per-tensor uint8 grid, all that stock TF.js dequantizes, fits every channel. Exact in real
-// arithmetic: a positive per-channel scale commutes with every layer allowed between A and B.
-// The model keeps its topology; only weight values change. Top-level layers only.
+// Equalization and Bias Correction"): for two linear layers in a chain A → (ReLU, pooling,
+// upsampling, padding, dropout) → B, output channel c of A (kernel and bias) is divided by s_c and
+// input channel c of B multiplied by s_c, with s_c = √(r_A(c) / r_B(c)) (r: a channel's largest
+// |weight|), so that both kernels' channels span similar ranges and one per-tensor uint8 grid, all
+// that stock TF.js dequantizes, fits every channel. Exact in real arithmetic: a positive
+// per-channel scale commutes with every op allowed between A and B. The model keeps its topology;
+// only weight values change. Layers models: Conv2D / Dense layers of the top-level topology; graph
+// models: Conv2D / MatMul nodes, fused or not (as the graph compiler and tensorflowjs_converter emit them).
 import { kerasCalls, NotCompilable, type LayerCall } from '../../shared/graph/keras-calls.ts';
+import type { GraphNode } from '../../shared/graph/graphdef.ts';
 import type { DecodedModel, DecodedWeight } from '../model.ts';
 
 /** Layers that commute with a positive per-channel scale of their (only) input. */
@@ -71,58 +73,113 @@ function scaleChannels(values: Float32Array, shape: number[], axis: number, fact
   for (let i = 0; i < values.length; i++) values[i] = values[i]! * factors[Math.floor(i / inner) % channels]!;
 }
 
-/** The model with every equalizable pair equalized (one pass in topological order); pairs empty when none is. */
-export function equalizeLayers(model: DecodedModel): Equalization {
-  if (model.format !== 'layers-model') return { model, pairs: [] };
+/** A pair found in a model: A's kernel (and bias) by weight name, B's kernel, and how to name the pair. */
+interface Pair {
+  kernelA: string;
+  biasA?: string;
+  kernelB: string;
+  label: string;
+}
+
+/** Conv2D / Dense pairs of a layers model's top-level topology. */
+function layersPairs(model: DecodedModel): Pair[] {
   let calls: ReturnType<typeof kerasCalls>;
   try {
     calls = kerasCalls(model.modelJson.modelTopology);
   } catch (error) {
-    if (error instanceof NotCompilable) return { model, pairs: [] };
+    if (error instanceof NotCompilable) return [];
     throw error;
   }
   const readersOf = new Map<string, LayerCall[]>();
   for (const call of calls.calls) for (const input of call.inputs) readersOf.set(input, [...(readersOf.get(input) ?? []), call]);
   // The only call reading a layer's output, when nothing else (another call, a model output) does.
   const onlyReader = (name: string) => (calls.readers.get(name) === 1 && readersOf.get(name)?.length === 1 ? readersOf.get(name)![0] : undefined);
-  const copies = new Map<string, DecodedWeight>();
-  const weight = (name: string): DecodedWeight | undefined => {
-    const found = copies.get(name) ?? model.weights.find((w) => w.name === name);
-    // A weight on a quantized source's grid would leave it: not equalized.
-    if (found?.dtype !== 'float32' || found.sourceGrid) return undefined;
-    if (!copies.has(name)) copies.set(name, { ...found, values: Float32Array.from(found.values as Float32Array) });
-    return copies.get(name);
-  };
-  const pairs: string[] = [];
+  const pairs: Pair[] = [];
   for (const a of calls.calls) {
     if (!linear(a) || !HOMOGENEOUS.has(String(config(a).activation ?? 'linear'))) continue;
     let next = onlyReader(a.layer.config.name);
     while (next && !linear(next) && homogeneous(next) && next.inputs.length === 1) next = onlyReader(next.layer.config.name);
     if (!next || !linear(next) || next.inputs.length !== 1) continue;
-    const [kernelA, kernelB] = [weight(`${a.layer.config.name}/kernel`), weight(`${next.layer.config.name}/kernel`)];
-    const bias = config(a).use_bias === false ? undefined : weight(`${a.layer.config.name}/bias`);
-    if (!kernelA || !kernelB || (config(a).use_bias !== false && !bias)) continue;
+    const name = a.layer.config.name;
+    pairs.push({
+      kernelA: `${name}/kernel`,
+      ...(config(a).use_bias === false ? {} : { biasA: `${name}/bias` }),
+      kernelB: `${next.layer.config.name}/kernel`,
+      label: `${name} → ${next.layer.config.name}`,
+    });
+  }
+  return pairs;
+}
+
+/** Graph ops that commute with a positive per-channel scale of their first input. */
+const GRAPH_PASS_THROUGH = new Set(['Relu', 'MaxPool', 'AvgPool', 'ResizeNearestNeighbor', 'ResizeBilinear']);
+
+const fusedOps = (node: GraphNode) => ((node.attr?.fused_ops as { list?: { s?: string[] } } | undefined)?.list?.s ?? []).map((s) => atob(s));
+
+/** A graph node computing x·kernel (+ bias): [kernel, bias?] input names when its output scales exactly with the kernel's last axis, else undefined. */
+function graphLinear(node: GraphNode, asA: boolean): [string, string?] | undefined {
+  const inputs = node.input ?? [];
+  if ((node.attr?.transpose_a as { b?: boolean } | undefined)?.b || (node.attr?.transpose_b as { b?: boolean } | undefined)?.b) return undefined;
+  if (node.op === 'Conv2D' || node.op === 'MatMul') return [inputs[1]!];
+  if (node.op !== '_FusedConv2D' && node.op !== '_FusedMatMul') return undefined;
+  const ops = fusedOps(node);
+  if (ops[0] !== 'BiasAdd' || ops.length > 2 || inputs.length !== 3) return undefined;
+  // As A, only a homogeneous fused activation keeps the scale; as B, the activation comes after it.
+  if (asA && ops.length === 2 && ops[1] !== 'Relu') return undefined;
+  return [inputs[1]!, inputs[2]!];
+}
+
+/** Convolution / MatMul pairs of a graph model's nodes (as the graph compiler and tensorflowjs_converter emit them). */
+function graphPairs(model: DecodedModel): Pair[] {
+  const nodes = (model.modelJson.modelTopology as { node?: GraphNode[] } | undefined)?.node ?? [];
+  const source = (input: string) => input.replace(/^\^/, '').replace(/:0$/, '');
+  const readers = new Map<string, GraphNode[]>();
+  for (const node of nodes) for (const input of node.input ?? []) readers.set(source(input), [...(readers.get(source(input)) ?? []), node]);
+  const signature = (model.modelJson as { signature?: { outputs?: Record<string, { name?: string }> } }).signature;
+  const outputs = new Set(Object.values(signature?.outputs ?? {}).map((o) => source(o.name ?? '')));
+  const onlyReader = (name: string) => (readers.get(name)?.length === 1 && !outputs.has(name) ? readers.get(name)![0] : undefined);
+  // A weight read by another node too would change for that node as well.
+  const own = (name: string | undefined) => name !== undefined && readers.get(name)?.length === 1;
+  const pairs: Pair[] = [];
+  for (const a of nodes) {
+    const weightsA = graphLinear(a, true);
+    if (!weightsA || !own(weightsA[0]) || (weightsA[1] !== undefined && !own(weightsA[1]))) continue;
+    // Through pass-through ops to the next linear op, each reading the one before as its first input.
+    let [previous, next] = [a.name, onlyReader(a.name)];
+    while (next && GRAPH_PASS_THROUGH.has(next.op) && source(next.input?.[0] ?? '') === previous) [previous, next] = [next.name, onlyReader(next.name)];
+    const weightsB = next && source(next.input?.[0] ?? '') === previous ? graphLinear(next, false) : undefined;
+    if (!next || !weightsB || !own(weightsB[0])) continue;
+    pairs.push({ kernelA: weightsA[0], ...(weightsA[1] ? { biasA: weightsA[1] } : {}), kernelB: weightsB[0], label: `${a.name} → ${next.name}` });
+  }
+  return pairs;
+}
+
+/** The model with every equalizable pair equalized (one pass in topological order); pairs empty when none is. */
+export function equalizeChannels(model: DecodedModel): Equalization {
+  const found = model.format === 'layers-model' ? layersPairs(model) : graphPairs(model);
+  const copies = new Map<string, DecodedWeight>();
+  const weight = (name: string | undefined): DecodedWeight | undefined => {
+    const found = name === undefined ? undefined : (copies.get(name) ?? model.weights.find((w) => w.name === name));
+    // A weight on a quantized source's grid would leave it: not equalized.
+    if (found?.dtype !== 'float32' || found.sourceGrid) return undefined;
+    if (!copies.has(found.name)) copies.set(found.name, { ...found, values: Float32Array.from(found.values as Float32Array) });
+    return copies.get(found.name);
+  };
+  const pairs: string[] = [];
+  for (const pair of found) {
+    const [kernelA, kernelB, bias] = [weight(pair.kernelA), weight(pair.kernelB), weight(pair.biasA)];
+    if (!kernelA || !kernelB || (pair.biasA !== undefined && !bias)) continue;
     const channels = kernelA.shape[kernelA.shape.length - 1]!;
     const inputAxis = kernelB.shape.length - 2;
-    if (kernelB.shape[inputAxis] !== channels) continue;
+    if (kernelB.shape[inputAxis] !== channels || (bias && bias.values.length !== channels)) continue;
     const rangesA = channelRanges(kernelA.values as Float32Array, kernelA.shape, kernelA.shape.length - 1);
     const rangesB = channelRanges(kernelB.values as Float32Array, kernelB.shape, inputAxis);
     const s = rangesA.map((r, c) => (r > 0 && rangesB[c]! > 0 ? Math.sqrt(r / rangesB[c]!) : 1));
-    scaleChannels(
-      kernelA.values as Float32Array,
-      kernelA.shape,
-      kernelA.shape.length - 1,
-      s.map((v) => 1 / v),
-    );
-    if (bias)
-      scaleChannels(
-        bias.values as Float32Array,
-        bias.shape,
-        0,
-        s.map((v) => 1 / v),
-      );
+    const inverse = s.map((v) => 1 / v);
+    scaleChannels(kernelA.values as Float32Array, kernelA.shape, kernelA.shape.length - 1, inverse);
+    if (bias) scaleChannels(bias.values as Float32Array, [channels], 0, inverse);
     scaleChannels(kernelB.values as Float32Array, kernelB.shape, inputAxis, s);
-    pairs.push(`${a.layer.config.name} → ${next.layer.config.name}`);
+    pairs.push(pair.label);
   }
   if (pairs.length === 0) return { model, pairs };
   return { model: { ...model, weights: model.weights.map((w) => copies.get(w.name) ?? w) }, pairs };

@@ -1,10 +1,11 @@
-// Cross-layer equalization (converter/optimize/equalize.ts): which layer pairs are equalized,
-// that the equalized model computes what the original does in stock TF.js with both kernels'
+// Cross-layer equalization (converter/optimize/equalize.ts): which layer pairs are equalized (in
+// a layers model and in its compiled graph), that the equalized model computes what the original does in stock TF.js with both kernels'
 // channel ranges balanced, and that a uint8 conversion keeps it, records it and gains SNR by it
 // (the same conversion with equalize: false loses that gain); on the keras-wild denoiser (a
 // fixture), auto:snr=60 meets issue 12's image-to-image goal on held-out photos.
 import { readFileSync } from 'node:fs';
 import * as tf from '@tensorflow/tfjs-core';
+import { loadGraphModel } from '@tensorflow/tfjs-converter';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useNodeBackend } from '../../cli/backend.ts';
@@ -12,7 +13,8 @@ import type { Calibration } from '../../converter/calibration.ts';
 import { convertModel } from '../../converter/convert.ts';
 import { encodeWeights } from '../../converter/encode.ts';
 import type { DecodedModel, FileSet } from '../../converter/model.ts';
-import { equalizeLayers } from '../../converter/optimize/equalize.ts';
+import { compileToGraph } from '../../converter/optimize/compile-graph.ts';
+import { equalizeChannels } from '../../converter/optimize/equalize.ts';
 import { readModel } from '../../converter/read/index.ts';
 import { shardModel, type ModelFiles } from '../../converter/shard.ts';
 import { memoryHandler } from '../../shared/model-loader.ts';
@@ -72,14 +74,17 @@ const float32Files = (model: DecodedModel) =>
     encodeWeights(model.weights, () => 'float32'),
   );
 
-/** The model's first output on the inputs, loaded from its files by stock tf.loadLayersModel. */
+/** The model's first output (`out` of the denoiser) on the inputs, loaded from its files by stock tf.loadLayersModel / tf.loadGraphModel. */
 async function outputs(files: ModelFiles, inputs: Calibration): Promise<Float32Array> {
-  const model = await tfl.loadLayersModel(memoryHandler(files.modelJson, (path) => files.files.get(path)!));
+  const handler = memoryHandler(files.modelJson, (path) => files.files.get(path)!);
+  const graph = files.modelJson.format === 'graph-model';
+  const model = graph ? await loadGraphModel(handler) : await tfl.loadLayersModel(handler);
   try {
     const values = inputs.batches.map((batch) =>
       tf.tidy(() => {
-        const predicted = model.predict(tf.tensor(batch[0]!.values, batch[0]!.shape));
-        return (Array.isArray(predicted) ? predicted[0]! : predicted).dataSync() as Float32Array;
+        const x = tf.tensor(batch[0]!.values, batch[0]!.shape);
+        const predicted = graph ? (model as Awaited<ReturnType<typeof loadGraphModel>>).execute(x, 'out') : model.predict(x);
+        return ((Array.isArray(predicted) ? predicted[0] : predicted) as tf.Tensor).dataSync() as Float32Array;
       }),
     );
     return Float32Array.from(values.flatMap((v) => Array.from(v)));
@@ -113,7 +118,7 @@ function ranges(model: DecodedModel, name: string, axis: 2 | 3): number[] {
 describe('cross-layer equalization', () => {
   it('equalizes the chains through pooling and upsampling, and nothing with two readers or a non-homogeneous activation', async () => {
     const model = await readModel(await denoiserFiles());
-    const { model: equalized, pairs } = equalizeLayers(model);
+    const { model: equalized, pairs } = equalizeChannels(model);
     expect(pairs).toEqual(['enc2 → dec1', 'dec1 → dec2']);
     // The last pair's kernels meet channel by channel (an earlier pair's B is A of the next).
     const [fromA, intoB] = [ranges(equalized, 'dec1/kernel', 3), ranges(equalized, 'dec2/kernel', 2)];
@@ -131,26 +136,44 @@ describe('cross-layer equalization', () => {
     expect(snrDb(reference, await outputs(float32Files(equalized), inputs))).toBeGreaterThan(110);
   });
 
-  it('leaves graph models and models without a pair as they are', async () => {
-    const model = await readModel(await denoiserFiles());
-    expect(equalizeLayers({ ...model, format: 'graph-model' }).pairs).toEqual([]);
+  it('equalizes the compiled graph model the same way: fused convolutions through ResizeNearestNeighbor, loaded by stock tf.loadGraphModel', async () => {
+    const graph = compileToGraph(await readModel(await denoiserFiles())).model;
+    const { model: equalized, pairs } = equalizeChannels(graph);
+    expect(pairs).toEqual(['enc2 → dec1/BiasAdd', 'dec1/BiasAdd → dec2']);
+    const inputs = calibration(4, 100);
+    const reference = await outputs(float32Files(graph), inputs);
+    expect(snrDb(reference, await outputs(float32Files(equalized), inputs))).toBeGreaterThan(110);
+  });
+
+  it('leaves models without a pair as they are', async () => {
     const single = tfl.sequential({ layers: [tfl.layers.dense({ inputShape: [4], units: 2, activation: 'tanh' }), tfl.layers.dense({ units: 1 })] });
     const files = await modelFiles(single);
     single.dispose();
-    expect(equalizeLayers(await readModel(files)).pairs).toEqual([]);
+    expect(equalizeChannels(await readModel(files)).pairs).toEqual([]);
   });
 
-  it('a uint8 conversion keeps it where it lowers the output noise, records it, and gains SNR on held-out inputs', async () => {
+  it.each([
+    ['layers', ['enc2 → dec1', 'dec1 → dec2']],
+    ['graph', ['enc2 → dec1/BiasAdd', 'dec1/BiasAdd → dec2']],
+  ] as const)('a uint8 conversion (format %s) keeps it where it lowers the output noise, records it, and gains SNR on held-out inputs', async (format, expected) => {
     const files = await denoiserFiles();
     const convert = async (equalize: boolean) => {
       const details: string[] = [];
-      const result = await convertModel(files, { name: 'denoiser', quantize: 'uint8', tolerance: Infinity, equalize, calibration: () => calibration(8, 1), onProgress: (p) => details.push(p.detail) });
+      const result = await convertModel(files, {
+        name: 'denoiser',
+        quantize: 'uint8',
+        format,
+        tolerance: Infinity,
+        equalize,
+        calibration: () => calibration(8, 1),
+        onProgress: (p) => details.push(p.detail),
+      });
       return { result, details };
     };
     const on = await convert(true);
     const off = await convert(false);
     expect(on.details.some((d) => /cross-layer equalization of 2 layer pair\(s\).*; kept/.test(d))).toBe(true);
-    expect(on.result.metadata.optimizations?.equalized).toEqual(['enc2 → dec1', 'dec1 → dec2']);
+    expect(on.result.metadata.optimizations?.equalized).toEqual(expected);
     expect(off.details.some((d) => /equalization/.test(d))).toBe(false);
     expect(off.result.metadata.optimizations?.equalized).toBeUndefined();
     // Equal bytes: equalization changes values, not what is stored.
