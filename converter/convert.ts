@@ -312,7 +312,7 @@ async function autoSearchStep(run: Conversion, target: DecodedModel) {
   // Every weight at uint8 first, the narrowest choice: where it meets the target (a source already on
   // uint8 grids, a model with room to spare), that one trial is the whole search.
   const allUint8 = new Map(target.weights.filter((w) => w.dtype === 'float32').map((w) => [w.name, 'uint8' as StorageDtype]));
-  const choice = (await trial(allUint8)) <= 1 ? allUint8 : await chooseDtypes(target.weights, 1, trial, { clipOutliers: clip });
+  const choice = (await trial(allUint8)) <= 1 ? allUint8 : await chooseDtypes(target.weights, 1, trial, { clipOutliers: clip, perByte: run.calibration.kind === 'data' });
   return { choice, auto: { trials, drift: driftScore(measured.get(choiceKey(choice))!) }, measured, compensation };
 }
 

@@ -1,8 +1,9 @@
 // `auto` quantization: picks, per float32 weight, the smallest storage dtype that keeps the
 // converted model's outputs within tolerance of the float32 model on calibration inputs.
 // Weights are ranked by how much noise quantization adds relative to their own signal
-// (quantization RMSE / weight RMS; for uint8, that noise's power per byte a wider dtype costs, so
-// small noisy weights such as a first convolution's few taps come before large kernels); binary
+// (quantization RMSE / weight RMS; for uint8 on real calibration data, that noise's power per byte
+// a wider dtype costs, so small noisy weights such as a first convolution's few taps come before
+// large kernels: smaller files, closer to the target, which only real inputs measure well); binary
 // searches then find how many of the first-ranked weights must stay at 2 bytes (instead of uint8)
 // and at 4 bytes (instead of 2), each trial
 // being a real conversion measured on the calibration inputs. Each search tries its narrowest end
@@ -56,7 +57,12 @@ async function smallestPassing(lo: number, hi: number, pass: (k: number) => Prom
   return lo;
 }
 
-export async function chooseDtypes(weights: DecodedWeight[], tolerance: number, evaluate: (choice: DtypeChoice) => Promise<number>, options: { clipOutliers: boolean }): Promise<DtypeChoice> {
+export async function chooseDtypes(
+  weights: DecodedWeight[],
+  tolerance: number,
+  evaluate: (choice: DtypeChoice) => Promise<number>,
+  options: { clipOutliers: boolean; perByte: boolean },
+): Promise<DtypeChoice> {
   const floats = weights.filter((w) => w.dtype === 'float32');
   const noise = new Map(floats.map((w) => [w.name, noiseOf(w.values as Float32Array, options.clipOutliers)]));
   const twoByte = (name: string): StorageDtype => (noise.get(name)!.uint16 <= noise.get(name)!.float16 ? 'uint16' : 'float16');
@@ -81,8 +87,8 @@ export async function chooseDtypes(weights: DecodedWeight[], tolerance: number, 
 
   // Stage 2: of the rest, which need 2 bytes rather than uint8.
   const rest = floats.filter((w) => !keepFloat.has(w.name));
-  const perByte = (w: DecodedWeight) => noise.get(w.name)!.uint8 ** 2 / w.values.length;
-  const byUint8Noise = [...rest].sort((a, b) => perByte(b) - perByte(a)).map((w) => w.name);
+  const rank = (w: DecodedWeight) => (options.perByte ? noise.get(w.name)!.uint8 ** 2 / w.values.length : noise.get(w.name)!.uint8);
+  const byUint8Noise = [...rest].sort((a, b) => rank(b) - rank(a)).map((w) => w.name);
   const twoCount = await smallestPassing(0, rest.length, async (k) => (await run(build(keepFloat, new Set(byUint8Noise.slice(0, k))))) <= tolerance);
   const choice = build(keepFloat, new Set(byUint8Noise.slice(0, twoCount)));
   // A search may end on its untried upper bound: the choice is measured too (evaluate sees every choice made).
