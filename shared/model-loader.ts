@@ -146,12 +146,12 @@ export async function loadModel(modelJson: ModelJson, shard: (path: string) => U
     };
   }
   const model = await loadGraphModel(handler);
-  return graphRunner(model, graphSignature(model), 'graph', options.plan === false ? [] : ((modelJson.modelTopology as { node?: GraphNode[] }).node ?? []));
+  return graphRunner(model, graphSignature(model), 'graph', options.plan === false ? [] : ((modelJson.modelTopology as { node?: GraphNode[] } | null | undefined)?.node ?? []));
 }
 
 function graphRunner(model: GraphModel, signature: ReturnType<typeof graphSignature>, runtime: LoadedModel['runtime'], nodes: GraphNode[]): LoadedModel {
   const names = (list: TensorSignature[]) => list.map((t) => t.name);
-  const plan = nodes.length > 0 ? kernelPlan(nodes, model.weights, names(signature.inputs), names(signature.outputs)) : null;
+  const plan = Array.isArray(nodes) && nodes.length > 0 ? kernelPlan(nodes, model.weights, names(signature.inputs), names(signature.outputs)) : null;
   // Graph models without control flow run synchronously; the first dynamic-op error switches to executeAsync.
   let dynamic = false;
   return {
