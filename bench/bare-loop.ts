@@ -33,7 +33,9 @@ async function main(): Promise<void> {
   };
   for (let i = 0; i < 5; i++) await once();
   process.stdout.write('ready\n');
-  await new Promise<void>((resolve) => createInterface({ input: process.stdin }).once('line', () => resolve()));
+  const go = createInterface({ input: process.stdin });
+  await new Promise<void>((resolve) => go.once('line', () => resolve()));
+  go.close();
   const times: number[] = [];
   const end = performance.now() + Number(seconds) * 1000;
   while (performance.now() < end) times.push(await once());

@@ -182,11 +182,16 @@ async function parallelBare(model: BenchModel, count: number, work: string): Pro
     if (line.done) throw new Error(`bench/bare-loop.ts exited early (exit code ${children[i]!.exitCode})`);
     return line.value;
   };
-  await Promise.all(children.map((_, i) => next(i)));
-  for (const child of children) child.stdin!.write('go\n');
-  const times = (await Promise.all(children.map(async (_, i) => JSON.parse(await next(i)) as number[]))).flat();
-  await rm(folder, { recursive: true, force: true });
-  return { rps: times.length / WINDOW_S, times };
+  try {
+    await Promise.all(children.map((_, i) => next(i)));
+    // One line starts them all, and ends their stdin: each exits once it has printed its times.
+    for (const child of children) child.stdin!.end('go\n');
+    const times = (await Promise.all(children.map(async (_, i) => JSON.parse(await next(i)) as number[]))).flat();
+    return { rps: times.length / WINDOW_S, times };
+  } finally {
+    for (const child of children) if (child.exitCode === null) child.kill();
+    await rm(folder, { recursive: true, force: true });
+  }
 }
 
 interface Server {
