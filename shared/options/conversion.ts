@@ -35,9 +35,9 @@ export const ConversionOptions = z.object({
   /** Do not fold BatchNormalization layers (converter/optimize/fold-batchnorm.ts). */
   keepBatchNorm: z.boolean().optional(),
   /**
-   * Cross-layer equalization (converter/optimize/equalize.ts) of a layers model's Conv2D / Dense
-   * pairs before weights are stored at uint8 / uint16: tried by default and kept where it lowers
-   * the measured output noise; false never tries it.
+   * Cross-layer equalization (converter/optimize/equalize.ts) of Conv2D / Dense pairs (graph
+   * models: Conv2D / MatMul nodes) before weights are stored at uint8 / uint16: tried by default
+   * with real calibration data and kept where it lowers the measured output noise; false never tries it.
    */
   equalize: z.boolean().optional(),
   /**
