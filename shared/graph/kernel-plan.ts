@@ -46,6 +46,22 @@ function padding(node: GraphNode): 'same' | 'valid' | [[number, number], [number
   ];
 }
 
+/** TF's fused_ops [BiasAdd, activation?] as the fused kernels' activation; null for any other list. */
+function fusedActivation(node: GraphNode): tf.fused.Activation | null {
+  const [extra, activation = 'linear'] = texts(node.attr?.fused_ops).map((s) => s.toLowerCase());
+  if (extra !== 'biasadd') return null;
+  return activation === 'linear' ? 'linear' : (FUSED_ACTIVATIONS[activation] ?? null);
+}
+
+/** Strides, dilations and padding of an NHWC convolution (or pooling); null when it has others. */
+function convGeometry(node: GraphNode): { strides: [number, number]; dilations: [number, number]; pad: NonNullable<ReturnType<typeof padding>> } | null {
+  const [, sh, sw] = ints(node.attr?.strides, []);
+  const [, dh, dw] = ints(node.attr?.dilations, [1, 1, 1, 1]);
+  const pad = padding(node);
+  if (sh === undefined || sw === undefined || dh === undefined || dw === undefined || pad === null || text(node.attr?.data_format, 'NHWC') !== 'NHWC') return null;
+  return { strides: [sh, sw], dilations: [dh, dw], pad };
+}
+
 /** One node as a step, or null when this plan does not run its op as the stock executor would. */
 function stepOf(node: GraphNode, constant: (name: string) => number[] | null): Step | null {
   const inputs = node.input ?? [];
@@ -53,41 +69,35 @@ function stepOf(node: GraphNode, constant: (name: string) => number[] | null): S
   const step = (take: number, run: Step['run']): Step | null => (inputs.length < take ? null : { name: node.name, inputs: inputs.slice(0, take), run });
   const pool = (kind: 'MaxPool' | 'AvgPool'): Step | null => {
     const [, kh, kw] = ints(attr.ksize, []);
-    const [, sh, sw] = ints(attr.strides, []);
-    const pad = padding(node);
-    if (kh === undefined || kw === undefined || sh === undefined || sw === undefined || (pad !== 'same' && pad !== 'valid') || text(attr.data_format, 'NHWC') !== 'NHWC') return null;
+    const geometry = convGeometry(node);
+    const pad = geometry?.pad;
+    if (kh === undefined || kw === undefined || !geometry || (pad !== 'same' && pad !== 'valid')) return null;
     const f = kind === 'MaxPool' ? tf.maxPool : tf.avgPool;
-    return step(1, ([x]) => f(x as tf.Tensor4D, [kh, kw], [sh, sw], pad));
+    return step(1, ([x]) => f(x as tf.Tensor4D, [kh, kw], geometry.strides, pad));
   };
   switch (node.op) {
     case '_FusedConv2D':
     case 'FusedDepthwiseConv2dNative': {
-      const [extra, activation = 'linear'] = texts(attr.fused_ops).map((s) => s.toLowerCase());
-      const fused = activation === 'linear' ? 'linear' : FUSED_ACTIVATIONS[activation];
-      const [, sh, sw] = ints(attr.strides, []);
-      const [, dh, dw] = ints(attr.dilations, [1, 1, 1, 1]);
-      const pad = padding(node);
-      if (extra !== 'biasadd' || !fused || inputs.length !== 3 || Number((attr.num_args as { i?: string })?.i ?? 1) !== 1) return null;
-      if (sh === undefined || sw === undefined || dh === undefined || dw === undefined || pad === null || text(attr.data_format, 'NHWC') !== 'NHWC') return null;
+      const activation = fusedActivation(node);
+      const geometry = convGeometry(node);
+      if (!activation || !geometry || inputs.length !== 3 || Number((attr.num_args as { i?: string })?.i ?? 1) !== 1) return null;
       const kernel = node.op === '_FusedConv2D' ? 'FusedConv2D' : 'FusedDepthwiseConv2D';
-      const attrs = { strides: [sh, sw], pad, dataFormat: 'NHWC', dilations: [dh, dw], dimRoundingMode: undefined, activation: fused, leakyreluAlpha: 0.2 };
+      const attrs = { ...geometry, dataFormat: 'NHWC', dimRoundingMode: undefined, activation, leakyreluAlpha: 0.2 };
       return step(3, ([x, filter, bias]) => tf.engine().runKernel(kernel, { x: x!, filter: filter!, bias: bias! }, attrs as unknown as tf.NamedAttrMap) as tf.Tensor);
     }
     case '_FusedMatMul': {
-      const [extra, activation = 'linear'] = texts(attr.fused_ops).map((s) => s.toLowerCase());
-      const fused = activation === 'linear' ? 'linear' : FUSED_ACTIVATIONS[activation];
-      if (extra !== 'biasadd' || !fused || inputs.length !== 3) return null;
+      const activation = fusedActivation(node);
+      if (!activation || inputs.length !== 3) return null;
       const [transposeA, transposeB] = [flag(attr.transpose_a), flag(attr.transpose_b)];
-      return step(3, ([a, b, bias]) => tf.fused.matMul({ a: a!, b: b!, transposeA, transposeB, bias, activation: fused }));
+      return step(3, ([a, b, bias]) => tf.fused.matMul({ a: a!, b: b!, transposeA, transposeB, bias, activation }));
     }
     case 'Conv2D':
     case 'DepthwiseConv2dNative': {
-      const [, sh, sw] = ints(attr.strides, []);
-      const [, dh, dw] = ints(attr.dilations, [1, 1, 1, 1]);
-      const pad = padding(node);
-      if (sh === undefined || sw === undefined || dh === undefined || dw === undefined || pad === null || text(attr.data_format, 'NHWC') !== 'NHWC') return null;
+      const geometry = convGeometry(node);
+      if (!geometry) return null;
+      const { strides, pad, dilations } = geometry;
       const f = node.op === 'Conv2D' ? tf.conv2d : tf.depthwiseConv2d;
-      return step(2, ([x, filter]) => f(x as tf.Tensor4D, filter as tf.Tensor4D, [sh, sw], pad, 'NHWC', [dh, dw]));
+      return step(2, ([x, filter]) => f(x as tf.Tensor4D, filter as tf.Tensor4D, strides, pad, 'NHWC', dilations));
     }
     case 'Squeeze': {
       const axis = ints(attr.axis ?? attr.squeeze_dims, []);
