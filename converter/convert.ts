@@ -377,7 +377,7 @@ async function quantizeAndVerifyStep(run: Conversion, given: DecodedModel): Prom
     },
     (detail) => progress({ stage: 'verify', detail }),
   );
-  const best = await compensateStep(run, target, dtypeOf, kept, compensation && { compensation, measured: kept.files === clipped.files });
+  const best = await compensateStep(run, target, dtypeOf, kept, spec.kind === 'auto' ? { compensation, measured: kept.files === clipped.files } : undefined);
   lap('verify');
   const report = accuracyReport(best.drift, run.calibration, targetOf(run.options), run.outputNames);
   return { ...best, auto, equalized, report: run.backendCheck ? { ...report, backendCheck: run.backendCheck } : report };
@@ -410,17 +410,18 @@ const MEASURABLY = 0.98;
  * Step compensate (real calibration data only, as every data-driven choice): the uint8 linear
  * kernels rounded by GPTQ on their layers' calibration inputs, then also with bias correction;
  * each kept only where it measurably lowers the model's output noise (and keeps the tolerance).
- * auto passes the compensation its trials used (`measured`: base is stored with those codes).
+ * auto passes the compensation its trials used (`measured`: base is stored with those codes); where
+ * they had none, its choice (a subset of their uint8 kernels) has none either: no second pass.
  */
 async function compensateStep(
   run: Conversion,
   target: DecodedModel,
   dtypeOf: (name: string) => StorageDtype,
   base: Candidate,
-  auto?: { compensation: Compensation; measured: boolean },
+  auto?: { compensation: Compensation | undefined; measured: boolean },
 ): Promise<Candidate> {
   const { shardBytes, tolerance, onProgress: progress } = run.options;
-  const compensation = auto ? onlyUint8(auto.compensation, target, dtypeOf) : await compensationOf(run, target, dtypeOf);
+  const compensation = auto ? auto.compensation && onlyUint8(auto.compensation, target, dtypeOf) : await compensationOf(run, target, dtypeOf);
   if (!compensation) return base;
   const clip = Object.values(base.encoded.quantization).some((q) => q.clipped);
   const gainDb = 10 * Math.log10(compensation.nearestError / Math.max(compensation.compensatedError, 1e-300));
