@@ -188,7 +188,7 @@ function summary(result: Awaited<ReturnType<typeof convertAndPublish>>): string 
       ['dtypes', dtypes.map(([dtype, count]) => `${dtype}: ${count}`).join(', ')],
       ...(metadata.labels ? [['labels', `${metadata.labels.length} classes: ${metadata.labels.slice(0, 5).join(', ')}${metadata.labels.length > 5 ? ', ...' : ''}`]] : []),
       ...(metadata.image ? [['image input', `${metadata.image.height}x${metadata.image.width} ${metadata.image.channels}, pixel*${metadata.image.scale}+${metadata.image.offset}`]] : []),
-      ...(metadata.optimizations ? [['BatchNorm folded', `${metadata.optimizations.batchNormFolded} layer(s)`]] : []),
+      ...(metadata.optimizations?.batchNormFolded ? [['BatchNorm folded', `${metadata.optimizations.batchNormFolded} layer(s)`]] : []),
       ['calibration', report.calibration],
       [
         'drift',
