@@ -156,7 +156,7 @@ function graphPairs(model: DecodedModel): Pair[] {
 
 /** The model with every equalizable pair equalized (one pass in topological order); pairs empty when none is. */
 export function equalizeChannels(model: DecodedModel): Equalization {
-  const found = model.format === 'layers-model' ? layersPairs(model) : graphPairs(model);
+  const candidates = model.format === 'layers-model' ? layersPairs(model) : graphPairs(model);
   const copies = new Map<string, DecodedWeight>();
   const weight = (name: string | undefined): DecodedWeight | undefined => {
     const found = name === undefined ? undefined : (copies.get(name) ?? model.weights.find((w) => w.name === name));
@@ -166,7 +166,7 @@ export function equalizeChannels(model: DecodedModel): Equalization {
     return copies.get(found.name);
   };
   const pairs: string[] = [];
-  for (const pair of found) {
+  for (const pair of candidates) {
     const [kernelA, kernelB, bias] = [weight(pair.kernelA), weight(pair.kernelB), weight(pair.biasA)];
     if (!kernelA || !kernelB || (pair.biasA !== undefined && !bias)) continue;
     const channels = kernelA.shape[kernelA.shape.length - 1]!;
