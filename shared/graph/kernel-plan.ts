@@ -148,12 +148,15 @@ export function kernelPlan(nodes: readonly GraphNode[], weights: tf.NamedTensorM
       continue;
     }
     if (node.op === 'Placeholder') {
-      if (!inputNames.includes(node.name)) return null;
       const shape = node.attr?.shape;
       const dtype = node.attr?.dtype;
+      const type = dtype && 'type' in dtype ? dtype.type : undefined;
+      // Inputs checked as the stock executor checks them: float32 or int32 (any other dtype: no plan), any shape when the rank is unknown.
+      if (!inputNames.includes(node.name) || (type !== 'DT_FLOAT' && type !== 'DT_INT32')) return null;
+      const ranked = shape && 'shape' in shape && !(shape.shape as { unknownRank?: boolean }).unknownRank;
       placeholders.set(node.name, {
-        shape: shape && 'shape' in shape ? (shape.shape.dim ?? []).map((d) => Number(d.size)) : null,
-        dtype: dtype && 'type' in dtype && dtype.type === 'DT_INT32' ? 'int32' : 'float32',
+        shape: ranked ? (shape.shape.dim ?? []).map((d) => Number(d.size)) : null,
+        dtype: type === 'DT_INT32' ? 'int32' : 'float32',
       });
       continue;
     }

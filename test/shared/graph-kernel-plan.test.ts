@@ -127,6 +127,19 @@ describe('kernelPlan', () => {
     expect(planned.values).toEqual(stock.values);
   });
 
+  it('checks a placeholder as the stock executor does: no plan for a dtype other than float32 / int32, any shape at an unknown rank', () => {
+    const graph = (attr: GraphNode['attr']): GraphNode[] => [
+      { name: 'x', op: 'Placeholder', attr },
+      { name: 'y', op: 'Relu', input: ['x'] },
+    ];
+    expect(kernelPlan(graph({ dtype: { type: 'DT_INT64' }, shape: { shape: { dim: [{ size: '-1' }] } } }), {}, ['x'], ['y'])).toBeNull();
+    const plan = kernelPlan(graph({ dtype: { type: 'DT_FLOAT' }, shape: { shape: { unknownRank: true } as never } }), {}, ['x'], ['y']);
+    const x = tf.tensor([[1, -2]]);
+    const [y] = plan!.run([x]);
+    expect(Array.from(y!.dataSync())).toEqual([1, 0]);
+    tf.dispose([x, y!]);
+  });
+
   it.skipIf(!HAVE_FIXTURES)(`runs the nsfwjs MobileNetV2 compiled at load bit for bit as GraphModel.execute does${HAVE_FIXTURES ? '' : ` (${NO_FIXTURES_REASON})`}`, async () => {
     const files = await readInput(MOBILENET_DIR);
     const modelJson = JSON.parse(new TextDecoder().decode(files.get('model.json')!));
