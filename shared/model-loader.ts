@@ -9,7 +9,7 @@ import { modelKind, readTopology, topologyProblem, type ModelJson } from './sche
 import { ConversionError } from './errors.ts';
 import type { TensorSignature } from './schemas/edgeflow-json.ts';
 import { compileLayersModel, NotCompilable, type CompiledGraph } from './graph/compile.ts';
-import type { GraphNode } from './graph/graphdef.ts';
+import { graphNodes, type GraphNode } from './graph/graphdef.ts';
 import { kernelPlan } from './graph/kernel-plan.ts';
 
 export interface LoadedModel {
@@ -146,7 +146,7 @@ export async function loadModel(modelJson: ModelJson, shard: (path: string) => U
     };
   }
   const model = await loadGraphModel(handler);
-  return graphRunner(model, graphSignature(model), 'graph', options.plan === false ? [] : ((modelJson.modelTopology as { node?: GraphNode[] } | null | undefined)?.node ?? []));
+  return graphRunner(model, graphSignature(model), 'graph', options.plan === false ? [] : graphNodes(modelJson.modelTopology));
 }
 
 function graphRunner(model: GraphModel, signature: ReturnType<typeof graphSignature>, runtime: LoadedModel['runtime'], nodes: GraphNode[]): LoadedModel {

@@ -8,7 +8,7 @@
 // only weight values change. Layers models: Conv2D / Dense layers of the top-level topology; graph
 // models: Conv2D / MatMul nodes, fused or not (as the graph compiler and tensorflowjs_converter emit them).
 import { kerasCalls, NotCompilable, type LayerCall } from '../../shared/graph/keras-calls.ts';
-import type { GraphNode } from '../../shared/graph/graphdef.ts';
+import { graphNodes, readAttr, type GraphNode } from '../../shared/graph/graphdef.ts';
 import type { DecodedModel, DecodedWeight } from '../model.ts';
 
 /** Layers that commute with a positive per-channel scale of their (only) input. */
@@ -114,15 +114,13 @@ function layersPairs(model: DecodedModel): Pair[] {
 /** Graph ops that commute with a positive per-channel scale of their first input. */
 const GRAPH_PASS_THROUGH = new Set(['Relu', 'MaxPool', 'AvgPool', 'ResizeNearestNeighbor', 'ResizeBilinear']);
 
-const fusedOps = (node: GraphNode) => ((node.attr?.fused_ops as { list?: { s?: string[] } } | undefined)?.list?.s ?? []).map((s) => atob(s));
-
 /** A graph node computing x·kernel (+ bias): [kernel, bias?] input names when its output scales exactly with the kernel's last axis, else undefined. */
 function graphLinear(node: GraphNode, asA: boolean): [string, string?] | undefined {
   const inputs = node.input ?? [];
-  if ((node.attr?.transpose_a as { b?: boolean } | undefined)?.b || (node.attr?.transpose_b as { b?: boolean } | undefined)?.b) return undefined;
+  if (readAttr.bool(node.attr?.transpose_a) || readAttr.bool(node.attr?.transpose_b)) return undefined;
   if (node.op === 'Conv2D' || node.op === 'MatMul') return [inputs[1]!];
   if (node.op !== '_FusedConv2D' && node.op !== '_FusedMatMul') return undefined;
-  const ops = fusedOps(node);
+  const ops = readAttr.strings(node.attr?.fused_ops);
   if (ops[0] !== 'BiasAdd' || ops.length > 2 || inputs.length !== 3) return undefined;
   // As A, only a homogeneous fused activation keeps the scale; as B, the activation comes after it.
   if (asA && ops.length === 2 && ops[1] !== 'Relu') return undefined;
@@ -131,7 +129,7 @@ function graphLinear(node: GraphNode, asA: boolean): [string, string?] | undefin
 
 /** Convolution / MatMul pairs of a graph model's nodes (as the graph compiler and tensorflowjs_converter emit them). */
 function graphPairs(model: DecodedModel): Pair[] {
-  const nodes = (model.modelJson.modelTopology as { node?: GraphNode[] } | undefined)?.node ?? [];
+  const nodes = graphNodes(model.modelJson.modelTopology);
   const source = (input: string) => input.replace(/^\^/, '').replace(/:0$/, '');
   const readers = new Map<string, GraphNode[]>();
   for (const node of nodes) for (const input of node.input ?? []) readers.set(source(input), [...(readers.get(source(input)) ?? []), node]);

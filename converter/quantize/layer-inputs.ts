@@ -11,7 +11,7 @@ import { loadGraphModel } from '@tensorflow/tfjs-converter';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { memoryHandler } from '../../shared/model-loader.ts';
 import { readTopology } from '../../shared/schemas/model-json.ts';
-import type { GraphNode } from '../../shared/graph/graphdef.ts';
+import { graphNodes, readAttr } from '../../shared/graph/graphdef.ts';
 import type { Calibration } from '../calibration.ts';
 import type { DecodedModel, DecodedWeight } from '../model.ts';
 import type { ModelFiles } from '../shard.ts';
@@ -89,10 +89,8 @@ function layersSites(model: DecodedModel, weights: Map<string, DecodedWeight>): 
   return sites;
 }
 
-const decode = (text: string | undefined) => (text ? atob(text) : '');
-
 function graphSites(model: DecodedModel, weights: Map<string, DecodedWeight>): LinearSite[] {
-  const nodes = ((model.modelJson.modelTopology as { node?: GraphNode[] } | undefined)?.node ?? []) as GraphNode[];
+  const nodes = graphNodes(model.modelJson.modelTopology);
   const sites: LinearSite[] = [];
   for (const node of nodes) {
     const kind = { Conv2D: 'conv', _FusedConv2D: 'conv', DepthwiseConv2dNative: 'depthwise', FusedDepthwiseConv2dNative: 'depthwise', MatMul: 'dense', _FusedMatMul: 'dense' }[node.op] as
@@ -100,13 +98,12 @@ function graphSites(model: DecodedModel, weights: Map<string, DecodedWeight>): L
       | undefined;
     const [input, kernel, bias] = node.input ?? [];
     if (!kind || !input || !kernel || weights.get(kernel)?.dtype !== 'float32') continue;
-    const attr = (node.attr ?? {}) as Record<string, { s?: string; b?: boolean; list?: { i?: string[]; s?: string[] } }>;
-    if (attr.transpose_a?.b || attr.transpose_b?.b || (attr.data_format && decode(attr.data_format.s) !== 'NHWC')) continue;
-    const fused = (attr.fused_ops?.list?.s ?? []).map(decode);
+    const attr = node.attr ?? {};
+    if (readAttr.bool(attr.transpose_a) || readAttr.bool(attr.transpose_b) || readAttr.string(attr.data_format, 'NHWC') !== 'NHWC') continue;
+    const fused = readAttr.strings(attr.fused_ops);
     const hasBias = fused[0] === 'BiasAdd' && bias !== undefined && weights.get(bias)?.dtype === 'float32';
-    const ints = (name: string) => (attr[name]?.list?.i ?? []).map(Number);
-    const paddingName = decode(attr.padding?.s);
-    const explicit = ints('explicit_paddings');
+    const paddingName = readAttr.string(attr.padding);
+    const explicit = readAttr.ints(attr.explicit_paddings);
     const padding: LinearSite['padding'] | null =
       kind === 'dense' || paddingName === 'VALID'
         ? 'valid'
@@ -116,8 +113,8 @@ function graphSites(model: DecodedModel, weights: Map<string, DecodedWeight>): L
             ? [explicit[2]!, explicit[3]!, explicit[4]!, explicit[5]!]
             : null;
     if (!padding) continue;
-    const strides = ints('strides');
-    const dilations = ints('dilations');
+    const strides = readAttr.ints(attr.strides);
+    const dilations = readAttr.ints(attr.dilations);
     sites.push({
       kernel,
       ...(hasBias ? { bias } : {}),

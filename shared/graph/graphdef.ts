@@ -43,6 +43,20 @@ export const attr = {
   shape: (shape: number[]): AttrValue => ({ shape: { dim: shape.map((d) => ({ size: String(d) })) } }),
 };
 
+/** Readers of the same encodings (the inverse of `attr`), each with the value an absent attr means. */
+export const readAttr = {
+  ints: (a: AttrValue | undefined, fallback: number[] = []): number[] => (a && 'list' in a && a.list.i ? a.list.i.map(Number) : fallback),
+  string: (a: AttrValue | undefined, fallback = ''): string => (a && 's' in a ? atob(a.s) : fallback),
+  strings: (a: AttrValue | undefined): string[] => (a && 'list' in a && a.list.s ? a.list.s.map((s) => atob(s)) : []),
+  bool: (a: AttrValue | undefined): boolean => Boolean(a && 'b' in a && a.b),
+};
+
+/** The nodes of a model.json's modelTopology: a graph model's GraphDef nodes, [] for anything else. */
+export function graphNodes(modelTopology: unknown): GraphNode[] {
+  const nodes = (modelTopology as { node?: unknown } | null | undefined)?.node;
+  return Array.isArray(nodes) ? (nodes as GraphNode[]) : [];
+}
+
 /** Collects nodes and the constants they read, naming them uniquely. */
 export class GraphBuilder {
   readonly nodes: GraphNode[] = [];

@@ -6,7 +6,7 @@
 // cost MobileNetV2 about a tenth of its prediction time. A graph with any other op, a multi-output
 // op or a control input gets no plan (null): the caller runs it with GraphModel.execute.
 import * as tf from '@tensorflow/tfjs-core';
-import type { GraphNode } from './graphdef.ts';
+import { readAttr, type GraphNode } from './graphdef.ts';
 
 export interface KernelPlan {
   /** Inputs in `inputNames` order; outputs in `outputNames` order, which the caller disposes. */
@@ -19,12 +19,7 @@ interface Step {
   run(args: tf.Tensor[]): tf.Tensor;
 }
 
-type Attr = NonNullable<GraphNode['attr']>[string];
-
-const ints = (a: Attr | undefined, fallback: number[]): number[] => (a && 'list' in a && a.list.i ? a.list.i.map(Number) : fallback);
-const text = (a: Attr | undefined, fallback: string): string => (a && 's' in a ? atob(a.s) : fallback);
-const texts = (a: Attr | undefined): string[] => (a && 'list' in a && a.list.s ? a.list.s.map((s) => atob(s)) : []);
-const flag = (a: Attr | undefined): boolean => Boolean(a && 'b' in a && a.b);
+const { ints, string: text, strings: texts, bool: flag } = readAttr;
 
 /** Activations the wasm backend's fused kernels apply (FusableActivation), by TF's name in fused_ops. */
 const FUSED_ACTIVATIONS: Record<string, tf.fused.Activation> = { relu: 'relu', relu6: 'relu6', sigmoid: 'sigmoid', elu: 'elu' };
