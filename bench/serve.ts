@@ -8,7 +8,7 @@
 //   - p99 is printed only from ≥ 1,000 samples (fewer: "n<1000");
 //   - cold start is the same for every server: the server is asked to start (a fresh process /
 //     Miniflare's workerd and isolate) → its first prediction answered, with where the time went;
-//   - throughput windows last ≥ 10 s;
+//   - throughput windows last ≥ 10 s, after 3 s of the same load that warm every serving process;
 //   - then the issue's goal ratios, each with its figure.
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
@@ -42,6 +42,8 @@ const KINDS: Server['kind'][] = process.argv.includes('--node-only') ? ['node'] 
 const ROUNDS = { small: 1000, large: QUICK ? 30 : 60 };
 const COLD_RUNS = QUICK ? 3 : 5;
 const WINDOW_S = 10;
+/** Before each throughput window, the same load unrecorded, so that every serving process has the model loaded. */
+const WARMUP_S = 3;
 const P99_MIN_SAMPLES = 1000;
 /** Where the run is, on stderr (the tables come at the end, on stdout). */
 const progress = (line: string) => process.stderr.write(`[${new Date().toISOString().slice(11, 19)}] ${line}\n`);
@@ -142,9 +144,9 @@ function uploadedAt(body: string | Uint8Array<ArrayBuffer>, bytesPerSecond: numb
   });
 }
 
-/** Requests per second and per-request latencies with `concurrency` clients in a loop for WINDOW_S seconds. */
-async function throughput(url: string, model: BenchModel, concurrency: number): Promise<{ rps: number; times: number[]; failed: number }> {
-  const end = performance.now() + WINDOW_S * 1000;
+/** Requests per second and per-request latencies with `concurrency` clients in a loop for `seconds`. */
+async function throughput(url: string, model: BenchModel, concurrency: number, seconds = WINDOW_S): Promise<{ rps: number; times: number[]; failed: number }> {
+  const end = performance.now() + seconds * 1000;
   const times: number[] = [];
   let failed = 0;
   const start = performance.now();
@@ -386,6 +388,8 @@ async function main(): Promise<void> {
         for (const concurrency of QUICK ? [32] : [1, 32]) {
           const ceiling = server.kind === 'node' && concurrency === 32 ? await parallelBare(model, cores, work) : undefined;
           progress(`throughput: ${server.kind}, ${model.name}, c=${concurrency}`);
+          // Steady state: every serving process has loaded the model (the cold start is measured above).
+          await throughput(`${server.url}/v1/models/${model.name}:predict`, model, concurrency, WARMUP_S);
           const { rps, times: t, failed } = await throughput(`${server.url}/v1/models/${model.name}:predict`, model, concurrency);
           if (ceiling)
             ceilingRows.push([
