@@ -190,14 +190,22 @@ export async function serveCommand(argv: string[]): Promise<number> {
   return serveProcess(store, options);
 }
 
-/** Runs the watcher (if any) until SIGINT / SIGTERM, then lets its conversion in progress finish. */
-async function runUntilStopped(watcher: UploadWatcher | undefined): Promise<void> {
-  const stopped = new AbortController();
-  const watching = watcher?.run(stopped.signal);
-  await new Promise<void>((resolve) => {
+/**
+ * Resolves on the first SIGINT / SIGTERM. Asked for before a process starts serving, so that a
+ * stop that comes while it starts (a worker still importing TF.js) ends it cleanly once started.
+ */
+function stopRequested(): Promise<void> {
+  return new Promise<void>((resolve) => {
     process.once('SIGINT', () => resolve());
     process.once('SIGTERM', () => resolve());
   });
+}
+
+/** Runs the watcher (if any) until `stop`, then lets its conversion in progress finish. */
+async function runUntilStopped(watcher: UploadWatcher | undefined, stop: Promise<void>): Promise<void> {
+  const stopped = new AbortController();
+  const watching = watcher?.run(stopped.signal);
+  await stop;
   stopped.abort();
   await watching;
 }
@@ -215,6 +223,7 @@ async function printBanner(store: ObjectStore, url: string, backend: BackendInfo
 
 /** --workers n > 1, in the primary: the serving workers, and the watcher apart from them. */
 async function servePrimary(store: ObjectStore, options: ServeOptions): Promise<number> {
+  const stop = stopRequested();
   let watcher: UploadWatcher | undefined;
   const workers = await startCluster(
     options.workers,
@@ -224,13 +233,14 @@ async function servePrimary(store: ObjectStore, options: ServeOptions): Promise<
   if (options.watch) watcher = (await import('./serve-watch.ts')).uploadWatcher(store, (name) => workers.broadcast({ type: 'published', name }), options.leaseMs);
   const ready = (await (await fetch(`${workers.url}/v2/health/ready`)).json()) as { backend: BackendInfo };
   await printBanner(store, workers.url, ready.backend, options.workers, Boolean(watcher));
-  await runUntilStopped(watcher);
+  await runUntilStopped(watcher, stop);
   await workers.close();
   return 0;
 }
 
 /** One serving process: the whole server (with the watcher when --watch), or a worker of servePrimary. */
 async function serveProcess(store: ObjectStore, options: ServeOptions): Promise<number> {
+  const stop = stopRequested();
   const inWorker = isClusterWorker();
   let server;
   let watcher: UploadWatcher | undefined;
@@ -275,7 +285,7 @@ async function serveProcess(store: ObjectStore, options: ServeOptions): Promise<
     }
     throw error;
   }
-  await runUntilStopped(watcher);
+  await runUntilStopped(watcher, stop);
   await server.close();
   // A worker's IPC channel to the primary would keep it running.
   if (inWorker) process.exit(0);
