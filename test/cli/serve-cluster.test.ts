@@ -98,7 +98,10 @@ describe('edgeflow serve --workers', () => {
     try {
       const url = (await waitFor(/at (http:\/\/127\.0\.0\.1:\d+)[\s\S]*try:/))[1]!;
       expect((await fetch(`${url}/v1/models/dense:predict`, { method: 'POST', body })).status).toBe(200);
-      const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
+      // Both workers started (one may still be importing TF.js when the first answers).
+      await waitFor(/worker \d+ listening[\s\S]*worker \d+ listening/);
+      // 'close': once every process holding the output pipes (the workers too) has written its last line.
+      const exited = new Promise<number | null>((resolve) => child.once('close', resolve));
       child.kill('SIGTERM');
       expect(await exited).toBe(0);
       const loaded = (who: string) => [...output().matchAll(new RegExp(`loaded packages \\(${who}\\): (.*)`, 'g'))].map((m) => m[1]!.split(', '));
