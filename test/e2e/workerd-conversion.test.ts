@@ -28,13 +28,16 @@ async function upload(name: string, zip: Uint8Array, options = ''): Promise<stri
   return ((await response.json()) as { id: string }).id;
 }
 
-async function settled(id: string): Promise<{ state: string; reason?: string }> {
-  for (let i = 0; i < 1200; i++) {
-    const status = (await (await worker.fetch(`/admin/uploads/${id}`, { headers: auth })).json()) as { state: string; reason?: string };
+async function settled(id: string, withinMs = 100_000): Promise<{ state: string; reason?: string }> {
+  const deadline = Date.now() + withinMs;
+  let status = { state: 'never read' };
+  while (Date.now() < deadline) {
+    status = (await (await worker.fetch(`/admin/uploads/${id}`, { headers: auth })).json()) as { state: string; reason?: string };
     if (status.state === 'published' || status.state === 'failed') return status;
     await new Promise((resolve) => setTimeout(resolve, 100));
   }
-  throw new Error(`upload ${id} did not settle`);
+  // What the Worker said of this upload, to see where it stopped.
+  throw new Error(`upload ${id} did not settle in ${withinMs / 1000} s (last state ${status.state}); the Worker logged:\n${logs.filter((line) => line.includes(id)).join('\n')}`);
 }
 
 /** Resolves once a line the Worker logged matches. */
