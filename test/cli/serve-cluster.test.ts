@@ -66,12 +66,18 @@ function startServe(args: string[], env: Record<string, string> = {}) {
   return { child, waitFor, output: () => output };
 }
 
+/** Preloaded into the primary and its workers: says what each loaded, and each worker's start of listening. */
+const preload = path.join(repoRoot, 'test/helpers/loaded-packages.cjs');
+
 describe('edgeflow serve --workers', () => {
   it('serves from two processes on one port, replaces a worker that dies, stops them all on SIGTERM', async () => {
-    const { child, waitFor, output } = startServe(['--port', '0', '--workers', '2']);
+    const { child, waitFor, output } = startServe(['--port', '0', '--workers', '2'], { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --require ${preload}` });
     try {
       const url = (await waitFor(/at (http:\/\/127\.0\.0\.1:\d+)[\s\S]*try:/))[1]!;
       expect(output()).toMatch(/2 serving processes/);
+      // Both listen before one is killed: were the other still starting, the port (0: chosen by the
+      // first listener) would close with the last listening worker and its replacement get another.
+      await waitFor(/worker \d+ listening[\s\S]*worker \d+ listening/);
       const predict = () => fetch(`${url}/v1/models/dense:predict`, { method: 'POST', body });
       expect((await Promise.all(Array.from({ length: 12 }, predict))).map((r) => r.status)).toEqual(Array(12).fill(200));
       const workers = childPids(child.pid!);
@@ -93,7 +99,6 @@ describe('edgeflow serve --workers', () => {
   });
 
   it('the primary forks before importing the server: it loads no TF.js, its workers do', async () => {
-    const preload = path.join(repoRoot, 'test/helpers/loaded-packages.cjs');
     const { child, waitFor, output } = startServe(['--port', '0', '--workers', '2'], { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --require ${preload}` });
     try {
       const url = (await waitFor(/at (http:\/\/127\.0\.0\.1:\d+)[\s\S]*try:/))[1]!;
