@@ -10,5 +10,8 @@ export default defineConfig({
     pool: 'forks',
     fileParallelism: true,
     maxWorkers: 2,
+    // expect.poll waits for a page or a server to get somewhere: 1 s (vitest's default) is too
+    // short for a first prediction on a cold model while the other test file loads both cores.
+    expect: { poll: { timeout: 15_000 } },
   },
 });
