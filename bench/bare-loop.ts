@@ -6,11 +6,11 @@
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
-import * as tf from '@tensorflow/tfjs-core';
 import { useNodeBackend } from '../cli/backend.ts';
 import { quietTensorFlow } from '../cli/quiet.ts';
 import { loadModel } from '../shared/model-loader.ts';
 import { ModelJson } from '../shared/schemas/model-json.ts';
+import { timedPredict } from './timed-predict.ts';
 
 async function main(): Promise<void> {
   const [folder, compiled, seconds, shape] = process.argv.slice(2) as [string, string, string, string];
@@ -22,15 +22,7 @@ async function main(): Promise<void> {
   const model = await loadModel(modelJson, (p) => shards.get(p)!, { compile: compiled === '1' });
   const bytes = await readFile(path.join(folder, 'input.bin'));
   const input = new Float32Array(bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength));
-  const dims = shape.split(',').map(Number);
-  const once = async (): Promise<number> => {
-    const start = performance.now();
-    const tensor = tf.tensor(input, dims);
-    const outputs = await model.predict([tensor]);
-    await Promise.all(outputs.map((t) => t.data()));
-    tf.dispose([tensor, ...outputs]);
-    return performance.now() - start;
-  };
+  const once = () => timedPredict(model, { values: input, shape: shape.split(',').map(Number) });
   for (let i = 0; i < 5; i++) await once();
   process.stdout.write('ready\n');
   const go = createInterface({ input: process.stdin });

@@ -16,7 +16,6 @@ import { createInterface } from 'node:readline';
 import { availableParallelism, tmpdir } from 'node:os';
 import { spawn, spawnSync } from 'node:child_process';
 import path from 'node:path';
-import * as tf from '@tensorflow/tfjs-core';
 import { useNodeBackend } from '../cli/backend.ts';
 import { quietTensorFlow } from '../cli/quiet.ts';
 import { table } from '../cli/format.ts';
@@ -26,7 +25,7 @@ import { demoModels, type DemoModel } from '../scripts/demo-models.ts';
 import { optionalFixtures } from '../scripts/fixture-models.ts';
 import { createNodeApp } from '../functions/node.ts';
 import { nestedShape } from '../shared/codecs.ts';
-import { loadModel, type LoadedModel } from '../shared/model-loader.ts';
+import { loadModel } from '../shared/model-loader.ts';
 import { ModelJson } from '../shared/schemas/model-json.ts';
 import { LocalFolderStore } from '../shared/store/local.ts';
 import { buildWorker, repoRoot, startWorker, type WorkerBundle } from '../scripts/edge-worker.ts';
@@ -34,6 +33,7 @@ import { buildCli } from '../scripts/build-cli.ts';
 import { boundShare, layersMacs, type MatmulBound, matmulBound } from './bound.ts';
 import { rss, spawnServe, workerdPid } from './proc.ts';
 import { quantile } from './stats.ts';
+import { type BenchInput, timedPredict } from './timed-predict.ts';
 
 const QUICK = process.argv.includes('--quick');
 /** `--node-only`: `edgeflow serve` alone, without building and starting the Worker in workerd. */
@@ -55,7 +55,7 @@ interface BenchModel {
   body: string | Uint8Array<ArrayBuffer>;
   contentType: string;
   bodyKind: string;
-  input: { values: Float32Array; shape: number[] };
+  input: BenchInput;
   large: boolean;
   /** Only measured in process (the float32 MobileNetV2 of the bound table). */
   bareOnly: boolean;
@@ -108,16 +108,6 @@ async function prepareModels(stores: { publish: (name: string, files: Map<string
     });
   }
   return { bench, source: fixtures[0]?.files };
-}
-
-/** One in-process predict: tensor in, predict, read back, dispose. */
-async function predictOnce(model: LoadedModel, input: BenchModel['input']): Promise<number> {
-  const start = performance.now();
-  const tensor = tf.tensor(input.values, input.shape);
-  const outputs = await model.predict([tensor]);
-  await Promise.all(outputs.map((t) => t.data()));
-  tf.dispose([tensor, ...outputs]);
-  return performance.now() - start;
 }
 
 /** One request, timed to the end of its response; a POST with a body (a stream is sent as it arrives). */
@@ -334,9 +324,9 @@ async function main(): Promise<void> {
       const rounds = model.large ? ROUNDS.large : ROUNDS.small;
       progress(`latency: ${model.name}, ${rounds} rounds`);
       for (let round = -5; round < rounds; round++) {
-        record('bare', round, await predictOnce(bare, model.input));
+        record('bare', round, await timedPredict(bare, model.input));
         if (model.large && bound) record('bound', round, await bound.round());
-        if (stock) record('stock', round, await predictOnce(stock, model.input));
+        if (stock) record('stock', round, await timedPredict(stock, model.input));
         if (model.bareOnly) continue;
         const appStart = performance.now();
         await (await inProcess.request(`/v1/models/${model.name}:predict`, { method: 'POST', body: model.body, headers: { 'content-type': model.contentType } })).arrayBuffer();
