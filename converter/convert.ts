@@ -316,12 +316,6 @@ async function autoSearchStep(run: Conversion, target: DecodedModel) {
   return { choice, auto: { trials, drift: driftScore(measured.get(choiceKey(choice))!) }, measured, compensation };
 }
 
-/** The narrowest dtypes a conversion may store: every float32 weight at uint8 for auto, the rules' choice otherwise. */
-const narrowestDtypes =
-  (spec: QuantizeSpec) =>
-  (name: string): StorageDtype =>
-    spec.kind === 'auto' ? 'uint8' : dtypeForWeight(spec, name);
-
 /**
  * Step equalize (real calibration data only): where a model has convolution / dense pairs to equalize
  * (optimize/equalize.ts) and stores a weight on an affine grid (uint8 / uint16), both the model and its equalized weights
@@ -331,7 +325,8 @@ const narrowestDtypes =
  */
 async function equalizeStep(run: Conversion, target: DecodedModel): Promise<{ model: DecodedModel; equalized: string[]; drift?: Drift }> {
   const none = { model: target, equalized: [] };
-  const dtypeOf = narrowestDtypes(run.spec);
+  // The narrowest dtypes the conversion may store: every float32 weight at uint8 for auto, the rules' choice otherwise.
+  const dtypeOf = (name: string): StorageDtype => (run.spec.kind === 'auto' ? 'uint8' : dtypeForWeight(run.spec, name));
   // Decided on real calibration data only, as clipping and compensation: made-up inputs could misjudge it.
   if (!run.options.equalize || run.calibration.kind !== 'data' || !target.weights.some((w) => w.dtype === 'float32' && ['uint8', 'uint16'].includes(dtypeOf(w.name)))) return none;
   const equalization = equalizeChannels(target);
