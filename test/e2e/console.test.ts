@@ -242,7 +242,8 @@ describe.skipIf(!haveChromium)('the console in headless Chromium, Node server', 
     await page.click('[aria-label="Delete version 1"]');
     await expect.poll(async () => (await adminGet(scratch)).versions.map((v) => v.version)).toEqual([2]);
     await expect.poll(() => page.locator('#versions tr').count()).toBe(2);
-    expect(await page.textContent('#models a[href="#scratch"] + small')).toBe('1 version');
+    // The model list is redrawn after the versions table: wait for it too.
+    await expect.poll(() => page.textContent('#models a[href="#scratch"] + small')).toBe('1 version');
     expect((await fetch(`${server.url}/v1/models/scratch/versions/1`)).status).toBe(404);
     await page.close();
   }, 60_000);
