@@ -5,7 +5,7 @@
 import type { BackendInfo, NodeServerOptions } from '../functions/node.ts';
 import { DEFAULT_BATCH_TIMEOUT_MICROS, DEFAULT_INDEX_TTL_MS, DEFAULT_LIMITS, DEFAULT_NODE_MEMORY_BUDGET_BYTES } from '../shared/options/serving.ts';
 import { listAll } from '../shared/store/util.ts';
-import { z } from 'zod';
+import * as z from 'zod';
 import { EdgeflowError } from '../shared/errors.ts';
 import { openExistingStore } from '../shared/store/open.ts';
 import { parseDuration } from '../shared/duration.ts';

@@ -5,7 +5,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
-import { z } from 'zod';
+import * as z from 'zod';
 import { findModel } from '../registry.ts';
 import type { Dataset, ModelDefinition, Regularization } from '../types.ts';
 import { EdgeflowError } from '../../shared/errors.ts';
