@@ -16,7 +16,7 @@ import type { Calibration, CalibrationBatch } from '../converter/calibration.ts'
 import { type ConvertOptions, convertModel } from '../converter/convert.ts';
 import { encodeWeights } from '../converter/encode.ts';
 import type { DecodedModel, DecodedWeight } from '../converter/model.ts';
-import { float16ToFloat32, float32ToFloat16 } from '../converter/quantize/float16.ts';
+import { float16ToFloat32, float32ToFloat16 } from '../shared/float16.ts';
 import { readInput } from '../converter/read/files.ts';
 import { readModel } from '../converter/read/index.ts';
 import { type ModelFiles, shardModel } from '../converter/shard.ts';

@@ -3,9 +3,9 @@
 import type { WeightQuantization } from '../shared/schemas/edgeflow-json.ts';
 import type { WeightSpec } from '../shared/schemas/model-json.ts';
 import type { DecodedWeight } from './model.ts';
-import { decodeWeights } from './read/weights.ts';
+import { decodeWeights } from '../shared/weights.ts';
 import { affineParams, minMax, quantizeAffine, searchRange } from './quantize/affine.ts';
-import { float32ToFloat16WithError } from './quantize/float16.ts';
+import { float32ToFloat16WithError } from '../shared/float16.ts';
 import type { StorageDtype } from '../shared/options/quantize-spec.ts';
 import type { RoundedKernel } from './quantize/gptq.ts';
 

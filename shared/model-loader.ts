@@ -11,6 +11,7 @@ import type { TensorSignature } from './schemas/edgeflow-json.ts';
 import { compileLayersModel, NotCompilable, type CompiledGraph } from './graph/compile.ts';
 import { graphNodes, type GraphNode } from './graph/graphdef.ts';
 import { kernelPlan } from './graph/kernel-plan.ts';
+import { decodeWeights } from './weights.ts';
 
 export interface LoadedModel {
   inputs: TensorSignature[];
@@ -34,12 +35,12 @@ function arePiecesOf(parts: Uint8Array[], total: number): boolean {
   return true;
 }
 
-/** Shards of each group concatenated, in manifest order, as the stock HTTP loader does. */
-function weightData(modelJson: ModelJson, shard: (path: string) => Uint8Array): ArrayBuffer {
+/** The shards in manifest order, as tf.io reads them (across shard ends, nothing concatenated). */
+function weightData(modelJson: ModelJson, shard: (path: string) => Uint8Array): ArrayBuffer[] {
   const parts = modelJson.weightsManifest.flatMap((group) => group.paths.map(shard));
   const total = parts.reduce((sum, p) => sum + p.byteLength, 0);
-  if (arePiecesOf(parts, total)) return parts[0]!.buffer as ArrayBuffer;
-  return exactBuffer(concatBytes(parts));
+  if (arePiecesOf(parts, total)) return [parts[0]!.buffer as ArrayBuffer];
+  return parts.map(exactBuffer);
 }
 
 export function memoryHandler(modelJson: ModelJson, shard: (path: string) => Uint8Array): tf.io.IOHandler {
@@ -90,27 +91,29 @@ const asList = (result: tf.Tensor | tf.Tensor[] | tf.NamedTensorMap): tf.Tensor[
  * kernels. Null when a layer has no graph lowering (the caller runs the layers model).
  */
 async function compiledGraph(modelJson: ModelJson, shard: (path: string) => Uint8Array): Promise<{ model: GraphModel; signature: ReturnType<typeof graphSignature>; nodes: GraphNode[] } | null> {
-  const specs = modelJson.weightsManifest.flatMap((group) => group.weights);
-  const tensors = tf.io.decodeWeights(weightData(modelJson, shard), specs);
+  // Dequantized straight from the shards into arrays the compiler folds into: each weight is
+  // allocated once at 4 bytes here and once more as the graph model's tensor (tf.io's decoding
+  // and a compiler's copy would add three more).
+  const groups = modelJson.weightsManifest;
   const weights = new Map<string, { shape: number[]; values: Float32Array }>();
-  try {
-    for (const [name, tensor] of Object.entries(tensors)) if (tensor.dtype === 'float32') weights.set(name, { shape: tensor.shape, values: tensor.dataSync() as Float32Array });
-  } finally {
-    tf.dispose(Object.values(tensors));
-  }
+  for (const w of decodeWeights(
+    groups,
+    groups.map((group) => concatBytes(group.paths.map(shard))),
+  ))
+    if (w.values instanceof Float32Array) weights.set(w.name, { shape: w.shape, values: w.values });
   let compiled: CompiledGraph;
   try {
-    compiled = compileLayersModel(modelJson.modelTopology, weights);
+    compiled = compileLayersModel(modelJson.modelTopology, weights, undefined, { inPlace: true });
   } catch (error) {
     if (error instanceof NotCompilable) return null;
     throw error;
   }
-  const data = concatBytes(compiled.weights.map((w) => new Uint8Array(w.values.buffer, w.values.byteOffset, w.values.byteLength)));
   const model = await loadGraphModel(
     tf.io.fromMemory({
       modelTopology: compiled.modelJson.modelTopology,
       weightSpecs: compiled.weights.map(({ name, shape, dtype }) => ({ name, shape, dtype })),
-      weightData: exactBuffer(data),
+      // One buffer per weight: tf.io reads across them, nothing is concatenated.
+      weightData: compiled.weights.map((w) => exactBuffer(new Uint8Array(w.values.buffer, w.values.byteOffset, w.values.byteLength))),
       format: 'graph-model',
     }),
   );

@@ -10,7 +10,7 @@
 // first (no weight kept wider), which settles the common models in one trial; at most 2·log2(n) + 4.
 import type { DecodedWeight } from '../model.ts';
 import { affineParams, minMax, searchRange } from './affine.ts';
-import { float16ToFloat32, float32ToFloat16 } from './float16.ts';
+import { float16ToFloat32, float32ToFloat16 } from '../../shared/float16.ts';
 import type { StorageDtype } from '../../shared/options/quantize-spec.ts';
 
 export type DtypeChoice = Map<string, StorageDtype>;

@@ -5,7 +5,7 @@ import { ConversionError } from '../../shared/errors.ts';
 import type { DecodedModel, FileSet } from '../model.ts';
 import type { ConversionLimits } from '../limits.ts';
 import { checkJsonBytes } from './preflight.ts';
-import { decodeWeights } from './weights.ts';
+import { decodeWeights } from '../../shared/weights.ts';
 
 /** The model.json of a file set: `model.json` itself, else the one JSON with a weightsManifest. */
 export function findModelJson(files: FileSet): string | undefined {

@@ -87,6 +87,8 @@ class Compiler {
     private readonly model: ReturnType<typeof kerasCalls>,
     private readonly weights: Weights,
     private readonly foldBatchNorm: boolean,
+    /** The weights' arrays are the compiler's to fold into (each layer is called once), instead of copies. */
+    private readonly inPlace: boolean,
   ) {
     this.calls = new Map(model.calls.map((call) => [name(call.layer), call]));
     for (const call of model.calls) for (const input of call.inputs) this.readersOf.set(input, [...(this.readersOf.get(input) ?? []), call]);
@@ -322,8 +324,8 @@ class Compiler {
     const bias = c.use_bias === false ? undefined : this.weight(layer, 'bias', false);
     let activation = String(c.activation ?? 'linear');
     let outputName = name(layer);
-    const kernelValues = Float32Array.from(kernel.values);
-    const biasValues = bias ? Float32Array.from(bias.values) : new Float32Array(channels);
+    const kernelValues = this.inPlace ? kernel.values : kernel.values.slice();
+    const biasValues = bias ? (this.inPlace ? bias.values : bias.values.slice()) : new Float32Array(channels);
 
     // Fold a BatchNormalization that only this layer feeds (the layer must be linear).
     let next = this.onlyReader(name(layer));
@@ -499,9 +501,11 @@ class Compiler {
  * its manifest name (`<layer>/kernel`, ...) as float32 (dequantized). Throws NotCompilable naming
  * the first layer (or construct) it cannot lower. `options.foldBatchNorm` false keeps each
  * BatchNormalization its own FusedBatchNormV3 op of its four vectors (default true).
+ * `options.inPlace` lets it fold into the given arrays rather than copies (a loader's freshly
+ * decoded weights: one 4-byte copy of every weight fewer to allocate at load).
  */
-export function compileLayersModel(modelTopology: unknown, weights: Weights, generatedBy?: string, options: { foldBatchNorm?: boolean } = {}): CompiledGraph {
-  const compiled = new Compiler(kerasCalls(modelTopology), weights, options.foldBatchNorm ?? true).compile();
+export function compileLayersModel(modelTopology: unknown, weights: Weights, generatedBy?: string, options: { foldBatchNorm?: boolean; inPlace?: boolean } = {}): CompiledGraph {
+  const compiled = new Compiler(kerasCalls(modelTopology), weights, options.foldBatchNorm ?? true, options.inPlace ?? false).compile();
   if (generatedBy) compiled.modelJson.generatedBy = generatedBy;
   return compiled;
 }

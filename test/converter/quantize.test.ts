@@ -5,7 +5,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { encodeWeights } from '../../converter/encode.ts';
 import { affineParams, minMax, quantizeAffine, searchRange } from '../../converter/quantize/affine.ts';
-import { float16ToFloat32, float32ToFloat16 } from '../../converter/quantize/float16.ts';
+import { float16ToFloat32, float32ToFloat16 } from '../../shared/float16.ts';
 import { dtypeForWeight, parseQuantizeSpec } from '../../shared/options/quantize-spec.ts';
 import { fixedValues } from '../helpers/tiny-models.ts';
 

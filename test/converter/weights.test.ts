@@ -2,7 +2,7 @@
 // view, so a misaligned Int32Array / Uint16Array used to throw), duplicate weight names and
 // non-finite values refused by name.
 import { describe, expect, it } from 'vitest';
-import { decodeWeights } from '../../converter/read/weights.ts';
+import { decodeWeights } from '../../shared/weights.ts';
 import { ConversionError } from '../../shared/errors.ts';
 import type { WeightGroup } from '../../shared/schemas/model-json.ts';
 

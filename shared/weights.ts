@@ -1,10 +1,20 @@
 // Decodes a TF.js weights manifest and its concatenated shard bytes into typed arrays,
-// dequantizing uint8 / uint16 / float16 weights. Sizes are checked before anything is allocated.
-import { MAX_WEIGHT_ELEMENTS, type WeightGroup, type WeightSpec } from '../../shared/schemas/model-json.ts';
-import { elementCount } from '../../shared/codecs.ts';
-import { ConversionError } from '../../shared/errors.ts';
-import type { DecodedWeight } from '../model.ts';
-import { float16ToFloat32 } from '../quantize/float16.ts';
+// dequantizing uint8 / uint16 / float16 weights; the converter's reader and the runtime's
+// loader both use it. Sizes are checked before anything is allocated.
+import { MAX_WEIGHT_ELEMENTS, type WeightGroup, type WeightSpec } from './schemas/model-json.ts';
+import { elementCount } from './codecs.ts';
+import { ConversionError } from './errors.ts';
+import { float16ToFloat32 } from './float16.ts';
+
+export interface DecodedWeight {
+  name: string;
+  shape: number[];
+  dtype: 'float32' | 'int32' | 'bool';
+  /** float32 → Float32Array, int32 → Int32Array, bool → Uint8Array (0/1). */
+  values: Float32Array | Int32Array | Uint8Array;
+  /** The affine grid a uint8 / uint16 source stored this weight on; re-quantizing to it is lossless. */
+  sourceGrid?: { dtype: 'uint8' | 'uint16'; scale: number; min: number };
+}
 
 const BYTES_PER_DTYPE: Record<string, number> = { float32: 4, int32: 4, bool: 1, uint8: 1, uint16: 2, float16: 2 };
 

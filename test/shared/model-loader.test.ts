@@ -1,0 +1,98 @@
+// The runtime's loader (shared/model-loader.ts) reads weights across shard ends without
+// concatenating them, and compiles a layers model by folding into its freshly decoded weights:
+// a model split into 1 KiB shards, each in a buffer of its own as a store returns it, predicts
+// bit for bit what the one-shard files predict, as the layers runtime and compiled, at float32
+// and uint8; loading the same bytes twice gives the same predictions (nothing folds into them).
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { useNodeBackend } from '../../cli/backend.ts';
+import { encodeWeights } from '../../converter/encode.ts';
+import type { DecodedModel } from '../../converter/model.ts';
+import { readModel } from '../../converter/read/index.ts';
+import { type ModelFiles, shardModel } from '../../converter/shard.ts';
+import { modelFiles } from '../../models/train/save.ts';
+import { loadModel } from '../../shared/model-loader.ts';
+import { fixedValues } from '../helpers/tiny-models.ts';
+
+beforeAll(async () => {
+  await useNodeBackend();
+});
+
+/** Conv → BatchNorm → ReLU → Conv → BatchNorm → flatten → Dense over [1, 12, 12, 3]: about 9 KiB of float32 weights. */
+async function convBatchNormModel(): Promise<DecodedModel> {
+  const model = tfl.sequential({
+    layers: [
+      tfl.layers.conv2d({ inputShape: [12, 12, 3], filters: 8, kernelSize: 3, useBias: false, name: 'conv1' }),
+      tfl.layers.batchNormalization({ name: 'bn1' }),
+      tfl.layers.reLU({ name: 'relu1' }),
+      tfl.layers.conv2d({ filters: 16, kernelSize: 3, strides: 2, name: 'conv2' }),
+      tfl.layers.batchNormalization({ name: 'bn2' }),
+      tfl.layers.flatten({ name: 'flat' }),
+      tfl.layers.dense({ units: 5, name: 'out' }),
+    ],
+  });
+  // Variances must be positive: every weight gets values in (0.5, 1.5) shifted per tensor.
+  model.setWeights(
+    model.weights.map((w, i) =>
+      tf.tensor(
+        fixedValues(w.shape.reduce((a, b) => a! * b!, 1)!, i + 11).map((v) => (w.name.includes('variance') ? 0.5 + Math.abs(v) : v)),
+        w.shape as number[],
+      ),
+    ),
+  );
+  const files = await modelFiles(model);
+  model.dispose();
+  return readModel(files);
+}
+
+/** Each shard copied into a buffer of its own, as a store's reads return them. */
+function ownBuffers(files: ModelFiles): Map<string, Uint8Array> {
+  return new Map([...files.files].map(([path, bytes]) => [path, new Uint8Array(bytes)]));
+}
+
+async function predict(files: ModelFiles, shards: Map<string, Uint8Array>, compile: boolean, input: tf.Tensor): Promise<{ runtime: string; values: Float32Array }> {
+  const model = await loadModel(files.modelJson, (path) => shards.get(path)!, { compile });
+  try {
+    const [output] = await model.predict([input]);
+    const values = (await output!.data()) as Float32Array;
+    output!.dispose();
+    return { runtime: model.runtime, values };
+  } finally {
+    model.dispose();
+  }
+}
+
+describe('loading a model from many shards', () => {
+  for (const dtype of ['float32', 'uint8'] as const) {
+    it(`${dtype}: 1 KiB shards predict what one shard predicts, layers and compiled`, async () => {
+      const decoded = await convBatchNormModel();
+      const encoded = encodeWeights(decoded.weights, () => dtype);
+      const one = shardModel(decoded, encoded);
+      const many = shardModel(decoded, encoded, 1024);
+      expect(one.modelJson.weightsManifest[0]!.paths).toHaveLength(1);
+      expect(many.modelJson.weightsManifest[0]!.paths.length).toBeGreaterThan(2);
+      const input = tf.tensor(fixedValues(12 * 12 * 3, 3), [1, 12, 12, 3]);
+      try {
+        const manyShards = ownBuffers(many);
+        const before = [...manyShards.values()].map((bytes) => bytes.slice());
+        for (const compile of [false, true]) {
+          const reference = await predict(one, ownBuffers(one), compile, input);
+          const first = await predict(many, manyShards, compile, input);
+          const second = await predict(many, manyShards, compile, input);
+          expect(first.runtime).toBe(compile ? 'compiled-graph' : 'layers');
+          expect(first.values).toEqual(reference.values);
+          expect(second.values).toEqual(first.values);
+        }
+        // The shard bytes themselves are untouched by decoding and folding.
+        expect([...manyShards.values()]).toEqual(before);
+        const layers = await predict(many, manyShards, false, input);
+        const compiled = await predict(many, manyShards, true, input);
+        const scale = Math.max(1, ...layers.values.map(Math.abs));
+        for (let i = 0; i < layers.values.length; i++) expect(Math.abs(compiled.values[i]! - layers.values[i]!) / scale).toBeLessThan(1e-5);
+      } finally {
+        input.dispose();
+      }
+    });
+  }
+});
