@@ -31,14 +31,28 @@ export interface RunningCluster {
   close(): Promise<void>;
 }
 
+export interface StartingCluster {
+  /** Resolves once a worker listens; rejects when one exits before any does. */
+  started: Promise<RunningCluster>;
+  /** Stops every worker, started or not (SIGTERM, then waits for them to exit). */
+  close(): Promise<void>;
+}
+
 /**
- * In the primary: forks `count` workers running this same command line, resolves once one
- * listens, restarts a worker that dies (unless closing), and passes other messages on.
+ * In the primary: forks `count` workers running this same command line at once, restarts a
+ * worker that dies (unless closing), and passes other messages on.
  */
-export function startCluster(count: number, onMessage: (message: ClusterMessage) => void, log: (line: string) => void): Promise<RunningCluster> {
+export function startCluster(count: number, onMessage: (message: ClusterMessage) => void, log: (line: string) => void): StartingCluster {
   let closing = false;
   const workers = new Set<Worker>();
-  return new Promise((resolve, reject) => {
+  const close = async (): Promise<void> => {
+    closing = true;
+    const stopping = [...workers].filter((w) => !w.isDead());
+    const exits = stopping.map((w) => new Promise<void>((done) => w.once('exit', () => done())));
+    for (const w of stopping) w.process.kill('SIGTERM');
+    await Promise.all(exits);
+  };
+  const started = new Promise<RunningCluster>((resolve, reject) => {
     let url: string | undefined;
     let failure: string | undefined;
     const fork = (): void => {
@@ -54,13 +68,7 @@ export function startCluster(count: number, onMessage: (message: ClusterMessage)
           broadcast: (m) => {
             for (const w of workers) if (w.isConnected()) w.send(m);
           },
-          close: async () => {
-            closing = true;
-            const stopping = [...workers].filter((w) => !w.isDead());
-            const exits = stopping.map((w) => new Promise<void>((done) => w.once('exit', () => done())));
-            for (const w of stopping) w.process.kill('SIGTERM');
-            await Promise.all(exits);
-          },
+          close,
         });
       });
       worker.once('exit', (code, signal) => {
@@ -77,4 +85,7 @@ export function startCluster(count: number, onMessage: (message: ClusterMessage)
     };
     for (let i = 0; i < count; i++) fork();
   });
+  // Awaited only once the primary has checked its flags: a failure before then is not unhandled.
+  started.catch(() => undefined);
+  return { started, close };
 }

@@ -3,17 +3,15 @@
 // Runs until SIGINT / SIGTERM. The server (Hono, TF.js) is imported only by a process that
 // serves: a cluster primary (--workers > 1) forks its workers without loading it.
 import type { BackendInfo, NodeServerOptions } from '../functions/node.ts';
-import { DEFAULT_BATCH_TIMEOUT_MICROS, DEFAULT_INDEX_TTL_MS, DEFAULT_LIMITS, DEFAULT_NODE_MEMORY_BUDGET_BYTES } from '../shared/options/serving.ts';
+import { DEFAULT_BATCH_TIMEOUT_MICROS, DEFAULT_INDEX_TTL_MS, DEFAULT_LEASE_MS, DEFAULT_LIMITS, DEFAULT_NODE_MEMORY_BUDGET_BYTES } from '../shared/options/serving.ts';
 import { listAll } from '../shared/store/util.ts';
-import * as z from 'zod';
 import { EdgeflowError } from '../shared/errors.ts';
 import { openExistingStore } from '../shared/store/open.ts';
-import { parseDuration } from '../shared/duration.ts';
-import { checkLeaseMs, DEFAULT_LEASE_MS } from '../shared/bucket/claim.ts';
 import { parseCommandLine } from './args.ts';
 import type { ObjectStore } from '../shared/store/types.ts';
 import { availableParallelism } from 'node:os';
 import type { UploadWatcher } from './serve-watch.ts';
+import type { ServeOptions } from './serve-flags.ts';
 import { followPrimary, isClusterWorker, startCluster, tellPrimary } from './serve-cluster.ts';
 
 export const HELP = `Usage: edgeflow serve --store <folder | s3://bucket/prefix> [options]
@@ -50,97 +48,6 @@ export const HELP = `Usage: edgeflow serve --store <folder | s3://bucket/prefix>
 
 The admin API (/admin/...) is on when EDGEFLOW_ADMIN_TOKEN is set in the environment.
 `;
-
-/** A flag given as text that must be a number ≥ 0 (or, `count`, a whole number ≥ 1). */
-const nonNegative = (flag: string, count = false) =>
-  z
-    .string()
-    .optional()
-    .transform((text, context) => {
-      if (text === undefined) return undefined;
-      const n = Number(text);
-      const bad = count ? !Number.isInteger(n) || n < 1 : !Number.isFinite(n) || n < 0;
-      if (bad) {
-        context.addIssue({ code: 'custom', message: `${flag} needs ${count ? 'a whole number ≥ 1' : 'a non-negative number'}, got ${JSON.stringify(text)}` });
-        return z.NEVER;
-      }
-      return n;
-    });
-
-/** A flag given as text that must be a whole number ≥ 0. */
-const wholeNumber = (flag: string) => nonNegative(flag).refine((n) => n === undefined || Number.isInteger(n), `${flag} needs a whole number ≥ 0`);
-
-/** The serve flags as parseArgs gives them, with their defaults, to the server's options. */
-export const ServeFlags = z
-  .object({
-    store: z.string(),
-    port: z
-      .string()
-      .default('8080')
-      .transform((text, context) => {
-        const port = Number(text);
-        if (text.trim() === '' || !Number.isInteger(port) || port < 0 || port > 65535) {
-          context.addIssue({ code: 'custom', message: `--port needs a port number 0-65535 (0 picks a free one), got ${JSON.stringify(text)}` });
-          return z.NEVER;
-        }
-        return port;
-      }),
-    host: z.string().default('127.0.0.1'),
-    'memory-budget': nonNegative('--memory-budget'),
-    'index-ttl': nonNegative('--index-ttl'),
-    'warm-up': z.enum(['ready', 'always', 'never'], { error: (issue) => `--warm-up must be ready, always or never, got ${JSON.stringify(issue.input)}` }).default('ready'),
-    'max-body': nonNegative('--max-body'),
-    'max-batch': nonNegative('--max-batch'),
-    'max-elements': nonNegative('--max-elements'),
-    'max-image-pixels': nonNegative('--max-image-pixels', true),
-    watch: z.boolean().default(false),
-    lease: z
-      .string()
-      .optional()
-      .transform((text, context) => {
-        if (text === undefined) return DEFAULT_LEASE_MS;
-        try {
-          return checkLeaseMs(parseDuration(text));
-        } catch (error) {
-          context.addIssue({ code: 'custom', message: (error as Error).message });
-          return z.NEVER;
-        }
-      }),
-    'max-upload': nonNegative('--max-upload'),
-    workers: nonNegative('--workers', true),
-    'max-in-flight': nonNegative('--max-in-flight', true),
-    'batch-max-size': nonNegative('--batch-max-size', true),
-    'batch-timeout-us': nonNegative('--batch-timeout-us'),
-    'batch-max-enqueued': wholeNumber('--batch-max-enqueued'),
-  })
-  .superRefine((flags, context) => {
-    const unused = (['batch-timeout-us', 'batch-max-enqueued'] as const).find((flag) => flags[flag] !== undefined);
-    if (unused && (flags['batch-max-size'] ?? 1) < 2) context.addIssue({ code: 'custom', message: `--${unused} needs --batch-max-size 2 or more (micro-batching is off)` });
-  })
-  .transform((flags) => ({
-    store: flags.store,
-    port: flags.port,
-    hostname: flags.host,
-    memoryBudgetBytes: flags['memory-budget'] === undefined ? undefined : flags['memory-budget'] * 2 ** 20,
-    indexTtlMs: flags['index-ttl'],
-    warmUp: flags['warm-up'],
-    limits: { maxBodyBytes: flags['max-body'], maxBatch: flags['max-batch'], maxElements: flags['max-elements'], maxInFlight: flags['max-in-flight'], maxImagePixels: flags['max-image-pixels'] },
-    watch: flags.watch,
-    leaseMs: flags.lease,
-    workers: flags.workers ?? availableParallelism(),
-    maxUploadBytes: flags['max-upload'],
-    batching:
-      (flags['batch-max-size'] ?? 1) > 1
-        ? { maxBatchSize: flags['batch-max-size']!, batchTimeoutMicros: flags['batch-timeout-us'] ?? DEFAULT_BATCH_TIMEOUT_MICROS, maxEnqueuedBatches: flags['batch-max-enqueued'] ?? 0 }
-        : undefined,
-  }));
-export type ServeOptions = z.output<typeof ServeFlags>;
-
-export function parseServeFlags(values: Record<string, unknown>): ServeOptions {
-  const parsed = ServeFlags.safeParse(values);
-  if (!parsed.success) throw new EdgeflowError('bad_request', parsed.error.issues[0]!.message);
-  return parsed.data;
-}
 
 /** startNodeServer, with a port in use or not ours to take said as such. */
 async function listen(options: NodeServerOptions) {
@@ -184,10 +91,19 @@ export async function serveCommand(argv: string[]): Promise<number> {
     ['store'],
   );
   if (typeof parsed === 'number') return parsed;
-  const options = parseServeFlags(parsed.values);
-  const store = await openExistingStore(options.store);
-  if (options.workers > 1 && !isClusterWorker()) return servePrimary(store, options);
-  return serveProcess(store, options);
+  const workers = isClusterWorker() ? 1 : requestedWorkers(parsed.values.workers);
+  if (workers > 1) return servePrimary(parsed.values, workers);
+  const options = (await import('./serve-flags.ts')).parseServeFlags(parsed.values);
+  return serveProcess(await openExistingStore(options.store), options);
+}
+
+/**
+ * --workers as a primary reads it before the flags are checked, to fork at once: a whole number,
+ * or one per core when absent; 1 for anything else, which the check then refuses by name.
+ */
+function requestedWorkers(text: string | undefined): number {
+  if (text === undefined) return availableParallelism();
+  return /^\d+$/.test(text) ? Number(text) : 1;
 }
 
 /**
@@ -221,15 +137,29 @@ async function printBanner(store: ObjectStore, url: string, backend: BackendInfo
   );
 }
 
-/** --workers n > 1, in the primary: the serving workers, and the watcher apart from them. */
-async function servePrimary(store: ObjectStore, options: ServeOptions): Promise<number> {
+/**
+ * --workers n > 1, in the primary: the serving workers, and the watcher apart from them. The
+ * workers are forked first; the primary checks the flags and the store while they start, and
+ * stops them if either is wrong (each worker would refuse the same flags).
+ */
+async function servePrimary(values: Record<string, unknown>, count: number): Promise<number> {
   const stop = stopRequested();
   let watcher: UploadWatcher | undefined;
-  const workers = await startCluster(
-    options.workers,
+  const cluster = startCluster(
+    count,
     (message) => message.type === 'upload' && watcher?.kick(),
     (line) => console.error(`serve: ${line}`),
   );
+  let options: ServeOptions;
+  let store: ObjectStore;
+  try {
+    options = (await import('./serve-flags.ts')).parseServeFlags(values);
+    store = await openExistingStore(options.store);
+  } catch (error) {
+    await cluster.close();
+    throw error;
+  }
+  const workers = await cluster.started;
   if (options.watch) watcher = (await import('./serve-watch.ts')).uploadWatcher(store, (name) => workers.broadcast({ type: 'published', name }), options.leaseMs);
   const ready = (await (await fetch(`${workers.url}/v2/health/ready`)).json()) as { backend: BackendInfo };
   await printBanner(store, workers.url, ready.backend, options.workers, Boolean(watcher));

@@ -4,7 +4,8 @@
 // (finishing the conversion in progress), or with --once until one pass is done.
 import { hostname } from 'node:os';
 import { openExistingStore } from '../shared/store/open.ts';
-import { checkLeaseMs, DEFAULT_LEASE_MS } from '../shared/bucket/claim.ts';
+import { checkLeaseMs } from '../shared/bucket/claim.ts';
+import { DEFAULT_LEASE_MS } from '../shared/options/serving.ts';
 import { type ConsumeOutcome, DEFAULT_MAX_ATTEMPTS, parseDuration, UploadWatcher } from '../converter/index.ts';
 import { flagValue, parseCommandLine, UsageError } from './args.ts';
 import { isolatedNodeConverter, useNodeBackend } from './backend.ts';

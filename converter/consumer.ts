@@ -13,7 +13,8 @@
 import { hex } from '../shared/bytes.ts';
 import type { ObjectStore } from '../shared/store/types.ts';
 import { dtypeCounts } from '../shared/bucket/published.ts';
-import { claimUpload, DEFAULT_LEASE_MS, MAX_LEASE_MS } from '../shared/bucket/claim.ts';
+import { claimUpload, MAX_LEASE_MS } from '../shared/bucket/claim.ts';
+import { DEFAULT_LEASE_MS } from '../shared/options/serving.ts';
 import { convertModel, publishConverted, ToleranceError, type ConvertOptions, type ConvertProgress, type ConvertResult, type PublishedConversion } from './convert.ts';
 import { ConversionError, isEdgeflowError, type ErrorCode } from '../shared/errors.ts';
 import type { DecodedModel, FileSet } from './model.ts';

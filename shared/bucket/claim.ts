@@ -9,9 +9,7 @@ import { EdgeflowError } from '../errors.ts';
 import { PreconditionFailedError, type ObjectStore } from '../store/types.ts';
 import { getJson, putJson } from '../store/util.ts';
 import { uploadKeys } from './uploads.ts';
-
-/** How long a lease lasts without a heartbeat: a crashed holder's upload waits this long. */
-export const DEFAULT_LEASE_MS = 30_000;
+import { DEFAULT_LEASE_MS } from '../options/serving.ts';
 
 /** Heartbeats per lease length: a holder survives two lost renewals. */
 const HEARTBEATS_PER_LEASE = 3;

@@ -37,3 +37,6 @@ export const DEFAULT_NODE_MEMORY_BUDGET_BYTES = 256 * 1024 * 1024;
 export const DEFAULT_INDEX_TTL_MS = 5_000;
 /** Micro-batching: longest a request waits for others before a partial batch runs (TF Serving's batch_timeout_micros). */
 export const DEFAULT_BATCH_TIMEOUT_MICROS = 1000;
+
+/** How long an upload's claim (`serve --watch`, `watch`) lasts without a heartbeat: a crashed holder's upload waits this long. */
+export const DEFAULT_LEASE_MS = 30_000;

@@ -2,7 +2,7 @@
 // --batch-max-enqueued) and the Node server with them: concurrent HTTP predictions are merged
 // and each answer is byte for byte the answer of a server with batching off.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseServeFlags } from '../../cli/serve.ts';
+import { parseServeFlags } from '../../cli/serve-flags.ts';
 import { useNodeBackend } from '../../cli/backend.ts';
 import { convertAndPublish } from '../../converter/convert.ts';
 import { startNodeServer, type NodeServer } from '../../functions/node.ts';

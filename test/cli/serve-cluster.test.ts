@@ -1,7 +1,7 @@
 // `edgeflow serve --workers 2`: two serving processes on one port answer predictions; a worker
 // that dies is replaced while the other keeps answering; SIGTERM stops the primary and every
-// worker; the primary loads no TF.js (it forks before importing the server); a port in use is
-// said once, as one line.
+// worker; the primary loads no TF.js (it forks before importing the server); a port in use, a
+// bad flag or a missing store is said once, as one line, with no worker left running.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { useNodeBackend } from '../../cli/backend.ts';
-import { parseServeFlags } from '../../cli/serve.ts';
+import { parseServeFlags } from '../../cli/serve-flags.ts';
 import { convertAndPublish } from '../../converter/convert.ts';
 import { repoRoot } from '../../scripts/edge-worker.ts';
 import { LocalFolderStore } from '../../shared/store/local.ts';
@@ -130,6 +130,24 @@ describe('edgeflow serve --workers', () => {
       ['max-image-pixels', '4e6.5'],
     ]) {
       expect(() => parseServeFlags({ store: 's', [flag!]: text })).toThrow(new RegExp(`--${flag} needs a whole number ≥ 1, got "${text}"`));
+    }
+  });
+
+  it('a bad flag or store with --workers 2: one line from the primary (it forks before checking them), and no worker keeps running', async () => {
+    const running = (marker: string) =>
+      execFileSync('ps', ['-eo', 'args='], { encoding: 'utf8' })
+        .split('\n')
+        .filter((line) => line.includes('edgeflow.mjs serve') && line.includes(marker));
+    for (const [args, message] of [
+      [['--port', 'http'], `edgeflow serve: --port needs a port number 0-65535 (0 picks a free one), got "http"`],
+      [['--port', '0', '--index-ttl', 'soon'], `edgeflow serve: --index-ttl needs a non-negative number, got "soon"`],
+      [['--port', '0', '--store', 'gone-store'], `edgeflow serve: store gone-store: no such folder (publish into it first with 'edgeflow convert <input> --name <name> --out gone-store')`],
+    ] as const) {
+      const { child, output } = startServe([...args, '--workers', '2']);
+      const code = await new Promise<number | null>((resolve) => child.once('exit', resolve));
+      expect(code).toBe(1);
+      expect(output().trim().split('\n')).toEqual([message]);
+      expect(running(args.join(' '))).toEqual([]);
     }
   });
 
