@@ -1,4 +1,4 @@
-// `npm run bench:fidelity [model filter] [modes,...] [layers|graph|auto]`: quantization fidelity
+// `npm run bench:fidelity [model filter] [modes,...] [layers|graph|auto] [--synthetic]`: quantization fidelity
 // on real data, edgeflow beside the anchor (plain per-tensor min/max quantization as
 // tensorflowjs_converter does it, reimplemented below), side by side in one run. For each model of
 // ../shared/fixtures and each mode (float16, uint16, uint8, auto; auto:snr=60 when named): weight bytes, output SNR (dB, worst float output), max absolute error and
@@ -9,6 +9,8 @@
 // the IMDB sentiment LSTM. Its own tokenizer (Keras's IMDB word index) is not in the fixtures: the
 // ids come from a frequency-rank vocabulary built the same way on the other mails, so they follow
 // real text statistics (Zipf frequencies, real word order), not the model's exact vocabulary.
+// `--synthetic`: edgeflow converts without a calibration file (its synthetic inputs), as a user
+// who gives none gets it; the evaluation stays on the same held-out real data.
 // A model whose fixture is missing is skipped with a message.
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -40,6 +42,7 @@ const CALIBRATION_PHOTOS = ['cat.jpg', 'street.jpeg', 'photo_image02.jpeg', 'pho
 /** `auto:snr=60` (auto with a 60 dB floor on every float output) runs only when named. */
 const MODES = ['float16', 'uint16', 'uint8', 'auto', 'auto:snr=60'] as const;
 const DEFAULT_MODES = MODES.slice(0, 4);
+const SYNTHETIC = process.argv.includes('--synthetic');
 type Mode = (typeof MODES)[number];
 
 type Pixels = Omit<ImageInput, 'height' | 'width'>;
@@ -294,7 +297,7 @@ async function benchModel(bench: BenchModel, rows: string[][], modes: readonly M
   }
   const reference = await outputsOf(floatFiles, data.evaluation);
   const floatBytes = weightBytes(floatFiles);
-  console.log(`${bench.name}: ${formatBytes(floatBytes)} float32; calibration ${data.calibration.description}, evaluation ${data.evaluation.description}`);
+  console.log(`${bench.name}: ${formatBytes(floatBytes)} float32; calibration ${SYNTHETIC ? 'synthetic (no file)' : data.calibration.description}, evaluation ${data.evaluation.description}`);
   for (const mode of modes) {
     const started = performance.now();
     const converted = await convertModel(source, {
@@ -302,7 +305,7 @@ async function benchModel(bench: BenchModel, rows: string[][], modes: readonly M
       quantize: mode,
       format,
       ...(mode.startsWith('auto') ? {} : { tolerance: Infinity }),
-      calibration: () => data.calibration,
+      ...(SYNTHETIC ? {} : { calibration: () => data.calibration }),
       // FIDELITY_VERBOSE=1 prints the conversion's choices (folding, clipping, compensation, auto's trials).
       onProgress: (p) => process.env.FIDELITY_VERBOSE && /fold|noise|kept|compensat|clipping|auto/i.test(p.detail) && console.log(`  ${p.detail}`),
     });
@@ -343,7 +346,8 @@ async function main() {
     console.log(`skipped: no fixtures folder at ${path.relative(process.cwd(), FIXTURES)}`);
     return;
   }
-  const [filter, modeList, format = 'layers'] = process.argv.slice(2);
+  const [filter, modeList, format = 'layers'] = process.argv.slice(2).filter((arg) => arg !== '--synthetic');
+  if (SYNTHETIC) console.log('--synthetic: edgeflow calibrates on its own synthetic inputs (no calibration file)');
   if (!['layers', 'graph', 'auto'].includes(format)) throw new Error(`format ${JSON.stringify(format)}: expected layers, graph or auto`);
   const modes = modeList ? MODES.filter((m) => modeList.split(',').includes(m)) : DEFAULT_MODES;
   const rows = [['model', 'mode', 'bytes', 'anchor bytes', 'SNR dB', 'anchor SNR', 'gain dB', 'max err', 'anchor max err', 'top-1', 'anchor top-1', 'vs f32', 'convert s']];
