@@ -8,7 +8,7 @@ import type { AccuracyReport, TensorSignature } from '../shared/schemas/edgeflow
 import { checkModelName } from '../shared/names.ts';
 import type { ObjectStore } from '../shared/store/types.ts';
 import { DEFAULT_SAMPLES, generateCalibration, type Calibration } from './calibration.ts';
-import { encodeWeights } from './encode.ts';
+import { type EncodeOptions, encodeWeights } from './encode.ts';
 import { ConversionError, EdgeflowError } from '../shared/errors.ts';
 import type { DecodedModel, FileSet } from './model.ts';
 import { publishVersion, type VersionMetadata } from '../shared/bucket/publish.ts';
@@ -138,8 +138,8 @@ function embeddingVocabulary(topology: unknown): number | undefined {
   return found;
 }
 
-function encodeAndShard(model: DecodedModel, dtypeOf: (name: string) => StorageDtype, clipOutliers: boolean, shardBytes: number, rounded?: Map<string, RoundedKernel>) {
-  const encoded = encodeWeights(model.weights, (w) => dtypeOf(w.name), { clipOutliers, ...(rounded ? { rounded } : {}) });
+function encodeAndShard(model: DecodedModel, dtypeOf: (name: string) => StorageDtype, ranges: Ranges, shardBytes: number, rounded?: Map<string, RoundedKernel>) {
+  const encoded = encodeWeights(model.weights, (w) => dtypeOf(w.name), { ...ranges, ...(rounded ? { rounded } : {}) });
   return { encoded, files: shardModel(model, encoded, shardBytes) };
 }
 
@@ -195,11 +195,20 @@ interface Conversion {
   calibration: Calibration;
   reference: ModelOutputs;
   outputNames: string[];
-  /** Outlier clipping is tried only on real calibration data: judged on synthetic inputs it can lose to min/max ranges on real ones. */
-  clip: boolean;
+  /**
+   * How uint8 / uint16 ranges are chosen. Outlier clipping is tried only on real calibration data
+   * (judged on synthetic inputs it can lose to min/max ranges on real ones); without real data
+   * every range is the anchor's (tensorflowjs_converter's), so that no choice made on made-up
+   * inputs can come out worse than it.
+   */
+  ranges: Ranges;
   backendCheck: BackendCheck | undefined;
   format: DecodedModel['format'];
 }
+
+type Ranges = Required<Pick<EncodeOptions, 'clipOutliers' | 'holdZero'>>;
+/** For files of float32 weights (the reference, calibration runs): no range is used. */
+const FLOAT32_RANGES: Ranges = { clipOutliers: false, holdZero: false };
 
 type Reference = Pick<Conversion, 'calibration' | 'reference'> & { signature: { inputs: TensorSignature[]; outputs: TensorSignature[] }; backendCheck?: BackendCheck };
 
@@ -240,7 +249,7 @@ function calibrationFor(model: DecodedModel, inputs: TensorSignature[], options:
 async function referenceStep(model: DecodedModel, options: ResolvedConvertOptions): Promise<Reference> {
   options.onProgress({ stage: 'reference', detail: 'running the float32 model on calibration inputs' });
   await options.pause();
-  const float32Files = encodeAndShard(model, () => 'float32', false, options.shardBytes).files;
+  const float32Files = encodeAndShard(model, () => 'float32', FLOAT32_RANGES, options.shardBytes).files;
   return withLoaded(float32Files, async (loaded) => {
     const calibration = calibrationFor(model, loaded.inputs, options);
     options.onProgress({ stage: 'reference', detail: `calibration ${calibration.description}` });
@@ -255,12 +264,16 @@ async function referenceStep(model: DecodedModel, options: ResolvedConvertOption
   });
 }
 
-/** Step fold: folds BatchNormalization layers into kernels stored at float32, and at uint8 where the grid keeps their precision (none with keepBatchNorm; never at float16 / uint16: optimize/fold-policy.ts). */
-function foldStep(model: DecodedModel, spec: QuantizeSpec, options: ResolvedConvertOptions): { model: DecodedModel; folded: string[] } {
+/**
+ * Step fold: folds BatchNormalization layers into kernels stored at float32, and at uint8 where
+ * the grid keeps their precision (none with keepBatchNorm; never at float16 / uint16, nor at uint8
+ * without real calibration data, where the anchor's ranges are kept: optimize/fold-policy.ts).
+ */
+function foldStep(model: DecodedModel, spec: QuantizeSpec, options: ResolvedConvertOptions, ranges: Ranges): { model: DecodedModel; folded: string[] } {
   if (options.keepBatchNorm) return { model, folded: [] };
   // auto judges each fold at uint8, the narrowest dtype its search may give a kernel.
   const plannedDtype = (name: string): StorageDtype => (spec.kind === 'auto' ? 'uint8' : dtypeForWeight(spec, name));
-  const folding = foldBatchNorm(model, foldKeepsPrecision(plannedDtype, options.clipOutliers));
+  const folding = foldBatchNorm(model, foldKeepsPrecision(plannedDtype, ranges));
   if (folding.folded.length > 0) options.onProgress({ stage: 'quantize', detail: `folded ${folding.folded.length} BatchNormalization layer(s) into the layers before them` });
   return folding;
 }
@@ -284,7 +297,7 @@ const describeTarget = (target: Target) => `tolerance ${target.tolerance}${targe
  */
 async function autoSearchStep(run: Conversion, target: DecodedModel) {
   const { onProgress: progress, shardBytes } = run.options;
-  const { clip } = run;
+  const { ranges } = run;
   const goal = targetOf(run.options);
   // auto's trials, by choice: its final choice was one of them, so it is not measured again.
   const measured = new Map<string, Drift>();
@@ -299,7 +312,7 @@ async function autoSearchStep(run: Conversion, target: DecodedModel) {
     const key = choiceKey(candidate);
     let drift = measured.get(key);
     if (!drift) {
-      drift = await driftOf(run, encodeAndShard(target, (name) => candidate.get(name) ?? 'float32', clip, shardBytes, rounded).files);
+      drift = await driftOf(run, encodeAndShard(target, (name) => candidate.get(name) ?? 'float32', ranges, shardBytes, rounded).files);
       measured.set(key, drift);
       const use = targetUse(drift, goal);
       progress({
@@ -312,7 +325,7 @@ async function autoSearchStep(run: Conversion, target: DecodedModel) {
   // Every weight at uint8 first, the narrowest choice: where it meets the target (a source already on
   // uint8 grids, a model with room to spare), that one trial is the whole search.
   const allUint8 = new Map(target.weights.filter((w) => w.dtype === 'float32').map((w) => [w.name, 'uint8' as StorageDtype]));
-  const choice = (await trial(allUint8)) <= 1 ? allUint8 : await chooseDtypes(target.weights, 1, trial, { clipOutliers: clip, perByte: run.calibration.kind === 'data' });
+  const choice = (await trial(allUint8)) <= 1 ? allUint8 : await chooseDtypes(target.weights, 1, trial, { clipOutliers: ranges.clipOutliers, perByte: run.calibration.kind === 'data' });
   return { choice, auto: { trials, drift: driftScore(measured.get(choiceKey(choice))!) }, measured, compensation };
 }
 
@@ -331,7 +344,7 @@ async function equalizeStep(run: Conversion, target: DecodedModel): Promise<{ mo
   if (!run.options.equalize || run.calibration.kind !== 'data' || !target.weights.some((w) => w.dtype === 'float32' && ['uint8', 'uint16'].includes(dtypeOf(w.name)))) return none;
   const equalization = equalizeChannels(target);
   if (equalization.pairs.length === 0) return none;
-  const measure = (model: DecodedModel) => driftOf(run, encodeAndShard(model, dtypeOf, run.clip, run.options.shardBytes).files);
+  const measure = (model: DecodedModel) => driftOf(run, encodeAndShard(model, dtypeOf, run.ranges, run.options.shardBytes).files);
   const drifts = { plain: await measure(target), equalized: await measure(equalization.model) };
   const [plain, equalized] = [noiseScore(drifts.plain), noiseScore(drifts.equalized)];
   const keep = equalized < plain * MEASURABLY;
@@ -347,7 +360,7 @@ async function quantizeAndVerifyStep(run: Conversion, given: DecodedModel): Prom
   const { model: target, equalized, drift } = await equalizeStep(run, given);
   const { spec, lap } = run;
   const { onProgress: progress, shardBytes } = run.options;
-  const { clip } = run;
+  const { ranges } = run;
   const { choice, auto, measured, compensation } =
     spec.kind === 'auto'
       ? await autoSearchStep(run, target)
@@ -359,7 +372,7 @@ async function quantizeAndVerifyStep(run: Conversion, given: DecodedModel): Prom
         };
   const dtypeOf = (name: string) => choice.get(name) ?? 'float32';
   // auto's trials (and so its measured drift) stored uint8 kernels with compensated codes: so does this.
-  const clipped = encodeAndShard(target, dtypeOf, clip, shardBytes, compensation?.rounded);
+  const clipped = encodeAndShard(target, dtypeOf, ranges, shardBytes, compensation?.rounded);
   progress({ stage: 'quantize', detail: `${clipped.encoded.data.byteLength} bytes of weights in ${clipped.files.files.size - 1} shard(s)` });
   lap('quantize');
 
@@ -367,7 +380,7 @@ async function quantizeAndVerifyStep(run: Conversion, given: DecodedModel): Prom
   const kept = await preferLowerDrift(
     { ...clipped, drift: measured.get(choiceKey(choice)) ?? (spec.kind === 'rules' ? drift : undefined) ?? (await driftOf(run, clipped.files)) },
     async () => {
-      const plain = encodeAndShard(target, dtypeOf, false, shardBytes);
+      const plain = encodeAndShard(target, dtypeOf, { ...ranges, clipOutliers: false }, shardBytes);
       return { ...plain, drift: await driftOf(run, plain.files) };
     },
     (detail) => progress({ stage: 'verify', detail }),
@@ -385,8 +398,8 @@ async function compensationOf(run: Conversion, target: DecodedModel, dtypeOf: (n
   const onSourceGrid = new Set(target.weights.filter((w) => w.sourceGrid?.dtype === 'uint8').map((w) => w.name));
   const sites = linearSites(target).filter((site) => dtypeOf(site.kernel) === 'uint8' && !onSourceGrid.has(site.kernel));
   if (sites.length === 0) return undefined;
-  const stats = await layerInputs(target, encodeAndShard(target, () => 'float32', false, run.options.shardBytes).files, sites, run.calibration, run.options.pause);
-  const compensation = compensate(target, stats, dtypeOf, run.clip);
+  const stats = await layerInputs(target, encodeAndShard(target, () => 'float32', FLOAT32_RANGES, run.options.shardBytes).files, sites, run.calibration, run.options.pause);
+  const compensation = compensate(target, stats, dtypeOf, run.ranges.clipOutliers);
   return compensation.rounded.size > 0 ? compensation : undefined;
 }
 
@@ -418,7 +431,7 @@ async function compensateStep(
   const { shardBytes, tolerance, onProgress: progress } = run.options;
   const compensation = auto ? auto.compensation && onlyUint8(auto.compensation, target, dtypeOf) : await compensationOf(run, target, dtypeOf);
   if (!compensation) return base;
-  const clip = Object.values(base.encoded.quantization).some((q) => q.clipped);
+  const ranges = { ...run.ranges, clipOutliers: Object.values(base.encoded.quantization).some((q) => q.clipped) };
   const gainDb = 10 * Math.log10(compensation.nearestError / Math.max(compensation.compensatedError, 1e-300));
   progress({
     stage: 'verify',
@@ -429,7 +442,7 @@ async function compensateStep(
   const variants: [string, DecodedModel][] = auto?.measured ? [] : [['compensated rounding', target]];
   if (compensation.biases.size > 0) variants.push(['compensated rounding + bias correction', withBiases(target, compensation.biases)]);
   for (const [label, model] of variants) {
-    const encoded = encodeAndShard(model, dtypeOf, clip, shardBytes, compensation.rounded);
+    const encoded = encodeAndShard(model, dtypeOf, ranges, shardBytes, compensation.rounded);
     const candidate = { ...encoded, drift: await driftOf(run, encoded.files) };
     const better = noiseScore(candidate.drift) < noiseScore(best.drift) * MEASURABLY && (driftScore(candidate.drift) <= tolerance || driftScore(best.drift) > tolerance);
     progress({ stage: 'verify', detail: `${label}: output noise ${noiseScore(candidate.drift).toPrecision(3)} vs ${noiseScore(best.drift).toPrecision(3)}; ${better ? 'kept' : 'not kept'}` });
@@ -609,15 +622,15 @@ export async function convertModel(input: FileSet | DecodedModel, given: Convert
   lap('reference');
   const { inferred, ...classifier } = classifierMetadata(signature, { ...trainedClassifier(source), ...options });
   if (inferred) options.onProgress({ stage: 'reference', detail: inferred });
-  const clip = options.clipOutliers && calibration.kind === 'data';
-  if (options.clipOutliers && !clip) options.onProgress({ stage: 'quantize', detail: 'outlier clipping off: it is decided on real inputs only (give --calibration)' });
+  const ranges = { clipOutliers: options.clipOutliers && calibration.kind === 'data', holdZero: calibration.kind !== 'data' };
+  if (options.clipOutliers && !ranges.clipOutliers) options.onProgress({ stage: 'quantize', detail: 'outlier clipping off: it is decided on real inputs only (give --calibration)' });
   const formatted = required ? { model: source, compiled: required.summary } : formatStep(source, spec, options);
   let { model, compiled } = formatted;
-  const base = { options, spec, lap, calibration, reference, outputNames: signature.outputs.map((o) => o.name), clip, backendCheck };
+  const base = { options, spec, lap, calibration, reference, outputNames: signature.outputs.map((o) => o.name), ranges, backendCheck };
   let run: Conversion = { ...base, format: model.format };
   let converted: Converted & { folded: number };
   try {
-    converted = await candidatesStep(run, model, compiled ? { model, folded: [] } : foldStep(model, spec, options));
+    converted = await candidatesStep(run, model, compiled ? { model, folded: [] } : foldStep(model, spec, options, ranges));
   } catch (error) {
     // auto: BN folded into kernels can lose a quantization grid the layers model keeps (and serves fused anyway).
     if (!(error instanceof ToleranceError) || !compiled || options.format !== 'auto') throw error;
@@ -627,7 +640,7 @@ export async function convertModel(input: FileSet | DecodedModel, given: Convert
     });
     [model, compiled] = [source, undefined];
     run = { ...base, format: model.format };
-    converted = await candidatesStep(run, model, foldStep(model, spec, options));
+    converted = await candidatesStep(run, model, foldStep(model, spec, options, ranges));
   }
   await options.pause();
   const serving = await servingStep(run, converted, compiled);

@@ -19,6 +19,8 @@ export interface EncodedWeights {
 export interface EncodeOptions {
   /** Search the uint8 / uint16 range for the lowest error instead of using raw min/max. */
   clipOutliers?: boolean;
+  /** The anchor's ranges (tensorflowjs_converter's): min/max widened to hold 0, so that a conversion without real calibration data quantizes exactly as it does. */
+  holdZero?: boolean;
   /** uint8 codes already chosen per weight (error-compensating rounding), stored as they are. */
   rounded?: Map<string, RoundedKernel>;
 }
@@ -69,7 +71,8 @@ function writeCodes(values: Float32Array, rounded: RoundedKernel, target: Uint8A
 }
 
 function chooseRange(values: Float32Array, levels: number, options: EncodeOptions) {
-  const [lo, hi] = minMax(values);
+  const [min, max] = minMax(values);
+  const [lo, hi] = options.holdZero ? [Math.min(min, 0), Math.max(max, 0)] : [min, max];
   // Clipping only pays at 8 bits; at 16 bits the steps are already far below any outlier's cost.
   return options.clipOutliers && levels === LEVELS.uint8 ? searchRange(values, levels, lo, hi) : affineParams(lo, hi, levels);
 }

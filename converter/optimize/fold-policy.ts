@@ -10,20 +10,22 @@
 // instead of 0.0), so a uint8 fold is judged by the storage error it induces as the layer after
 // the BN sees it: before folding, the error of the stored kernel times s[c]; after, the error of
 // the stored folded kernel; made only where it does not grow. Conversion then also measures the
-// model's output error folded and unfolded (converter/convert.ts).
-import { storedValues } from '../encode.ts';
+// model's output error folded and unfolded (converter/convert.ts). Without real calibration data
+// no uint8 fold is made: the conversion keeps to tensorflowjs_converter's kernels and ranges.
+import { type EncodeOptions, storedValues } from '../encode.ts';
 import type { StorageDtype } from '../../shared/options/quantize-spec.ts';
 import type { FoldCandidate } from './fold-batchnorm.ts';
 
-export function foldKeepsPrecision(dtypeOf: (weightName: string) => StorageDtype, clipOutliers: boolean): (candidate: FoldCandidate) => boolean {
+export function foldKeepsPrecision(dtypeOf: (weightName: string) => StorageDtype, ranges: Pick<EncodeOptions, 'clipOutliers' | 'holdZero'>): (candidate: FoldCandidate) => boolean {
   return ({ kernel, folded, scale }) => {
     const dtype = dtypeOf(kernel.name);
     if (dtype === 'float32') return true;
-    if (dtype === 'float16' || dtype === 'uint16') return false;
+    // The anchor's ranges (no real calibration data) come with the anchor's unfolded kernels.
+    if (dtype === 'float16' || dtype === 'uint16' || ranges.holdZero) return false;
     const original = kernel.values as Float32Array;
     const target = folded.values as Float32Array;
-    const before = storedValues(kernel, dtype, { clipOutliers });
-    const after = storedValues(folded, dtype, { clipOutliers });
+    const before = storedValues(kernel, dtype, ranges);
+    const after = storedValues(folded, dtype, ranges);
     const channels = scale.length;
     let errorBefore = 0;
     let errorAfter = 0;

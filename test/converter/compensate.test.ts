@@ -2,7 +2,7 @@
 // GPTQ lowers a layer's output error on its grid; on a model trained here on real MNIST digits,
 // uint8 calibrated on real digits has lower output error on other (held-out) digits than plain
 // min/max uint8, in exactly as many bytes, and stock tf.loadLayersModel loads it; with synthetic
-// calibration nothing data-driven is done (the bytes are min/max's).
+// calibration nothing data-driven is done (every weight on tensorflowjs_converter's own grid).
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -179,18 +179,37 @@ describe('uint8 with error-compensating rounding on real data', () => {
     120_000,
   );
 
-  it('does nothing data-driven on synthetic calibration: the bytes are min/max’s', async () => {
-    const model = tfl.sequential({ layers: [tfl.layers.dense({ inputShape: [12], units: 6, activation: 'relu' }), tfl.layers.dense({ units: 3 })] });
+  it('does nothing data-driven on synthetic calibration: every uint8 weight is on tensorflowjs_converter’s own grid, BN kept', async () => {
+    const model = tfl.sequential({
+      layers: [tfl.layers.dense({ inputShape: [12], units: 6, activation: 'relu' }), tfl.layers.batchNormalization(), tfl.layers.dense({ units: 3 })],
+    });
+    // One-signed BatchNormalization vectors (all positive), where the anchor's range (widened to hold 0) differs from [min, max].
+    model.setWeights(
+      model.weights.map((w, i) =>
+        tf.tensor(
+          fixedValues(w.shape.reduce((a, b) => a! * b!, 1)!, i + 3).map((v) => (w.name.includes('batch_normalization') ? 0.5 + Math.abs(v) : v)),
+          w.shape as number[],
+        ),
+      ),
+    );
     const files = await modelFiles(model);
     model.dispose();
     const details: string[] = [];
     const converted = await convertModel(files, { name: 'synthetic', quantize: 'uint8', tolerance: Infinity, onProgress: (p) => details.push(p.detail) });
-    const decoded = await readModel(files);
-    const minMax = shardModel(
-      decoded,
-      encodeWeights(decoded.weights, () => 'uint8'),
-    );
-    expect(details.some((d) => /compensat/.test(d))).toBe(false);
-    expect([...converted.modelFiles.files].filter(([n]) => n !== 'model.json')).toEqual([...minMax.files].filter(([n]) => n !== 'model.json'));
+    expect(details.some((d) => /compensat|equaliz/.test(d))).toBe(false);
+    expect(converted.metadata.optimizations?.batchNormFolded).toBeUndefined();
+    const source = new Map((await readModel(files)).weights.map((w) => [w.name, w.values as Float32Array]));
+    const specs = converted.modelFiles.modelJson.weightsManifest.flatMap((group) => group.weights);
+    expect(specs.filter((spec) => /moving_variance/.test(spec.name))).toHaveLength(1);
+    for (const spec of specs) {
+      // tensorflowjs_converter (quantization.py): the range widened to hold 0, min nudged onto a level.
+      const values = source.get(spec.name)!;
+      const [lo, hi] = [Math.min(0, ...values), Math.max(0, ...values)];
+      const scale = (hi - lo) / 255;
+      expect(spec.quantization?.dtype).toBe('uint8');
+      if (hi === lo) continue;
+      expect(spec.quantization!.scale).toBeCloseTo(scale, 12);
+      expect(spec.quantization!.min).toBeCloseTo(-Math.round(-lo / scale) * scale, 12);
+    }
   });
 });

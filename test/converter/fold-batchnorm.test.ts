@@ -169,27 +169,35 @@ describe('the per-kernel fold policy', () => {
     return { kernel, folded: { ...kernel, values: Float32Array.from(values, (v, i) => v * scale[i % channels]!) }, scale: Float64Array.from(scale) };
   };
   const values = Array.from({ length: 64 }, (_, i) => Math.sin(i * 1.7) * 0.02);
+  /** Ranges as chosen with real calibration data and clipping off. */
+  const REAL_DATA = { clipOutliers: false, holdZero: false };
 
   it('never folds kernels stored at float16 or uint16, even where the folded values store well', () => {
     for (const dtype of ['float16', 'uint16'] as const) {
-      const policy = foldKeepsPrecision(() => dtype, false);
+      const policy = foldKeepsPrecision(() => dtype, REAL_DATA);
       expect(policy(candidate(values, [0.5, 0.5]))).toBe(false);
       expect(policy(candidate(values, [1, 1]))).toBe(false);
     }
   });
 
   it('folds only the kernels a mixed spec stores at float32 or (where the error does not grow) uint8', () => {
-    const policy = foldKeepsPrecision((name) => (name === 'k' ? 'float16' : 'float32'), false);
+    const policy = foldKeepsPrecision((name) => (name === 'k' ? 'float16' : 'float32'), REAL_DATA);
     const c = candidate(values, [0.5, 0.5]);
     expect(policy(c)).toBe(false);
     expect(policy({ ...c, kernel: { ...c.kernel, name: 'other' } })).toBe(true);
   });
 
   it('folds at uint8 only where the storage error as the next layer sees it does not grow', () => {
-    const policy = foldKeepsPrecision(() => 'uint8', false);
+    const policy = foldKeepsPrecision(() => 'uint8', REAL_DATA);
     expect(policy(candidate(values, [0.5, 0.5]))).toBe(true);
     expect(policy(candidate(values, [0.05, 4]))).toBe(false);
-    expect(foldKeepsPrecision(() => 'float32', false)(candidate(values, [0.05, 4]))).toBe(true);
+    expect(foldKeepsPrecision(() => 'float32', REAL_DATA)(candidate(values, [0.05, 4]))).toBe(true);
+  });
+
+  it("without real calibration data (the anchor's ranges) folds only the kernels stored at float32", () => {
+    const anchor = { clipOutliers: false, holdZero: true };
+    expect(foldKeepsPrecision(() => 'uint8', anchor)(candidate(values, [0.5, 0.5]))).toBe(false);
+    expect(foldKeepsPrecision(() => 'float32', anchor)(candidate(values, [0.05, 4]))).toBe(true);
   });
 });
 
