@@ -18,7 +18,7 @@ import { type ModelFiles, shardModel } from '../../converter/shard.ts';
 import { memoryHandler } from '../../shared/model-loader.ts';
 import { modelFiles } from '../../models/train/save.ts';
 import { loadMnistDigits, sampleDigits } from '../helpers/mnist.ts';
-import { fixedValues } from '../helpers/tiny-models.ts';
+import { fixedValues, setFixedWeights } from '../helpers/tiny-models.ts';
 import { fixtureFiles, hasFixture, KERAS_FIXTURES, needs } from '../helpers/keras.ts';
 
 beforeAll(async () => {
@@ -183,15 +183,8 @@ describe('uint8 with error-compensating rounding on real data', () => {
     const model = tfl.sequential({
       layers: [tfl.layers.dense({ inputShape: [12], units: 6, activation: 'relu' }), tfl.layers.batchNormalization(), tfl.layers.dense({ units: 3 })],
     });
-    // One-signed BatchNormalization vectors (all positive), where the anchor's range (widened to hold 0) differs from [min, max].
-    model.setWeights(
-      model.weights.map((w, i) =>
-        tf.tensor(
-          fixedValues(w.shape.reduce((a, b) => a! * b!, 1)!, i + 3).map((v) => (w.name.includes('batch_normalization') ? 0.5 + Math.abs(v) : v)),
-          w.shape as number[],
-        ),
-      ),
-    );
+    // Positive BatchNormalization variances and scales: one-signed, where the anchor's range (widened to hold 0) differs from [min, max].
+    setFixedWeights(model, 3);
     const files = await modelFiles(model);
     model.dispose();
     const details: string[] = [];

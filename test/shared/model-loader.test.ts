@@ -13,7 +13,7 @@ import { readModel } from '../../converter/read/index.ts';
 import { type ModelFiles, shardModel } from '../../converter/shard.ts';
 import { modelFiles } from '../../models/train/save.ts';
 import { loadModel } from '../../shared/model-loader.ts';
-import { fixedValues } from '../helpers/tiny-models.ts';
+import { fixedValues, setFixedWeights } from '../helpers/tiny-models.ts';
 
 beforeAll(async () => {
   await useNodeBackend();
@@ -32,15 +32,7 @@ async function convBatchNormModel(): Promise<DecodedModel> {
       tfl.layers.dense({ units: 5, name: 'out' }),
     ],
   });
-  // Variances must be positive: every weight gets values in (0.5, 1.5) shifted per tensor.
-  model.setWeights(
-    model.weights.map((w, i) =>
-      tf.tensor(
-        fixedValues(w.shape.reduce((a, b) => a! * b!, 1)!, i + 11).map((v) => (w.name.includes('variance') ? 0.5 + Math.abs(v) : v)),
-        w.shape as number[],
-      ),
-    ),
-  );
+  setFixedWeights(model, 11);
   const files = await modelFiles(model);
   model.dispose();
   return readModel(files);
