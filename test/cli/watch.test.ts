@@ -262,6 +262,8 @@ describe('two watchers over a local folder', () => {
       );
       expect(status).toMatchObject({ state: 'published', version: 1, attempts: 1, takeovers: 2, convertedBy: 'w3' });
       expect(converting(third.lines, id)).toBe(1);
+      // The status document is written before the watcher prints its line: wait for the line too.
+      await waitFor('w3 to say published', async () => third.lines.find((l) => l.includes(`${id}: published`)), all, 10_000);
       const stamp = (text: string) => Date.parse(`1970-01-01T${/^\[([\d:.]+)\]/.exec(third.lines.find((l) => l.includes(text))!)![1]}Z`);
       console.log(`kill -9 twice: published by w3 after ${status.latencyMs} ms in all; its conversion took ${stamp(`${id}: published`) - stamp(`${id}: converting`)} ms (what each kill interrupted)`);
       third.child.kill('SIGTERM');
