@@ -5,7 +5,7 @@ import { keys } from '../../shared/names.ts';
 import { DEFAULT_INDEX_TTL_MS, DEFAULT_MEMORY_BUDGET_BYTES } from '../../shared/options/serving.ts';
 import type { ObjectStore, StoredObject } from '../../shared/store/types.ts';
 import { Backend, type BackendStarter, type BackendStatus } from './backend.ts';
-import { EdgeflowError, unavailable } from '../../shared/errors.ts';
+import { ConversionError, EdgeflowError, unavailable } from '../../shared/errors.ts';
 import { attachBatcher, noBatchCounts, type BatchCounts, type BatchingOptions } from './batcher.ts';
 import { loadVersion } from './loader.ts';
 import { ModelCache, type CachedModel, type CacheStats } from './model-cache.ts';
@@ -116,7 +116,8 @@ export class ModelRuntime {
       };
       return { resolved, entry, loadMs, release };
     } catch (error) {
-      if (error instanceof EdgeflowError) throw error;
+      // A stored version whose files cannot be built (a ConversionError reading them) is unavailable, not a bad request.
+      if (error instanceof EdgeflowError && !(error instanceof ConversionError)) throw error;
       throw unavailable(`model ${name} version ${version} failed to load: ${(error as Error).message}`);
     }
   }
