@@ -2,7 +2,7 @@
 // (tf.loadLayersModel / tf.loadGraphModel through an in-memory IO handler) and gives
 // both kinds one predict interface. Used by the converter's verify stage and the runtime.
 import * as tf from '@tensorflow/tfjs-core';
-import { loadGraphModel, type GraphModel } from '@tensorflow/tfjs-converter';
+import { GraphModel, loadGraphModel } from '@tensorflow/tfjs-converter';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { concatBytes, exactBuffer } from './bytes.ts';
 import { modelKind, readTopology, topologyProblem, type ModelJson } from './schemas/model-json.ts';
@@ -12,6 +12,7 @@ import { compileLayersModel, NotCompilable, type CompiledGraph } from './graph/c
 import { graphNodes, type GraphNode } from './graph/graphdef.ts';
 import { kernelPlan } from './graph/kernel-plan.ts';
 import { decodeWeights } from './weights.ts';
+import { WeightTensors } from './weight-tensors.ts';
 
 export interface LoadedModel {
   inputs: TensorSignature[];
@@ -91,32 +92,37 @@ const asList = (result: tf.Tensor | tf.Tensor[] | tf.NamedTensorMap): tf.Tensor[
  * kernels. Null when a layer has no graph lowering (the caller runs the layers model).
  */
 async function compiledGraph(modelJson: ModelJson, shard: (path: string) => Uint8Array): Promise<{ model: GraphModel; signature: ReturnType<typeof graphSignature>; nodes: GraphNode[] } | null> {
-  // Dequantized straight from the shards into arrays the compiler folds into: each weight is
-  // allocated once at 4 bytes here and once more as the graph model's tensor (tf.io's decoding
-  // and a compiler's copy would add three more).
+  // Dequantized straight from the shards into the tensors' own memory (shared/weight-tensors.ts),
+  // where the compiler folds in place: one fresh 4-byte copy of each weight in all.
   const groups = modelJson.weightsManifest;
-  const weights = new Map<string, { shape: number[]; values: Float32Array }>();
-  for (const w of decodeWeights(
-    groups,
-    groups.map((group) => concatBytes(group.paths.map(shard))),
-  ))
-    if (w.values instanceof Float32Array) weights.set(w.name, { shape: w.shape, values: w.values });
+  const arena = new WeightTensors();
   let compiled: CompiledGraph;
+  let weightMap: tf.NamedTensorMap;
   try {
+    const weights = new Map<string, { shape: number[]; values: Float32Array }>();
+    for (const w of decodeWeights(
+      groups,
+      groups.map((group) => concatBytes(group.paths.map(shard))),
+      arena.target,
+    ))
+      if (w.values instanceof Float32Array) weights.set(w.name, { shape: w.shape, values: w.values });
+    arena.settle(weights);
     compiled = compileLayersModel(modelJson.modelTopology, weights, undefined, { inPlace: true });
+    weightMap = arena.tensors(compiled.weights, weights);
   } catch (error) {
+    arena.dispose();
     if (error instanceof NotCompilable) return null;
     throw error;
   }
-  const model = await loadGraphModel(
-    tf.io.fromMemory({
-      modelTopology: compiled.modelJson.modelTopology,
-      weightSpecs: compiled.weights.map(({ name, shape, dtype }) => ({ name, shape, dtype })),
-      // One buffer per weight: tf.io reads across them, nothing is concatenated.
-      weightData: compiled.weights.map((w) => exactBuffer(new Uint8Array(w.values.buffer, w.values.byteOffset, w.values.byteLength))),
-      format: 'graph-model',
-    }),
-  );
+  const artifacts: tf.io.ModelArtifacts = { modelTopology: compiled.modelJson.modelTopology, format: 'graph-model' };
+  const model = new GraphModel(tf.io.fromMemory(artifacts));
+  // GraphModel's own last step of a load, given the weights as tensors rather than bytes to decode.
+  try {
+    (model as unknown as { loadWithWeightMap(artifacts: tf.io.ModelArtifacts, weights: tf.NamedTensorMap): void }).loadWithWeightMap(artifacts, weightMap);
+  } catch (error) {
+    tf.dispose(weightMap);
+    throw error;
+  }
   return { model, signature: compiled.signature, nodes: compiled.modelJson.modelTopology.node as GraphNode[] };
 }
 

@@ -33,18 +33,34 @@ export function storedByteLength(spec: WeightSpec): number {
   return count * bytes;
 }
 
-function decodeOne(spec: WeightSpec, bytes: Uint8Array): DecodedWeight {
+/** Where a float32 weight's values are written: a fresh array, or memory the caller provides (count elements). */
+export type Float32Target = (spec: WeightSpec, count: number) => Float32Array;
+const freshArray: Float32Target = (_spec, count) => new Float32Array(count);
+
+/** True when every value of an affine grid (min + q * scale, q in 0..steps) is finite in float32: no per-value check is needed. */
+function finiteGrid(min: number, scale: number, steps: number): boolean {
+  return Number.isFinite(Math.fround(min)) && Number.isFinite(Math.fround(min + steps * scale));
+}
+
+/** Decodes one weight; says whether its values still need the NaN / infinity check. */
+function decodeOne(spec: WeightSpec, bytes: Uint8Array, target: Float32Target): { weight: DecodedWeight; checked: boolean } {
   const count = elementCount(spec.shape);
   const q = spec.quantization;
   const dtype = spec.dtype as DecodedWeight['dtype'];
   // A copy into a fresh buffer: a Node Buffer's slice() is a view at the same odd offset.
   const aligned = bytes.byteOffset % 4 === 0 ? bytes : new Uint8Array(bytes);
+  const { name, shape } = spec;
   if (!q) {
-    if (dtype === 'float32') return { name: spec.name, shape: spec.shape, dtype, values: new Float32Array(aligned.buffer, aligned.byteOffset, count).slice() };
-    if (dtype === 'int32') return { name: spec.name, shape: spec.shape, dtype, values: new Int32Array(aligned.buffer, aligned.byteOffset, count).slice() };
-    return { name: spec.name, shape: spec.shape, dtype, values: bytes.slice(0, count) };
+    if (dtype === 'float32') {
+      const values = target(spec, count);
+      values.set(new Float32Array(aligned.buffer, aligned.byteOffset, count));
+      return { weight: { name, shape, dtype, values }, checked: false };
+    }
+    if (dtype === 'int32') return { weight: { name, shape, dtype, values: new Int32Array(aligned.buffer, aligned.byteOffset, count).slice() }, checked: true };
+    return { weight: { name, shape, dtype, values: bytes.slice(0, count) }, checked: true };
   }
-  const floats = new Float32Array(count);
+  const floats = dtype === 'float32' ? target(spec, count) : new Float32Array(count);
+  let checked = false;
   if (q.dtype === 'float16') {
     float16ToFloat32(new Uint16Array(aligned.buffer, aligned.byteOffset, count), floats);
   } else {
@@ -52,11 +68,12 @@ function decodeOne(spec: WeightSpec, bytes: Uint8Array): DecodedWeight {
     const source = q.dtype === 'uint8' ? bytes.subarray(0, count) : new Uint16Array(aligned.buffer, aligned.byteOffset, count);
     const { scale, min } = q;
     for (let i = 0; i < count; i++) floats[i] = source[i]! * scale + min;
+    checked = finiteGrid(min, scale, q.dtype === 'uint8' ? 255 : 65535);
   }
-  if (dtype === 'int32') return { name: spec.name, shape: spec.shape, dtype, values: Int32Array.from(floats, Math.round) };
-  if (dtype === 'bool') return { name: spec.name, shape: spec.shape, dtype, values: Uint8Array.from(floats, (v) => (v ? 1 : 0)) };
+  if (dtype === 'int32') return { weight: { name, shape, dtype, values: Int32Array.from(floats, Math.round) }, checked: true };
+  if (dtype === 'bool') return { weight: { name, shape, dtype, values: Uint8Array.from(floats, (v) => (v ? 1 : 0)) }, checked: true };
   const sourceGrid = q.dtype === 'float16' ? undefined : { dtype: q.dtype, scale: q.scale!, min: q.min! };
-  return { name: spec.name, shape: spec.shape, dtype: 'float32', values: floats, ...(sourceGrid ? { sourceGrid } : {}) };
+  return { weight: { name, shape, dtype: 'float32', values: floats, ...(sourceGrid ? { sourceGrid } : {}) }, checked };
 }
 
 /** NaN or ±Infinity in a weight poisons every output; refuse it by name and position. */
@@ -69,9 +86,10 @@ function checkFinite(name: string, values: Float32Array): void {
 
 /**
  * groups[i]'s weights are read from shardBytes[i] (its shard files concatenated).
- * The byte count must match the manifest exactly.
+ * The byte count must match the manifest exactly. `target` says where float32 values go
+ * (default: fresh arrays).
  */
-export function decodeWeights(groups: WeightGroup[], shardBytes: Uint8Array[]): DecodedWeight[] {
+export function decodeWeights(groups: WeightGroup[], shardBytes: Uint8Array[], target: Float32Target = freshArray): DecodedWeight[] {
   const decoded: DecodedWeight[] = [];
   const names = new Set<string>();
   groups.forEach((group, g) => {
@@ -85,8 +103,8 @@ export function decodeWeights(groups: WeightGroup[], shardBytes: Uint8Array[]): 
       const length = storedByteLength(spec);
       if (names.has(spec.name)) throw new ConversionError(`the weights manifest lists weight ${spec.name} twice: which one the model uses would be ambiguous`);
       names.add(spec.name);
-      const weight = decodeOne(spec, bytes.subarray(offset, offset + length));
-      if (weight.values instanceof Float32Array) checkFinite(weight.name, weight.values);
+      const { weight, checked } = decodeOne(spec, bytes.subarray(offset, offset + length), target);
+      if (!checked && weight.values instanceof Float32Array) checkFinite(weight.name, weight.values);
       decoded.push(weight);
       offset += length;
     }

@@ -1,6 +1,7 @@
 // Reading a weights manifest: every dtype at odd byte offsets (a Node Buffer's slice() is a
 // view, so a misaligned Int32Array / Uint16Array used to throw), duplicate weight names and
-// non-finite values refused by name.
+// non-finite values refused by name (for a uint8 / uint16 grid, checked value by value only when
+// its ends are not both finite).
 import { describe, expect, it } from 'vitest';
 import { decodeWeights } from '../../shared/weights.ts';
 import { ConversionError } from '../../shared/errors.ts';
@@ -49,5 +50,16 @@ describe('decodeWeights', () => {
     const group: WeightGroup = { paths: ['a.bin'], weights: [{ name: 'w', shape: [3], dtype: 'float32' }] };
     expect(() => decodeWeights([group], [concat(new Float32Array([1, Number.NaN, 3]))])).toThrow(/weight w holds NaN at element 1/);
     expect(() => decodeWeights([group], [concat(new Float32Array([1, 2, Number.POSITIVE_INFINITY]))])).toThrow(/weight w holds Infinity at element 2/);
+  });
+
+  it('refuses a uint8 / uint16 grid whose values overflow float32, and passes one whose ends are finite', () => {
+    const grid = (dtype: 'uint8' | 'uint16', scale: number, min: number): WeightGroup => ({
+      paths: ['a.bin'],
+      weights: [{ name: 'q', shape: [2], dtype: 'float32', quantization: { dtype, scale, min } }],
+    });
+    expect(() => decodeWeights([grid('uint8', 2e36, 0)], [new Uint8Array([1, 255])])).toThrow(/weight q holds Infinity at element 1/);
+    expect(() => decodeWeights([grid('uint16', Number.NaN, 0)], [concat(new Uint16Array([3, 4]))])).toThrow(/weight q holds NaN at element 0/);
+    // The grid's top (min + 255 * scale) overflows, but no stored value reaches it.
+    expect(Array.from(decodeWeights([grid('uint8', 2e36, 0)], [new Uint8Array([1, 100])])[0]!.values)).toEqual([Math.fround(2e36), Math.fround(2e38)]);
   });
 });

@@ -3,8 +3,12 @@
 // a model split into 1 KiB shards, each in a buffer of its own as a store returns it, predicts
 // bit for bit what the one-shard files predict, as the layers runtime and compiled, at float32
 // and uint8; loading the same bytes twice gives the same predictions (nothing folds into them).
+// On the wasm backend a compiled model's weights are decoded into their tensors' own memory on
+// the wasm heap (shared/weight-tensors.ts): that holds when the heap grows mid-decode, and neither
+// a dispose nor a failed load leaves any of that memory behind.
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import '@tensorflow/tfjs-backend-cpu';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { useNodeBackend } from '../../cli/backend.ts';
 import { encodeWeights } from '../../converter/encode.ts';
@@ -12,6 +16,7 @@ import type { DecodedModel } from '../../converter/model.ts';
 import { readModel } from '../../converter/read/index.ts';
 import { type ModelFiles, shardModel } from '../../converter/shard.ts';
 import { modelFiles } from '../../models/train/save.ts';
+import { ConversionError } from '../../shared/errors.ts';
 import { loadModel } from '../../shared/model-loader.ts';
 import { fixedValues, setFixedWeights } from '../helpers/tiny-models.ts';
 
@@ -87,4 +92,96 @@ describe('loading a model from many shards', () => {
       }
     });
   }
+});
+
+/**
+ * Dense 512 → 4096 → BatchNorm → Dense 2048 → Dense 3: 40 MiB of float32 kernels, more than the
+ * wasm heap holds at first. Built on the cpu backend, so that the heap has not grown for it yet.
+ */
+async function largeDenseModel(): Promise<DecodedModel> {
+  await tf.setBackend('cpu');
+  try {
+    return await denseModelFiles();
+  } finally {
+    await tf.setBackend('wasm');
+  }
+}
+
+async function denseModelFiles(): Promise<DecodedModel> {
+  const model = tfl.sequential({
+    layers: [
+      tfl.layers.dense({ inputShape: [512], units: 4096, name: 'wide' }),
+      tfl.layers.batchNormalization({ name: 'bn' }),
+      tfl.layers.dense({ units: 2048, activation: 'relu', name: 'narrow' }),
+      tfl.layers.dense({ units: 3, name: 'out' }),
+    ],
+  });
+  setFixedWeights(model, 5);
+  const files = await modelFiles(model);
+  model.dispose();
+  return readModel(files);
+}
+
+describe('compiled weights on the wasm heap', () => {
+  const heapBytes = () => (tf.backend() as unknown as { wasm: { HEAPU8: Uint8Array } }).wasm.HEAPU8.buffer.byteLength;
+
+  it('folds into live memory when the heap grows mid-decode, and frees all of it on dispose', async () => {
+    expect(tf.getBackend()).toBe('wasm');
+    const decoded = await largeDenseModel();
+    const files = shardModel(
+      decoded,
+      encodeWeights(decoded.weights, () => 'uint8'),
+    );
+    const shards = ownBuffers(files);
+    const input = tf.tensor(fixedValues(2 * 512, 9), [2, 512]);
+    try {
+      const dataIdsBefore = tf.backend().numDataIds();
+      const tensorsBefore = tf.memory().numTensors;
+      // Counts the heap's growths during the load (the real grow runs).
+      const grow = WebAssembly.Memory.prototype.grow;
+      let growths = 0;
+      WebAssembly.Memory.prototype.grow = function (this: WebAssembly.Memory, pages: number) {
+        growths++;
+        return grow.call(this, pages);
+      };
+      const heapBefore = heapBytes();
+      let model: Awaited<ReturnType<typeof loadModel>>;
+      try {
+        model = await loadModel(files.modelJson, (path) => shards.get(path)!, { compile: true });
+      } finally {
+        WebAssembly.Memory.prototype.grow = grow;
+      }
+      expect(model.runtime).toBe('compiled-graph');
+      expect(heapBytes()).toBeGreaterThan(heapBefore);
+      expect(growths).toBeGreaterThan(0);
+      const [output] = await model.predict([input]);
+      const compiled = (await output!.data()) as Float32Array;
+      output!.dispose();
+      model.dispose();
+      expect(tf.memory().numTensors).toBe(tensorsBefore);
+      expect(tf.backend().numDataIds()).toBe(dataIdsBefore);
+      const layers = await predict(files, shards, false, input);
+      const scale = Math.max(1, ...layers.values.map(Math.abs));
+      for (let i = 0; i < layers.values.length; i++) expect(Math.abs(compiled[i]! - layers.values[i]!) / scale).toBeLessThan(1e-4);
+    } finally {
+      input.dispose();
+    }
+  });
+
+  it('a load that fails on a NaN weight leaves no heap memory behind', async () => {
+    const decoded = await convBatchNormModel();
+    const files = shardModel(
+      decoded,
+      encodeWeights(decoded.weights, () => 'float32'),
+    );
+    const shards = ownBuffers(files);
+    const specs = files.modelJson.weightsManifest[0]!.weights;
+    // The last weight's first value: every weight before it is already on the heap when it fails.
+    const offset = specs.slice(0, -1).reduce((sum, spec) => sum + 4 * spec.shape.reduce((a, b) => a * b, 1), 0);
+    const [path] = files.modelJson.weightsManifest[0]!.paths;
+    new DataView(shards.get(path!)!.buffer).setFloat32(offset, Number.NaN, true);
+    const dataIdsBefore = tf.backend().numDataIds();
+    await expect(loadModel(files.modelJson, (p) => shards.get(p)!, { compile: true })).rejects.toThrow(ConversionError);
+    expect(tf.backend().numDataIds()).toBe(dataIdsBefore);
+  });
 });
