@@ -1,8 +1,9 @@
-// Loads a TF.js model from model.json + shard bytes with the stock loaders
-// (tf.loadLayersModel / tf.loadGraphModel through an in-memory IO handler) and gives
-// both kinds one predict interface. Used by the converter's verify stage and the runtime.
+// Loads a TF.js model from model.json + shard bytes and gives every kind one predict interface:
+// a layers model compiled to a fused graph run as a plan of kernels, or with the stock loaders
+// (tf.loadLayersModel / tf.loadGraphModel through an in-memory IO handler). Used by the
+// converter's verify stage and the runtime.
 import * as tf from '@tensorflow/tfjs-core';
-import { GraphModel, loadGraphModel } from '@tensorflow/tfjs-converter';
+import type { GraphModel } from '@tensorflow/tfjs-converter';
 import type { LayersModel } from '@tensorflow/tfjs-layers';
 import { concatBytes, exactBuffer } from './bytes.ts';
 import { modelKind, readTopology, topologyProblem, type ModelJson } from './schemas/model-json.ts';
@@ -10,7 +11,7 @@ import { ConversionError } from './errors.ts';
 import type { TensorSignature } from './schemas/edgeflow-json.ts';
 import { compileLayersModel, NotCompilable, type CompiledGraph } from './graph/compile.ts';
 import { graphNodes, type GraphNode } from './graph/graphdef.ts';
-import { kernelPlan } from './graph/kernel-plan.ts';
+import { kernelPlan, type KernelPlan } from './graph/kernel-plan.ts';
 import { decodeWeights } from './weights.ts';
 import { WeightTensors } from './weight-tensors.ts';
 
@@ -86,18 +87,18 @@ function layersSignature(model: LayersModel, modelJson: ModelJson): { inputs: Te
 
 const asList = (result: tf.Tensor | tf.Tensor[] | tf.NamedTensorMap): tf.Tensor[] => (result instanceof tf.Tensor ? [result] : Array.isArray(result) ? result : Object.values(result));
 
+type Signature = ReturnType<typeof graphSignature>;
+
 /**
- * A layers model compiled to a fused graph model (shared/graph/compile.ts) from its dequantized
- * weights: the stored files keep their precise quantization grid, and inference runs the fused
- * kernels. Null when a layer has no graph lowering (the caller runs the layers model).
+ * A layers model compiled to a fused graph (shared/graph/compile.ts) from its dequantized
+ * weights, as tensors: the stored files keep their precise quantization grid, and inference
+ * runs the fused kernels. Null when a layer has no graph lowering (the caller runs the layers model).
  */
-async function compiledGraph(modelJson: ModelJson, shard: (path: string) => Uint8Array): Promise<{ model: GraphModel; signature: ReturnType<typeof graphSignature>; nodes: GraphNode[] } | null> {
+function compiledGraph(modelJson: ModelJson, shard: (path: string) => Uint8Array): { weights: tf.NamedTensorMap; signature: Signature; graph: CompiledGraph['modelJson']['modelTopology'] } | null {
   // Dequantized straight from the shards into the tensors' own memory (shared/weight-tensors.ts),
   // where the compiler folds in place: one fresh 4-byte copy of each weight in all.
   const groups = modelJson.weightsManifest;
   const arena = new WeightTensors();
-  let compiled: CompiledGraph;
-  let weightMap: tf.NamedTensorMap;
   try {
     const weights = new Map<string, { shape: number[]; values: Float32Array }>();
     for (const w of decodeWeights(
@@ -107,23 +108,27 @@ async function compiledGraph(modelJson: ModelJson, shard: (path: string) => Uint
     ))
       if (w.values instanceof Float32Array) weights.set(w.name, { shape: w.shape, values: w.values });
     arena.settle(weights);
-    compiled = compileLayersModel(modelJson.modelTopology, weights, undefined, { inPlace: true });
-    weightMap = arena.tensors(compiled.weights, weights);
+    const compiled = compileLayersModel(modelJson.modelTopology, weights, undefined, { inPlace: true });
+    return { weights: arena.tensors(compiled.weights, weights), signature: compiled.signature, graph: compiled.modelJson.modelTopology };
   } catch (error) {
     arena.dispose();
     if (error instanceof NotCompilable) return null;
     throw error;
   }
-  const artifacts: tf.io.ModelArtifacts = { modelTopology: compiled.modelJson.modelTopology, format: 'graph-model' };
-  const model = new GraphModel(tf.io.fromMemory(artifacts));
-  // GraphModel's own last step of a load, given the weights as tensors rather than bytes to decode.
+}
+
+/** A compiled graph as a plan of kernels, or (an op the plan does not run, or `plan: false`) as a GraphModel. */
+async function compiledRunner({ weights, signature, graph }: NonNullable<ReturnType<typeof compiledGraph>>, usePlan: boolean): Promise<LoadedModel> {
+  let plan: KernelPlan | null;
   try {
-    (model as unknown as { loadWithWeightMap(artifacts: tf.io.ModelArtifacts, weights: tf.NamedTensorMap): void }).loadWithWeightMap(artifacts, weightMap);
+    plan = usePlan ? kernelPlan(graph.node as GraphNode[], weights, names(signature.inputs), names(signature.outputs)) : null;
   } catch (error) {
-    tf.dispose(weightMap);
+    tf.dispose(weights);
     throw error;
   }
-  return { model, signature: compiled.signature, nodes: compiled.modelJson.modelTopology.node as GraphNode[] };
+  if (plan) return planRunner(plan, signature, 'compiled-graph', () => tf.dispose(weights));
+  const { graphModelOf } = await import('./graph-model.ts');
+  return graphRunner(graphModelOf(graph, weights), signature, 'compiled-graph', []);
 }
 
 export interface LoadModelOptions {
@@ -138,8 +143,8 @@ export async function loadModel(modelJson: ModelJson, shard: (path: string) => U
   if (modelKind(modelJson) === 'layers-model') {
     const problem = topologyProblem(modelJson.modelTopology);
     if (problem) throw new ConversionError(`the model's topology is broken: ${problem}`);
-    const compiled = options.compile ? await compiledGraph(modelJson, shard) : null;
-    if (compiled) return graphRunner(compiled.model, compiled.signature, 'compiled-graph', options.plan === false ? [] : compiled.nodes);
+    const compiled = options.compile ? compiledGraph(modelJson, shard) : null;
+    if (compiled) return compiledRunner(compiled, options.plan !== false);
     // tfjs-layers is loaded only for a model run by the layers runtime: a process serving graph
     // or compiled models never pays its import (~1.4 MB of JavaScript) at start-up.
     const { loadLayersModel } = await import('@tensorflow/tfjs-layers');
@@ -154,20 +159,27 @@ export async function loadModel(modelJson: ModelJson, shard: (path: string) => U
       dispose: () => model.dispose(),
     };
   }
+  const { loadGraphModel } = await import('./graph-model.ts');
   const model = await loadGraphModel(handler);
   return graphRunner(model, graphSignature(model), 'graph', options.plan === false ? [] : graphNodes(modelJson.modelTopology));
 }
 
-function graphRunner(model: GraphModel, signature: ReturnType<typeof graphSignature>, runtime: LoadedModel['runtime'], nodes: GraphNode[]): LoadedModel {
-  const names = (list: TensorSignature[]) => list.map((t) => t.name);
+const names = (list: TensorSignature[]) => list.map((t) => t.name);
+
+/** A plan of kernels; `release` frees what it runs on. */
+function planRunner(plan: KernelPlan, signature: Signature, runtime: LoadedModel['runtime'], release: () => void): LoadedModel {
+  return { ...signature, runtime, predict: async (inputs) => plan.run(inputs), dispose: release };
+}
+
+function graphRunner(model: GraphModel, signature: Signature, runtime: LoadedModel['runtime'], nodes: GraphNode[]): LoadedModel {
   const plan = Array.isArray(nodes) && nodes.length > 0 ? kernelPlan(nodes, model.weights, names(signature.inputs), names(signature.outputs)) : null;
+  if (plan) return planRunner(plan, signature, runtime, () => model.dispose());
   // Graph models without control flow run synchronously; the first dynamic-op error switches to executeAsync.
   let dynamic = false;
   return {
     ...signature,
     runtime,
     predict: async (inputs) => {
-      if (plan) return plan.run(inputs);
       const feed: tf.NamedTensorMap = {};
       signature.inputs.forEach((input, i) => (feed[input.name] = inputs[i]!));
       if (!dynamic) {

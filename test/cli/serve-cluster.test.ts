@@ -1,7 +1,8 @@
 // `edgeflow serve --workers 2`: two serving processes on one port answer predictions; a worker
 // that dies is replaced while the other keeps answering; SIGTERM stops the primary and every
-// worker; the primary loads no TF.js (it forks before importing the server); a port in use, a
-// bad flag or a missing store is said once, as one line, with no worker left running.
+// worker; the primary loads no TF.js (it forks before importing the server), and a worker serving
+// a compiled model no tfjs-converter; a port in use, a bad flag or a missing store is said once,
+// as one line, with no worker left running.
 import { execFileSync, spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -98,7 +99,7 @@ describe('edgeflow serve --workers', () => {
     }
   });
 
-  it('the primary forks before importing the server: it loads no TF.js, its workers do', async () => {
+  it('the primary forks before importing the server: it loads no TF.js, its workers do (not tfjs-converter: a compiled model needs none)', async () => {
     const { child, waitFor, output } = startServe(['--port', '0', '--workers', '2'], { NODE_OPTIONS: `${process.env.NODE_OPTIONS ?? ''} --require ${preload}` });
     try {
       const url = (await waitFor(/at (http:\/\/127\.0\.0\.1:\d+)[\s\S]*try:/))[1]!;
@@ -114,6 +115,8 @@ describe('edgeflow serve --workers', () => {
       expect(loaded('primary')[0]!.filter((name) => name.startsWith('@tensorflow/'))).toEqual([]);
       expect(loaded('worker')).toHaveLength(2);
       for (const packages of loaded('worker')) expect(packages).toContain('@tensorflow/tfjs-core');
+      // The model is a layers model served compiled, as a plan of kernels: no GraphModel, so no tfjs-converter.
+      expect(loaded('worker').flat()).not.toContain('@tensorflow/tfjs-converter');
     } finally {
       for (const pid of childPids(child.pid!)) process.kill(pid, 'SIGKILL');
       if (child.exitCode === null) child.kill('SIGKILL');
