@@ -96,7 +96,8 @@ type Signature = ReturnType<typeof graphSignature>;
  */
 function compiledGraph(modelJson: ModelJson, shard: (path: string) => Uint8Array): { weights: tf.NamedTensorMap; signature: Signature; graph: CompiledGraph['modelJson']['modelTopology'] } | null {
   // Dequantized straight from the shards into the tensors' own memory (shared/weight-tensors.ts),
-  // where the compiler folds in place: one fresh 4-byte copy of each weight in all.
+  // where the compiler folds in place: one fresh 4-byte copy of each weight in all. The compiler
+  // is plain JavaScript: nothing allocates on the wasm heap (and detaches the views) before tensors().
   const groups = modelJson.weightsManifest;
   const arena = new WeightTensors();
   try {
