@@ -264,6 +264,12 @@ async function referenceStep(model: DecodedModel, options: ResolvedConvertOption
   });
 }
 
+/** The narrowest dtypes a conversion may store: every float32 weight at uint8 for auto, the rules' choice otherwise. */
+const narrowestDtypes =
+  (spec: QuantizeSpec) =>
+  (name: string): StorageDtype =>
+    spec.kind === 'auto' ? 'uint8' : dtypeForWeight(spec, name);
+
 /**
  * Step fold: folds BatchNormalization layers into kernels stored at float32, and at uint8 where
  * the grid keeps their precision (none with keepBatchNorm; never at float16 / uint16, nor at uint8
@@ -272,8 +278,7 @@ async function referenceStep(model: DecodedModel, options: ResolvedConvertOption
 function foldStep(model: DecodedModel, spec: QuantizeSpec, options: ResolvedConvertOptions, ranges: Ranges): { model: DecodedModel; folded: string[] } {
   if (options.keepBatchNorm) return { model, folded: [] };
   // auto judges each fold at uint8, the narrowest dtype its search may give a kernel.
-  const plannedDtype = (name: string): StorageDtype => (spec.kind === 'auto' ? 'uint8' : dtypeForWeight(spec, name));
-  const folding = foldBatchNorm(model, foldKeepsPrecision(plannedDtype, ranges));
+  const folding = foldBatchNorm(model, foldKeepsPrecision(narrowestDtypes(spec), ranges));
   if (folding.folded.length > 0) options.onProgress({ stage: 'quantize', detail: `folded ${folding.folded.length} BatchNormalization layer(s) into the layers before them` });
   return folding;
 }
@@ -338,8 +343,7 @@ async function autoSearchStep(run: Conversion, target: DecodedModel) {
  */
 async function equalizeStep(run: Conversion, target: DecodedModel): Promise<{ model: DecodedModel; equalized: string[]; drift?: Drift }> {
   const none = { model: target, equalized: [] };
-  // The narrowest dtypes the conversion may store: every float32 weight at uint8 for auto, the rules' choice otherwise.
-  const dtypeOf = (name: string): StorageDtype => (run.spec.kind === 'auto' ? 'uint8' : dtypeForWeight(run.spec, name));
+  const dtypeOf = narrowestDtypes(run.spec);
   // Decided on real calibration data only, as clipping and compensation: made-up inputs could misjudge it.
   if (!run.options.equalize || run.calibration.kind !== 'data' || !target.weights.some((w) => w.dtype === 'float32' && ['uint8', 'uint16'].includes(dtypeOf(w.name)))) return none;
   const equalization = equalizeChannels(target);
